@@ -1,0 +1,53 @@
+"""pytest entry point (``-p poolchaos``): declarations and wiring only, no logic.
+
+Roles are plugin objects registered by name so users and tests can reach them with
+``config.pluginmanager.get_plugin(...)``:
+
+* ``poolchaos-recorder`` (ScopeRecorder) wherever tests run: a serial run or an xdist worker;
+* ``poolchaos-controller`` (ChaosController) and ``poolchaos-terminal`` where reports are made:
+  a serial run or the xdist controller;
+* ``poolchaos-rules`` (the built-in rules) everywhere, through the same hook third parties use.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import hookspecs
+from .classify import BuiltinRules
+from .controller import ChaosController
+from .fixture import pool_scope
+from .options import MARKER, register
+from .recorder import ScopeRecorder
+from .report.terminal import TerminalSection
+from .settings import SETTINGS, resolve
+
+__all__ = ["pool_scope"]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    register(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    settings = resolve(config)
+    config.stash[SETTINGS] = settings
+    config.addinivalue_line("markers", MARKER)
+    manager = config.pluginmanager
+    manager.register(BuiltinRules(settings), "poolchaos-rules")
+    if not _is_xdist_controller(config):
+        manager.register(ScopeRecorder(config, settings), "poolchaos-recorder")
+    if not hasattr(config, "workerinput"):
+        controller = ChaosController(config, settings)
+        manager.register(controller, "poolchaos-controller")
+        manager.register(TerminalSection(config, controller), "poolchaos-terminal")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    # Same test as xdist.is_xdist_controller, without importing xdist.
+    return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"

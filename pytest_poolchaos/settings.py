@@ -1,0 +1,189 @@
+"""Resolve command line and ini into one frozen Settings object.
+
+Precedence: command line > ini file > default. Ini values are read as text and validated here,
+so every bad value gets a ``pytest.UsageError`` naming the option, the accepted values and where
+the value came from (pytest's own typed ini errors do not name the key).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from .options import OPTIONS, Option
+
+T = TypeVar("T")
+
+_OPTION = {option.name: option for option in OPTIONS}
+_WATCH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    leaks: str = "warn"
+    isolate: str = "off"
+    json: Path | None = None
+    watch: tuple[str, ...] = ()
+    disable_rules: tuple[str, ...] = ()
+    cleanup_grace: float = 1.0
+    rerun: int = 0
+    rerun_mode: str = "both"
+    bisect: bool = False
+    bisect_budget: int = 20
+    bisect_seconds: float = 120.0
+    exit_timeout: float = 0.0
+    journal: Path | None = None
+    markdown: Path | None = None
+    annotations: bool = False
+
+
+SETTINGS = pytest.StashKey[Settings]()
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Read every option once; raise pytest.UsageError on the first bad value."""
+    get = _Reader(config)
+    rerun = get("rerun", _count, 0)
+    bisect = get("bisect", _boolean, None)
+    return Settings(
+        leaks=get("leaks", _choice, "warn"),
+        isolate=get("isolate", _choice, "off"),
+        json=get("json", _path(config), None),
+        watch=tuple(get("watch", _watch_list, [])),
+        disable_rules=tuple(get("disable_rules", _word_list, [])),
+        cleanup_grace=get("cleanup_grace", _seconds, 1.0),
+        rerun=rerun,
+        rerun_mode=get("rerun_mode", _choice, "both"),
+        bisect=rerun > 0 if bisect is None else bisect,
+        bisect_budget=get("bisect_budget", _positive, 20),
+        bisect_seconds=get("bisect_seconds", _seconds, 120.0),
+        exit_timeout=get("exit_timeout", _seconds, 0.0),
+        journal=_journal(config, get("journal", _text, "auto")),
+        markdown=get("markdown", _path(config), None),
+        annotations=_annotations(get("annotations", _choice, "auto")),
+    )
+
+
+class _Reader:
+    """Looks a value up on the command line, then in the ini file, and validates it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def __call__(self, name: str, parse: Callable[[Option, Any], T], default: T) -> T:
+        option = _OPTION[name]
+        value = self.config.getoption(option.dest, None)
+        where = f"command line {option.cli}"
+        if _empty(value):
+            value = self._ini(option)
+            where = f"ini key {option.ini}"
+        if _empty(value):
+            return default
+        try:
+            return parse(option, value)
+        except ValueError as error:
+            raise pytest.UsageError(f"{option.cli} / {option.ini}: {error}, got {value!r} "
+                                    f"(from the {where})") from None
+
+    def _ini(self, option: Option) -> Any:
+        try:
+            return self.config.getini(option.ini)
+        except ValueError as error:  # pytest's own conversion of a typed ini value
+            raise pytest.UsageError(f"{option.ini}: {error}") from None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _choice(option: Option, value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in option.choices:
+        raise ValueError("expected one of " + ", ".join(option.choices))
+    return text
+
+
+def _text(option: Option, value: Any) -> str:
+    return str(value).strip()
+
+
+def _number(value: Any, kind: Callable[[str], T], what: str) -> T:
+    try:
+        return kind(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected {what}") from None
+
+
+def _count(option: Option, value: Any) -> int:
+    number = _number(value, int, "a whole number >= 0")
+    if number < 0:
+        raise ValueError("expected a whole number >= 0")
+    return number
+
+
+def _positive(option: Option, value: Any) -> int:
+    number = _number(value, int, "a whole number >= 1")
+    if number < 1:
+        raise ValueError("expected a whole number >= 1")
+    return number
+
+
+def _seconds(option: Option, value: Any) -> float:
+    number = _number(value, float, "a number of seconds >= 0")
+    if not number >= 0 or number == float("inf"):
+        raise ValueError("expected a number of seconds >= 0")
+    return number
+
+
+def _boolean(option: Option, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _lines(value: Any) -> list[str]:
+    items = value if isinstance(value, list | tuple) else [value]
+    return [part for item in items for part in str(item).replace(",", " ").split() if part]
+
+
+def _word_list(option: Option, value: Any) -> list[str]:
+    return _lines(value)
+
+
+def _watch_list(option: Option, value: Any) -> list[str]:
+    items = _lines(value)
+    for item in items:
+        if not _WATCH.match(item):
+            raise ValueError(f"expected package.module:attribute entries, {item!r} is not one")
+    return items
+
+
+def _path(config: pytest.Config) -> Callable[[Option, Any], Path]:
+    def parse(option: Option, value: Any) -> Path:
+        return Path(config.invocation_params.dir, str(value).strip())
+
+    return parse
+
+
+def _journal(config: pytest.Config, value: str) -> Path | None:
+    if value.lower() == "off":
+        return None
+    if value.lower() == "auto":
+        cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+        return None if cache is None else cache.mkdir("poolchaos") / "journal.jsonl"
+    return Path(config.invocation_params.dir, value)
+
+
+def _annotations(value: str) -> bool:
+    return value == "on" or (value == "auto" and os.environ.get("GITHUB_ACTIONS") == "true")
