@@ -1,8 +1,10 @@
-"""Reporters (interim)."""
+"""Reporters: each turns a finished SessionResult into one output."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from . import json as json_report
 
 if TYPE_CHECKING:
     from ..controller import SessionResult
@@ -10,4 +12,5 @@ if TYPE_CHECKING:
 
 
 def write_files(result: SessionResult, settings: Settings) -> None:
-    pass
+    if settings.json is not None:
+        json_report.write(settings.json, json_report.build(result))
