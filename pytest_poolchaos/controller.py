@@ -102,7 +102,15 @@ class ChaosController:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Runs before the terminal reporter's summary, so the files exist when it prints.
         result = self.finish(exitstatus)
+        self._refine(session, result)
         self._write(result)
+
+    @guarded(None)
+    def _refine(self, session: pytest.Session, result: SessionResult) -> None:
+        # Reruns and the polluter search refine verdicts; they never change outcomes.
+        from .diagnose import refine
+
+        refine(session, self.settings, result)
 
     @guarded(None)
     def _write(self, result: SessionResult) -> None:

@@ -123,7 +123,10 @@ class Leak:
     key: str = ""
 
     def to_json(self) -> JSON:
-        return {"kind": self.kind, "detail": self.detail}
+        out: JSON = {"kind": self.kind, "detail": self.detail}
+        if self.key:
+            out["key"] = self.key
+        return out
 
 
 @dataclass(frozen=True, slots=True)
