@@ -95,7 +95,6 @@ OPTIONS: tuple[Option, ...] = (
         "bisect",
         "Search for the earlier test whose leftover state makes an order-dependent test fail. "
         "Default: on when --poolchaos-rerun is above 0.",
-        ini_type="bool",
         flag=True,
     ),
     Option(

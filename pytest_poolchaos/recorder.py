@@ -59,14 +59,6 @@ class ScopeRecorder:
     # -- one test ---------------------------------------------------------------------------
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
-        self._begin(item)
-        try:
-            return (yield)
-        finally:
-            self.comparisons.clear()
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
         # Opened here, outside pytest's capture and logging wrappers, so their handlers and
         # PYTEST_CURRENT_TEST are not in the snapshot.
@@ -97,12 +89,9 @@ class ScopeRecorder:
     # -- steps (each guarded: a plugin bug never changes a test's outcome) ------------------
 
     @guarded(None)
-    def _begin(self, item: pytest.Item) -> None:
+    def _open(self, item: pytest.Item) -> None:
         item.stash[STATE] = TestState(start=time.time())
         self.comparisons.clear()
-
-    @guarded(None)
-    def _open(self, item: pytest.Item) -> None:
         self.scope.open(item)
 
     @guarded(None)
