@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import traceback
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,15 +22,25 @@ _LIMIT = 50
 
 
 def record(where: str, error: BaseException) -> None:
-    if len(PROBLEMS) >= _LIMIT:
-        return
     frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
     place = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-    PROBLEMS.append(f"{where}: {type(error).__name__}: {error}{place}")
+    text = f"{where}: {type(error).__name__}: {error}{place}"
+    # The same bug on every test is one problem, not thousands.
+    if text not in PROBLEMS and len(PROBLEMS) < _LIMIT:
+        PROBLEMS.append(text)
 
 
-def guarded(default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Run the function; on an exception record it and return ``default``."""
+def reset() -> None:
+    """Forget problems of an earlier session in this process (pytester runs many)."""
+    PROBLEMS.clear()
+
+
+def guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the function; on an exception record it and return ``default``.
+
+    ``default`` is typed loosely on purpose: the decorated function's own return type is the
+    one callers see (``None`` is the usual default for an optional result).
+    """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
@@ -39,7 +49,8 @@ def guarded(default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 return func(*args, **kwargs)
             except Exception as error:
                 record(func.__qualname__, error)
-                return default
+                fallback: R = default
+                return fallback
 
         return wrapper
 

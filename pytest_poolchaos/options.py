@@ -163,4 +163,4 @@ def _add_cli(group: pytest.OptionGroup, option: Option) -> None:
         kwargs["metavar"] = "{" + ",".join(option.choices) + "}"
     elif option.metavar:
         kwargs["metavar"] = option.metavar
-    group.addoption(option.cli, **kwargs)  # type: ignore[arg-type]
+    group.addoption(option.cli, **kwargs)

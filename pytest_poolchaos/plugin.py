@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import hookspecs
+from . import guard, hookspecs
 from .classify import BuiltinRules
 from .controller import ChaosController
 from .fixture import pool_scope
@@ -36,6 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     settings = resolve(config)
+    guard.reset()
     config.stash[SETTINGS] = settings
     config.addinivalue_line("markers", MARKER)
     manager = config.pluginmanager

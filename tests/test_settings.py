@@ -58,7 +58,9 @@ def test_bisect_can_be_turned_off_while_reruns_are_on(pytester):
 
 
 def test_watch_accepts_lines_and_repeats(pytester):
-    pytester.makeini("[pytest]\npoolchaos_watch =\n    app.config:SETTINGS\n    app.pool:REGISTRY\n")
+    pytester.makeini(
+        "[pytest]\npoolchaos_watch =\n    app.config:SETTINGS\n    app.pool:REGISTRY\n"
+    )
     assert resolved(pytester).watch == ("app.config:SETTINGS", "app.pool:REGISTRY")
     settings = resolved(pytester, "--poolchaos-watch=a.b:C", "--poolchaos-watch=d:E")
     assert settings.watch == ("a.b:C", "d:E")

@@ -18,4 +18,5 @@ class TerminalSection:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         for record in self.controller.session.diagnosed:
             assert record.diagnosis is not None
-            terminalreporter.write_line(f"poolchaos: {record.nodeid} {record.diagnosis.category.value}")
+            category = record.diagnosis.category.value
+            terminalreporter.write_line(f"poolchaos: {record.nodeid} {category}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ..model import LedgerEntry, Leak
+from ..model import Leak, LedgerEntry
 from ..settings import Settings
 
 
