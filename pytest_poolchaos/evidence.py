@@ -1,23 +1,82 @@
-"""Build Evidence from a failed phase (interim: exception chain and message only)."""
+"""Build Evidence, plain data about one failed phase, from the live objects pytest hands us.
+
+This runs where the test ran (a worker under xdist), at the first failing phase. Everything is
+turned into builtins right away: the Evidence crosses the wire, and holding on to a test's
+objects could keep the very pools and sockets alive that the scope is about to call leaks.
+
+Keys this module puts in ``Evidence.extra`` (rules read them by name):
+
+* ``line`` / ``where``: the source line of the test (or of user code) where the failure was
+  raised, and its ``path:lineno``;
+* ``raised_in``: per exception of the chain, ``module:Owner.function`` of the frame that raised;
+* ``same_elements_other_order``: the failed ``==`` compared two sequences holding the same
+  items in another order.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import builtins
+import inspect
+import linecache
+import numbers
+import os
+import re
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sized
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .model import Evidence, ExceptionRecord, TimeoutInfo
+from . import timeouts
+from .guard import guarded
+from .model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
+from .report.redact import redact_text
 
 if TYPE_CHECKING:
     from .scope import ScopeManager
 
+__all__ = ["ComparisonSlot", "from_call", "seen_warnings", "timeout_info"]
+
+#: reference.md §3.5: the repr of every kind of unittest.mock double.
+MOCK_REPR = re.compile(
+    r"<(?:NonCallable)?(?:Magic|Async|Property)?Mock(?: name='[^']*')?"
+    r"(?: spec(?:_set)?='[^']*')? id='\d+'>"
+)
+_MOCK_ID = re.compile(r" id='\d+'")
+_MAX_CHAIN = 10
+_MAX_MODULES = 12
+_MAX_TEXT = 2000
+_MAX_REPR = 160
+_LIFECYCLE_WARNINGS = ("PytestUnhandledThreadExceptionWarning",
+                       "PytestUnraisableExceptionWarning", "ResourceWarning")
+_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Empty)\b.*$", re.M)
+_OWN_CODE = ("pytest_poolchaos.", "_pytest.", "pluggy.")
+_NO_WARNINGS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Captured:
+    comparison: Comparison
+    mocks: tuple[str, ...]
+    facts: dict[str, Any] = field(default_factory=dict)
+    where: tuple[str, int] | None = None
+
+
+_NOT_CAPTURED: _Captured | None = None
 
 class ComparisonSlot:
+    """The last failed comparison of the running test, kept as data (never the objects)."""
+
     def __init__(self) -> None:
-        self.last: tuple[str, object, object] | None = None
+        self.last: _Captured | None = None
 
     def record(self, op: str, left: object, right: object) -> None:
-        self.last = (op, left, right)
+        # Called from pytest_assertrepr_compare inside the test's own assert: never raise here.
+        self.last = _capture(op, left, right) or self.last
 
     def clear(self) -> None:
         self.last = None
@@ -25,20 +84,272 @@ class ComparisonSlot:
 
 def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
               comparisons: ComparisonSlot, scope: ScopeManager, worker: str | None) -> Evidence:
-    exceptions: list[ExceptionRecord] = []
-    if call.excinfo is not None:
-        exc: BaseException | None = call.excinfo.value
-        while exc is not None and len(exceptions) < 10:
-            mro = tuple(f"{k.__module__}.{k.__qualname__}" for k in type(exc).__mro__)
-            exceptions.append(ExceptionRecord(mro[0], mro, str(exc)))
-            exc = exc.__cause__ or exc.__context__
-    crash = getattr(report.longrepr, "reprcrash", None)
-    return Evidence(nodeid=item.nodeid, when=report.when,
-                    outcome="failed" if report.when == "call" else "error",
-                    message=str(crash.message) if crash else str(report.longrepr),
-                    exceptions=tuple(exceptions), worker=worker,
-                    pollution=scope.outstanding())
+    """Evidence for the first failing phase of ``item``."""
+    error = call.excinfo.value if call.excinfo is not None else None
+    chain = list(_chain(error))
+    records = tuple(_record(exc, relation) for exc, relation in chain)
+    message = _clean(_crash_message(report))
+    text = "\n".join([message, *(record.message for record in records)])
+    captured = _matching(comparisons.last, error)
+    extra: dict[str, Any] = dict(captured.facts) if captured else {}
+    extra.update(_location(item, error))
+    extra["raised_in"] = [_raiser(exc) for exc, _ in chain]
+    return Evidence(
+        nodeid=item.nodeid,
+        when=report.when,
+        outcome="failed" if report.when == "call" else "error",
+        message=message,
+        exceptions=records,
+        comparison=captured.comparison if captured else None,
+        timeout=timeouts.effective(item, text),
+        pollution=scope.outstanding(),
+        mocks=_unique([*(captured.mocks if captured else ()), *_mocks_in(text)]),
+        warnings=seen_warnings(),
+        worker=worker,
+        extra=extra,
+    )
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:
+    """The pytest-timeout limit in effect for ``item`` (None without one)."""
+    return timeouts.effective(item)
+
+
+@guarded(_NO_WARNINGS)
+def seen_warnings() -> tuple[str, ...]:
+    """Lifecycle warnings recorded so far in this test, one line each.
+
+    pytest's warnings plugin hands warnings to ``pytest_warning_recorded`` only after the whole
+    protocol, too late for the teardown classification, so this peeks at the live
+    ``catch_warnings(record=True)`` log that plugin keeps around each test. pytest turns
+    unhandled thread exceptions and unraisable exceptions into warnings in that log during each
+    phase, before the phase's report is made.
+    """
+    log = getattr(getattr(warnings, "_showwarnmsg_impl", None), "__self__", None)
+    if not isinstance(log, list):
+        return ()
+    lines = (_warning_line(entry) for entry in list(log))
+    return _unique([line for line in lines if line])
+
+
+# -- the failed comparison ------------------------------------------------------------------
+
+
+@guarded(_NOT_CAPTURED)
+def _capture(op: str, left: object, right: object) -> _Captured | None:
+    comparison = Comparison(
+        op=op, left=_repr(left), right=_repr(right),
+        left_type=type(left).__name__, right_type=type(right).__name__,
+        left_value=_number(left), right_value=_number(right),
+        left_len=_length(left), right_len=_length(right),
+    )
+    mocks = tuple(desc for desc in (_double(left, "left"), _double(right, "right")) if desc)
+    facts = {"same_elements_other_order": True} if _reordered(op, left, right) else {}
+    return _Captured(comparison, mocks, facts, _assert_site())
+
+
+def _matching(captured: _Captured | None, error: BaseException | None) -> _Captured | None:
+    # A comparison the test caught, or one from an earlier assert, must not explain this error.
+    if captured is None or not isinstance(error, AssertionError):
+        return None
+    site = _raise_site(error.__traceback__)
+    if captured.where is None or site is None or captured.where == site:
+        return captured
     return None
+
+
+def _assert_site() -> tuple[str, int] | None:
+    frame = inspect.currentframe()
+    while frame is not None and _is_own(frame):
+        frame = frame.f_back
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+
+
+def _is_own(frame: FrameType) -> bool:
+    name = str(frame.f_globals.get("__name__", ""))
+    return name.startswith(_OWN_CODE) or name in ("pytest_poolchaos", "pluggy", "_pytest")
+
+
+def _raise_site(tb: TracebackType | None) -> tuple[str, int] | None:
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return (last.tb_frame.f_code.co_filename, last.tb_lineno) if last is not None else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    expected = getattr(value, "expected", None)  # pytest.approx(x) keeps x as ``expected``
+    if type(value).__name__.startswith("Approx") and isinstance(expected, numbers.Real):
+        return float(expected)
+    return None
+
+
+def _length(value: object) -> int | None:
+    if not isinstance(value, Sized) or _is_mock(value) or isinstance(value, str | bytes):
+        return None
+    try:
+        return len(value)
+    except Exception:  # a user __len__ may raise
+        return None
+
+
+def _reordered(op: str, left: object, right: object) -> bool:
+    if op != "==" or not isinstance(left, list | tuple) or not isinstance(right, list | tuple):
+        return False
+    if len(left) != len(right) or list(left) == list(right):
+        return False
+    try:
+        return Counter(left) == Counter(right)
+    except TypeError:  # unhashable items: compare their reprs instead
+        return sorted(map(repr, left)) == sorted(map(repr, right))
+
+
+def _repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception as error:
+        text = f"<repr failed: {type(error).__name__}>"
+    return _clean(_MOCK_ID.sub("", text), _MAX_REPR)
+
+
+# -- mocks and coroutines -------------------------------------------------------------------
+
+
+def _is_mock(value: object) -> bool:
+    mock = sys.modules.get("unittest.mock")
+    return mock is not None and isinstance(value, mock.NonCallableMock)
+
+
+def _double(value: object, side: str) -> str | None:
+    if _is_mock(value):
+        return f"{side} operand is {_repr(value)}"
+    if inspect.iscoroutine(value):
+        return f"{side} operand is an un-awaited coroutine {value.__qualname__!r}"
+    return None
+
+
+def _mocks_in(text: str) -> list[str]:
+    return [_MOCK_ID.sub("", found) for found in MOCK_REPR.findall(text)]
+
+
+# -- the exception chain --------------------------------------------------------------------
+
+
+def _chain(error: BaseException | None) -> Iterator[tuple[BaseException, str]]:
+    seen: set[int] = set()
+    pending = [(error, "")] if error is not None else []
+    while pending and len(seen) < _MAX_CHAIN:
+        exc, relation = pending.pop(0)
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        yield exc, relation
+        pending.extend(_linked(exc))
+
+
+def _linked(exc: BaseException) -> list[tuple[BaseException, str]]:
+    group = getattr(builtins, "BaseExceptionGroup", None)
+    linked: list[tuple[BaseException, str]] = []
+    if group is not None and isinstance(exc, group):
+        linked.extend((member, "group") for member in exc.exceptions)
+    if exc.__cause__ is not None:
+        linked.append((exc.__cause__, "cause"))
+    elif exc.__context__ is not None and not exc.__suppress_context__:
+        linked.append((exc.__context__, "context"))
+    return linked
+
+
+def _record(exc: BaseException, relation: str) -> ExceptionRecord:
+    bases = tuple(f"{kind.__module__}.{kind.__qualname__}" for kind in type(exc).__mro__)
+    modules = _unique(_frame_modules(exc.__traceback__))
+    return ExceptionRecord(bases[0], bases, _clean(_str(exc)), modules[-_MAX_MODULES:], relation)
+
+
+def _frames(tb: TracebackType | None) -> Iterator[tuple[FrameType, int]]:
+    while tb is not None:
+        yield tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+
+
+def _frame_modules(tb: TracebackType | None) -> Iterator[str]:
+    for frame, _ in _frames(tb):
+        if not _is_own(frame):  # pytest's and pluggy's own frames say nothing about the test
+            yield str(frame.f_globals.get("__name__", "?"))
+
+
+def _raiser(exc: BaseException) -> str:
+    frames = list(_frames(exc.__traceback__))
+    if not frames:
+        return ""
+    frame = frames[-1][0]
+    code = frame.f_code
+    owner = frame.f_locals.get("self")
+    name = (f"{type(owner).__qualname__}.{code.co_name}" if owner is not None
+            else getattr(code, "co_qualname", code.co_name))
+    return f"{frame.f_globals.get('__name__', '?')}:{name}"
+
+
+def _location(item: pytest.Item, error: BaseException | None) -> dict[str, str]:
+    """The innermost frame in the test's file, else in user code under the rootdir."""
+    frames = list(_frames(error.__traceback__ if error is not None else None))
+    test_file = str(getattr(item, "path", ""))
+    root = str(item.config.rootpath)
+    chosen = next((f for f in reversed(frames) if f[0].f_code.co_filename == test_file), None)
+    chosen = chosen or next((f for f in reversed(frames) if _is_user(f[0], root)), None)
+    if chosen is None:
+        return {}
+    filename, lineno = chosen[0].f_code.co_filename, chosen[1]
+    where = f"{os.path.relpath(filename, root) if filename.startswith(root) else filename}"
+    line = linecache.getline(filename, lineno).strip()
+    return {"where": f"{where}:{lineno}", "line": _clean(line, 300)}
+
+
+def _is_user(frame: FrameType, root: str) -> bool:
+    filename = frame.f_code.co_filename
+    return filename.startswith(root) and "site-packages" not in filename and not _is_own(frame)
+
+
+def _crash_message(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    return str(report.longrepr or "")
+
+
+def _str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception as error:
+        return f"<str() failed: {type(error).__name__}>"
+
+
+# -- warnings -------------------------------------------------------------------------------
+
+
+def _warning_line(entry: object) -> str | None:
+    category = getattr(entry, "category", None)
+    name = getattr(category, "__name__", "")
+    text = str(getattr(entry, "message", ""))
+    if name not in _LIFECYCLE_WARNINGS and "was never awaited" not in text:
+        return None
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    errors = _ERROR_LINE.findall(text)
+    summary = f"{first}: {errors[-1]}" if errors and errors[-1] != first else first
+    return _clean(f"{name}: {summary}", 400)
+
+
+# -- small helpers --------------------------------------------------------------------------
+
+
+def _clean(text: str, limit: int = _MAX_TEXT) -> str:
+    """Redacted (secret env values never leave the worker) and clipped."""
+    text = redact_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unique(items: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for item in items if item))

@@ -133,14 +133,15 @@ class ScopeRecorder:
 
     def _finish(self, item: pytest.Item, evidence: Evidence, state: TestState,
                 leaks: tuple[Leak, ...], result: ScopeResult | None) -> Evidence:
-        extra = {"spawned": result.spawned, "mocked": result.mocked} if result else {}
         return replace(
             evidence,
             leaks=leaks,
             duration_s=sum(state.durations.values()),
             call_duration_s=state.durations.get("call", 0.0),
-            spawned=tuple(extra.get("spawned", evidence.spawned)),
-            mocked=bool(extra.get("mocked", evidence.mocked)),
+            spawned=tuple(result.spawned) if result else evidence.spawned,
+            mocked=result.mocked if result else evidence.mocked,
+            # teardown may have turned more thread/unraisable exceptions into warnings
+            warnings=evidence_mod.seen_warnings() or evidence.warnings,
         )
 
     def diagnose(self, evidence: Evidence) -> Diagnosis:

@@ -1,29 +1,75 @@
-"""classify(evidence) -> Diagnosis (interim: picks the best finding; rules land next)."""
+"""Classify a failure: run the rules through the ``pytest_poolchaos_classify`` hook, then decide.
+
+The built-in rules are one plugin object (``BuiltinRules``, registered as ``poolchaos-rules``)
+implementing the same hook third parties implement, so the extension path runs on every
+diagnosis. It also watches pytest-timeout's timer hook (optional: the hook exists only when
+pytest-timeout is installed and active), because it is registered wherever tests run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import Any
 
 import pytest
 
-from ..model import Category, Diagnosis, Evidence, Finding, Suggestion
+from .. import timeouts
+from ..guard import guarded, record
+from ..model import Diagnosis, Evidence, Finding, Rule
 from ..settings import Settings
+from .catalogue import RULES
+from .decide import decide, is_disabled
+
+__all__ = ["BuiltinRules", "active_rules", "classify", "run_rules"]
 
 
 class BuiltinRules:
+    """The catalogue as a plugin; ``settings.disable_rules`` switches rules off."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.rules = active_rules(settings)
 
     @pytest.hookimpl(trylast=True)
     def pytest_poolchaos_classify(self, evidence: Evidence) -> Sequence[Finding] | None:
-        return None
+        return run_rules(self.rules, evidence)
+
+    @pytest.hookimpl(wrapper=True, optionalhook=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> Generator[
+            None, object, object]:
+        _remember_timer(item, settings)
+        return (yield)
+
+
+def active_rules(settings: Settings) -> tuple[Rule, ...]:
+    return tuple(rule for rule in RULES if not is_disabled(rule.id, settings.disable_rules))
+
+
+def run_rules(rules: Sequence[Rule], evidence: Evidence) -> list[Finding]:
+    """Every rule's finding; a rule that raises is an internal problem, the others still run."""
+    findings = []
+    for rule in rules:
+        try:
+            found = rule.check(evidence)
+        except Exception as error:
+            record(f"rule {rule.id}", error)
+            continue
+        if found is not None:
+            findings.append(found)
+    return findings
 
 
 def classify(config: pytest.Config, evidence: Evidence, settings: Settings) -> Diagnosis:
-    results = config.hook.pytest_poolchaos_classify(evidence=evidence)
-    findings = [f for group in results if group for f in group]
-    if not findings:
-        return Diagnosis(Category.UNCLASSIFIED, 0.5, ("no concurrency signal",),
-                         (Suggestion("Read the traceback: this looks like an ordinary bug."),))
-    best = max(findings, key=lambda f: f.score)
-    return Diagnosis(best.category, best.score, best.evidence, best.suggestions, (best.rule,))
+    """The one diagnosis for ``evidence``, from built-in and third-party findings."""
+    try:
+        results = config.hook.pytest_poolchaos_classify(evidence=evidence)
+    except Exception as error:  # a third-party rule must not cost us the built-in diagnosis
+        record("pytest_poolchaos_classify", error)
+        results = [run_rules(active_rules(settings), evidence)]
+    findings = [finding for group in results if group for finding in group]
+    return decide(evidence, findings, settings.disable_rules)
+
+
+@guarded(None)
+def _remember_timer(item: pytest.Item, settings: Any) -> None:
+    timeouts.remember(item, settings)

@@ -1,0 +1,75 @@
+"""Every built-in rule, listed once, with its stable id.
+
+Ids appear as they are in the JSON report (``diagnosis.rules``) and are what
+``--poolchaos-disable-rules`` / ``poolchaos_disable_rules`` switch off. A rule's doc is its check's
+docstring. Checks return a ``Hit`` (or None); ``_rule`` turns it into a Finding carrying the id
+and category, so no check repeats them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..model import Category, Evidence, Finding, Rule
+from . import expectation, lifecycle, mockgap, pollution, timeout
+from .signals import Hit
+
+__all__ = ["RULES", "by_id"]
+
+Check = Callable[[Evidence], Hit | None]
+
+
+def _rule(rule_id: str, category: Category, check: Check) -> Rule:
+    def run(evidence: Evidence) -> Finding | None:
+        found = check(evidence)
+        if found is None:
+            return None
+        return Finding(rule_id, category, found.score, found.lines, found.suggestions)
+
+    return Rule(rule_id, category, run, (check.__doc__ or "").strip())
+
+
+_T, _E, _L = Category.TIMEOUT, Category.EXPECTATION, Category.LIFECYCLE
+_P, _M = Category.CONFIG_POLLUTION, Category.MOCK_GAP
+
+RULES: tuple[Rule, ...] = (
+    _rule("timeout.pytest-timeout", _T, timeout.pytest_timeout),
+    _rule("timeout.timeout-error", _T, timeout.timeout_error),
+    _rule("timeout.subprocess", _T, timeout.subprocess_timeout),
+    _rule("timeout.queue-empty", _T, timeout.queue_empty),
+    _rule("timeout.event-wait", _T, timeout.event_wait),
+    _rule("timeout.near-limit", _T, timeout.near_limit),
+    _rule("expectation.threshold", _E, expectation.threshold),
+    _rule("expectation.exact-count", _E, expectation.exact_count),
+    _rule("expectation.ordering", _E, expectation.ordering),
+    _rule("expectation.approx", _E, expectation.approx),
+    _rule("lifecycle.broken-executor", _L, lifecycle.broken_executor),
+    _rule("lifecycle.pool-shut-down", _L, lifecycle.pool_shut_down),
+    _rule("lifecycle.connection", _L, lifecycle.connection),
+    _rule("lifecycle.loop-closed", _L, lifecycle.loop_closed),
+    _rule("lifecycle.address-in-use", _L, lifecycle.address_in_use),
+    _rule("lifecycle.already-started", _L, lifecycle.already_started),
+    _rule("lifecycle.unhandled-thread", _L, lifecycle.unhandled_thread),
+    _rule("lifecycle.worker-exit", _L, lifecycle.worker_exit),
+    _rule("lifecycle.own-leaks", _L, lifecycle.own_leaks),
+    _rule("lifecycle.never-awaited", _L, lifecycle.never_awaited),
+    _rule("config-pollution.ledger-match", _P, pollution.ledger_match),
+    _rule("config-pollution.watched", _P, pollution.watched),
+    _rule("config-pollution.env-key-error", _P, pollution.env_key_error),
+    _rule("config-pollution.cwd-relative-path", _P, pollution.cwd_relative),
+    _rule("config-pollution.sys-path-import", _P, pollution.syspath_import),
+    _rule("config-pollution.leaked-patch", _P, pollution.leaked_patch),
+    _rule("config-pollution.socket-timeout", _P, pollution.socket_timeout),
+    _rule("config-pollution.order-dependent", _P, pollution.order_dependent),
+    _rule("config-pollution.outstanding", _P, pollution.outstanding),
+    _rule("mock-gap.spec-attribute", _M, mockgap.spec_attribute),
+    _rule("mock-gap.not-implemented", _M, mockgap.not_implemented),
+    _rule("mock-gap.mock-value", _M, mockgap.mock_value),
+    _rule("mock-gap.never-awaited", _M, mockgap.never_awaited),
+    _rule("mock-gap.mock-assertion", _M, mockgap.mock_assertion),
+    _rule("mock-gap.real-resources", _M, mockgap.real_resources),
+)
+
+
+def by_id() -> dict[str, Rule]:
+    return {rule.id: rule for rule in RULES}

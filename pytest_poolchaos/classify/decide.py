@@ -1,0 +1,114 @@
+"""From findings to one Diagnosis: suppression, scores per category, winner, confidence.
+
+This is the single point where a category is chosen (aesthetics.md habit 12): built-in and
+third-party findings go through the same filter, and every evidence line and suggestion is
+redacted here on its way out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from ..guard import record
+from ..model import Category, Diagnosis, Evidence, Finding, Suggestion, Verdict
+from ..report.redact import redact_text
+from .signals import describe, num, where
+
+__all__ = ["MIN_SCORE", "combine", "decide", "is_disabled"]
+
+#: Below this combined score a category is not claimed: the failure stays unclassified.
+MIN_SCORE = 0.35
+_MAX_LINES = 8
+_MAX_SUGGESTIONS = 5
+
+
+def is_disabled(rule_id: str, disabled: Iterable[str]) -> bool:
+    """``disabled`` holds rule ids, or prefixes such as a category name (``mock-gap``)."""
+    return any(rule_id == off or rule_id.startswith(off + ".") for off in disabled)
+
+
+def combine(scores: Iterable[float]) -> float:
+    """Independent signals for one category reinforce each other: 1 - prod(1 - s)."""
+    missing = 1.0
+    for score in scores:
+        missing *= 1.0 - score
+    return 1.0 - missing
+
+
+def decide(evidence: Evidence, findings: Sequence[Finding],
+           disabled: Sequence[str] = ()) -> Diagnosis:
+    kept = [f for f in _valid(findings) if not is_disabled(f.rule, disabled)]
+    grouped: dict[Category, list[Finding]] = defaultdict(list)
+    for finding in sorted(kept, key=lambda f: -f.score):
+        grouped[finding.category].append(finding)
+    totals = sorted(((combine(f.score for f in group), category)
+                     for category, group in grouped.items()), key=lambda t: -t[0])
+    if not totals or totals[0][0] < MIN_SCORE:
+        return _unclassified(evidence, kept)
+    best, category = totals[0]
+    runner = totals[1] if len(totals) > 1 else None
+    lines = [line for f in grouped[category] for line in f.evidence]
+    if runner is not None and runner[0] >= 0.5 * best:
+        lines.append(f"also consistent with {runner[1].value} (score {runner[0]:.2f}): "
+                     f"{grouped[runner[1]][0].evidence[0]}")
+    return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
+                      lines, [s for f in grouped[category] for s in f.suggestions],
+                      [f.rule for f in grouped[category]])
+
+
+def _confidence(best: float, runner: float) -> float:
+    """The winner's score, lowered as the runner-up gets close to it."""
+    closeness = (runner / best) ** 2 if best else 1.0
+    return max(0.05, min(0.99, best * (1.0 - 0.5 * closeness)))
+
+
+def _valid(findings: Sequence[object]) -> list[Finding]:
+    valid = []
+    for finding in findings:
+        if not isinstance(finding, Finding) or not isinstance(finding.category, Category):
+            record("classify", TypeError(f"not a Finding: {finding!r}"))
+        elif not finding.evidence:
+            record("classify", ValueError(f"rule {finding.rule!r} gave no evidence lines"))
+        elif finding.category is not Category.UNCLASSIFIED:
+            valid.append(_clamped(finding))
+    return valid
+
+
+def _clamped(finding: Finding) -> Finding:
+    score = min(1.0, max(0.0, float(finding.score)))
+    if score == finding.score:
+        return finding
+    return Finding(finding.rule, finding.category, score, finding.evidence, finding.suggestions)
+
+
+def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
+    exc = evidence.outermost
+    what = describe(exc) if exc else (evidence.message.splitlines() or ["the failure"])[0]
+    lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
+             f"{where(evidence)}"]
+    lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.evidence[0]}" for f in weak]
+    when = f"during {evidence.when}" + (f" after {num(evidence.duration_s)} s"
+                                         if evidence.duration_s else "")
+    suggestion = Suggestion(f"Treat it as an ordinary bug: {what} {when}{where(evidence)} "
+                            f"should fail the same way when the test runs alone; fix the code "
+                            f"or the test there.")
+    return _diagnosis(evidence, Category.UNCLASSIFIED, 0.5 if weak else 0.7, lines,
+                      [suggestion], [])
+
+
+def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines: list[str],
+               suggestions: list[Suggestion], rules: list[str]) -> Diagnosis:
+    unique = list(dict.fromkeys(redact_text(line) for line in lines))[:_MAX_LINES]
+    advice = {s.text: s for s in suggestions}  # the same advice from two rules is shown once
+    order_dependent = evidence.extra.get("verdict") == Verdict.ORDER_DEPENDENT.value
+    return Diagnosis(
+        category=category,
+        confidence=round(confidence, 3),
+        evidence=tuple(unique),
+        suggestions=tuple(Suggestion(redact_text(s.text), redact_text(s.detail))
+                          for s in list(advice.values())[:_MAX_SUGGESTIONS]),
+        rules=tuple(dict.fromkeys(rules)),
+        verdict=Verdict.ORDER_DEPENDENT if order_dependent else Verdict.UNKNOWN,
+        polluter=evidence.extra.get("polluter") if order_dependent else None,
+    )

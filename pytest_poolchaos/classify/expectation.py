@@ -1,0 +1,154 @@
+"""Expectation: the code works; the assertion is unrealistic for concurrent conditions."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..model import Comparison, Evidence, Suggestion
+from .signals import Hit, hit, line, num, pct
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_MEASURED = re.compile(
+    r"(?i)rate|ratio|percent|pct|success|fail|error|latenc|elapsed|duration|time|throughput"
+    r"|qps|rps|p\d\d|count|total|hits|calls|ops|speed|delay|len\("
+)
+_COUNTED = re.compile(r"(?i)len\(|count|calls|events|received|processed|done|completed|hits|"
+                      r"total|seen|delivered|results")
+_ASSERT = re.compile(r"^\s*assert\s+(?P<left>.+?)\s*(?:<=|>=|<|>|==|!=)\s*(?P<right>[^,]+)")
+_LITERAL = re.compile(r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_TOLERANCE = re.compile(r"± ([0-9.eE+-]+)")
+
+
+def threshold(e: Evidence) -> Hit | None:
+    """A numeric bound on a rate, count or latency was missed (``assert rate >= 0.95``)."""
+    c = e.comparison
+    if c is None or c.op not in _FLIP or c.left_value is None or c.right_value is None:
+        return None
+    got, op, bound, expr = _oriented(e, c)
+    lower = op in (">", ">=")
+    if lower:
+        seen = f"got {num(got)} ({pct(got, bound)} of the bound)"
+        change = f"{op} {num(_rounded(got * 0.9, got, bound))}"
+    else:
+        seen = f"got {num(got)} ({got / bound:.1f}x the bound)" if bound else f"got {num(got)}"
+        change = f"{op} {num(_rounded(got * 1.5, got, bound))}"
+    return hit(
+        0.75 if _MEASURED.search(f"{expr} {line(e)}") else 0.6,
+        [f"asserted {expr} {op} {num(bound)}, {seen}"],
+        Suggestion(
+            f"Under concurrent load {expr} came out at {num(got)} against a bound of "
+            f"{num(bound)}. If that is acceptable, set the bound from measurements "
+            f"(`{expr} {change}`) or assert the median of several runs; if not, find what "
+            f"{'dropped the rest (timeouts, retries, a dead worker)' if lower else 'stalled'}.",
+            f"assert {expr} {change}",
+        ),
+    )
+
+
+def exact_count(e: Evidence) -> Hit | None:
+    """An exact count of concurrent events is off by one or two (``assert len(done) == 10``)."""
+    c = e.comparison
+    counts = _counts(c) if c is not None and c.op == "==" else None
+    if counts is None:
+        return None
+    got, want, of_lengths = counts
+    off = abs(got - want)
+    if not 1 <= off <= 2:
+        return None
+    counted = of_lengths or _COUNTED.search(f"{line(e)}\n{e.message}")
+    what = "collection lengths" if of_lengths else "values"
+    return hit(
+        0.7 if counted else 0.45,
+        [f"counted {got}, expected exactly {want} (off by {off}; compared {what})"],
+        _count_advice(got, want, off),
+    )
+
+
+def ordering(e: Evidence) -> Hit | None:
+    """Two sequences hold the same items in another order: concurrent completion order."""
+    c = e.comparison
+    if c is None or not e.extra.get("same_elements_other_order"):
+        return None
+    size = c.left_len or c.right_len
+    return hit(
+        0.8,
+        [f"the compared sequences hold the same {size} items in another order",
+         f"left {c.left}, right {c.right}"],
+        Suggestion("Concurrent work completes in any order: compare sorted(...) or "
+                   "collections.Counter(...) of both sides, or collect results in submission "
+                   "order (executor.map keeps input order, as_completed does not).",
+                   "assert sorted(results) == sorted(expected)"),
+    )
+
+
+def approx(e: Evidence) -> Hit | None:
+    """A pytest.approx tolerance was exceeded."""
+    c = e.comparison
+    if c is None or not (c.left_type.startswith("Approx") or c.right_type.startswith("Approx")):
+        return None
+    on_right = c.right_type.startswith("Approx")
+    expected, got = (c.right_value, c.left_value) if on_right else (c.left_value, c.right_value)
+    match = _TOLERANCE.search(c.right if on_right else c.left)
+    tolerance = f" ± {match.group(1)}" if match else ""
+    if expected is None or got is None or not expected:
+        return hit(0.6, [f"approx comparison failed: {c.left} {c.op} {c.right}"],
+                   "Widen the tolerance to the spread you measure under load (rel= or abs=).")
+    off = abs(got - expected)
+    rel = _ceil2(off / abs(expected) * 1.5)
+    return hit(
+        0.65,
+        [f"expected {num(expected)}{tolerance}, got {num(got)} "
+         f"(off by {num(off)}, {off / abs(expected):.1%})"],
+        Suggestion(f"The value moved {off / abs(expected):.1%} from {num(expected)}; if that "
+                   f"spread is normal under load, widen the tolerance: "
+                   f"pytest.approx({num(expected)}, rel={num(rel)}).",
+                   f"pytest.approx({num(expected)}, rel={num(rel)})"),
+    )
+
+
+def _oriented(e: Evidence, c: Comparison) -> tuple[float, str, float, str]:
+    """(value got, operator as seen from it, bound, expression) — the bound is the literal."""
+    assert c.left_value is not None
+    assert c.right_value is not None
+    match = _ASSERT.match(line(e))
+    left, right = (match["left"].strip(), match["right"].strip()) if match else ("", "")
+    if _LITERAL.fullmatch(left) and not _LITERAL.fullmatch(right):
+        return c.right_value, _FLIP[c.op], c.left_value, right
+    expr = left if left and not _LITERAL.fullmatch(left) else "the value"
+    return c.left_value, c.op, c.right_value, expr
+
+
+def _counts(c: Comparison) -> tuple[int, int, bool] | None:
+    left, right = c.left_value, c.right_value
+    if left is not None and right is not None and left.is_integer() and right.is_integer():
+        return int(left), int(right), False
+    if c.left_len is not None and c.right_len is not None:
+        return c.left_len, c.right_len, True
+    return None
+
+
+def _count_advice(got: int, want: int, off: int) -> Suggestion:
+    if got > want:
+        return Suggestion(f"{off} more than the {want} expected arrived: a retry or duplicate "
+                          f"delivery; make the handler idempotent or count unique ids "
+                          f"(len(set(ids)) == {want}).")
+    return Suggestion(
+        f"Only {got} of {want} had arrived when the assert ran. Wait until the work is done "
+        f"before counting (join the threads, pool.shutdown(wait=True), or poll until the count "
+        f"reaches {want} with a deadline); if losing {off} is acceptable, assert a range.",
+        f"assert {want - off} <= count <= {want}",
+    )
+
+
+def _rounded(value: float, got: float, bound: float) -> float:
+    whole = float(got).is_integer() and float(bound).is_integer()
+    return float(math.floor(value) if value < got else math.ceil(value)) if whole else value
+
+
+def _ceil2(value: float) -> float:
+    """Round up to two significant digits, so the suggested tolerance really covers it."""
+    if value <= 0:
+        return value
+    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    return float(math.ceil(value / scale) * scale)

@@ -1,0 +1,202 @@
+"""Lifecycle: a worker, process, thread, loop or connection was not alive when it was used."""
+
+from __future__ import annotations
+
+import re
+
+from ..model import Evidence, Suggestion
+from .signals import Hit, describe, hit, line, search, where
+
+_SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
+                        r"|Pool not running|Executor is shut ?down", re.I)
+_LOOP = re.compile(r"Event loop is closed|attached to a different loop"
+                   r"|is bound to a different event loop|no running event loop")
+_IN_USE = re.compile(r"Address already in use|\[Errno (?:98|48)\]|EADDRINUSE|WinError 10048")
+_TWICE = re.compile(r"threads can only be started once|cannot start a process twice"
+                    r"|already started|process has already been started", re.I)
+_EXIT_CODE = re.compile(r"exit ?code[=: ]+(-?\d+)|exited with (?:code )?(-?\d+)", re.I)
+_CRASH = re.compile(r"terminated abruptly|crashed while running")
+_CONNECTION = {
+    "builtins.ConnectionRefusedError": "nothing was listening when the client connected",
+    "builtins.ConnectionResetError": "the peer closed the connection while it was in use",
+    "builtins.ConnectionAbortedError": "the connection was aborted while it was in use",
+    "builtins.BrokenPipeError": "the other end of the pipe or socket was already gone",
+}
+_PIPE_MODULES = ("multiprocessing", "socket", "asyncio", "subprocess", "selectors", "ssl")
+_LIVE_KINDS = ("thread", "process", "pool")
+
+
+def broken_executor(e: Evidence) -> Hit | None:
+    """BrokenExecutor / BrokenProcessPool / BrokenThreadPool: a pool lost a worker."""
+    exc = e.any_exception("concurrent.futures._base.BrokenExecutor")
+    if exc is None:
+        return None
+    if "initializer" in exc.message:
+        cause = "the pool's initializer raised, so no worker could start"
+    else:
+        cause = f"a worker process died while work was pending ({_exit_code(e)})"
+    return hit(
+        0.95,
+        [f"{describe(exc)}{where(e)}", cause, *_live_leaks(e)],
+        _per_test_pool(),
+        Suggestion(f"Find why the worker died ({_exit_code(e)}): os._exit/sys.exit in the task, "
+                   f"a crash, or the OOM killer; a negative exit code -N is signal N."),
+    )
+
+
+def pool_shut_down(e: Evidence) -> Hit | None:
+    """Work was submitted to a pool that was already shut down or closed."""
+    match = search(_SHUT_DOWN, e)
+    if match is None:
+        return None
+    return hit(
+        0.9,
+        [f"work was submitted to a pool after it was shut down: {match.group(0)!r}{where(e)}",
+         f"the call: `{line(e)}`" if line(e) else ""],
+        _per_test_pool(),
+    )
+
+
+def connection(e: Evidence) -> Hit | None:
+    """BrokenPipe / ConnectionReset / ConnectionRefused, or EOFError on a pipe."""
+    for qualname, meaning in _CONNECTION.items():
+        exc = e.any_exception(qualname)
+        if exc is not None:
+            return hit(0.8, [f"{describe(exc)}{where(e)}: {meaning}"], _connection_advice(qualname))
+    exc = e.any_exception("builtins.EOFError")
+    if exc is None or not any(m.startswith(_PIPE_MODULES) for m in exc.modules):
+        return None  # EOFError from input() or a parser is an ordinary bug
+    return hit(0.7, [f"{describe(exc)}{where(e)}: the pipe's other end closed (a worker exited)"],
+               _connection_advice("builtins.BrokenPipeError"))
+
+
+def loop_closed(e: Evidence) -> Hit | None:
+    """An asyncio object outlived its event loop ("Event loop is closed")."""
+    match = search(_LOOP, e)
+    if match is None:
+        return None
+    return hit(
+        0.85,
+        [f"asyncio: {match.group(0)!r}{where(e)}: an object created on one event loop was "
+         f"used after that loop closed or from another loop"],
+        "Create async clients, servers and queues inside the test's own loop (a function-scoped "
+        "async fixture) and close them before the loop closes; never keep them in module globals.",
+    )
+
+
+def address_in_use(e: Evidence) -> Hit | None:
+    """OSError EADDRINUSE: a server from earlier is still bound to the port."""
+    match = search(_IN_USE, e)
+    if match is None:
+        return None
+    call = f" by `{line(e)}`" if line(e) else ""
+    return hit(
+        0.9,
+        [f"the address is already in use{call}{where(e)}: a server or socket that an earlier "
+         f"test (or a parallel worker) opened on the same port is still bound"],
+        Suggestion("Bind to port 0 and read the port the system chose, close servers in "
+                   "teardown, and set SO_REUSEADDR for quick rebinds.",
+                   "sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]"),
+    )
+
+
+def already_started(e: Evidence) -> Hit | None:
+    """A thread or process object was started twice."""
+    match = search(_TWICE, e)
+    if match is None:
+        return None
+    return hit(
+        0.85,
+        [f"{match.group(0)!r}{where(e)}: a Thread/Process object was started a second time "
+         f"(shared between tests or restarted after stopping)"],
+        "Create a new Thread/Process per start (a function-scoped fixture), never reuse one "
+        "kept in a module or session fixture.",
+    )
+
+
+def unhandled_thread(e: Evidence) -> Hit | None:
+    """An exception in a background thread (or a finaliser) was never handled."""
+    thread = [w for w in e.warnings if w.startswith("PytestUnhandledThreadException")]
+    unraisable = [w for w in e.warnings if w.startswith("PytestUnraisableException")]
+    if not thread and not unraisable:
+        return None
+    return hit(
+        0.7 if thread else 0.5,
+        [_after_colon(text) for text in (thread + unraisable)[:3]],
+        "Collect the outcome of background work: submit it to an executor and call "
+        "future.result(), or join the thread and re-raise the exception it stored; an "
+        "exception that only prints never fails the step that depends on it.",
+    )
+
+
+def worker_exit(e: Evidence) -> Hit | None:
+    """A worker or process exited (an exit code, "terminated abruptly", a crashed worker)."""
+    code = search(_EXIT_CODE, e)
+    crash = search(_CRASH, e)
+    if code is None and crash is None:
+        return None
+    return hit(
+        0.8,
+        [f"a worker process exited while in use ({_exit_code(e)})",
+         f"{crash.group(0)!r}" if crash else ""],
+        _per_test_pool(),
+    )
+
+
+def own_leaks(e: Evidence) -> Hit | None:
+    """This test left threads, processes or pools running when it failed."""
+    live = _live_leaks(e)
+    if not live:
+        return None
+    return hit(
+        0.3,  # supports other lifecycle signals; too weak to claim a failure alone
+        [f"this test left {len(live)} thread(s)/process(es)/pool(s) running", *live[:3]],
+        "Stop what the test starts in teardown (join threads with a timeout, shut pools down, "
+        "terminate child processes); the failure may have skipped the test's own cleanup, so "
+        "use a fixture with yield or try/finally.",
+    )
+
+
+def never_awaited(e: Evidence) -> Hit | None:
+    """A real coroutine was created and never awaited: the task never started."""
+    if e.mocked or any("AsyncMock" in w for w in e.warnings):
+        return None  # an un-awaited AsyncMock is a mock gap (mockgap.never_awaited)
+    seen = [w for w in e.warnings if "was never awaited" in w]
+    if not seen:
+        return None
+    return hit(0.5, [_after_colon(seen[0]) + ": that work never ran"],
+               "await the coroutine, or schedule it with asyncio.create_task(...) and keep a "
+               "reference until it is done.")
+
+
+def _exit_code(e: Evidence) -> str:
+    match = search(_EXIT_CODE, e)
+    code = next((g for g in match.groups() if g), None) if match else None
+    return f"exit code {code}" if code is not None else "exit code unknown"
+
+
+def _live_leaks(e: Evidence) -> list[str]:
+    return [leak.detail for leak in e.leaks if leak.kind in _LIVE_KINDS]
+
+
+def _per_test_pool() -> Suggestion:
+    return Suggestion(
+        "Create the pool per test (a function-scoped fixture that shuts it down after the "
+        "test) instead of sharing one, so one dead worker or early shutdown cannot break "
+        "other tests.",
+        "@pytest.fixture\ndef pool():\n    with ProcessPoolExecutor(max_workers=2) as ex:\n"
+        "        yield ex",
+    )
+
+
+def _connection_advice(qualname: str) -> Suggestion:
+    if qualname.endswith("RefusedError"):
+        return Suggestion("Wait until the server is ready before connecting: have it set a "
+                          "threading.Event after listen() and wait on it (with a timeout), or "
+                          "poll the port with a deadline.")
+    return Suggestion("Keep the server/worker alive until every client is done with it: stop "
+                      "it in teardown, after the clients, and check it did not crash.")
+
+
+def _after_colon(text: str) -> str:
+    return text.split(": ", 1)[1] if ": " in text else text

@@ -1,0 +1,176 @@
+"""Config pollution: global state changed by an earlier test and never restored.
+
+Every check reads ``Evidence.pollution``: the scope's ledger entries from earlier tests that are
+still in effect when this test failed. Entry values arrive already redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ..model import Evidence, LedgerEntry, Suggestion
+from .signals import Hit, describe, hit, line
+
+_ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
+_MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
+_MIN_TOKEN = 3  # shorter keys and values ("1", "on") would match any message
+_FIX = {
+    "env": "monkeypatch.setenv(...) / monkeypatch.delenv(...)",
+    "cwd": "monkeypatch.chdir(...)",
+    "sys.path": "monkeypatch.syspath_prepend(...)",
+    "watched": "monkeypatch.setattr(...) / monkeypatch.setitem(...)",
+    "mock-patch": "`with patch(...)` or patcher.stop() in teardown",
+    "logging": "caplog.set_level(...)",
+    "socket-timeout": "socket.setdefaulttimeout(None) in a finally block",
+}
+
+
+def ledger_match(e: Evidence) -> Hit | None:
+    """An earlier test's unrestored change names what this failure is about."""
+    found = list(_mentioned(e))
+    if not found:
+        return None
+    entry, token = found[0]
+    return hit(
+        0.9,
+        [f"{entry.nodeid} left {_change(entry)}, and this failure mentions {token!r}",
+         *(f"also outstanding: {_change(other)} (from {other.nodeid})" for other, _ in found[1:3])],
+        _fix(entry),
+        _isolate(),
+    )
+
+
+def watched(e: Evidence) -> Hit | None:
+    """An object listed in poolchaos_watch was changed by an earlier test."""
+    entries = [entry for entry in e.pollution if entry.kind == "watched"]
+    if not entries:
+        return None
+    return hit(0.7, [f"{entry.nodeid} left {_change(entry)}" for entry in entries[:3]],
+               _fix(entries[0]))
+
+
+def env_key_error(e: Evidence) -> Hit | None:
+    """KeyError on an environment-variable name while earlier env changes are outstanding."""
+    exc = e.any_exception("builtins.KeyError")
+    env = _of_kind(e, "env")
+    match = _ENV_KEY_ERROR.match(exc.message) if exc else None
+    if match is None or not env:
+        return None
+    return hit(0.75, [f"KeyError {match.group(1)!r} while {len(env)} environment change(s) "
+                      f"from earlier tests are in effect: {_change(env[0])} by {env[0].nodeid}"],
+               _fix(env[0]))
+
+
+def cwd_relative(e: Evidence) -> Hit | None:
+    """A relative path was not found after an earlier test changed the working directory."""
+    exc = e.any_exception("builtins.FileNotFoundError")
+    cwd = _of_kind(e, "cwd")
+    match = _MISSING_PATH.search(exc.message) if exc else None
+    if match is None or not cwd:
+        return None
+    return hit(0.8, [f"the relative path {match.group(1)!r} was not found because "
+                     f"{cwd[0].nodeid} left {_change(cwd[0])}"],
+               _fix(cwd[0]))
+
+
+def syspath_import(e: Evidence) -> Hit | None:
+    """An import failed while an earlier test's sys.path change is in effect."""
+    exc = e.any_exception("builtins.ImportError")
+    paths = _of_kind(e, "sys.path")
+    if exc is None or not paths:
+        return None
+    return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {_change(paths[0])}"],
+               _fix(paths[0]))
+
+
+def leaked_patch(e: Evidence) -> Hit | None:
+    """A mock patch started by an earlier test is still active and a double showed up here."""
+    patches = _of_kind(e, "mock-patch")
+    if not patches or not e.mocks or e.mocked:
+        return None
+    return hit(0.9, [f"{patches[0].nodeid} started a patch of {patches[0].key!r} and never "
+                     f"stopped it; this test did not use doubles but got {e.mocks[0]}"],
+               _fix(patches[0]))
+
+
+def socket_timeout(e: Evidence) -> Hit | None:
+    """A socket timed out under a default timeout an earlier test set."""
+    entries = _of_kind(e, "socket-timeout")
+    if not entries or e.any_exception("builtins.TimeoutError") is None:
+        return None
+    return hit(0.9, [f"{entries[0].nodeid} left {_change(entries[0])}; this socket timed out "
+                     f"under that default"], _fix(entries[0]))
+
+
+def order_dependent(e: Evidence) -> Hit | None:
+    """Reruns proved the test passes alone and fails after others (verdict order-dependent)."""
+    if e.extra.get("verdict") != "order-dependent":
+        return None
+    polluter = e.extra.get("polluter")
+    return hit(
+        0.85,
+        ["the test passes when run alone and fails after earlier tests (order-dependent)",
+         f"the polluter is {polluter}" if polluter else ""],
+        Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
+                   f"(environment, cwd, module globals, patches); use monkeypatch so it is "
+                   f"undone, or run with --poolchaos-isolate=restore."),
+    )
+
+
+def outstanding(e: Evidence) -> Hit | None:
+    """Earlier tests left global changes in effect (weak on its own; supports the others)."""
+    if not e.pollution:
+        return None
+    first = e.pollution[0]
+    return hit(0.3, [f"{len(e.pollution)} global change(s) from earlier tests still in "
+                     f"effect, e.g. {_change(first)} by {first.nodeid}"], _fix(first))
+
+
+def _mentioned(e: Evidence) -> Iterator[tuple[LedgerEntry, str]]:
+    haystack = "\n".join([e.text(), line(e), *_operands(e)])
+    for entry in e.pollution:
+        token = next((t for t in _tokens(entry) if _contains(haystack, t)), None)
+        if token is not None:
+            yield entry, token
+
+
+def _operands(e: Evidence) -> list[str]:
+    return [e.comparison.left, e.comparison.right] if e.comparison else []
+
+
+def _tokens(entry: LedgerEntry) -> list[str]:
+    key = entry.key
+    tokens = [key, *re.findall(r"\[['\"]?([^\]'\"]+)", key), key.rsplit(".", 1)[-1],
+              key.rsplit(":", 1)[-1].split("[")[0]]
+    if entry.after is not None and entry.after != "***":
+        tokens.append(entry.after)
+    return [t for t in dict.fromkeys(tokens) if len(t) >= _MIN_TOKEN]
+
+
+def _contains(haystack: str, token: str) -> bool:
+    return re.search(rf"(?<![\w]){re.escape(token)}(?![\w])", haystack) is not None
+
+
+def _of_kind(e: Evidence, kind: str) -> list[LedgerEntry]:
+    return [entry for entry in e.pollution if entry.kind == kind]
+
+
+def _change(entry: LedgerEntry) -> str:
+    if entry.kind == "env":
+        if entry.after is None:
+            return f"os.environ[{entry.key!r}] deleted (was {entry.before!r})"
+        was = "unset" if entry.before is None else repr(entry.before)
+        return f"os.environ[{entry.key!r}] = {entry.after!r} (was {was})"
+    return f"{entry.kind} {entry.key} = {entry.after!r} (was {entry.before!r})"
+
+
+def _fix(entry: LedgerEntry) -> Suggestion:
+    fix = entry.fix or _FIX.get(entry.kind, "restore it in teardown")
+    return Suggestion(f"In {entry.nodeid}, use {fix} so the change is undone after that test "
+                      f"instead of leaking into later ones.", fix)
+
+
+def _isolate() -> Suggestion:
+    return Suggestion("Until it is fixed, --poolchaos-isolate=restore puts environment, cwd, "
+                      "sys.path and watched globals back after every test.")

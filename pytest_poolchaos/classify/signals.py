@@ -1,0 +1,80 @@
+"""What a check returns, and the small readers and formatters every rule module shares."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..model import Evidence, ExceptionRecord, Suggestion
+
+__all__ = ["Hit", "describe", "hit", "line", "num", "pct", "secs", "short", "where"]
+
+#: ``timeout=0.5`` or the first positional number of a blocking call in a source line.
+WAIT_ARG = re.compile(
+    r"(?:timeout\s*=\s*|\.(?:wait|get|result|join|acquire|wait_for|communicate)\()"
+    r"\s*(?:True\s*,\s*)?([0-9]*\.?[0-9]+)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A check's answer: how strongly its signal is there, why, and what to change."""
+
+    score: float
+    lines: tuple[str, ...]
+    suggestions: tuple[Suggestion, ...]
+
+
+def hit(score: float, lines: list[str], *suggestions: Suggestion | str) -> Hit:
+    return Hit(score, tuple(text for text in lines if text),
+               tuple(s if isinstance(s, Suggestion) else Suggestion(s) for s in suggestions))
+
+
+def num(value: float | None) -> str:
+    """A number as a person would write it: 10, 0.83, 2.5e-05."""
+    if value is None:
+        return "?"
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def secs(value: float | None) -> str:
+    return f"{num(value)} s"
+
+
+def pct(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}" if whole else "n/a"
+
+
+def short(qualname: str) -> str:
+    return qualname.rsplit(".", 1)[-1]
+
+
+def describe(exc: ExceptionRecord) -> str:
+    """``Type: first line of the message``."""
+    first = exc.message.strip().splitlines()[0] if exc.message.strip() else ""
+    return f"{short(exc.type)}: {first}" if first else short(exc.type)
+
+
+def line(evidence: Evidence) -> str:
+    """The source line where the failure was raised (test file first), or ''."""
+    return str(evidence.extra.get("line", ""))
+
+
+def where(evidence: Evidence) -> str:
+    """`` at path:lineno`` of that line, or ''."""
+    place = evidence.extra.get("where")
+    return f" at {place}" if place else ""
+
+
+def waited(evidence: Evidence) -> float | None:
+    """Seconds the failing blocking call was told to wait, read from its source line."""
+    match = WAIT_ARG.search(line(evidence))
+    return float(match.group(1)) if match else None
+
+
+def search(pattern: re.Pattern[str], evidence: Evidence) -> re.Match[str] | None:
+    """The first match in the failure's messages, warnings and source line."""
+    return pattern.search(evidence.text()) or pattern.search(line(evidence))

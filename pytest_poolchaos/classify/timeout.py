@@ -1,0 +1,146 @@
+"""Timeout: something did not finish in time."""
+
+from __future__ import annotations
+
+import re
+
+from ..model import Evidence, Suggestion
+from .signals import Hit, describe, hit, line, num, pct, search, secs, waited, where
+
+TIMEOUT_ERRORS = (
+    "builtins.TimeoutError",
+    "concurrent.futures._base.TimeoutError",
+    "asyncio.exceptions.TimeoutError",
+    "multiprocessing.context.TimeoutError",
+)
+QUEUE_EMPTY = ("_queue.Empty", "queue.Empty")
+_TIMED_OUT_AFTER = re.compile(r"timed out after ([0-9.]+) seconds")
+_NOWAIT = re.compile(r"get_nowait\(|block\s*=\s*False|\.get\(\s*False")
+_WAIT_FALSE = re.compile(
+    r"where False = <bound method (\w+)\.(wait|is_set|wait_for)\b"
+    r"|^\s*assert\s+(?!not\b)[\w.\[\]()]+\.(wait|is_set|wait_for)\("
+)
+NEAR = 0.8  # share of the limit a failed test used before "near the limit" counts
+
+
+def pytest_timeout(e: Evidence) -> Hit | None:
+    """pytest-timeout fired ("Timeout (>Xs) from pytest-timeout")."""
+    info = e.timeout
+    if info is None or not info.fired or not info.seconds:
+        return None
+    limit = info.seconds
+    ran = f", the test ran {secs(e.duration_s)}" if e.duration_s else ""
+    scope = "the test function" if info.func_only else "setup, call and teardown"
+    alive = [str(entry) for entry in e.extra.get("alive", ())][:5]
+    return hit(
+        0.95,
+        [f"pytest-timeout fired during {e.when}: limit {secs(limit)} on {scope}{ran}",
+         f"the {secs(limit)} limit comes from {info.source or 'the pytest-timeout configuration'}"
+         f" (method {info.method or 'signal'})",
+         "alive when it fired: " + "; ".join(alive) if alive else ""],
+        Suggestion(f"Find the call that blocked: give every wait in this test a timeout well "
+                   f"below {secs(limit)} (event.wait(timeout=...), future.result(timeout=...), "
+                   f"queue.get(timeout=...)) so the failure names the stuck step."),
+        Suggestion(f"If the work is only slow under load, raise the limit for this test alone "
+                   f"(it used all {secs(limit)}), e.g. @pytest.mark.timeout({num(limit * 2)}).",
+                   f"@pytest.mark.timeout({num(limit * 2)})"),
+    )
+
+
+def timeout_error(e: Evidence) -> Hit | None:
+    """TimeoutError from futures, asyncio, multiprocessing, sockets or your own deadline."""
+    exc = e.any_exception(*TIMEOUT_ERRORS)
+    if exc is None:
+        return None
+    seconds = waited(e)
+    gave_up = f" after {secs(seconds)}" if seconds is not None else ""
+    call = f" in `{line(e)}`" if line(e) else ""
+    return hit(
+        0.85 if exc is e.outermost else 0.7,
+        [f"{describe(exc)} raised{where(e)}: a wait gave up{gave_up}",
+         f"the wait{call}" if call else ""],
+        _slow_or_stuck(seconds, e),
+    )
+
+
+def subprocess_timeout(e: Evidence) -> Hit | None:
+    """subprocess.TimeoutExpired: a child process ran longer than run()/communicate() allowed."""
+    exc = e.any_exception("subprocess.TimeoutExpired")
+    if exc is None:
+        return None
+    match = _TIMED_OUT_AFTER.search(exc.message)
+    seconds = float(match.group(1)) if match else waited(e)
+    return hit(
+        0.9,
+        [f"{describe(exc)}", f"the child process was given {secs(seconds)}{where(e)}"],
+        Suggestion(f"The command did not finish in {secs(seconds)}: run it with a longer "
+                   f"timeout (e.g. timeout={num((seconds or 1) * 3)}) if it is slow under load, "
+                   f"or check it is not waiting for input (pass stdin=subprocess.DEVNULL)."),
+    )
+
+
+def queue_empty(e: Evidence) -> Hit | None:
+    """queue.Empty after a timed get(): the producer did not deliver in time."""
+    exc = e.any_exception(*QUEUE_EMPTY)
+    if exc is None or _NOWAIT.search(line(e)):
+        return None  # get_nowait() raises Empty by design: a race, not a wait that ran out
+    seconds = waited(e)
+    gave_up = f"after {secs(seconds)}" if seconds is not None else "after its timeout"
+    return hit(
+        0.75 if seconds is not None else 0.55,
+        [f"queue.Empty{where(e)}: get() gave up {gave_up} without an item",
+         f"the call: `{line(e)}`" if line(e) else ""],
+        _slow_or_stuck(seconds, e),
+    )
+
+
+def event_wait(e: Evidence) -> Hit | None:
+    """``assert event.wait(t)`` / ``assert event.is_set()`` failed: the event was never set."""
+    if e.any_exception("builtins.AssertionError") is None:
+        return None
+    match = search(_WAIT_FALSE, e)
+    if match is None:
+        return None
+    method = match.group(2) or match.group(3) or "wait"
+    seconds = waited(e)
+    within = f" within {secs(seconds)}" if seconds is not None else ""
+    return hit(
+        0.8,
+        [f"{method}() returned False{where(e)}: the event was not set{within}",
+         f"the assertion: `{line(e)}`" if line(e) else ""],
+        Suggestion(f"The code that sets the event did not get there{within}: check that its "
+                   f"thread started and did not die with an exception (look for an unhandled "
+                   f"thread exception), then wait longer only if it is merely slow, e.g. "
+                   f"wait(timeout={num((seconds or 1) * 3)})."),
+    )
+
+
+def near_limit(e: Evidence) -> Hit | None:
+    """The failed test used most of its pytest-timeout limit without it firing."""
+    info = e.timeout
+    if info is None or info.fired or not info.seconds:
+        return None
+    used = e.call_duration_s if info.func_only else e.duration_s
+    if used < NEAR * info.seconds:
+        return None
+    return hit(
+        0.6 if used >= 0.95 * info.seconds else 0.5,
+        [f"the test ran {secs(used)} of its {secs(info.seconds)} limit "
+         f"({pct(used, info.seconds)}) before failing"],
+        Suggestion(f"It failed at {pct(used, info.seconds)} of its {secs(info.seconds)} limit: "
+                   f"an internal wait probably ran out first; give it room "
+                   f"(@pytest.mark.timeout({num(info.seconds * 2)})) or make the work faster."),
+    )
+
+
+def _slow_or_stuck(seconds: float | None, e: Evidence) -> Suggestion:
+    if seconds is None:
+        return Suggestion("Check whether the work it waited for was started at all (a worker "
+                          "that never started or already died) before raising the timeout.")
+    limit = e.timeout.seconds if e.timeout and e.timeout.seconds else None
+    cap = f", keeping it below the test's {secs(limit)} limit" if limit else ""
+    return Suggestion(
+        f"The wait allowed {secs(seconds)}. If the work is only slow under load, allow more "
+        f"(e.g. {num(seconds * 3)} s{cap}); if it never finishes, check the worker it waits on "
+        f"was started and is not blocked or dead."
+    )

@@ -1,0 +1,144 @@
+"""Which pytest-timeout limit applied to a test, where it came from, and whether it fired.
+
+pytest-timeout announces every timer through its ``pytest_timeout_set_timer`` hook (before
+setup, only for a limit above 0); ``remember`` is called from an ``optionalhook`` wrapper on that
+hook, so nothing here imports pytest-timeout. When the hook did not fire (``func_only`` and a
+failed setup, or a limit of 0) the limit is worked out from the marker and the configuration with
+pytest-timeout's own precedence: marker > ``--timeout`` > ``PYTEST_TIMEOUT`` > ini (reference.md
+§3.1). Without pytest-timeout, or with ``-p no:timeout``, no limit applies and the answer is None.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+import pytest
+
+from .model import TimeoutInfo
+
+__all__ = ["effective", "fired_limit", "remember"]
+
+#: pytest-timeout's failure text, ``PYTEST_FAILURE_MESSAGE = "Timeout (>%ss) from pytest-timeout."``
+FIRED = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
+
+_SET = pytest.StashKey[TimeoutInfo]()
+
+
+def remember(item: pytest.Item, settings: Any) -> None:
+    """Keep the settings pytest-timeout is about to arm a timer with (its ``Settings`` tuple)."""
+    method = getattr(settings, "method", None)
+    if method == "signal" and threading.current_thread() is not threading.main_thread():
+        method = "thread"  # pytest-timeout switches the same way off the main thread
+    item.stash[_SET] = TimeoutInfo(
+        seconds=_seconds(getattr(settings, "timeout", None)),
+        method=method,
+        source=_source(item),
+        func_only=bool(getattr(settings, "func_only", False)),
+    )
+
+
+def effective(item: pytest.Item, failure_text: str = "") -> TimeoutInfo | None:
+    """The limit that applied to ``item``; ``fired`` when ``failure_text`` is pytest-timeout's."""
+    info = item.stash.get(_SET, None) or _configured(item)
+    limit = fired_limit(failure_text)
+    if limit is None:
+        return info
+    if info is None:
+        return TimeoutInfo(seconds=limit, fired=True)
+    return TimeoutInfo(info.seconds or limit, info.method, info.source, info.func_only, True)
+
+
+def fired_limit(text: str) -> float | None:
+    """The limit quoted in pytest-timeout's failure text, or None when it did not fire."""
+    match = FIRED.search(text or "")
+    return float(match.group(1)) if match else None
+
+
+def _configured(item: pytest.Item) -> TimeoutInfo | None:
+    config = item.config
+    if not config.pluginmanager.hasplugin("timeout"):
+        return None
+    marker = _marker_values(item)
+    limit = marker["timeout"] if marker.get("timeout") is not None else _config_timeout(config)
+    seconds = _seconds(limit)  # a marker's 0 switches the limit off for this test
+    if not seconds:
+        return None
+    method = marker.get("method") or _option(config, "timeout_method") or _ini(
+        config, "timeout_method")
+    func_only = marker.get("func_only")
+    if func_only is None:
+        func_only = _ini(config, "timeout_func_only")
+    return TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
+
+
+def _marker_values(item: pytest.Item) -> dict[str, Any]:
+    marker = item.get_closest_marker("timeout")
+    if marker is None:
+        return {}
+    values = dict(zip(("timeout", "method"), marker.args, strict=False))
+    values.update(marker.kwargs)
+    return values
+
+
+def _source(item: pytest.Item) -> str | None:
+    for node, marker in item.iter_markers_with_node("timeout"):
+        if marker.args or "timeout" in marker.kwargs:
+            return f"marker at {_location(item, node)}"
+        break  # a marker that sets only the method takes the limit from the configuration
+    config = item.config
+    if _option(config, "timeout") is not None:
+        return "cli"
+    if os.environ.get("PYTEST_TIMEOUT"):
+        return "env PYTEST_TIMEOUT"
+    return "ini" if _ini(config, "timeout") else None
+
+
+def _location(item: pytest.Item, node: object) -> str:
+    if node is item:
+        relpath, lineno, _ = item.location
+        return f"{relpath}:{(lineno or 0) + 1}"
+    path = getattr(node, "path", None)
+    try:
+        rel = os.path.relpath(str(path), str(item.config.rootpath))
+    except ValueError:  # another drive on Windows
+        rel = str(path)
+    lineno = _node_line(node)
+    return f"{rel}:{lineno}" if lineno else rel
+
+
+def _node_line(node: object) -> int | None:
+    reportinfo = getattr(node, "reportinfo", None)
+    try:
+        lineno = reportinfo()[1] if callable(reportinfo) else None
+    except Exception:  # reportinfo of a custom node may need state it does not have
+        return None
+    return lineno + 1 if isinstance(lineno, int) and lineno > 0 else None
+
+
+def _config_timeout(config: pytest.Config) -> Any:
+    cli = _option(config, "timeout")
+    if cli is not None:
+        return cli
+    return os.environ.get("PYTEST_TIMEOUT") or _ini(config, "timeout")
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    return config.getoption(name, None)
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getini(name)
+    except ValueError:  # the key is unknown when pytest-timeout is absent
+        return None
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None

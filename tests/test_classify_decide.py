@@ -1,0 +1,143 @@
+"""How findings become one Diagnosis: combination, confidence, suppression, extension."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_poolchaos import guard
+from pytest_poolchaos.classify import BuiltinRules, run_rules
+from pytest_poolchaos.classify.catalogue import by_id
+from pytest_poolchaos.classify.decide import MIN_SCORE, combine, decide, is_disabled
+from pytest_poolchaos.model import Category, Evidence, Finding, Rule, Suggestion, Verdict
+from pytest_poolchaos.settings import Settings
+
+EVIDENCE = Evidence(nodeid="t.py::test_x", when="call", message="boom")
+
+
+def finding(rule: str, category: Category, score: float, line: str = "why",
+            advice: str = "do this") -> Finding:
+    return Finding(rule, category, score, (line,), (Suggestion(advice),))
+
+
+@pytest.mark.parametrize(("scores", "expected"), [
+    ([], 0.0),
+    ([0.5], 0.5),
+    ([0.5, 0.5], 0.75),
+    ([0.9, 0.3, 0.0], 0.93),
+    ([1.0, 0.2], 1.0),
+])
+def test_scores_of_one_category_combine_as_independent_signals(scores, expected):
+    assert combine(scores) == pytest.approx(expected)
+
+
+def test_two_weak_signals_of_one_category_beat_one_stronger_signal():
+    findings = [finding("a.x", Category.LIFECYCLE, 0.5), finding("a.y", Category.LIFECYCLE, 0.5),
+                finding("b.x", Category.TIMEOUT, 0.7)]
+    diagnosis = decide(EVIDENCE, findings)
+    assert diagnosis.category is Category.LIFECYCLE
+    assert diagnosis.rules == ("a.x", "a.y")
+
+
+@pytest.mark.parametrize(("runner_up", "low", "high"), [
+    (0.0, 0.89, 0.91),  # alone: the winner's own score
+    (0.3, 0.84, 0.86),  # a distant runner-up costs a little
+    (0.85, 0.45, 0.55),  # a close runner-up halves it
+])
+def test_confidence_drops_as_the_runner_up_gets_close(runner_up, low, high):
+    findings = [finding("t.x", Category.TIMEOUT, 0.9, "timer fired")]
+    if runner_up:
+        findings.append(finding("l.x", Category.LIFECYCLE, runner_up, "pool broke"))
+    diagnosis = decide(EVIDENCE, findings)
+    assert diagnosis.category is Category.TIMEOUT
+    assert low <= diagnosis.confidence <= high
+    close = runner_up >= 0.5
+    assert any("also consistent with lifecycle" in line for line in diagnosis.evidence) == close
+
+
+def test_below_the_minimum_score_the_failure_stays_unclassified_and_says_so():
+    diagnosis = decide(EVIDENCE, [finding("l.leak", Category.LIFECYCLE, MIN_SCORE - 0.01,
+                                          "left a thread")])
+    assert diagnosis.category is Category.UNCLASSIFIED
+    assert any("weak lifecycle signal" in line and "left a thread" in line
+               for line in diagnosis.evidence)
+    assert diagnosis.suggestions
+
+
+@pytest.mark.parametrize(("rule_id", "disabled", "off"), [
+    ("expectation.threshold", ["expectation.threshold"], True),
+    ("expectation.threshold", ["expectation"], True),  # a whole category
+    ("expectation.threshold", ["expectation.thresh"], False),  # not a prefix of words
+    ("acme.slow-db", ["acme"], True),
+    ("timeout.pytest-timeout", ["expectation"], False),
+])
+def test_disable_rules_takes_ids_and_prefixes(rule_id, disabled, off):
+    assert is_disabled(rule_id, disabled) is off
+
+
+def test_suppressed_findings_do_not_count_even_from_third_parties():
+    findings = [finding("acme.slow-db", Category.TIMEOUT, 0.99, "db slow"),
+                finding("expectation.threshold", Category.EXPECTATION, 0.7, "asserted >= 10")]
+    assert decide(EVIDENCE, findings).category is Category.TIMEOUT
+    diagnosis = decide(EVIDENCE, findings, ["acme.slow-db"])
+    assert diagnosis.category is Category.EXPECTATION
+    assert diagnosis.rules == ("expectation.threshold",)
+
+
+def test_builtin_rules_honour_disable_rules():
+    evidence = Evidence("t.py::t", "call", message="Timeout (>2.0s) from pytest-timeout.",
+                        timeout=None)
+    rules = BuiltinRules(Settings(disable_rules=("timeout",)))
+    assert all(not rule.id.startswith("timeout.") for rule in rules.rules)
+    assert "timeout.pytest-timeout" in {rule.id for rule in BuiltinRules(Settings()).rules}
+    assert rules.pytest_poolchaos_classify(evidence) == []
+
+
+def test_a_finding_without_evidence_lines_is_dropped_and_reported(monkeypatch):
+    monkeypatch.setattr(guard, "PROBLEMS", [])
+    silent = Finding("acme.silent", Category.MOCK_GAP, 0.99, ())
+    diagnosis = decide(EVIDENCE, [silent, finding("t.x", Category.TIMEOUT, 0.6)])
+    assert diagnosis.category is Category.TIMEOUT
+    assert any("acme.silent" in problem for problem in guard.PROBLEMS)
+
+
+def test_scores_outside_zero_to_one_are_clamped():
+    diagnosis = decide(EVIDENCE, [finding("acme.big", Category.LIFECYCLE, 7.0)])
+    assert diagnosis.category is Category.LIFECYCLE
+    assert diagnosis.confidence <= 0.99
+
+
+def test_a_rule_that_raises_is_a_problem_and_the_others_still_run(monkeypatch):
+    monkeypatch.setattr(guard, "PROBLEMS", [])
+
+    def explode(evidence):
+        raise RuntimeError("rule exploded")
+
+    rules = (Rule("acme.bad", Category.TIMEOUT, explode), by_id()["lifecycle.loop-closed"])
+    evidence = Evidence("t.py::t", "call", message="RuntimeError: Event loop is closed")
+    assert [f.rule for f in run_rules(rules, evidence)] == ["lifecycle.loop-closed"]
+    assert any("rule exploded" in problem for problem in guard.PROBLEMS)
+
+
+def test_the_same_advice_from_two_rules_is_shown_once():
+    findings = [finding("l.a", Category.LIFECYCLE, 0.8, "a", "per-test pool"),
+                finding("l.b", Category.LIFECYCLE, 0.7, "b", "per-test pool")]
+    assert [s.text for s in decide(EVIDENCE, findings).suggestions] == ["per-test pool"]
+
+
+def test_secret_env_values_never_reach_evidence_or_suggestions(monkeypatch):
+    monkeypatch.setenv("POOL_API_TOKEN", "s3cr3t-value")
+    findings = [finding("x.y", Category.LIFECYCLE, 0.9, "token s3cr3t-value refused",
+                        "rotate s3cr3t-value")]
+    diagnosis = decide(EVIDENCE, findings)
+    text = " ".join([*diagnosis.evidence, *(s.text for s in diagnosis.suggestions)])
+    assert "s3cr3t-value" not in text
+    assert "***" in text
+
+
+def test_the_order_dependent_hint_sets_verdict_and_polluter():
+    evidence = Evidence("t.py::t", "call", message="assert 1 == 2",
+                        extra={"verdict": "order-dependent", "polluter": "t.py::test_a"})
+    diagnosis = decide(evidence, [by_id()["config-pollution.order-dependent"].check(evidence)])
+    assert diagnosis.category is Category.CONFIG_POLLUTION
+    assert diagnosis.verdict is Verdict.ORDER_DEPENDENT
+    assert diagnosis.polluter == "t.py::test_a"

@@ -1,0 +1,300 @@
+"""Every built-in rule against hand-built Evidence: one positive and its nearest negative.
+
+Each positive must win its category through ``decide`` (unless the rule is documented as weak
+on its own), with evidence lines that carry the numbers and suggestions that quote them.
+"""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_poolchaos.classify.catalogue import RULES, by_id
+from pytest_poolchaos.classify.decide import decide
+from pytest_poolchaos.model import (
+    Category,
+    Comparison,
+    Evidence,
+    ExceptionRecord,
+    Leak,
+    LedgerEntry,
+    TimeoutInfo,
+)
+
+
+def rec(error: BaseException, *modules: str, relation: str = "") -> ExceptionRecord:
+    bases = tuple(f"{k.__module__}.{k.__qualname__}" for k in type(error).__mro__)
+    return ExceptionRecord(bases[0], bases, str(error), modules, relation)
+
+
+def ev(*errors: BaseException, **values: Any) -> Evidence:
+    records = tuple(rec(e) if isinstance(e, BaseException) else e for e in errors)
+    message = values.pop("message", records[0].message if records else "")
+    return Evidence(nodeid="t.py::test_x", when="call", message=message, exceptions=records,
+                    **values)
+
+
+def cmp(op: str, left: Any, right: Any, **values: Any) -> Comparison:
+    def num(v: Any) -> float | None:
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    return Comparison(op, repr(left), repr(right), type(left).__name__, type(right).__name__,
+                      num(left), num(right), **values)
+
+
+def entry(kind: str, key: str, after: str | None, before: str | None = None,
+          fix: str = "") -> LedgerEntry:
+    return LedgerEntry("t.py::test_polluter", kind, key, before, after, fix)
+
+
+ASSERT = AssertionError("assert")
+FAILED_TIMEOUT = "Failed: Timeout (>0.5s) from pytest-timeout."
+WAIT_MESSAGE = ("assert False\n +  where False = <bound method Event.wait of "
+                "<threading.Event at 0x7f: unset>>(0.5)")
+
+
+@dataclass
+class Case:
+    rule: str
+    positive: Evidence
+    negative: Evidence
+    evidence: str = ""  # must appear in the diagnosis' evidence lines
+    suggestion: str = ""  # must appear in one of its suggestions
+    wins: bool = True  # False for supporting rules too weak to claim a category alone
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = [
+    # -- timeout ------------------------------------------------------------------------------
+    Case("timeout.pytest-timeout",
+         ev(message=FAILED_TIMEOUT, duration_s=0.51,
+            timeout=TimeoutInfo(0.5, "signal", "marker at t.py:3", fired=True)),
+         ev(message="assert 1 == 2", timeout=TimeoutInfo(0.5, "signal", "cli")),
+         "limit 0.5 s", "@pytest.mark.timeout(1)"),
+    Case("timeout.timeout-error",
+         ev(TimeoutError(), extra={"line": "fut.result(timeout=2)"}),
+         ev(ValueError("timeout must be positive"), extra={"line": "fut.result(timeout=2)"}),
+         "after 2 s", "allowed 2 s"),
+    Case("timeout.subprocess",
+         ev(subprocess.TimeoutExpired(["sleep", "5"], 0.5)),
+         ev(subprocess.CalledProcessError(1, ["false"])),
+         "given 0.5 s", "did not finish in 0.5 s"),
+    Case("timeout.queue-empty",
+         ev(queue.Empty(), extra={"line": "item = q.get(timeout=1.5)"}),
+         ev(queue.Empty(), extra={"line": "item = q.get_nowait()"}),
+         "after 1.5 s", "allowed 1.5 s"),
+    Case("timeout.event-wait",
+         ev(AssertionError(WAIT_MESSAGE), extra={"line": "assert ready.wait(0.5)"}),
+         ev(AssertionError("assert False"), extra={"line": "assert ok"}),
+         "within 0.5 s", "wait(timeout=1.5)"),
+    Case("timeout.near-limit",
+         ev(ASSERT, duration_s=4.7, timeout=TimeoutInfo(5.0, "signal", "ini")),
+         ev(ASSERT, duration_s=1.0, timeout=TimeoutInfo(5.0, "signal", "ini")),
+         "4.7 s of its 5 s limit (94%)", "timeout(10)"),
+    # -- expectation --------------------------------------------------------------------------
+    Case("expectation.threshold",
+         ev(ASSERT, comparison=cmp(">=", 5, 10), extra={"line": "assert ok >= 10"}),
+         ev(ASSERT, comparison=cmp("<", "b", "a"), extra={"line": "assert x < 'a'"}),
+         "asserted ok >= 10, got 5 (50% of the bound)", "ok >= 4"),
+    Case("expectation.exact-count",
+         ev(ASSERT, comparison=cmp("==", 9, 10), extra={"line": "assert len(done) == 10"}),
+         ev(ASSERT, comparison=cmp("==", 9, 50), extra={"line": "assert len(done) == 50"}),
+         "counted 9, expected exactly 10 (off by 1", "9 <= count <= 10"),
+    Case("expectation.ordering",
+         ev(ASSERT, comparison=cmp("==", [3, 1, 2], [1, 2, 3], left_len=3, right_len=3),
+            extra={"same_elements_other_order": True}),
+         ev(ASSERT, comparison=cmp("==", [3, 1, 4], [1, 2, 3], left_len=3, right_len=3)),
+         "same 3 items in another order", "sorted("),
+    Case("expectation.approx",
+         ev(ASSERT, comparison=Comparison("==", "0.5", "0.6 ± 6.0e-07", "float",
+                                          "ApproxScalar", 0.5, 0.6)),
+         ev(ASSERT, comparison=cmp("==", 0.5, 0.6)),
+         "expected 0.6 ± 6.0e-07, got 0.5 (off by 0.1, 16.7%)", "pytest.approx(0.6, rel=0.25)"),
+    # -- lifecycle ----------------------------------------------------------------------------
+    Case("lifecycle.broken-executor",
+         ev(BrokenProcessPool("A process in the process pool was terminated abruptly while "
+                              "the future was running or pending."),
+            message="exitcode=-9"),
+         ev(RuntimeError("the pool said no")),
+         "exit code -9", "fixture"),
+    Case("lifecycle.pool-shut-down",
+         ev(RuntimeError("cannot schedule new futures after shutdown")),
+         ev(RuntimeError("cannot schedule a meeting")),
+         "after it was shut down", "function-scoped fixture"),
+    Case("lifecycle.connection",
+         ev(ConnectionRefusedError(111, "Connection refused")),
+         ev(EOFError("EOF when reading a line"), message="EOFError"),
+         "nothing was listening", "threading.Event"),
+    Case("lifecycle.loop-closed",
+         ev(RuntimeError("Event loop is closed")),
+         ev(RuntimeError("loop counter overflow")),
+         "Event loop is closed", "async fixture"),
+    Case("lifecycle.address-in-use",
+         ev(OSError(98, "Address already in use"), extra={"line": "s.bind(('127.0.0.1', 8080))"}),
+         ev(OSError(2, "No such file or directory")),
+         "s.bind(('127.0.0.1', 8080))", "getsockname()[1]"),
+    Case("lifecycle.already-started",
+         ev(RuntimeError("threads can only be started once")),
+         ev(RuntimeError("thread pool is busy")),
+         "threads can only be started once", "new Thread/Process per start"),
+    Case("lifecycle.unhandled-thread",
+         ev(ASSERT, warnings=("PytestUnhandledThreadExceptionWarning: Exception in thread "
+                              "poller: ValueError: bad frame",)),
+         ev(ASSERT),
+         "Exception in thread poller: ValueError: bad frame", "future.result()"),
+    Case("lifecycle.worker-exit",
+         ev(RuntimeError("worker <Process name='w' pid=4 stopped exitcode=-11> died")),
+         ev(subprocess.CalledProcessError(1, ["false"])),
+         "exit code -11", "function-scoped fixture"),
+    Case("lifecycle.own-leaks",
+         ev(ASSERT, leaks=(Leak("thread", "thread 'poller' (daemon=False) still alive"),)),
+         ev(ASSERT, leaks=(Leak("env", "os.environ['X'] set", "X"),)),
+         "this test left 1 thread(s)", "join threads", wins=False),
+    Case("lifecycle.never-awaited",
+         ev(ASSERT, warnings=("RuntimeWarning: coroutine 'work' was never awaited",)),
+         ev(ASSERT, mocked=True,
+            warnings=("RuntimeWarning: coroutine 'work' was never awaited",)),
+         "coroutine 'work' was never awaited", "asyncio.create_task"),
+    # -- config-pollution ---------------------------------------------------------------------
+    Case("config-pollution.ledger-match",
+         ev(AssertionError("assert 'mock' == 'real'"),
+            pollution=(entry("env", "POOL_MODE", "mock",
+                             fix="monkeypatch.setenv('POOL_MODE', ...)"),)),
+         ev(AssertionError("assert 3 == 4"), pollution=(entry("env", "POOL_MODE", "mock"),)),
+         "t.py::test_polluter left os.environ['POOL_MODE'] = 'mock' (was unset)",
+         "monkeypatch.setenv('POOL_MODE', ...)"),
+    Case("config-pollution.watched",
+         ev(ASSERT, pollution=(entry("watched", "app.settings:CONFIG['mode']", "'mock'"),)),
+         ev(ASSERT, pollution=(entry("env", "OTHER", "1"),)),
+         "app.settings:CONFIG['mode']", "monkeypatch.setattr"),
+    Case("config-pollution.env-key-error",
+         ev(KeyError("DATABASE_URL"), pollution=(entry("env", "DATABASE_URL", None, "x"),)),
+         ev(KeyError("name"), pollution=(entry("env", "DATABASE_URL", None, "x"),)),
+         "KeyError 'DATABASE_URL'", "t.py::test_polluter"),
+    Case("config-pollution.cwd-relative-path",
+         ev(FileNotFoundError(2, "No such file or directory", "data/pool.json"),
+            pollution=(entry("cwd", "cwd", "/tmp/elsewhere", "/repo"),)),
+         ev(FileNotFoundError(2, "No such file or directory", "/etc/pool.json"),
+            pollution=(entry("cwd", "cwd", "/tmp/elsewhere", "/repo"),)),
+         "'data/pool.json'", "monkeypatch.chdir"),
+    Case("config-pollution.sys-path-import",
+         ev(ModuleNotFoundError("No module named 'plugins'"),
+            pollution=(entry("sys.path", "sys.path[0]", "/tmp/other"),)),
+         ev(ModuleNotFoundError("No module named 'plugins'")),
+         "No module named 'plugins'", "monkeypatch.syspath_prepend"),
+    Case("config-pollution.leaked-patch",
+         ev(ASSERT, mocks=("left operand is <MagicMock name='connect()'>",),
+            pollution=(entry("mock-patch", "db.pool.connect", "<MagicMock>"),)),
+         ev(ASSERT, mocked=True, mocks=("left operand is <MagicMock name='connect()'>",),
+            pollution=(entry("mock-patch", "db.pool.connect", "<MagicMock>"),)),
+         "started a patch of 'db.pool.connect'", "patcher.stop()"),
+    Case("config-pollution.socket-timeout",
+         ev(TimeoutError("timed out"), pollution=(entry("socket-timeout", "socket", "0.01"),)),
+         ev(ValueError("x"), pollution=(entry("socket-timeout", "socket", "0.01"),)),
+         "socket = '0.01'", "setdefaulttimeout(None)"),
+    Case("config-pollution.order-dependent",
+         ev(ASSERT, extra={"verdict": "order-dependent", "polluter": "t.py::test_a"}),
+         ev(ASSERT, extra={"verdict": "flaky"}),
+         "the polluter is t.py::test_a", "t.py::test_a"),
+    Case("config-pollution.outstanding",
+         ev(ZeroDivisionError("division by zero"), pollution=(entry("env", "OTHER", "1"),)),
+         ev(ZeroDivisionError("division by zero")),
+         "1 global change(s) from earlier tests", "t.py::test_polluter", wins=False),
+    # -- mock-gap -----------------------------------------------------------------------------
+    Case("mock-gap.spec-attribute",
+         ev(AttributeError("Mock object has no attribute 'stop'")),
+         ev(AttributeError("'NoneType' object has no attribute 'stop'")),
+         "has no attribute 'stop'", "create_autospec(RealClass, instance=True)"),
+    Case("mock-gap.not-implemented",
+         ev(NotImplementedError("affinity"),
+            extra={"raised_in": ["tests.fakes:FakeAdapter.affinity"]}),
+         ev(NotImplementedError("affinity"), extra={"raised_in": ["app.base:Adapter.affinity"]}),
+         "tests.fakes:FakeAdapter.affinity", "FakeAdapter.affinity"),
+    Case("mock-gap.mock-value",
+         ev(TypeError("'>=' not supported between instances of 'MagicMock' and 'int'")),
+         ev(TypeError("'>=' not supported between instances of 'str' and 'int'")),
+         "'MagicMock' and 'int'", "return_value"),
+    Case("mock-gap.never-awaited",
+         ev(ASSERT, warnings=("RuntimeWarning: coroutine 'AsyncMockMixin._execute_mock_call' "
+                              "was never awaited",)),
+         ev(ASSERT, warnings=("RuntimeWarning: coroutine 'work' was never awaited",)),
+         "AsyncMockMixin._execute_mock_call", "await the call"),
+    Case("mock-gap.mock-assertion",
+         ev(AssertionError("Expected 'send' to have been called once. Called 0 times.")),
+         ev(AssertionError("Expected value 3, got 4")),
+         "Expected 'send' to have been called", "where it is looked up"),
+    Case("mock-gap.real-resources",
+         ev(ASSERT, mocked=True, spawned=("process 4312 'sleep 30'",)),
+         ev(ASSERT, spawned=("process 4312 'sleep 30'",)),
+         "1 real process(es)/socket(s): process 4312 'sleep 30'", "patch"),
+]
+
+
+def ids(case: Case) -> str:
+    return case.rule
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_rule_fires_on_its_signal(case):
+    found = by_id()[case.rule].check(case.positive)
+    assert found is not None
+    assert found.rule == case.rule
+    assert 0 < found.score <= 1
+    assert found.evidence, "a rule must say why"
+    assert found.suggestions
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_rule_stays_quiet_on_the_nearest_negative(case):
+    assert by_id()[case.rule].check(case.negative) is None
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_positive_is_diagnosed_with_its_numbers(case):
+    findings = [f for rule in RULES if (f := rule.check(case.positive)) is not None]
+    diagnosis = decide(case.positive, findings)
+    expected = by_id()[case.rule].category if case.wins else Category.UNCLASSIFIED
+    assert diagnosis.category is expected, diagnosis.evidence
+    assert any(case.evidence in line for line in diagnosis.evidence), diagnosis.evidence
+    if case.wins:
+        assert case.rule in diagnosis.rules
+        assert any(case.suggestion in s.text + s.detail for s in diagnosis.suggestions), (
+            diagnosis.suggestions)
+
+
+def test_every_category_has_at_least_four_signals():
+    per_category: dict[Category, set[str]] = {}
+    for case in CASES:
+        if case.wins:
+            per_category.setdefault(by_id()[case.rule].category, set()).add(case.rule)
+    assert all(len(rules) >= 4 for rules in per_category.values()), per_category
+    assert set(per_category) == set(Category) - {Category.UNCLASSIFIED}
+
+
+def test_every_rule_has_a_case_a_doc_and_a_unique_id():
+    assert {case.rule for case in CASES} == {rule.id for rule in RULES}
+    assert len({rule.id for rule in RULES}) == len(RULES)
+    assert all(rule.doc and rule.id.startswith(rule.category.value + ".") for rule in RULES)
+
+
+@pytest.mark.parametrize("error", [
+    ZeroDivisionError("division by zero"),
+    KeyError("user_id"),
+    AssertionError("assert 'alice' == 'bob'"),
+    AttributeError("'NoneType' object has no attribute 'name'"),
+    ValueError("invalid literal for int() with base 10: 'x'"),
+], ids=lambda e: type(e).__name__)
+def test_ordinary_bugs_stay_unclassified(error):
+    evidence = ev(error, extra={"where": "app.py:12", "line": "return a / b"}, duration_s=0.02)
+    findings = [f for rule in RULES if (f := rule.check(evidence)) is not None]
+    diagnosis = decide(evidence, findings)
+    assert diagnosis.category is Category.UNCLASSIFIED
+    assert findings == []
+    assert type(error).__name__ in diagnosis.evidence[0]
+    assert "app.py:12" in diagnosis.suggestions[0].text
+    assert "0.02 s" in diagnosis.suggestions[0].text
