@@ -57,6 +57,12 @@ class SessionResult:
     exitstatus: int = 0
     problems: list[str] = field(default_factory=list)
     randomly_seed: int | None = None
+    #: per failed nodeid: tests that overlapped it in time on other workers, most overlap
+    #: first, as (nodeid, worker, overlap seconds). Filled by the timeline at session end.
+    alongside: dict[str, list[tuple[str, str | None, float]]] = field(default_factory=dict)
+    #: non-daemon threads still alive at session end (they hang interpreter exit), one line
+    #: each naming the thread and the test that started it.
+    hanging: list[str] = field(default_factory=list)
 
     @property
     def diagnosed(self) -> list[TestRecord]:
