@@ -7,6 +7,7 @@ judges its own harness. Only the sessions started here load it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,14 @@ class ChaosTester:
             result = self.pytester.runpytest_subprocess(*BASE_ARGS, *extra, *args,
                                                         timeout=timeout)
         else:
-            result = self.pytester.runpytest_inprocess(*BASE_ARGS, *extra, *args)
+            # In-process sessions share os.environ with this one: tests that leak env on
+            # purpose must not leak into the next test here.
+            saved = dict(os.environ)
+            try:
+                result = self.pytester.runpytest_inprocess(*BASE_ARGS, *extra, *args)
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
         data = json.loads(report.read_text()) if json_report and report.exists() else None
         if data is not None:
             jsonschema.validate(data, SCHEMA)

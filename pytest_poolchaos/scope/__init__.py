@@ -1,13 +1,32 @@
-"""The per-test pool scope (interim: records timing only; probes land next)."""
+"""The per-test pool scope: opened before setup, closed after teardown.
+
+It puts together the spawn journal (threads, processes and pools as they start), the globals
+snapshots, and the pollution ledger, and applies ``--poolchaos-leaks`` (warn, cleanup, fail)
+and ``--poolchaos-isolate`` (off, restore) plus the per-test ``poolchaos`` marker.
+
+Fixtures wider than a function legitimately start servers and change globals during the setup
+of the first test that needs them and keep them until their own teardown; what a test's setup
+started or changed and still holds at its end is credited to those fixtures when the test has
+any, and is neither reported as that test's leak nor restored.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
+from ..guard import record
 from ..model import Leak, LedgerEntry
 from ..settings import Settings
+from . import globals as state
+from .ledger import Ledger
+from .resources import Alive, alive, stop
+from .spawn import Journal, Spawns
+
+__all__ = ["RESULT", "ScopeManager", "ScopeResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,25 +37,70 @@ class ScopeResult:
     fail_message: str | None = None
 
 
+@dataclass
+class _Open:
+    before: list[Any]
+    journal: Journal
+    after_setup: list[Any] | None = None
+    opened: float = field(default_factory=time.time)
+
+
 RESULT = pytest.StashKey[ScopeResult]()
+_NOT_HELD = "\0poolchaos: not held"
+_OPEN = pytest.StashKey[_Open]()
 
 
 class ScopeManager:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        self.spawns = Spawns()
+        self.ledger = Ledger()
+        self.probes = state.probes(settings.watch)
+        #: (kind, key) -> value before a wide fixture changed it and still holds it
+        self._held: dict[tuple[str, str], str | None] = {}
 
     def install(self) -> None:
-        pass
+        self.spawns.install()
 
     def uninstall(self) -> None:
-        pass
+        self.spawns.uninstall()
+
+    # -- one test ------------------------------------------------------------------------------
 
     def open(self, item: pytest.Item) -> None:
-        pass
+        journal = self.spawns.open()
+        item.stash[_OPEN] = _Open(state.take(self.probes), journal)
+
+    def after_setup(self, item: pytest.Item) -> None:
+        opened = item.stash.get(_OPEN, None)
+        if opened is not None:
+            opened.after_setup = state.take(self.probes)
+            opened.journal.phase = "call"
+
+    def before_teardown(self, item: pytest.Item) -> None:
+        opened = item.stash.get(_OPEN, None)
+        if opened is not None:
+            opened.journal.phase = "teardown"
 
     def close(self, item: pytest.Item) -> ScopeResult:
-        result = ScopeResult()
+        opened = item.stash[_OPEN]
+        del item.stash[_OPEN]  # snapshots kept for 10,000 items would slow every gc pass
+        journal = self.spawns.close() or opened.journal
+        wide = _wider_fixtures(item)
+        changes = self._own_changes(opened, wide)
+        resources = alive(journal, skip_setup=bool(wide))
+        mode, ignored = _leak_mode(item, self.settings.leaks)
+        resources = [r for r in resources if r.kind not in ignored]
+        changes = [c for c in changes if c.kind not in ignored]
+        leaks = self._settle(resources, changes, mode, item.nodeid)
+        result = ScopeResult(
+            leaks=tuple(leaks),
+            spawned=tuple([s.label for s in journal.started if s.kind == "process"]
+                          + journal.connections),
+            mocked=journal.mocked,
+            fail_message=_fail_message(item.nodeid, leaks) if mode == "fail" and leaks else None,
+        )
         item.stash[RESULT] = result
         return result
 
@@ -44,4 +108,84 @@ class ScopeManager:
         return item.stash.get(RESULT, None)
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
-        return ()
+        return self.ledger.outstanding()
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _own_changes(self, opened: _Open, wide: bool) -> list[state.Change]:
+        changes = state.diff(self.probes, opened.before, state.take(self.probes))
+        if not changes:
+            return changes
+        # A wide fixture's teardown runs in the last test's teardown: putting back what it
+        # changed is not that test's doing.
+        changes = [c for c in changes if self._held.pop((c.kind, c.key), _NOT_HELD) != c.after]
+        if not wide or opened.after_setup is None:
+            return changes
+        held = {c.ident: c for c in state.diff(self.probes, opened.before, opened.after_setup)}
+        for change in changes:
+            if change.ident in held:
+                self._held[(change.kind, change.key)] = change.before
+        return [c for c in changes if c.ident not in held]
+
+    def _settle(self, resources: list[Alive], changes: list[state.Change], mode: str,
+                nodeid: str) -> list[Leak]:
+        leaks = [Leak(r.kind, r.detail, r.key) for r in resources]
+        if mode == "cleanup" and resources:
+            stubborn = set(stop(resources, self.settings.cleanup_grace))
+            failed = f" (cleanup failed: still running after {self.settings.cleanup_grace:g} s)"
+            leaks = [Leak(r.kind, r.detail + (failed if r.detail in stubborn else
+                                              " (cleaned up)"), r.key) for r in resources]
+        if self.settings.isolate == "restore":
+            restored = _restore(changes)
+            leaks += [Leak(c.kind, c.describe() + (" (restored)" if c in restored else ""),
+                           f"{c.kind}:{c.key}") for c in changes]
+            self.ledger.record(nodeid, [c for c in changes if c not in restored])
+        else:
+            leaks += [Leak(c.kind, c.describe(), f"{c.kind}:{c.key}") for c in changes]
+            self.ledger.record(nodeid, changes)
+        return leaks
+
+
+def _restore(changes: list[state.Change]) -> list[state.Change]:
+    restored = []
+    for change in reversed(changes):
+        try:
+            change.undo()
+        except Exception:
+            continue
+        restored.append(change)
+    return restored
+
+
+def _wider_fixtures(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}) or {}
+    return any(getattr(d, "scope", "function") != "function" and not _builtin(d)
+               for chain in defs.values() for d in chain)
+
+
+def _builtin(fixturedef: Any) -> bool:
+    # pytest's own wide fixtures (tmp_path_factory, ...) neither start pools nor change globals.
+    module = getattr(getattr(fixturedef, "func", None), "__module__", "") or ""
+    return module.startswith(("_pytest", "pytest_poolchaos"))
+
+
+def _leak_mode(item: pytest.Item, default: str) -> tuple[str, frozenset[str]]:
+    marker = item.get_closest_marker("poolchaos")
+    if marker is None:
+        return default, frozenset()
+    mode = marker.kwargs.get("leaks") or default
+    if mode not in ("warn", "cleanup", "fail"):
+        record("poolchaos marker", ValueError(
+            f"{item.nodeid}: @pytest.mark.poolchaos(leaks=...) accepts warn, cleanup or fail, "
+            f"got {mode!r}; using {default!r}"))
+        mode = default
+    ignore = marker.kwargs.get("ignore_leaks", ())
+    ignored = frozenset([ignore] if isinstance(ignore, str) else ignore)
+    return str(mode), ignored
+
+
+def _fail_message(nodeid: str, leaks: list[Leak]) -> str:
+    lines = "\n".join(f"  - {leak.kind}: {leak.detail}" for leak in leaks[:10])
+    return (f"poolchaos: {nodeid} left {len(leaks)} thing(s) behind after teardown "
+            f"(--poolchaos-leaks=fail):\n{lines}")

@@ -1,0 +1,271 @@
+"""Notice threads, processes and pools as they are started, instead of scanning at every test.
+
+Installing wraps a handful of constructors and ``start`` methods once per session; each wrapper
+does its original work first and then appends one small record to the running test's list.
+A test that starts nothing therefore costs nothing here. Records hold weak references only, so
+the scope never keeps a pool, thread or process object alive.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Modules whose threads and processes belong to the test runner, not to the test.
+RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist", "execnet",
+                  "pytest_rerunfailures", "coverage", "pytest_cov")
+
+
+@dataclass(slots=True)
+class Started:
+    """One thing started during a test: a thread, a process or a pool."""
+
+    kind: str  # thread | process | pool
+    ref: Callable[[], Any]  # weak reference to the object (or a strong one for a pid)
+    label: str
+    where: str
+    phase: str
+    pid: int | None = None
+
+
+@dataclass
+class Journal:
+    """What was started during the running test, in order."""
+
+    phase: str = "setup"
+    opened: float = 0.0
+    started: list[Started] = field(default_factory=list)
+    forked: bool = False  # os.fork() seen: children without a Popen/Process record may exist
+    mocked: bool = False  # a unittest.mock double or patch was made while the test ran
+    connections: list[str] = field(default_factory=list)  # real socket connects, first few
+
+
+class Spawns:
+    """The installed wrappers and the journal they write to (one per process)."""
+
+    def __init__(self) -> None:
+        self.journal: Journal | None = None
+        self._undo: list[Callable[[], None]] = []
+        self._modules_seen = 0
+
+    # -- install / uninstall -------------------------------------------------------------------
+
+    def install(self) -> None:
+        self._hook = _AfterImport(_LAZY_MODULES, self.refresh)
+        sys.meta_path.insert(0, self._hook)
+        self._undo.append(lambda: sys.meta_path.remove(self._hook)
+                          if self._hook in sys.meta_path else None)
+        self._wrap(threading.Thread, "start", self._thread_started)
+        import subprocess
+
+        self._wrap(subprocess.Popen, "__init__", self._popen_created)
+        if hasattr(os, "register_at_fork"):
+            # Cannot be unregistered: the callback checks that we are still installed.
+            os.register_at_fork(after_in_parent=self._forked)
+        self.refresh()
+
+    def refresh(self, force: bool = False) -> None:
+        """Wrap pool and multiprocessing classes once their modules have been imported.
+
+        Importing them ourselves would add tens of milliseconds to every session; checking
+        ``len(sys.modules)`` at each test open costs well under a microsecond.
+        """
+        count = len(sys.modules)
+        if count == self._modules_seen and not force:
+            return
+        self._modules_seen = count
+        targets = (
+            ("concurrent.futures.thread", "ThreadPoolExecutor", "__init__", self._pool_created),
+            ("concurrent.futures.process", "ProcessPoolExecutor", "__init__", self._pool_created),
+            ("multiprocessing.pool", "Pool", "__init__", self._pool_created),
+            ("multiprocessing.process", "BaseProcess", "start", self._process_started),
+        )
+        for module_name, cls_name, method, callback in targets:
+            cls = _class(module_name, cls_name)
+            if cls is not None and not _wrapped(cls, method):
+                self._wrap(cls, method, callback)
+        for module_name, cls_name, method in _MOCK_ENTRIES:
+            cls = _class(module_name, cls_name)
+            if cls is not None and not _wrapped(cls, method):
+                self._wrap_light(cls, method, self._mock_used)
+        socket_cls = _class("socket", "socket")
+        if socket_cls is not None and not _wrapped(socket_cls, "connect"):
+            self._wrap_light(socket_cls, "connect", self._connected)
+
+    def uninstall(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+        self.journal = None
+        self._modules_seen = 0
+
+    def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
+        original = getattr(cls, method)
+
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(obj, *args, **kwargs)
+            if self.journal is not None:
+                where, pooled = _caller()
+                # A pool's own workers are the pool's business: the pool is checked instead;
+                # with no user frame at all, the runtime's own helper threads started it.
+                if where != "?" and (method == "__init__" or not pooled):
+                    callback(obj, where)
+            return result
+
+        self._install(cls, method, original, wrapper)
+
+    def _wrap_light(self, cls: type, method: str, callback: Callable[..., None]) -> None:
+        """Like _wrap, for hot paths: no frame walk, the callback sees the call's arguments."""
+        original = getattr(cls, method)
+
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.journal is not None:
+                callback(obj, *args)
+            return original(obj, *args, **kwargs)
+
+        self._install(cls, method, original, wrapper)
+
+    def _install(self, cls: type, method: str, original: Any, wrapper: Any) -> None:
+        own = method in cls.__dict__  # inherited methods are removed again, not overwritten
+        for attr in ("__name__", "__qualname__", "__doc__"):
+            setattr(wrapper, attr, getattr(original, attr, None))
+        wrapper.__wrapped__ = original
+        wrapper.__poolchaos__ = True
+        setattr(cls, method, wrapper)
+        self._undo.append(lambda: setattr(cls, method, original) if own
+                          else delattr(cls, method))
+
+    # -- per test ------------------------------------------------------------------------------
+
+    def open(self) -> Journal:
+        self.refresh()
+        self.journal = Journal(opened=time.time())
+        return self.journal
+
+    def close(self) -> Journal | None:
+        journal, self.journal = self.journal, None
+        return journal
+
+    # -- callbacks (run inside the user's code: cheap, never raise) ----------------------------
+
+    def _record(self, started: Started) -> None:
+        journal = self.journal
+        if journal is not None and not started.where.startswith(RUNNER_MODULES):
+            started.phase = journal.phase
+            journal.started.append(started)
+
+    def _thread_started(self, thread: threading.Thread, where: str) -> None:
+        self._record(Started("thread", weakref.ref(thread), f"thread {thread.name!r}", where, ""))
+
+    def _popen_created(self, popen: Any, where: str) -> None:
+        args = popen.args if isinstance(popen.args, str) else " ".join(map(str, popen.args))
+        self._record(Started("process", weakref.ref(popen), f"process {popen.pid} `{args[:80]}`",
+                             where, "", pid=popen.pid))
+
+    def _process_started(self, process: Any, where: str) -> None:
+        self._record(Started("process", weakref.ref(process),
+                             f"process {process.pid} ({process.name})", where, "", pid=process.pid))
+
+    def _pool_created(self, pool: Any, where: str) -> None:
+        self._record(Started("pool", weakref.ref(pool), type(pool).__name__, where, ""))
+
+    def _mock_used(self, *_: Any) -> None:
+        if self.journal is not None:
+            self.journal.mocked = True
+
+    def _connected(self, sock: Any, address: Any = None, *_: Any) -> None:
+        journal = self.journal
+        if journal is not None and len(journal.connections) < 5 and isinstance(address, tuple):
+            journal.connections.append(f"socket connect to {address[0]}:{address[1]}")
+
+    def _forked(self) -> None:
+        if self.journal is not None:
+            self.journal.forked = True
+
+
+def _caller() -> tuple[str, bool]:
+    """``module (file:line)`` of the first frame outside the standard library's machinery,
+    and whether pool machinery was on the way (the pool's own threads and processes)."""
+    frame: Any = sys._getframe(2)
+    pooled = False
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not name.startswith(_MACHINERY):
+            return f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})", \
+                pooled
+        pooled = pooled or name.startswith(_POOL_MACHINERY)
+        frame = frame.f_back
+    return "?", pooled
+
+
+_MOCK_ENTRIES = (
+    ("unittest.mock", "NonCallableMock", "__init__"),
+    ("unittest.mock", "_patch", "__enter__"),
+    ("unittest.mock", "_patch", "start"),
+)
+_POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
+# Frames of these modules are how a thread/process/pool gets started, not who started it.
+_MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
+              "pytest_poolchaos.scope", "asyncio", "selectors")
+
+
+def _class(module_name: str, cls_name: str) -> type | None:
+    module = sys.modules.get(module_name)
+    cls = getattr(module, cls_name, None) if module is not None else None
+    return cls if isinstance(cls, type) else None
+
+
+def _wrapped(cls: type, method: str) -> bool:
+    return bool(getattr(getattr(cls, method, None), "__poolchaos__", False))
+
+
+#: Modules whose classes are wrapped; they are often first imported inside a test
+#: (``multiprocessing.Pool()`` imports multiprocessing.pool on first use).
+_LAZY_MODULES = frozenset({"concurrent.futures.thread", "concurrent.futures.process",
+                           "multiprocessing.pool", "multiprocessing.process", "unittest.mock",
+                           "socket"})
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``refresh`` right after one of ``names`` is imported, then gets out of the way."""
+
+    def __init__(self, names: frozenset[str], refresh: Callable[..., None]) -> None:
+        self.names = names
+        self.refresh = refresh
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in self.names:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader,
+                                                                         "exec_module"):
+                spec.loader = _ThenRefresh(spec.loader, self.refresh)
+                return spec
+        return None
+
+
+class _ThenRefresh(importlib.abc.Loader):
+    def __init__(self, loader: Any, refresh: Callable[..., None]) -> None:
+        self.loader = loader
+        self.refresh = refresh
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self.loader.exec_module(module)
+        try:
+            self.refresh(force=True)
+        except Exception as error:  # never break the user's import
+            from ..guard import record
+
+            record("scope import hook", error)
