@@ -61,7 +61,8 @@ def test_pool_scope_tools(chaostester):
     run.result.assert_outcomes(passed=6, failed=1)
     for name in ("unique", "shut_down", "concurrently"):
         tests = [t for t in run.data["tests"] if name in t["nodeid"]]
-        assert tests and all(t["leaks"] == [] for t in tests), tests
+        assert tests, name
+        assert all(t["leaks"] == [] for t in tests), tests
     run.result.stdout.fnmatch_lines(["*TimeoutError: wait_for(*worker_ready) still false "
                                      "after * s (timeout=0.05)*"])
     diagnosis = run.diagnosis("::test_wait_for_names_the_condition")

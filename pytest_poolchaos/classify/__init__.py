@@ -17,8 +17,9 @@ from .. import timeouts
 from ..guard import guarded, record
 from ..model import Diagnosis, Evidence, Finding, Rule
 from ..settings import Settings
-from .catalogue import RULES
-from .decide import decide, is_disabled
+
+# The catalogue (every rule module) and the decision code load on the first failure: a green
+# run never pays for them.
 
 __all__ = ["BuiltinRules", "active_rules", "classify", "run_rules"]
 
@@ -28,7 +29,13 @@ class BuiltinRules:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.rules = active_rules(settings)
+        self._rules: tuple[Rule, ...] | None = None
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        if self._rules is None:
+            self._rules = active_rules(self.settings)
+        return self._rules
 
     @pytest.hookimpl(trylast=True)
     def pytest_poolchaos_classify(self, evidence: Evidence) -> Sequence[Finding] | None:
@@ -42,6 +49,9 @@ class BuiltinRules:
 
 
 def active_rules(settings: Settings) -> tuple[Rule, ...]:
+    from .catalogue import RULES
+    from .decide import is_disabled
+
     return tuple(rule for rule in RULES if not is_disabled(rule.id, settings.disable_rules))
 
 
@@ -67,6 +77,8 @@ def classify(config: pytest.Config, evidence: Evidence, settings: Settings) -> D
         record("pytest_poolchaos_classify", error)
         results = [run_rules(active_rules(settings), evidence)]
     findings = [finding for group in results if group for finding in group]
+    from .decide import decide
+
     return decide(evidence, findings, settings.disable_rules)
 
 

@@ -69,7 +69,7 @@ class ScopeManager:
     # -- one test ------------------------------------------------------------------------------
 
     def open(self, item: pytest.Item) -> None:
-        journal = self.spawns.open()
+        journal = self.spawns.open(str(getattr(item, "path", "") or ""))
         item.stash[_OPEN] = _Open(state.take(self.probes), journal)
 
     def after_setup(self, item: pytest.Item) -> None:

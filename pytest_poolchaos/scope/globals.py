@@ -13,6 +13,7 @@ import importlib
 import os
 import signal
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +121,9 @@ class SysPathProbe(Probe):
     def diff(self, before: Any, after: Any) -> list[Change]:
         if before == after:
             return []
-        added = [p for p in after if p not in before]
-        removed = [p for p in before if p not in after]
+        # Counters, not sets: inserting a directory that is already there is still a change.
+        added = list((Counter(after) - Counter(before)).elements())
+        removed = list((Counter(before) - Counter(after)).elements())
         summary = ", ".join([*(f"+{p}" for p in added), *(f"-{p}" for p in removed)]) or "reordered"
 
         def undo() -> None:

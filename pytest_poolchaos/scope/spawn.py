@@ -41,6 +41,7 @@ class Journal:
 
     phase: str = "setup"
     opened: float = 0.0
+    testfile: str = ""  # the running test's file: its line is named when a library started it
     started: list[Started] = field(default_factory=list)
     forked: bool = False  # os.fork() seen: children without a Popen/Process record may exist
     mocked: bool = False  # a unittest.mock double or patch was made while the test ran
@@ -111,7 +112,7 @@ class Spawns:
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(obj, *args, **kwargs)
             if self.journal is not None:
-                where, pooled = _caller()
+                where, pooled = _caller(self.journal.testfile)
                 # A pool's own workers are the pool's business: the pool is checked instead;
                 # with no user frame at all, the runtime's own helper threads started it.
                 if where != "?" and (method == "__init__" or not pooled):
@@ -143,9 +144,9 @@ class Spawns:
 
     # -- per test ------------------------------------------------------------------------------
 
-    def open(self) -> Journal:
+    def open(self, testfile: str = "") -> Journal:
         self.refresh()
-        self.journal = Journal(opened=time.time())
+        self.journal = Journal(opened=time.time(), testfile=testfile)
         return self.journal
 
     def close(self) -> Journal | None:
@@ -189,19 +190,25 @@ class Spawns:
             self.journal.forked = True
 
 
-def _caller() -> tuple[str, bool]:
-    """``module (file:line)`` of the first frame outside the standard library's machinery,
-    and whether pool machinery was on the way (the pool's own threads and processes)."""
+def _caller(testfile: str = "") -> tuple[str, bool]:
+    """``module (file:line)`` of the first frame outside the standard library's machinery
+    (plus the test file's line when a library in between did the starting), and whether pool
+    machinery was on the way (then it is the pool's own thread or process)."""
     frame: Any = sys._getframe(2)
     pooled = False
+    where = ""
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
-        if not name.startswith(_MACHINERY):
-            return f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})", \
-                pooled
-        pooled = pooled or name.startswith(_POOL_MACHINERY)
+        if not where and not name.startswith(_MACHINERY):
+            where = f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
+            if not testfile or frame.f_code.co_filename == testfile:
+                return where, pooled
+        elif not where:
+            pooled = pooled or name.startswith(_POOL_MACHINERY)
+        elif frame.f_code.co_filename == testfile:
+            return f"{where} from {os.path.basename(testfile)}:{frame.f_lineno}", pooled
         frame = frame.f_back
-    return "?", pooled
+    return where or "?", pooled
 
 
 _MOCK_ENTRIES = (
