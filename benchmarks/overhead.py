@@ -7,7 +7,8 @@ Generates two suites in a temporary directory:
 
 Each suite runs serially and with ``-n 2`` (pytest-xdist), with ``-p no:poolchaos`` and with
 ``-p poolchaos``, alternating, ``--runs`` times; the script prints the medians, the ratio and
-the added microseconds per test. Target: ratio <= 1.10 in every cell.
+the added microseconds per test. Target: ratio <= 1.10 in every cell. The plugin runs keep
+the journal on (one os.write per test start and result), as a default run does.
 
     python benchmarks/overhead.py            # 5 runs per cell
     python benchmarks/overhead.py --runs 9 --no-xdist
@@ -81,6 +82,8 @@ def make_suites(root: Path) -> dict[str, Path]:
 def run_once(suite: Path, plugin: bool, xdist: bool) -> float:
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
             "-p", "poolchaos" if plugin else "no:poolchaos"]
+    if plugin:  # the journal is on by default (under the cache dir, disabled here): keep it
+        args.append(f"--poolchaos-journal={suite / 'journal.jsonl'}")
     args += ["-n", "2"] if xdist else ["-p", "no:xdist"]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": ""}
     start = time.perf_counter()

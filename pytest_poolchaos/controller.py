@@ -7,6 +7,7 @@ xdist it could not.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,9 @@ class SessionResult:
     #: non-daemon threads still alive at session end (they hang interpreter exit), one line
     #: each naming the thread and the test that started it.
     hanging: list[str] = field(default_factory=list)
+    #: os.environ as it was before the first test: diagnostic subprocesses start from it, so
+    #: variables the tests left behind do not leak into isolated reruns.
+    environ: dict[str, str] = field(default_factory=dict)
 
     @property
     def diagnosed(self) -> list[TestRecord]:
@@ -85,6 +89,7 @@ class ChaosController:
             args=[str(arg) for arg in config.invocation_params.args],
             workers=_worker_count(config),
             start=time.time(),
+            environ=dict(os.environ),
         )
 
     @pytest.hookimpl(trylast=True)
@@ -130,7 +135,15 @@ class ChaosController:
         self.session.exitstatus = int(exitstatus)
         self.session.problems = list(PROBLEMS)
         self.session.randomly_seed = _randomly_seed(self.config)
+        self.session.alongside = _alongside(self.session.records)
         return self.session
+
+
+@guarded({})
+def _alongside(records: dict[str, TestRecord]) -> dict[str, list[tuple[str, str | None, float]]]:
+    from .timeline import alongside
+
+    return alongside(records)
 
 
 def _apply_outcome(record: TestRecord, report: pytest.TestReport) -> None:
@@ -140,7 +153,9 @@ def _apply_outcome(record: TestRecord, report: pytest.TestReport) -> None:
         record.outcome = "xfailed" if report.skipped else "xpassed"
         record.when = report.when
     elif report.failed and record.outcome not in ("failed", "error"):
-        record.outcome = "failed" if report.when == "call" else "error"
+        # pytest's own rule: only setup/teardown failures are errors (a crashed xdist
+        # worker's report has when="???" and counts as failed)
+        record.outcome = "error" if report.when in ("setup", "teardown") else "failed"
         record.when = report.when
         record.longrepr = _crash_message(report)
     elif report.skipped and record.outcome == "passed":

@@ -16,11 +16,14 @@ import pytest
 from . import guard, hookspecs
 from .classify import BuiltinRules
 from .controller import ChaosController
+from .distributed import WorkerOutput, XdistCoordinator
+from .exit_guard import ExitGuard
 from .fixture import pool_scope
+from .journal import Journal
 from .options import MARKER, register
 from .recorder import ScopeRecorder
 from .report.terminal import TerminalSection
-from .settings import SETTINGS, resolve
+from .settings import SETTINGS, Settings, resolve
 
 __all__ = ["pool_scope"]
 
@@ -47,6 +50,21 @@ def pytest_configure(config: pytest.Config) -> None:
         controller = ChaosController(config, settings)
         manager.register(controller, "poolchaos-controller")
         manager.register(TerminalSection(config, controller), "poolchaos-terminal")
+    _register_distributed(config, settings)
+
+
+def _register_distributed(config: pytest.Config, settings: Settings) -> None:
+    # After the controller: the exit guard's tryfirst sessionfinish must run before the
+    # controller's (pluggy calls later registrations first), so hanging threads are reported.
+    manager = config.pluginmanager
+    if settings.journal is not None:
+        manager.register(Journal(config, settings), "poolchaos-journal")
+    if not _is_xdist_controller(config):
+        manager.register(ExitGuard(config, settings), "poolchaos-exit-guard")
+    if hasattr(config, "workerinput"):
+        manager.register(WorkerOutput(), "poolchaos-worker-output")
+    elif _is_xdist_controller(config):
+        manager.register(XdistCoordinator(config), "poolchaos-xdist")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

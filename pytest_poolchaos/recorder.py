@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from . import evidence as evidence_mod
+from . import surroundings
 from .classify import classify
 from .guard import guarded
 from .model import Diagnosis, Evidence, Leak
@@ -63,10 +64,14 @@ class ScopeRecorder:
         # Opened here, outside pytest's capture and logging wrappers, so their handlers and
         # PYTEST_CURRENT_TEST are not in the snapshot.
         self._open(item)
-        return (yield)
+        try:
+            return (yield)
+        finally:
+            self._after_setup(item)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        self._before_teardown(item)
         try:
             result = yield
         finally:
@@ -95,6 +100,14 @@ class ScopeRecorder:
         self.scope.open(item)
 
     @guarded(None)
+    def _after_setup(self, item: pytest.Item) -> None:
+        self.scope.after_setup(item)
+
+    @guarded(None)
+    def _before_teardown(self, item: pytest.Item) -> None:
+        self.scope.before_teardown(item)
+
+    @guarded(None)
     def _close(self, item: pytest.Item) -> ScopeResult | None:
         return self.scope.close(item)
 
@@ -109,6 +122,7 @@ class ScopeRecorder:
             state.evidence = evidence_mod.from_call(
                 item, call, report, self.comparisons, self.scope, worker=self.worker
             )
+            state.evidence = surroundings.enrich(state.evidence, report) or state.evidence
         if report.when == "teardown":
             setattr(report, PAYLOAD, self._payload(item, state))
 

@@ -25,6 +25,8 @@ __all__ = ["effective", "fired_limit", "remember"]
 FIRED = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
 
 _SET = pytest.StashKey[TimeoutInfo]()
+_SESSION = pytest.StashKey[TimeoutInfo]()
+_NO_PLUGIN = TimeoutInfo(seconds=None)
 
 
 def remember(item: pytest.Item, settings: Any) -> None:
@@ -59,19 +61,30 @@ def fired_limit(text: str) -> float | None:
 
 def _configured(item: pytest.Item) -> TimeoutInfo | None:
     config = item.config
-    if not config.pluginmanager.hasplugin("timeout"):
-        return None
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        session = config.stash[_SESSION] = _session_settings(config)
+    if session is _NO_PLUGIN or ("timeout" not in item.keywords and not session.seconds):
+        return None  # the common case, kept cheap: it runs for every test
     marker = _marker_values(item)
-    limit = marker["timeout"] if marker.get("timeout") is not None else _config_timeout(config)
+    limit = marker["timeout"] if marker.get("timeout") is not None else session.seconds
     seconds = _seconds(limit)  # a marker's 0 switches the limit off for this test
     if not seconds:
         return None
-    method = marker.get("method") or _option(config, "timeout_method") or _ini(
-        config, "timeout_method")
+    method = marker.get("method") or session.method
     func_only = marker.get("func_only")
     if func_only is None:
-        func_only = _ini(config, "timeout_func_only")
+        func_only = session.func_only
     return TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
+
+
+def _session_settings(config: pytest.Config) -> TimeoutInfo:
+    """The configuration's limit, method and func_only: the same for every test."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return _NO_PLUGIN
+    method = _option(config, "timeout_method") or _ini(config, "timeout_method")
+    return TimeoutInfo(_seconds(_config_timeout(config)), method,
+                       func_only=bool(_ini(config, "timeout_func_only")))
 
 
 def _marker_values(item: pytest.Item) -> dict[str, Any]:

@@ -37,14 +37,48 @@ def pytest_timeout(e: Evidence) -> Hit | None:
         [f"pytest-timeout fired during {e.when}: limit {secs(limit)} on {scope}{ran}",
          f"the {secs(limit)} limit comes from {info.source or 'the pytest-timeout configuration'}"
          f" (method {info.method or 'signal'})",
-         "alive when it fired: " + "; ".join(alive) if alive else ""],
+         "alive when it fired: " + "; ".join(alive) if alive else "",
+         _load_line(e)],
         Suggestion(f"Find the call that blocked: give every wait in this test a timeout well "
                    f"below {secs(limit)} (event.wait(timeout=...), future.result(timeout=...), "
                    f"queue.get(timeout=...)) so the failure names the stuck step."),
-        Suggestion(f"If the work is only slow under load, raise the limit for this test alone "
-                   f"(it used all {secs(limit)}), e.g. @pytest.mark.timeout({num(limit * 2)}).",
-                   f"@pytest.mark.timeout({num(limit * 2)})"),
+        _stuck_or_slow(e, limit, alive),
     )
+
+
+def _load_line(e: Evidence) -> str:
+    if not e.load.get("cpus"):
+        return ""
+    load = f"load {num(e.load['load1'])} " if "load1" in e.load else ""
+    cpu = f", CPU {num(e.load['cpu_percent'])}%" if "cpu_percent" in e.load else ""
+    return f"machine when it failed: {load}on {num(e.load['cpus'])} cores{cpu}"
+
+
+def _busy(e: Evidence) -> bool:
+    cpus = e.load.get("cpus") or 0
+    return bool(cpus) and (e.load.get("load1", 0) >= cpus or e.load.get("cpu_percent", 0) >= 90)
+
+
+def _stuck_or_slow(e: Evidence, limit: float, alive: list[str]) -> Suggestion:
+    # What the other threads were doing separates "nothing was working" from "too slow".
+    raise_it = f"@pytest.mark.timeout({num(limit * 2)})"
+    if "alive" in e.extra and not alive:  # the dump was read and held no other thread
+        return Suggestion("No other thread was alive when it fired: the test was waiting for "
+                          "work nobody was doing (a worker that never started or already "
+                          "died, an event nothing sets). Check the worker is started and alive "
+                          "before waiting on it; a longer limit will not help.")
+    if alive and all(" waiting in " in entry for entry in alive):
+        return Suggestion("Every other thread was waiting too: a deadlock or a lost wake-up "
+                          "(each waits for another). Find who should set/release what the "
+                          "test waits on; a longer limit will not help.")
+    if _busy(e):
+        return Suggestion(f"The machine was saturated ({_load_line(e).split(': ', 1)[-1]}): "
+                          f"the work is slow under load. Run fewer workers (-n) or raise the "
+                          f"limit for this test alone, e.g. {raise_it}.", raise_it)
+    idle = " on an idle machine" if e.load.get("cpus") else ""
+    return Suggestion(f"The work was still running{idle}, so it is simply slow on its own: "
+                      f"make it faster or raise the limit for this test alone (it used all "
+                      f"{secs(limit)}), e.g. {raise_it}.", raise_it)
 
 
 def timeout_error(e: Evidence) -> Hit | None:

@@ -1,0 +1,115 @@
+"""The journal: a run killed without a report can still be reported, now or on the next run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pytest_poolchaos import cli, journal
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "poolchaos-report.schema.json").read_text())
+
+KILLED_SUITE = """
+import threading
+
+import pytest
+
+def test_first():
+    pass
+
+def test_count():
+    assert 3 == 4
+
+@pytest.mark.timeout(0.5, method="thread")
+def test_hang():
+    threading.Event().wait(20)
+
+def test_never_ran():
+    pass
+"""
+
+
+def test_thread_timeout_kill_is_reported_from_the_journal(chaostester, capsys):
+    pytest.importorskip("pytest_timeout")
+    chaostester.pytester.makepyfile(test_killed=KILLED_SUITE)
+    run = chaostester.run("-p", "no:xdist", "--poolchaos-journal=journal.jsonl",
+                          subprocess=True)
+    assert run.ret == 1
+    assert run.data is None
+    path = chaostester.path / "journal.jsonl"
+    out = chaostester.path / "rebuilt.json"
+
+    assert cli.main(["report", "--journal", str(path), "--json", str(out)]) == 0
+
+    text = capsys.readouterr().out
+    assert "did NOT finish" in text
+    assert "RUNNING WHEN THE PROCESS DIED: test_killed.py::test_hang" in text
+    data = json.loads(out.read_text())
+    jsonschema.validate(data, SCHEMA)
+    tests = {t["nodeid"]: t for t in data["tests"]}
+    assert set(tests) == {"test_killed.py::test_first", "test_killed.py::test_count",
+                          "test_killed.py::test_hang"}
+    hang = tests["test_killed.py::test_hang"]["diagnosis"]
+    assert hang["category"] == "timeout"
+    assert "marker at test_killed.py:11" in " ".join(hang["evidence"])
+    assert tests["test_killed.py::test_count"]["diagnosis"]["category"] == "expectation"
+    assert tests["test_killed.py::test_first"]["outcome"] == "passed"
+    assert data["session"]["exitstatus"] == 1
+
+    # the next run names the dead run at the top of its report, once
+    chaostester.pytester.makepyfile(test_killed="def test_ok():\n    pass\n")
+    again = chaostester.run("--poolchaos-journal=journal.jsonl")
+    again.result.stdout.fnmatch_lines([
+        "poolchaos: the previous run did not finish*timeout in test_killed.py::test_hang",
+    ])
+    assert (chaostester.path / "journal.jsonl.prev").exists()
+    third = chaostester.run("--poolchaos-journal=journal.jsonl")
+    assert "previous run did not finish" not in third.text()
+
+
+def test_a_process_death_without_timeout_is_lifecycle(chaostester, capsys):
+    chaostester.pytester.makepyfile(
+        test_exit="import os\n\ndef test_exits():\n    os._exit(5)\n")
+    run = chaostester.run("-p", "no:xdist", "-p", "no:timeout",
+                          "--poolchaos-journal=journal.jsonl", subprocess=True)
+    assert run.ret == 5
+    runs = journal.read_runs(chaostester.path / "journal.jsonl")
+    [event] = runs[-1].unfinished_tests()
+    diagnosis = journal.unfinished_diagnosis(runs[-1], event, how="the process ended")
+    assert diagnosis.category.value == "lifecycle"
+    assert cli.main(["report", "--journal", str(chaostester.path / "journal.jsonl")]) == 0
+    assert "RUNNING WHEN THE PROCESS DIED: test_exit.py::test_exits" in capsys.readouterr().out
+
+
+def test_journal_off_writes_nothing_and_a_finished_run_is_complete(chaostester):
+    chaostester.pytester.makepyfile("def test_ok():\n    pass\n")
+    chaostester.run("--poolchaos-journal=off")
+    assert not list(chaostester.path.glob("*.jsonl"))
+    chaostester.run("--poolchaos-journal=j.jsonl")
+    [run] = journal.read_runs(chaostester.path / "j.jsonl")
+    assert run.finished
+    assert not run.unfinished_tests()
+    assert [e["outcome"] for e in run.results.values()] == ["passed"]
+
+
+def test_torn_and_foreign_lines_are_skipped(tmp_path, capsys):
+    path = tmp_path / "journal.jsonl"
+    lines = [
+        {"event": "run-start", "run": "r1", "time": 1.0, "args": ["-x"]},
+        {"event": "session-start", "run": "r1", "worker": None, "time": 1.0,
+         "timeout": {"method": "thread", "seconds": 2.0}},
+        {"event": "test-start", "run": "r1", "worker": None, "time": 2.0, "nodeid": "t.py::a",
+         "timeout": None},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + '\n[1, 2]\n{"event": "te')
+    [run] = journal.read_runs(path)
+    assert not run.finished
+    [event] = run.unfinished_tests()
+    # no per-test limit: the session's thread method decides
+    diagnosis = journal.unfinished_diagnosis(run, event, how="the process ended")
+    assert diagnosis.category.value == "timeout"
+    assert cli.main(["report", "--journal", str(tmp_path / "missing.jsonl")]) == 2
+    capsys.readouterr()

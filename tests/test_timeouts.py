@@ -1,0 +1,141 @@
+"""pytest-timeout: limits and their sources, what was alive, near-timeouts, hanging exits."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytest.importorskip("pytest_timeout")
+
+HANGING_CONFTEST = """
+import json
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    controller = session.config.pluginmanager.get_plugin("poolchaos-controller")
+    with open("hanging.json", "w") as handle:
+        json.dump(controller.session.hanging, handle)
+"""
+
+
+def _lines(diagnosis: dict) -> str:
+    return "\n".join([*diagnosis["evidence"], *(s["text"] for s in diagnosis["suggestions"])])
+
+
+def test_sources_func_only_and_near_timeouts(chaostester):
+    chaostester.pytester.makepyfile(
+        test_limits="""
+        import threading
+        import time
+
+        import pytest
+
+        @pytest.mark.timeout(0.5)
+        def test_marker():
+            threading.Event().wait(20)
+
+        def test_cli():
+            threading.Event().wait(20)
+
+        @pytest.mark.timeout(0.5, func_only=True)
+        def test_func_only():
+            threading.Event().wait(20)
+
+        @pytest.mark.timeout(1)
+        def test_near():
+            time.sleep(0.85)
+
+        def test_quick():
+            pass
+        """
+    )
+    run = chaostester.run("--timeout=0.5")
+    run.result.assert_outcomes(passed=2, failed=3)
+    marker = _lines(run.diagnosis("test_marker"))
+    assert "marker at test_limits.py:6" in marker
+    assert "method signal" in marker
+    assert run.category("test_marker") == "timeout"
+    assert "the 0.5 s limit comes from cli" in _lines(run.diagnosis("test_cli"))
+    assert "on the test function" in _lines(run.diagnosis("test_func_only"))
+    assert run.test("test_near")["near_timeout"] is True
+    assert run.test("test_quick")["near_timeout"] is False
+    assert run.test("test_quick")["timeout_s"] == 0.5
+
+
+@pytest.fixture
+def limits_by_ini(chaostester):
+    chaostester.pytester.makeini("[pytest]\nconsole_output_style = classic\ntimeout = 0.5\n")
+    return chaostester
+
+
+def test_ini_source_and_what_was_alive(limits_by_ini):
+    limits_by_ini.pytester.makepyfile(
+        test_alive="""
+        import threading
+
+        def test_waits_with_a_stuck_thread():
+            gate = threading.Event()
+            threading.Thread(target=gate.wait, name="stuck-waiter", daemon=True).start()
+            try:
+                threading.Event().wait(20)
+            finally:
+                gate.set()
+
+        def test_waits_on_nobody():
+            threading.Event().wait(20)
+
+        def test_busy_thread():
+            stop = threading.Event()
+            def spin():
+                while not stop.is_set():
+                    sum(range(1000))
+            threading.Thread(target=spin, name="spinner", daemon=True).start()
+            try:
+                threading.Event().wait(20)
+            finally:
+                stop.set()
+        """
+    )
+    run = limits_by_ini.run(subprocess=True)
+    run.result.assert_outcomes(failed=3)
+    stuck = _lines(run.diagnosis("test_waits_with_a_stuck_thread"))
+    assert "comes from ini" in stuck
+    assert "alive when it fired: thread 'stuck-waiter' waiting in wait (" in stuck
+    assert "Every other thread was waiting too" in stuck
+    assert "No other thread was alive" in _lines(run.diagnosis("test_waits_on_nobody"))
+    busy = _lines(run.diagnosis("test_busy_thread"))
+    assert "thread 'spinner' running in spin (" in busy
+    assert "simply slow" in busy or "saturated" in busy
+    assert "machine when it failed: " in busy
+
+
+def test_hanging_threads_are_named_and_exit_timeout_ends_the_process(chaostester):
+    chaostester.pytester.makeconftest(HANGING_CONFTEST)
+    chaostester.pytester.makepyfile(
+        test_hang="""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        def test_leaves_pool():
+            never = threading.Event()
+            pool = ThreadPoolExecutor(1, thread_name_prefix="blocked")
+            pool.submit(never.wait)
+            assert 1 == 2
+
+        def test_fine():
+            pass
+        """
+    )
+    began = time.monotonic()
+    run = chaostester.run("--poolchaos-exit-timeout=0.5", subprocess=True, timeout=60)
+    assert time.monotonic() - began < 30
+    assert run.ret == 1  # pytest's own exit status, not a kill
+    assert run.data["summary"]["failed"] == 1
+    hanging = json.loads((chaostester.path / "hanging.json").read_text())
+    assert hanging == ["thread 'blocked_0' started by test_hang.py::test_leaves_pool"]
+    assert "poolchaos: exit took over 0.5 s" in run.result.stderr.str()
