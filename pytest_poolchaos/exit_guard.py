@@ -43,11 +43,6 @@ class ExitGuard:
         self.before = {thread.ident for thread in threading.enumerate()}
         surroundings.prime()
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "teardown":
-            self._attribute(report.nodeid)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.exitstatus = int(exitstatus)
@@ -60,7 +55,8 @@ class ExitGuard:
     # -- steps ----------------------------------------------------------------------------
 
     @guarded(None)
-    def _attribute(self, nodeid: str) -> None:
+    def attribute(self, nodeid: str) -> None:
+        """Called by the recorder after a test that left threads running."""
         for thread in threading.enumerate():
             if thread.ident not in self.before and thread.ident not in self.owner:
                 self.owner[thread.ident] = nodeid

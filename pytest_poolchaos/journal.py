@@ -32,7 +32,6 @@ import pytest
 from . import timeouts
 from .guard import guarded
 from .model import Category, Diagnosis, Suggestion
-from .recorder import PAYLOAD
 from .settings import Settings
 
 __all__ = ["Journal", "Run", "read_runs", "unfinished_diagnosis"]
@@ -54,7 +53,6 @@ class Journal:
         self.runs_tests = not _is_xdist_controller(config)
         self.notice: list[str] = []
         self.fd: int | None = None
-        self.outcomes: dict[str, tuple[str, str | None]] = {}
         self._open()
 
     # -- writing --------------------------------------------------------------------------
@@ -88,15 +86,6 @@ class Journal:
         if self.runs_tests:
             self._event("session-start", pid=os.getpid(), timeout=session_timeout(self.config))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self._test_start(item)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.runs_tests:
-            self._test_report(report)
-
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.runs_tests:
@@ -118,28 +107,20 @@ class Journal:
     def _event(self, event: str, **fields: Any) -> None:
         self.write(event, **fields)
 
+    # -- per test: called by the recorder, which already runs for every test -----------
+
     @guarded(None)
-    def _test_start(self, item: pytest.Item) -> None:
+    def test_start(self, item: pytest.Item) -> None:
         info = timeouts.effective(item)
         timeout = ({"seconds": info.seconds, "method": info.method, "source": info.source,
                     "func_only": info.func_only} if info is not None and info.seconds else None)
-        self.outcomes[item.nodeid] = ("passed", None)
         self.write("test-start", nodeid=item.nodeid, pid=os.getpid(), timeout=timeout)
 
     @guarded(None)
-    def _test_report(self, report: pytest.TestReport) -> None:
-        outcome, when = self.outcomes.get(report.nodeid, ("passed", None))
-        if report.failed and outcome not in ("failed", "error"):
-            outcome, when = ("failed" if report.when == "call" else "error"), report.when
-        elif report.skipped and outcome == "passed":
-            outcome, when = "skipped", report.when
-        self.outcomes[report.nodeid] = (outcome, when)
-        if report.when != "teardown":
-            return
-        del self.outcomes[report.nodeid]
-        payload = getattr(report, PAYLOAD, None) or {}
-        self.write("test-result", nodeid=report.nodeid, outcome=outcome, when=when,
-                   start=payload.get("start"), diagnosis=payload.get("diagnosis"))
+    def test_result(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        self.write("test-result", nodeid=report.nodeid, outcome=payload.get("outcome"),
+                   when=payload.get("when"), start=payload.get("start"),
+                   diagnosis=payload.get("diagnosis"))
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

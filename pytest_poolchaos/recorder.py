@@ -8,7 +8,6 @@ teardown report. Nothing here prints or writes files: that is the controller's j
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +31,16 @@ class TestState:
     start: float
     evidence: Evidence | None = None
     durations: dict[str, float] = field(default_factory=dict)
+    outcome: str = "passed"
+    when: str | None = None
+
+    def saw(self, report: pytest.TestReport) -> None:
+        self.durations[report.when] = report.duration
+        if report.failed and self.outcome not in ("failed", "error"):
+            self.outcome = "failed" if report.when == "call" else "error"
+            self.when = report.when
+        elif report.skipped and self.outcome == "passed":
+            self.outcome, self.when = "skipped", report.when
 
 
 STATE = pytest.StashKey[TestState]()
@@ -48,45 +57,55 @@ class ScopeRecorder:
         self.scope = ScopeManager(config, settings)
         self.worker: str | None = getattr(config, "workerinput", {}).get("workerid")
         self.comparisons = evidence_mod.ComparisonSlot()
+        self._item: pytest.Item | None = None
+        self._raised: pytest.CallInfo[None] | None = None
+        self.journal: Any = None
+        self.exit_guard: Any = None
 
     # -- lifetime ---------------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.scope.install()
+        manager = self.config.pluginmanager
+        self.journal = manager.get_plugin("poolchaos-journal")
+        self.exit_guard = manager.get_plugin("poolchaos-exit-guard")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.scope.uninstall()
 
     # -- one test ---------------------------------------------------------------------------
+    # Plain hook implementations, not wrappers, and no makereport hook: this runs for every
+    # test of every suite, and a passing test must cost next to nothing.
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
-        # Opened here, outside pytest's capture and logging wrappers, so their handlers and
-        # PYTEST_CURRENT_TEST are not in the snapshot.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._open(item)
-        try:
-            return (yield)
-        finally:
-            self._after_setup(item)
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
-        self._before_teardown(item)
-        try:
-            result = yield
-        finally:
-            closed = self._close(item)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self._after_setup(item)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        # trylast: after pytest's own teardown ran every fixture finaliser.
+        closed = self._close(item)
         if closed is not None and closed.fail_message:
             raise LeakError(closed.fail_message)
-        return result
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        self._observe(item, call, report)
-        return report
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> None:
+        # Only remembers the live exception (the evidence needs it, the report has only
+        # text); returning None leaves making the report to pytest.
+        if call.excinfo is not None:
+            self._raised = call
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: the payload must be on the report before xdist serialises it.
+        item = self._item
+        if item is not None and item.nodeid == report.nodeid:
+            self._observe(item, report)
 
     def pytest_assertrepr_compare(self, op: str, left: object, right: object) -> None:
         self.comparisons.record(op, left, right)
@@ -95,36 +114,52 @@ class ScopeRecorder:
 
     @guarded(None)
     def _open(self, item: pytest.Item) -> None:
+        self._item = item
         item.stash[STATE] = TestState(start=time.time())
         self.comparisons.clear()
         self.scope.open(item)
+        if self.journal is not None:
+            self.journal.test_start(item)
 
     @guarded(None)
     def _after_setup(self, item: pytest.Item) -> None:
         self.scope.after_setup(item)
 
     @guarded(None)
-    def _before_teardown(self, item: pytest.Item) -> None:
-        self.scope.before_teardown(item)
-
-    @guarded(None)
     def _close(self, item: pytest.Item) -> ScopeResult | None:
         return self.scope.close(item)
 
     @guarded(None)
-    def _observe(self, item: pytest.Item, call: pytest.CallInfo[None],
-                 report: pytest.TestReport) -> None:
+    def _evidence(self, item: pytest.Item, call: pytest.CallInfo[None],
+                  report: pytest.TestReport) -> None:
+        state = item.stash.get(STATE, None)
+        if state is None or state.evidence is not None:
+            return
+        evidence = evidence_mod.from_call(item, call, report, self.comparisons, self.scope,
+                                          worker=self.worker)
+        state.evidence = surroundings.enrich(evidence, report) or evidence
+
+    @guarded(None)
+    def _observe(self, item: pytest.Item, report: pytest.TestReport) -> None:
         state = item.stash.get(STATE, None)
         if state is None:
             return
-        state.durations[report.when] = report.duration
-        if report.failed and state.evidence is None and not hasattr(report, "wasxfail"):
-            state.evidence = evidence_mod.from_call(
-                item, call, report, self.comparisons, self.scope, worker=self.worker
-            )
-            state.evidence = surroundings.enrich(state.evidence, report) or state.evidence
-        if report.when == "teardown":
-            setattr(report, PAYLOAD, self._payload(item, state))
+        state.saw(report)
+        raised, self._raised = self._raised, None
+        if report.failed and raised is not None and not hasattr(report, "wasxfail"):
+            self._evidence(item, raised, report)
+        if report.when != "teardown":
+            return
+        self._item = None
+        if self.scope.result(item) is None:  # a fixture's teardown raised before ours ran
+            self._close(item)
+        payload = self._payload(item, state)
+        setattr(report, PAYLOAD, payload)
+        if self.journal is not None:
+            self.journal.test_result(report, payload)
+        if self.exit_guard is not None and any(
+                leak["kind"] in ("thread", "pool") for leak in payload["leaks"]):
+            self.exit_guard.attribute(report.nodeid)
 
     def _payload(self, item: pytest.Item, state: TestState) -> dict[str, Any]:
         result = self.scope.result(item)
@@ -137,6 +172,8 @@ class ScopeRecorder:
         timeout = evidence_mod.timeout_info(item)
         return {
             "start": state.start,
+            "outcome": state.outcome,
+            "when": state.when,
             "stop": time.time(),
             "worker": self.worker,
             "leaks": [leak.to_json() for leak in leaks],
