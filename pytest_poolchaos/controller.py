@@ -119,6 +119,8 @@ class ChaosController:
     @guarded(None)
     def _refine(self, session: pytest.Session, result: SessionResult) -> None:
         # Reruns and the polluter search refine verdicts; they never change outcomes.
+        if not result.diagnosed:
+            return  # a green run does not even import them
         from .diagnose import refine
 
         refine(session, self.settings, result)
@@ -135,7 +137,8 @@ class ChaosController:
         self.session.exitstatus = int(exitstatus)
         self.session.problems = list(PROBLEMS)
         self.session.randomly_seed = _randomly_seed(self.config)
-        self.session.alongside = _alongside(self.session.records)
+        if self.session.diagnosed:
+            self.session.alongside = _alongside(self.session.records)
         return self.session
 
 

@@ -396,7 +396,8 @@ def test_cleanup_stops_what_the_test_started_and_nothing_else(chaostester):
     # A worker thread blocked in the task cannot be stopped from outside: said, not hidden.
     assert "cleanup failed: still running after 2 s" in pool["detail"], pool
     leaked, outside = map(int, (chaostester.path / "pids.txt").read_text().split())
-    assert not _alive(leaked) and not _alive(outside)
+    assert not _alive(leaked)
+    assert not _alive(outside)
 
 
 def test_the_scope_never_reaps_a_childs_exit_code(chaostester):

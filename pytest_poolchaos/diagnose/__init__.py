@@ -1,15 +1,22 @@
-"""Diagnostic reruns and the polluter search (interim: nothing runs yet)."""
+"""Diagnostic reruns, verdicts and the polluter search, run once after the session.
+
+Kept import-free: ``child`` (a plugin of every diagnostic subprocess) lives in this package,
+and a bisection step must not pay for importing the whole diagnostic machinery.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 if TYPE_CHECKING:
+    import pytest
+
     from ..controller import SessionResult
     from ..settings import Settings
 
 
 def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> None:
     """Rerun failed tests and search polluters; update result.records' diagnoses in place."""
+    from .pipeline import refine as run
+
+    run(session, settings, result)

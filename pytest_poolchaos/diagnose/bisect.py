@@ -1,0 +1,149 @@
+"""Find the earlier test whose leftover state makes a victim fail.
+
+Ledger fast path first: earlier tests whose recorded leftovers (env keys, watched values...) are
+named in the failure text are tried most recent first, one ``[candidate, victim]`` run each.
+Otherwise bisect the tests that ran before the victim in the same process, in their original
+order (so module and class fixtures still set up as they did). Both are bounded by a run budget
+and a time budget; when one runs out the narrowest range found is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Attempt, LedgerEntry
+from .isolated import Runner
+from .reruns import from_child
+
+_FAST_PATH_TRIES = 3
+_SLACK_S = 30.0
+
+
+@dataclass
+class Search:
+    """Outcome of one polluter search."""
+
+    method: str = "bisect"  # ledger | bisect | exhausted
+    polluter: str | None = None
+    #: True when some subset of earlier tests made the victim fail in a subprocess, False when
+    #: the search finished and nothing did, None when it ran out of budget first.
+    reproduced: bool | None = None
+    narrowest: list[str] = field(default_factory=list)
+    left_behind: list[LedgerEntry] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    runs: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "runs": self.runs,
+                               "seconds": round(self.seconds, 3)}
+        if self.method == "exhausted":
+            out["narrowest"] = list(self.narrowest)
+        return out
+
+
+class PolluterSearch:
+    def __init__(self, runner: Runner, budget_runs: int, budget_s: float,
+                 durations: dict[str, float]) -> None:
+        self.runner = runner
+        self.budget_runs = budget_runs
+        self.budget_s = budget_s
+        self.durations = durations
+        self.search = Search()
+        self.start = 0.0
+
+    def find(self, victim: str, candidates: Sequence[str], ledger: Sequence[LedgerEntry],
+             failure_text: str) -> Search:
+        self.start = time.perf_counter()
+        try:
+            if not self._fast_path(victim, candidates, ledger, failure_text):
+                self._bisect(victim, list(candidates))
+        finally:
+            self.search.seconds = time.perf_counter() - self.start
+        return self.search
+
+    # -- ledger fast path --------------------------------------------------------------------
+
+    def _fast_path(self, victim: str, candidates: Sequence[str],
+                   ledger: Sequence[LedgerEntry], text: str) -> bool:
+        for nodeid in named_in_failure(candidates, ledger, text)[:_FAST_PATH_TRIES]:
+            if self._out_of_budget():
+                return False
+            if self._fails([nodeid, victim], "pair"):
+                self._found(nodeid, "ledger", ledger)
+                return True
+        return False
+
+    # -- bisection ----------------------------------------------------------------------------
+
+    def _bisect(self, victim: str, candidates: list[str]) -> None:
+        confirmed = False
+        while len(candidates) > 1:
+            if self._out_of_budget():
+                return self._exhausted(candidates)
+            half = candidates[: len(candidates) // 2]
+            if self._fails([*half, victim], "bisect"):
+                candidates, confirmed = half, True
+                self.search.reproduced = True
+            else:
+                candidates, confirmed = candidates[len(candidates) // 2:], False
+        if not candidates:
+            self.search.reproduced = False
+            return None
+        if not confirmed:
+            if self._out_of_budget():
+                return self._exhausted(candidates)
+            if not self._fails([candidates[0], victim], "pair"):
+                self.search.reproduced = False  # passes after every single earlier test
+                return None
+        self._found(candidates[0], "bisect", [])
+        return None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _fails(self, nodeids: list[str], mode: str) -> bool:
+        expected = sum(self.durations.get(nodeid, 0.0) for nodeid in nodeids)
+        left = self.budget_s - (time.perf_counter() - self.start)
+        run = self.runner.run(nodeids, timeout=min(max(left, 1.0), expected * 3 + _SLACK_S),
+                              light=True)
+        self.search.runs += 1
+        test = run.result(nodeids[-1])
+        attempt = from_child(mode, test)
+        self.search.attempts.append(Attempt(
+            attempt.mode, attempt.outcome, attempt.duration_s,
+            f"after {len(nodeids) - 1} earlier test(s) from {nodeids[0]}"
+            + (f": {attempt.message}" if attempt.message else "")))
+        return test.outcome in ("failed", "error")
+
+    def _found(self, nodeid: str, method: str, ledger: Sequence[LedgerEntry]) -> None:
+        self.search.method = method
+        self.search.polluter = nodeid
+        self.search.reproduced = True
+        self.search.left_behind = [entry for entry in ledger if entry.nodeid == nodeid]
+
+    def _exhausted(self, candidates: list[str]) -> None:
+        self.search.method = "exhausted"
+        self.search.narrowest = list(candidates)
+
+    def _out_of_budget(self) -> bool:
+        return (self.search.runs >= self.budget_runs
+                or time.perf_counter() - self.start >= self.budget_s)
+
+
+def named_in_failure(candidates: Sequence[str], ledger: Sequence[LedgerEntry],
+                     text: str) -> list[str]:
+    """Earlier tests whose leftover key or value appears in the failure text, latest first."""
+    order = {nodeid: index for index, nodeid in enumerate(candidates)}
+    hits = {entry.nodeid for entry in ledger
+            if entry.nodeid in order and _touches(entry, text)}
+    return sorted(hits, key=lambda nodeid: order[nodeid], reverse=True)
+
+
+def _touches(entry: LedgerEntry, text: str) -> bool:
+    # A watched key such as ``pkg.mod:CACHE[user]`` is named in messages by its last part.
+    tail = entry.key.replace(":", ".").rsplit(".", 1)[-1]
+    words = [entry.key, tail, entry.after or ""]
+    return any(len(word) >= 2 and word in text for word in words)

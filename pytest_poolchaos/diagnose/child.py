@@ -1,0 +1,57 @@
+"""Loaded with ``-p`` into the pytest subprocesses of diagnostic runs only.
+
+It writes one JSON line per finished test (outcome, duration, the recorder's Evidence) as soon
+as the test ends, so a run killed by a timeout still tells what happened before. The JSON report
+does not carry Evidence, and the comparison operands are what measured suggestions need.
+It can also raise every test's pytest-timeout limit, markers included (a marker beats
+``--timeout`` on the command line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+OUT = "POOLCHAOS_DIAGNOSE_OUT"
+TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
+PAYLOAD = "poolchaos"  # the recorder's attribute on the teardown report
+
+_seen: dict[str, dict[str, Any]] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    limit = os.environ.get(TIMEOUT)
+    if not limit or not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        # Prepended, so get_closest_marker finds it before the test's own marker.
+        item.add_marker(pytest.mark.timeout(float(limit)), append=False)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    entry = _seen.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed",
+                                             "when": None, "duration_s": 0.0})
+    entry["duration_s"] += report.duration
+    if report.when == "call":
+        entry["call_s"] = report.duration
+    if report.failed and entry["outcome"] == "passed":
+        entry["outcome"] = "error" if report.when in ("setup", "teardown") else "failed"
+        entry["when"] = report.when
+        crash = getattr(report.longrepr, "reprcrash", None)
+        entry["message"] = str(crash.message if crash is not None else report.longrepr)[:2000]
+    elif report.skipped and entry["outcome"] == "passed":
+        entry["outcome"] = "skipped"
+    if report.when == "teardown":
+        payload = getattr(report, PAYLOAD, None) or {}
+        entry["evidence"] = payload.get("evidence")
+        _write(entry)
+
+
+def _write(entry: dict[str, Any]) -> None:
+    path = os.environ.get(OUT)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, default=str) + "\n")

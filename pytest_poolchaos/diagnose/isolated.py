@@ -1,0 +1,205 @@
+"""Run a few tests in a fresh ``python -m pytest`` subprocess and read back what happened.
+
+Every diagnostic subprocess (isolated reruns, pair runs, bisection steps) goes through
+``Runner.run``: same rootdir, ini and passed-through plugins as the main run, serial, with the
+environment as it was before the first test (the main run's leftovers must not leak in), and a
+bounded timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ..guard import record
+from ..model import Evidence
+from ..settings import Settings
+from . import child
+
+# Options of the invocation that change how tests run, so the subprocess must see them too.
+_PASS_WITH_VALUE = ("-p", "-o", "--override-ini", "--timeout", "--timeout-method",
+                    "--import-mode", "--confcutdir", "-W", "--pythonwarnings")
+_OWN_PLUGINS = {"poolchaos", "no:poolchaos", "pytest_poolchaos.plugin"}
+_STANDALONE = "poolchaos_diagnose_child"
+_DROP_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST",
+             "PYTEST_XDIST_TESTRUNUID", child.OUT, child.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class ChildTest:
+    """One test as a diagnostic subprocess saw it."""
+
+    nodeid: str
+    outcome: str
+    duration_s: float
+    call_s: float = 0.0
+    message: str = ""
+    evidence: Evidence | None = None
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    nodeids: tuple[str, ...]
+    seconds: float
+    returncode: int | None
+    killed: bool = False
+    tests: Mapping[str, ChildTest] = field(default_factory=dict)
+
+    def result(self, nodeid: str) -> ChildTest:
+        """The test's result; a test the run never finished counts as failed (it was killed)."""
+        found = self.tests.get(nodeid)
+        if found is not None:
+            return found
+        why = ("killed after the diagnostic time limit" if self.killed
+               else f"the pytest subprocess ended (status {self.returncode}) before it finished")
+        return ChildTest(nodeid, "failed", self.seconds, message=why)
+
+
+class Runner:
+    """Starts diagnostic pytest subprocesses and counts them."""
+
+    def __init__(self, config: pytest.Config, settings: Settings,
+                 environ: Mapping[str, str]) -> None:
+        self.cwd = Path(config.rootpath)
+        self.base = _base_args(config, settings)
+        self.light = _light_args(config) if _can_go_light(config) else self.base
+        self.environ = {k: v for k, v in (environ or os.environ).items() if k not in _DROP_ENV}
+        self.runs = 0
+
+    def run(self, nodeids: Sequence[str], timeout: float,
+            raise_limit: float | None = None, light: bool = False) -> ChildRun:
+        """``light``: only the last test's outcome matters, so the plugin can stay out."""
+        self.runs += 1
+        with tempfile.TemporaryDirectory(prefix="poolchaos-diagnose-") as tmp:
+            out = Path(tmp, "tests.jsonl")
+            env = dict(self.environ, **{child.OUT: str(out)})
+            if light:
+                _standalone_child(Path(tmp), env)
+            if raise_limit is not None:
+                env[child.TIMEOUT] = f"{raise_limit:.3f}"
+            args = ([*self.light] if light else
+                    [*self.base, f"--poolchaos-json={Path(tmp, 'report.json')}"]) + list(nodeids)
+            start = time.perf_counter()
+            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout))
+            seconds = time.perf_counter() - start
+            tests = _read(out)
+        return ChildRun(tuple(nodeids), seconds, returncode, killed, tests)
+
+
+def _base_args(config: pytest.Config, settings: Settings) -> list[str]:
+    args = [sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", child.__name__,
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
+            f"--rootdir={config.rootpath}", "--poolchaos-rerun=0", "--poolchaos-no-bisect",
+            "--poolchaos-journal=off", "--poolchaos-annotations=off"]
+    if config.inipath is not None:
+        args += ["-c", str(config.inipath)]
+    if config.pluginmanager.hasplugin("xdist"):
+        args += ["-n", "0"]  # bisection needs the original order in one process
+    if settings.markdown is not None:
+        args += [f"--poolchaos-markdown={os.devnull}"]
+    return args + passed_through(config.invocation_params.args)
+
+
+def _light_args(config: pytest.Config) -> list[str]:
+    # pytest startup dominates a bisection step; without the plugin a step is ~30% cheaper.
+    args = [sys.executable, "-m", "pytest", "-p", "no:poolchaos", "-p", _STANDALONE,
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
+            f"--rootdir={config.rootpath}"]
+    if config.inipath is not None:
+        args += ["-c", str(config.inipath)]
+    if config.pluginmanager.hasplugin("xdist"):
+        args += ["-n", "0"]
+    return args + passed_through(config.invocation_params.args)
+
+
+def _standalone_child(directory: Path, env: dict[str, str]) -> None:
+    # Importing child as pytest_poolchaos.diagnose.child imports the package (~40 ms a run);
+    # a copy under a name of its own, first on the path, imports nothing of ours.
+    shutil.copyfile(child.__file__, directory / f"{_STANDALONE}.py")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(directory),
+                                                      env.get("PYTHONPATH", "")]))
+
+
+def _can_go_light(config: pytest.Config) -> bool:
+    """True when nothing outside the command line names the plugin or its options."""
+    if "poolchaos" in os.environ.get("PYTEST_ADDOPTS", ""):
+        return False
+    try:
+        text = config.inipath.read_text(encoding="utf-8") if config.inipath else ""
+    except OSError:
+        return False
+    return "poolchaos" not in text
+
+
+def passed_through(invocation: Sequence[str]) -> list[str]:
+    """The invocation's plugin, ini-override, timeout and warning options, in order."""
+    out: list[str] = []
+    items = [str(arg) for arg in invocation]
+    for index, arg in enumerate(items):
+        for name in _PASS_WITH_VALUE:
+            value = _value_of(name, arg, items[index + 1] if index + 1 < len(items) else None)
+            if value is None:
+                continue
+            if name == "-p" and value in _OWN_PLUGINS:
+                break
+            out.append(f"{name}={value}" if name.startswith("--") else f"{name}{value}")
+            break
+    return out
+
+
+def _value_of(name: str, arg: str, following: str | None) -> str | None:
+    if arg == name:
+        return following
+    if name.startswith("--") and arg.startswith(name + "="):
+        return arg[len(name) + 1:]
+    if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+        return arg[len(name):]
+    return None
+
+
+def _call(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[
+        int | None, bool]:
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        return process.wait(timeout=timeout), False
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        return None, True
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # The whole session: tests of the subprocess may have started children of their own.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        process.kill()
+    process.wait(timeout=10)
+
+
+def _read(path: Path) -> dict[str, ChildTest]:
+    tests: dict[str, ChildTest] = {}
+    if not path.exists():
+        return tests
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            data = json.loads(line)
+            evidence = Evidence.from_json(data["evidence"]) if data.get("evidence") else None
+            tests[data["nodeid"]] = ChildTest(
+                data["nodeid"], data["outcome"], float(data["duration_s"]),
+                float(data.get("call_s", 0.0)), data.get("message", ""), evidence)
+        except (ValueError, KeyError, TypeError) as error:
+            record("diagnostic subprocess output", error)
+    return tests

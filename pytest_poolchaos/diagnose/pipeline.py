@@ -1,0 +1,186 @@
+"""The diagnostic phase, run once after the session.
+
+``refine`` reruns each diagnosed failure (inline and/or isolated), tallies a verdict, searches
+the polluter of tests that fail in the suite but pass alone, re-classifies order-dependent
+tests and appends suggestions quoting measured values. It never touches outcomes or the exit
+status: it only replaces ``TestRecord.diagnosis``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..guard import guarded
+from ..model import Attempt, Category, Diagnosis, Verdict
+from .bisect import PolluterSearch, Search
+from .isolated import Runner
+from .measures import suggestions as measured
+from .progress import DiagnosticProgress
+from .reruns import inline, isolated
+from .verdict import Tally, suspect_order, tally, verdict
+
+if TYPE_CHECKING:
+    from ..controller import SessionResult, TestRecord
+    from ..settings import Settings
+
+_RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
+
+
+@dataclass
+class _Context:
+    config: pytest.Config
+    settings: Settings
+    result: SessionResult
+    runner: Runner
+    items: dict[str, pytest.Item]
+    affected: int
+    progress: DiagnosticProgress
+
+
+def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> None:
+    """Rerun failed tests and search polluters; update result.records' diagnoses in place."""
+    if settings.rerun <= 0:
+        return
+    victims = [r for r in result.records.values()
+               if r.outcome in ("failed", "error") and r.diagnosis is not None]
+    if not victims:
+        return
+    config = session.config
+    items = {item.nodeid: item for item in session.items}
+    runner = Runner(config, settings, result.environ)
+    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1)
+    with DiagnosticProgress(config, runs * len(victims)) as progress:
+        context = _Context(config, settings, result, runner, items, leaked_resources(result),
+                           progress)
+        for record in victims:
+            _refine_one(context, record)
+
+
+@guarded(None)
+def _refine_one(context: _Context, record: TestRecord) -> None:
+    assert record.diagnosis is not None
+    attempts = list(_reruns(context, record))
+    counts = tally(attempts)
+    search = _search(context, record) if context.settings.bisect and suspect_order(
+        counts) else None
+    record.diagnosis = _conclude(context, record, counts, attempts, search)
+
+
+def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
+    settings, timeout = context.settings, _is_timeout(record)
+    item = context.items.get(record.nodeid)
+    # pytest-timeout arms its timer around the whole protocol hook, which inline reruns do not
+    # go through: a test that timed out could hang this process, so it reruns isolated only.
+    if settings.rerun_mode in ("inline", "both") and item is not None and not timeout:
+        for number in range(settings.rerun):
+            context.progress.show(record.nodeid, f"inline rerun {number + 1}/{settings.rerun}")
+            try:
+                yield inline(item)
+            except pytest.exit.Exception:
+                break
+            finally:
+                context.progress.advance()
+    if settings.rerun_mode in ("isolated", "both") or item is None or timeout:
+        limit = record.evidence.timeout.seconds if timeout and record.evidence and \
+            record.evidence.timeout else None
+        for number in range(settings.rerun):
+            context.progress.show(record.nodeid, f"isolated rerun {number + 1}/{settings.rerun}")
+            yield isolated(context.runner, record.nodeid, record.duration_s, limit,
+                           context.affected)
+            context.progress.advance()
+
+
+def _search(context: _Context, record: TestRecord) -> Search | None:
+    candidates = candidates_before(context.result, record)
+    if not candidates:
+        return Search(reproduced=False)
+    context.progress.show(record.nodeid, "searching the polluter of")
+    durations = {nodeid: r.duration_s for nodeid, r in context.result.records.items()}
+    finder = PolluterSearch(context.runner, context.settings.bisect_budget,
+                            context.settings.bisect_seconds, durations)
+    evidence = record.evidence
+    text = "\n".join(filter(None, [evidence.text() if evidence else "", record.longrepr]))
+    return finder.find(record.nodeid, candidates, evidence.pollution if evidence else (), text)
+
+
+def candidates_before(result: SessionResult, victim: TestRecord) -> list[str]:
+    """Tests that ran before ``victim`` in the same process, in their order."""
+    out: list[str] = []
+    for record in result.records.values():
+        if record.nodeid == victim.nodeid:
+            break
+        if record.worker == victim.worker:
+            out.append(record.nodeid)
+    return out
+
+
+def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: list[Attempt],
+              search: Search | None) -> Diagnosis:
+    assert record.diagnosis is not None
+    confirmed = None if search is None else search.reproduced
+    found = verdict(counts, confirmed)
+    diagnosis = record.diagnosis
+    polluter = search.polluter if search is not None and found is Verdict.ORDER_DEPENDENT \
+        else None
+    if found is Verdict.ORDER_DEPENDENT and record.evidence is not None:
+        extra = {**record.evidence.extra, "verdict": found.value}
+        if polluter:
+            extra["polluter"] = polluter
+        from ..classify import classify
+
+        diagnosis = classify(context.config, replace(record.evidence, extra=extra),
+                             context.settings)
+    lines = [*diagnosis.evidence, _rerun_line(counts), *_search_lines(search, found)]
+    advice = [*diagnosis.suggestions,
+              *measured(diagnosis.category, record.evidence, attempts)]
+    return diagnosis.evolve(
+        verdict=found, pass_rate=counts.pass_rate, reruns=counts.runs, polluter=polluter,
+        polluter_search=search.to_json() if search is not None and search.runs else None,
+        attempts=tuple(attempts + (search.attempts if search is not None else [])),
+        evidence=tuple(dict.fromkeys(lines)), suggestions=tuple(advice))
+
+
+def _rerun_line(counts: Tally) -> str:
+    parts = []
+    if counts.inline_runs:
+        parts.append(f"{counts.inline_passes}/{counts.inline_runs} in this process")
+    if counts.isolated_runs:
+        parts.append(f"{counts.isolated_passes}/{counts.isolated_runs} alone")
+    return f"reran {counts.runs} time(s): passed {', '.join(parts) or 'never'}"
+
+
+def _search_lines(search: Search | None, found: Verdict) -> list[str]:
+    if search is None or not search.runs:
+        return []
+    cost = f"{search.runs} run(s), {search.seconds:.1f} s"
+    if search.polluter:
+        lines = [f"polluter {search.polluter} found by {search.method} in {cost}"]
+        lines += [f"{entry.nodeid} left {entry.kind} {entry.key} = {entry.after!r} "
+                  f"(was {'unset' if entry.before is None else repr(entry.before)})"
+                  for entry in search.left_behind[:3]]
+        return lines
+    if search.method == "exhausted":
+        shown = ", ".join(search.narrowest[:5]) + (" ..." if len(search.narrowest) > 5 else "")
+        return [f"polluter search ran out of budget after {cost}; narrowest range "
+                f"({len(search.narrowest)} test(s)): {shown}"]
+    if found is Verdict.FLAKY:
+        return [f"no earlier test reproduces the failure ({cost}): it fails at random"]
+    return []
+
+
+def _is_timeout(record: TestRecord) -> bool:
+    timeout = record.evidence.timeout if record.evidence is not None else None
+    fired = timeout is not None and timeout.fired
+    return fired or (record.diagnosis is not None
+                     and record.diagnosis.category is Category.TIMEOUT)
+
+
+def leaked_resources(result: SessionResult) -> int:
+    """Resources the main run left alive that could disturb isolated reruns."""
+    count = sum(1 for record in result.records.values() for leak in record.leaks
+                if leak.kind in _RESOURCE_KINDS)
+    return count

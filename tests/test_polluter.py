@@ -1,0 +1,203 @@
+"""Order-dependent failures: isolated reruns, the ledger fast path, bisection and budgets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from pytest_poolchaos.diagnose.bisect import PolluterSearch, named_in_failure
+from pytest_poolchaos.diagnose.isolated import ChildRun, ChildTest
+from pytest_poolchaos.model import LedgerEntry
+
+ISOLATED = ("--poolchaos-rerun=1", "--poolchaos-rerun-mode=isolated")
+
+# A polluter that leaves a module-level dict changed; nothing names it in the failure.
+SHARED = """
+    STATE = {}
+"""
+
+
+def _suite(count: int, polluter_at: int) -> str:
+    lines = ["import shared", ""]
+    for index in range(count):
+        body = "shared.STATE['dirty'] = True" if index == polluter_at else "pass"
+        lines += [f"def test_{index:02d}():", f"    {body}", ""]
+    lines += ["def test_victim():", "    assert not shared.STATE", ""]
+    return "\n".join(lines)
+
+
+def _search_of(run, name):
+    diagnosis = run.diagnosis(name)
+    return diagnosis, diagnosis["polluter_search"]
+
+
+def test_polluter_in_the_same_file_found_by_bisection(chaostester):
+    chaostester.pytester.makepyfile(shared=SHARED, test_order=_suite(8, polluter_at=5))
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_order.py::test_victim")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["category"] == "config-pollution"
+    assert diagnosis["polluter"] == "test_order.py::test_05"
+    assert search["method"] == "bisect"
+    assert search["runs"] <= math.ceil(math.log2(8)) + 1
+    assert run.test("test_order.py::test_victim")["outcome"] == "failed"
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_polluter_in_another_file(chaostester):
+    chaostester.pytester.makepyfile(
+        shared=SHARED,
+        test_a="import shared\n\ndef test_clean():\n    pass\n\n"
+               "def test_dirty():\n    shared.STATE['x'] = 1\n",
+        test_b="import shared\n\ndef test_fine():\n    pass\n\n"
+               "def test_victim():\n    assert shared.STATE == {}\n")
+    run = chaostester.run(*ISOLATED)
+    diagnosis = run.diagnosis("test_b.py::test_victim")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_a.py::test_dirty"
+    assert any(line.startswith("polluter test_a.py::test_dirty") for line in
+               diagnosis["evidence"])
+
+
+def test_polluter_in_a_module_scoped_fixture(chaostester):
+    # The fixture dirties the state for its module and cleans up at module end, so the victim
+    # (same module, not using it) passes alone and when rerun after the session.
+    chaostester.pytester.makepyfile(shared=SHARED, test_fixture="""
+        import pytest
+        import shared
+
+        @pytest.fixture(scope="module")
+        def dirty():
+            shared.STATE["mode"] = "dirty"
+            yield
+            shared.STATE.clear()
+
+        def test_first():
+            pass
+
+        def test_uses(dirty):
+            pass
+
+        def test_also_uses(dirty):
+            pass
+
+        def test_victim():
+            assert "mode" not in shared.STATE
+    """)
+    run = chaostester.run("--poolchaos-rerun=1")
+    diagnosis = run.diagnosis("test_fixture.py::test_victim")
+    assert [a["mode"] for a in diagnosis["attempts"][:2]] == ["inline", "isolated"]
+    assert diagnosis["attempts"][0]["outcome"] == "passed"  # fixture torn down by then
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_fixture.py::test_uses"
+
+
+def test_env_polluter_found_through_the_ledger(chaostester):
+    chaostester.pytester.makepyfile(test_env="""
+        import os
+
+        def test_one():
+            pass
+
+        def test_sets_flag():
+            os.environ["POOLCHAOS_DEMO_FLAG"] = "yes"
+
+        def test_two():
+            pass
+
+        def test_victim():
+            assert "POOLCHAOS_DEMO_FLAG" not in os.environ, "POOLCHAOS_DEMO_FLAG leaked"
+    """)
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_env.py::test_victim")
+    if search is None or search["method"] != "ledger":  # the ledger is the scope's job
+        pytest.skip("the scope recorded no env ledger entry")
+    assert diagnosis["polluter"] == "test_env.py::test_sets_flag"
+    assert search["runs"] == 1
+    assert [a["mode"] for a in diagnosis["attempts"]] == ["isolated", "pair"]
+
+
+def test_budget_running_out_reports_the_narrowest_range(chaostester):
+    chaostester.pytester.makepyfile(shared=SHARED, test_order=_suite(8, polluter_at=1))
+    run = chaostester.run(*ISOLATED, "--poolchaos-bisect-budget=1")
+    diagnosis, search = _search_of(run, "test_order.py::test_victim")
+    assert search["method"] == "exhausted"
+    assert search["runs"] == 1
+    assert search["narrowest"] == [f"test_order.py::test_{n:02d}" for n in range(4)]
+    assert diagnosis["polluter"] is None
+    assert diagnosis["verdict"] == "order-dependent"
+    assert any("ran out of budget" in line for line in diagnosis["evidence"])
+
+
+def test_no_bisect_without_the_flag(chaostester):
+    chaostester.pytester.makepyfile(shared=SHARED, test_order=_suite(2, polluter_at=0))
+    run = chaostester.run(*ISOLATED, "--poolchaos-no-bisect")
+    diagnosis = run.diagnosis("test_order.py::test_victim")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter_search"] is None
+    assert diagnosis["polluter"] is None
+
+
+# -- the search alone, against a simulated suite ----------------------------------------------
+
+
+@dataclass
+class FakeRunner:
+    """The victim fails when the polluter ran before it; counts runs like the real one."""
+
+    polluter: str | None
+    runs: int = 0
+
+    def run(self, nodeids, timeout, raise_limit=None, light=False):
+        self.runs += 1
+        victim = nodeids[-1]
+        failed = self.polluter in nodeids[:-1]
+        test = ChildTest(victim, "failed" if failed else "passed", 0.01)
+        return ChildRun(tuple(nodeids), 0.01, 1 if failed else 0, tests={victim: test})
+
+
+def _find(runner, candidates, ledger=(), text="", budget=20):
+    return PolluterSearch(runner, budget, 60.0, {}).find("victim", candidates, ledger, text)
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 50, 200, 1000])
+def test_bisection_stays_within_log2_runs(count):
+    candidates = [f"t{n}" for n in range(count)]
+    for position in {0, count // 3, count - 1}:
+        runner = FakeRunner(candidates[position])
+        search = _find(runner, candidates)
+        assert search.polluter == candidates[position]
+        assert search.method == "bisect"
+        assert search.runs == runner.runs <= math.ceil(math.log2(count)) + 1
+
+
+def test_bisection_without_a_polluter_says_not_reproduced():
+    search = _find(FakeRunner(None), [f"t{n}" for n in range(10)])
+    assert search.polluter is None
+    assert search.reproduced is False
+
+
+def test_ledger_fast_path_tries_named_leftovers_latest_first():
+    candidates = ["a", "b", "c", "d"]
+    ledger = [LedgerEntry("a", "env", "MY_FLAG", None, "1"),
+              LedgerEntry("c", "env", "MY_FLAG", "0", "1"),
+              LedgerEntry("b", "env", "OTHER_KEY", None, "x")]
+    assert named_in_failure(candidates, ledger, "MY_FLAG is set") == ["c", "a"]
+    runner = FakeRunner("a")
+    search = _find(runner, candidates, ledger, "MY_FLAG is set")
+    assert (search.method, search.polluter, search.runs) == ("ledger", "a", 2)
+    assert search.left_behind == [ledger[0]]
+
+
+def test_ledger_miss_falls_back_to_bisection():
+    ledger = [LedgerEntry("a", "env", "MY_FLAG", None, "1")]
+    search = _find(FakeRunner("c"), ["a", "b", "c", "d"], ledger, "MY_FLAG is set")
+    assert (search.method, search.polluter) == ("bisect", "c")
+    assert next(a.mode for a in search.attempts) == "pair"
+
+
+def test_watched_keys_match_by_their_last_part():
+    ledger = [LedgerEntry("a", "watched", "pkg.settings:DEBUG_MODE", "False", "True")]
+    assert named_in_failure(["a"], ledger, "DEBUG_MODE must be off") == ["a"]
