@@ -1,4 +1,4 @@
-"""The ``pool_scope`` fixture: tools for tests that start pools, with cleanup built in.
+"""What the ``pool_scope`` fixture gives a test: tools for pools, with cleanup built in.
 
 Everything it creates is stopped when the test ends, so tests using it cannot leak, and its
 failures say what was waited for and how long, which is what the diagnosis needs.
@@ -10,11 +10,9 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import pytest
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -145,12 +143,3 @@ class PoolScope:
             pool.shutdown(wait=True, cancel_futures=True)
         self._executors.clear()
 
-
-@pytest.fixture
-def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolScope, None, None]:
-    """Collision-free names, self-closing executors, bounded waits, concurrent starts."""
-    scope = PoolScope(request.node.nodeid)
-    try:
-        yield scope
-    finally:
-        scope.close()

@@ -11,21 +11,37 @@ Roles are plugin objects registered by name so users and tests can reach them wi
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
 import pytest
 
 from . import guard, hookspecs
 from .classify import BuiltinRules
 from .controller import ChaosController
-from .distributed import WorkerOutput, XdistCoordinator
 from .exit_guard import ExitGuard
-from .fixture import pool_scope
 from .journal import Journal
 from .options import MARKER, register
 from .recorder import ScopeRecorder
 from .report.terminal import TerminalSection
 from .settings import SETTINGS, Settings, resolve
 
+if TYPE_CHECKING:
+    from .fixture import PoolScope
+
 __all__ = ["pool_scope"]
+
+
+@pytest.fixture
+def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolScope, None, None]:
+    """Collision-free names, self-closing executors, bounded waits, concurrent starts."""
+    from .fixture import PoolScope  # loaded by the tests that use it, not by every session
+
+    scope = PoolScope(request.node.nodeid)
+    try:
+        yield scope
+    finally:
+        scope.close()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -62,8 +78,12 @@ def _register_distributed(config: pytest.Config, settings: Settings) -> None:
     if not _is_xdist_controller(config):
         manager.register(ExitGuard(config, settings), "poolchaos-exit-guard")
     if hasattr(config, "workerinput"):
+        from .distributed import WorkerOutput
+
         manager.register(WorkerOutput(), "poolchaos-worker-output")
     elif _is_xdist_controller(config):
+        from .distributed import XdistCoordinator
+
         manager.register(XdistCoordinator(config), "poolchaos-xdist")
 
 

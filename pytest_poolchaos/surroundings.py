@@ -1,8 +1,7 @@
 """What surrounded a failure: the machine's load, and what was alive when pytest-timeout fired.
 
-Both are computed only for failed phases, so a passing suite pays nothing but one
-``psutil.cpu_percent`` call at session start (it measures from the previous call, so the
-first call primes it).
+Both are computed only for failed phases, so a passing suite pays nothing but one read of
+/proc/stat at session start (CPU use is measured from the previous sample).
 """
 
 from __future__ import annotations
@@ -31,26 +30,55 @@ _EMPTY: dict[str, float] = {}
 MAX_ALIVE = 10
 
 
+_last_cpu: tuple[float, float] | None = None
+
+
 @guarded(None)
 def prime() -> None:
-    """Start psutil's CPU measurement so the first failure gets a meaningful figure."""
-    import psutil
+    """Start the CPU measurement so the first failure gets a meaningful figure.
 
-    psutil.cpu_percent(interval=None)
+    On Linux this reads one line of /proc/stat; importing psutil at every session start
+    would cost more than the rest of the plugin's start-up.
+    """
+    global _last_cpu
+    _last_cpu = _proc_cpu()
+    if _last_cpu is None:
+        import psutil
+
+        psutil.cpu_percent(interval=None)
 
 
 @guarded(_EMPTY)
 def sample_load() -> dict[str, float]:
     """1-minute load average, logical cores and system CPU use since the previous sample."""
+    global _last_cpu
     load: dict[str, float] = {"cpus": float(os.cpu_count() or 1)}
     if hasattr(os, "getloadavg"):
         load["load1"] = round(os.getloadavg()[0], 2)
+    now = _proc_cpu()
+    if now is not None and _last_cpu is not None and now[1] > _last_cpu[1]:
+        busy, total = now[0] - _last_cpu[0], now[1] - _last_cpu[1]
+        load["cpu_percent"] = round(100.0 * busy / total, 1)
+        _last_cpu = now
+        return load
     try:
         import psutil
     except ImportError:
         return load
     load["cpu_percent"] = float(psutil.cpu_percent(interval=None))
     return load
+
+
+def _proc_cpu() -> tuple[float, float] | None:
+    """(busy, total) clock ticks of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat", "rb") as handle:
+            fields = [float(v) for v in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    total = sum(fields)
+    return total - idle, total
 
 
 def alive_threads(text: str) -> list[str]:

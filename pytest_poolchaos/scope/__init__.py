@@ -87,8 +87,14 @@ class ScopeManager:
         opened = item.stash[_OPEN]
         del item.stash[_OPEN]  # snapshots kept for 10,000 items would slow every gc pass
         journal = self.spawns.close() or opened.journal
+        after = state.take(self.probes)
+        if state.same(opened.before, after) and not journal.started and not journal.forked:
+            # The common case, kept short: nothing started, nothing changed.
+            result = ScopeResult(mocked=journal.mocked, spawned=tuple(journal.connections))
+            item.stash[RESULT] = result
+            return result
         wide = _wider_fixtures(item)
-        changes = self._own_changes(opened, wide)
+        changes = self._own_changes(opened, after, wide)
         resources = alive(journal, skip_setup=bool(wide))
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
@@ -112,8 +118,8 @@ class ScopeManager:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _own_changes(self, opened: _Open, wide: bool) -> list[state.Change]:
-        changes = state.diff(self.probes, opened.before, state.take(self.probes))
+    def _own_changes(self, opened: _Open, after: list[Any], wide: bool) -> list[state.Change]:
+        changes = state.diff(self.probes, opened.before, after)
         if not changes:
             return changes
         # A wide fixture's teardown runs in the last test's teardown: putting back what it

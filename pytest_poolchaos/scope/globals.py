@@ -304,6 +304,14 @@ def probes(watch: Sequence[str]) -> list[Probe]:
     return found + [WatchProbe(spec) for spec in watch]
 
 
+def same(before: list[Any], after: list[Any]) -> bool:
+    """Snapshots equal? Watched user objects may compare oddly: then assume a change."""
+    try:
+        return bool(before == after)
+    except Exception:
+        return False
+
+
 def take(all_probes: Sequence[Probe]) -> list[Any]:
     return [probe.take() for probe in all_probes]
 
