@@ -141,3 +141,17 @@ def test_the_order_dependent_hint_sets_verdict_and_polluter():
     assert diagnosis.category is Category.CONFIG_POLLUTION
     assert diagnosis.verdict is Verdict.ORDER_DEPENDENT
     assert diagnosis.polluter == "t.py::test_a"
+
+
+def test_supporting_signals_add_score_but_speak_only_when_alone():
+    strong = finding("p.match", Category.CONFIG_POLLUTION, 0.9, "test_a left X=1, named here")
+    weak = finding("p.outstanding", Category.CONFIG_POLLUTION, 0.3, "1 change still in effect")
+    together = decide(EVIDENCE, [strong, weak])
+    assert together.evidence == ("test_a left X=1, named here",)
+    assert together.rules == ("p.match", "p.outstanding")
+    assert together.confidence > decide(EVIDENCE, [strong]).confidence
+
+    weak_pair = [weak, finding("p.other", Category.CONFIG_POLLUTION, 0.3, "cwd changed")]
+    alone = decide(EVIDENCE, weak_pair)
+    assert alone.category is Category.CONFIG_POLLUTION
+    assert alone.evidence == ("1 change still in effect", "cwd changed")

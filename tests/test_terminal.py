@@ -71,9 +71,10 @@ def test_blocks_show_category_evidence_suggestions_leaks_and_near_timeouts():
     assert "1. Set the bound from measurements." in text
     assert "assert rate >= 0.36" in text
     assert "--poolchaos-rerun=3" in text
-    leak_row = next(line for line in _lines(text) if "poller" in line)
-    assert leak_row.startswith("t.py::test_ok")
-    assert "thread" in leak_row
+    lines = _lines(text)
+    leak_row = next(i for i, line in enumerate(lines) if "poller" in line)
+    assert lines[leak_row].split()[0] == "thread"
+    assert lines[leak_row - 1].strip() == "t.py::test_ok", "a leak is listed under its test"
     slow = next(line for line in _lines(text) if line.startswith("t.py::test_slow"))
     assert "0.90 s" in slow
     assert "1 s" in slow

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -259,19 +257,3 @@ def test_right_near_its_limit():
     assert "#" in timeline
     assert f"A = {right} (passed)" in timeline
     assert timeline.splitlines()[0].startswith("gw")
-
-
-def test_examples_same_diagnoses_serial_and_distributed(chaostester):
-    examples = Path(__file__).parent.parent / "examples"
-    if not examples.is_dir() or not list(examples.rglob("test_*.py")):
-        pytest.skip("no examples/ suite in this checkout")
-    shutil.copytree(examples, chaostester.path / "examples")
-    target = str(chaostester.path / "examples")
-    serial = chaostester.run(target, "-p", "no:xdist", subprocess=True)
-    distributed = chaostester.run(target, "-n", "2", subprocess=True)
-
-    def categories(data: dict) -> dict[str, str | None]:
-        return {t["nodeid"]: t["diagnosis"] and t["diagnosis"]["category"]
-                for t in data["tests"]}
-
-    assert categories(distributed.data) == categories(serial.data)

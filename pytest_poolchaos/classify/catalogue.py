@@ -68,6 +68,7 @@ RULES: tuple[Rule, ...] = (
     _rule("mock-gap.never-awaited", _M, mockgap.never_awaited),
     _rule("mock-gap.mock-assertion", _M, mockgap.mock_assertion),
     _rule("mock-gap.real-resources", _M, mockgap.real_resources),
+    _rule("mock-gap.zero-from-double", _M, mockgap.zero_from_double),
 )
 
 

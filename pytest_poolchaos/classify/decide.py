@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from ..guard import record
 from ..model import Category, Diagnosis, Evidence, Finding, Suggestion, Verdict
 from ..report.redact import redact_text
-from .signals import describe, num, where
+from .signals import describe, secs, where
 
 __all__ = ["MIN_SCORE", "combine", "decide", "is_disabled"]
 
@@ -48,13 +48,20 @@ def decide(evidence: Evidence, findings: Sequence[Finding],
         return _unclassified(evidence, kept)
     best, category = totals[0]
     runner = totals[1] if len(totals) > 1 else None
-    lines = [line for f in grouped[category] for line in f.evidence]
+    lines = _lines(grouped[category])
     if runner is not None and runner[0] >= 0.5 * best:
         lines.append(f"also consistent with {runner[1].value} (score {runner[0]:.2f}): "
                      f"{grouped[runner[1]][0].evidence[0]}")
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
                       lines, [s for f in grouped[category] for s in f.suggestions],
                       [f.rule for f in grouped[category]])
+
+
+def _lines(group: Sequence[Finding]) -> list[str]:
+    """Evidence lines of a category; supporting findings (too weak to claim it alone) speak
+    only when nothing stronger does, since they mostly restate what the strong ones name."""
+    strong = [f for f in group if f.score >= MIN_SCORE]
+    return [line for f in (strong or group) for line in f.evidence]
 
 
 def _confidence(best: float, runner: float) -> float:
@@ -88,7 +95,7 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
     lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
              f"{where(evidence)}"]
     lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.evidence[0]}" for f in weak]
-    when = f"during {evidence.when}" + (f" after {num(evidence.duration_s)} s"
+    when = f"during {evidence.when}" + (f" after {secs(evidence.duration_s)}"
                                          if evidence.duration_s else "")
     suggestion = Suggestion(f"Treat it as an ordinary bug: {what} {when}{where(evidence)} "
                             f"should fail the same way when the test runs alone; fix the code "

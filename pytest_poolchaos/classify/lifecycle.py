@@ -14,6 +14,9 @@ _LOOP = re.compile(r"Event loop is closed|attached to a different loop"
 _IN_USE = re.compile(r"Address already in use|\[Errno (?:98|48)\]|EADDRINUSE|WinError 10048")
 _TWICE = re.compile(r"threads can only be started once|cannot start a process twice"
                     r"|already started|process has already been started", re.I)
+_OBJECT_TWICE = re.compile(r"threads can only|start a process twice|process has already", re.I)
+_NAMED = re.compile(r"\b(pool|server|service|worker|listener|scheduler|queue)\s+['\"]([^'\"]+)['\"]"
+                    r"\s+(?:is\s+)?already started", re.I)
 _EXIT_CODE = re.compile(r"exit ?code[=: ]+(-?\d+)|exited with (?:code )?(-?\d+)", re.I)
 _CRASH = re.compile(r"terminated abruptly|crashed while running")
 _CONNECTION = {
@@ -101,16 +104,29 @@ def address_in_use(e: Evidence) -> Hit | None:
 
 
 def already_started(e: Evidence) -> Hit | None:
-    """A thread or process object was started twice."""
+    """A thread or process object was started twice, or a named pool/server still runs."""
     match = search(_TWICE, e)
     if match is None:
         return None
+    if _OBJECT_TWICE.search(match.group(0)):
+        return hit(
+            0.85,
+            [f"{match.group(0)!r}{where(e)}: a Thread/Process object was started a second "
+             f"time (shared between tests or restarted after stopping)"],
+            "Create a new Thread/Process per start (a function-scoped fixture), never reuse "
+            "one kept in a module or session fixture.",
+        )
+    name = _NAMED.search(e.text())
+    what = f"{name.group(1)} {name.group(2)!r}" if name else "something registered by name"
     return hit(
         0.85,
-        [f"{match.group(0)!r}{where(e)}: a Thread/Process object was started a second time "
-         f"(shared between tests or restarted after stopping)"],
-        "Create a new Thread/Process per start (a function-scoped fixture), never reuse one "
-        "kept in a module or session fixture.",
+        [f"{describe(e.outermost) if e.outermost else match.group(0)}{where(e)}: {what} is "
+         f"still running from an earlier start that was never stopped (names are process-wide, "
+         f"so an earlier test that forgot to stop it breaks every later start)"],
+        Suggestion("Stop what a test starts in its teardown (a fixture with yield), and give "
+                   "each test its own name so a leftover cannot collide: the pool_scope "
+                   "fixture's name(prefix) returns a unique one.",
+                   "pool = WorkerPool(pool_scope.name('orders')).start()"),
     )
 
 
@@ -191,9 +207,9 @@ def _per_test_pool() -> Suggestion:
 
 def _connection_advice(qualname: str) -> Suggestion:
     if qualname.endswith("RefusedError"):
-        return Suggestion("Wait until the server is ready before connecting: have it set a "
-                          "threading.Event after listen() and wait on it (with a timeout), or "
-                          "poll the port with a deadline.")
+        return Suggestion("Start the server (nothing had) and wait until it is ready before "
+                          "connecting: have it set a threading.Event after listen() and wait "
+                          "on it (with a timeout), or poll the port with a deadline.")
     return Suggestion("Keep the server/worker alive until every client is done with it: stop "
                       "it in teardown, after the clients, and check it did not crash.")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from ..model import Evidence, Suggestion
-from .signals import Hit, describe, hit, search, where
+from .expectation import measured, nothing_measured
+from .signals import Hit, describe, hit, num, search, where
 
 _NO_ATTRIBUTE = re.compile(r"Mock object has no attribute '(\w+)'")
 _BAD_ASSERT = re.compile(r"'(\w+)' is not a valid assertion|Attributes cannot start with "
@@ -128,4 +129,24 @@ def real_resources(e: Evidence) -> Hit | None:
          f"process(es)/socket(s): {', '.join(e.spawned[:3])}"],
         "The patch does not cover the path the code takes: patch the function that spawns the "
         "process or opens the socket where it is looked up, or inject the dependency.",
+    )
+
+
+def zero_from_double(e: Evidence) -> Hit | None:
+    """A test that used doubles measured exactly zero where it asserts a positive bound."""
+    if not nothing_measured(e):
+        return None
+    found = measured(e)
+    assert found is not None
+    _, op, bound, expr = found
+    return hit(
+        0.8,
+        [f"{expr} is 0 (asserted {op} {num(bound)}) in a test that used test doubles: "
+         f"not one event of what is measured happened",
+         "a real implementation under load degrades a rate; a double that lacks the feature "
+         "gives exactly zero"],
+        Suggestion(f"Implement what {expr} measures in the double (or build it with "
+                   f"create_autospec and configure the returns the feature needs); if the "
+                   f"double is not meant to support it, skip this check for the mock "
+                   f"adapter instead of asserting {op} {num(bound)}."),
     )

@@ -15,6 +15,7 @@ from .signals import Hit, describe, hit, line
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
 _MIN_TOKEN = 3  # shorter keys and values ("1", "on") would match any message
+_COMMON = frozenset({"True", "False", "None", "true", "false", "null"})  # in any message too
 _FIX = {
     "env": "monkeypatch.setenv(...) / monkeypatch.delenv(...)",
     "cwd": "monkeypatch.chdir(...)",
@@ -42,11 +43,15 @@ def ledger_match(e: Evidence) -> Hit | None:
 
 
 def watched(e: Evidence) -> Hit | None:
-    """An object listed in poolchaos_watch was changed by an earlier test."""
-    entries = [entry for entry in e.pollution if entry.kind == "watched"]
+    """An object listed in poolchaos_watch was changed by an earlier test, and the failure
+    passed through the module that owns it."""
+    owners = {exc_module for exc in e.exceptions for exc_module in exc.modules}
+    entries = [entry for entry in e.pollution
+               if entry.kind == "watched" and entry.key.split(":", 1)[0] in owners]
     if not entries:
-        return None
-    return hit(0.7, [f"{entry.nodeid} left {_change(entry)}" for entry in entries[:3]],
+        return None  # a watched change elsewhere says nothing about this failure
+    return hit(0.6, [f"{entry.nodeid} left {_change(entry)}, and the failure went through "
+                     f"{entry.key.split(':', 1)[0]}" for entry in entries[:3]],
                _fix(entries[0]))
 
 
@@ -145,7 +150,7 @@ def _tokens(entry: LedgerEntry) -> list[str]:
               key.rsplit(":", 1)[-1].split("[")[0]]
     if entry.after is not None and entry.after != "***":
         tokens.append(entry.after)
-    return [t for t in dict.fromkeys(tokens) if len(t) >= _MIN_TOKEN]
+    return [t for t in dict.fromkeys(tokens) if len(t) >= _MIN_TOKEN and t not in _COMMON]
 
 
 def _contains(haystack: str, token: str) -> bool:
@@ -162,7 +167,8 @@ def _change(entry: LedgerEntry) -> str:
             return f"os.environ[{entry.key!r}] deleted (was {entry.before!r})"
         was = "unset" if entry.before is None else repr(entry.before)
         return f"os.environ[{entry.key!r}] = {entry.after!r} (was {was})"
-    return f"{entry.kind} {entry.key} = {entry.after!r} (was {entry.before!r})"
+    # Other kinds hold repr() text already: quoting it again would turn True into 'True'.
+    return f"{entry.kind} {entry.key} = {entry.after} (was {entry.before})"
 
 
 def _fix(entry: LedgerEntry) -> Suggestion:

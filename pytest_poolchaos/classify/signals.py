@@ -41,6 +41,9 @@ def num(value: float | None) -> str:
 
 
 def secs(value: float | None) -> str:
+    """Seconds as read aloud: 0.3 s, 12 s, 4.2 ms (never 0.000398 s)."""
+    if value is not None and 0 < value < 0.01:
+        return f"{value * 1000:.2g} ms"
     return f"{num(value)} s"
 
 

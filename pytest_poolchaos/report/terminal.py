@@ -266,11 +266,30 @@ def _timeline(result: SessionResult, nodeid: str, width: int) -> str:
 
 
 def _leaks(result: SessionResult, view: View) -> Iterator[RenderableType]:
+    from rich.padding import Padding
+    from rich.table import Table
+
     rows = summary.leak_rows(result)
-    if rows:
-        yield _text("")
-        yield _table("leaks (left behind after teardown)", ("test", "kind", "detail"),
-                     rows, view)
+    if not rows:
+        return
+    shown = rows if view.verbose else rows[:ROWS_SHOWN]
+    # Grouped under each test rather than a three-column table: test ids and details are
+    # both long, and a table folds them mid-word at 80 columns.
+    yield _text("")
+    yield _text("leaks (left behind after teardown)", "bold")
+    by_test: dict[str, list[tuple[str, str]]] = {}
+    for nodeid, kind, detail in shown:
+        by_test.setdefault(nodeid, []).append((kind, detail))
+    for nodeid, leaks in by_test.items():
+        yield Padding(_text(nodeid, "bold"), (0, 0, 0, 2))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, min_width=7)
+        grid.add_column(overflow="fold")
+        for kind, detail in leaks:
+            grid.add_row(kind, detail)
+        yield Padding(grid, (0, 0, 0, 4))
+    if len(rows) > len(shown):
+        yield _text(f"  … {len(rows) - len(shown)} more (-v shows all)", "dim")
 
 
 def _near_timeouts(result: SessionResult, view: View) -> Iterator[RenderableType]:

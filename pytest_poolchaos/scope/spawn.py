@@ -110,6 +110,7 @@ class Spawns:
         original = getattr(cls, method)
 
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             result = original(obj, *args, **kwargs)
             if self.journal is not None:
                 where, pooled = _caller(self.journal.testfile)
@@ -126,6 +127,7 @@ class Spawns:
         original = getattr(cls, method)
 
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             if self.journal is not None:
                 callback(obj, *args)
             return original(obj, *args, **kwargs)
@@ -165,9 +167,9 @@ class Spawns:
         self._record(Started("thread", weakref.ref(thread), f"thread {thread.name!r}", where, ""))
 
     def _popen_created(self, popen: Any, where: str) -> None:
-        args = popen.args if isinstance(popen.args, str) else " ".join(map(str, popen.args))
-        self._record(Started("process", weakref.ref(popen), f"process {popen.pid} `{args[:80]}`",
-                             where, "", pid=popen.pid))
+        self._record(Started("process", weakref.ref(popen),
+                             f"process {popen.pid} `{_command_line(popen.args)}`", where, "",
+                             pid=popen.pid))
 
     def _process_started(self, process: Any, where: str) -> None:
         self._record(Started("process", weakref.ref(process),
@@ -188,6 +190,19 @@ class Spawns:
     def _forked(self) -> None:
         if self.journal is not None:
             self.journal.forked = True
+
+
+def _command_line(args: Any) -> str:
+    """The command as a person would tell it apart: long paths keep their last two parts, so
+    ``/opt/venv/bin/python -u …/poolsvc/worker.py`` still names the script after 80 chars."""
+    if isinstance(args, str | bytes | os.PathLike):
+        parts = [os.fsdecode(args)]
+    else:
+        parts = [os.fsdecode(a) if isinstance(a, bytes | os.PathLike) else str(a) for a in args]
+    shown = [f"…/{'/'.join(p.rsplit('/', 2)[-2:])}" if len(p) > 30 and p.count("/") > 2 else p
+             for p in parts]
+    text = " ".join(shown)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _caller(testfile: str = "") -> tuple[str, bool]:
