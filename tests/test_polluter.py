@@ -112,11 +112,42 @@ def test_env_polluter_found_through_the_ledger(chaostester):
     """)
     run = chaostester.run(*ISOLATED)
     diagnosis, search = _search_of(run, "test_env.py::test_victim")
-    if search is None or search["method"] != "ledger":  # the ledger is the scope's job
-        pytest.skip("the scope recorded no env ledger entry")
+    assert search["method"] == "ledger"
     assert diagnosis["polluter"] == "test_env.py::test_sets_flag"
     assert search["runs"] == 1
     assert [a["mode"] for a in diagnosis["attempts"]] == ["isolated", "pair"]
+
+
+def test_watched_key_named_only_in_the_failing_line_takes_the_ledger_path(chaostester):
+    # The message shows values only; the key is in the source line, as in most asserts.
+    chaostester.pytester.makeini("[pytest]\npoolchaos_watch = settings:CONFIG\n")
+    chaostester.pytester.makepyfile(settings="CONFIG = {'pool_mode': 'basic'}\n", test_cfg="""
+        import threading
+        import settings
+
+        STOP = threading.Event()
+
+        def test_one():
+            pass
+
+        def test_switches_mode():
+            settings.CONFIG["pool_mode"] = "sticky"
+            threading.Thread(target=STOP.wait, name="mode-watcher", daemon=True).start()
+
+        def test_two():
+            pass
+
+        def test_victim():
+            assert settings.CONFIG["pool_mode"] == "basic"
+    """)
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_cfg.py::test_victim")
+    assert search["method"] == "ledger"
+    assert search["runs"] == 1
+    assert diagnosis["polluter"] == "test_cfg.py::test_switches_mode"
+    evidence = "\n".join(diagnosis["evidence"])
+    assert "settings:CONFIG['pool_mode'] = 'sticky' (was 'basic')" in evidence
+    assert "test_cfg.py::test_switches_mode also left running: thread 'mode-watcher'" in evidence
 
 
 def test_budget_running_out_reports_the_narrowest_range(chaostester):

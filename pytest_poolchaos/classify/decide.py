@@ -53,15 +53,18 @@ def decide(evidence: Evidence, findings: Sequence[Finding],
         lines.append(f"also consistent with {runner[1].value} (score {runner[0]:.2f}): "
                      f"{grouped[runner[1]][0].evidence[0]}")
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
-                      lines, [s for f in grouped[category] for s in f.suggestions],
+                      lines, [s for f in _speaking(grouped[category]) for s in f.suggestions],
                       [f.rule for f in grouped[category]])
 
 
+def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
+    """Supporting findings (too weak to claim a category alone) add to its score but speak
+    only when nothing stronger does: they restate, or point at unrelated leftovers."""
+    return [f for f in group if f.score >= MIN_SCORE] or group
+
+
 def _lines(group: Sequence[Finding]) -> list[str]:
-    """Evidence lines of a category; supporting findings (too weak to claim it alone) speak
-    only when nothing stronger does, since they mostly restate what the strong ones name."""
-    strong = [f for f in group if f.score >= MIN_SCORE]
-    return [line for f in (strong or group) for line in f.evidence]
+    return [line for f in _speaking(group) for line in f.evidence]
 
 
 def _confidence(best: float, runner: float) -> float:

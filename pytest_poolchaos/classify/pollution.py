@@ -35,8 +35,9 @@ def ledger_match(e: Evidence) -> Hit | None:
     entry, token = found[0]
     return hit(
         0.9,
-        [f"{entry.nodeid} left {_change(entry)}, and this failure mentions {token!r}",
-         *(f"also outstanding: {_change(other)} (from {other.nodeid})" for other, _ in found[1:3])],
+        [f"{entry.nodeid} left {describe_change(entry)}, and this failure mentions {token!r}",
+         *(f"also outstanding: {describe_change(other)} (from {other.nodeid})"
+           for other, _ in found[1:3])],
         _fix(entry),
         _isolate(),
     )
@@ -50,8 +51,8 @@ def watched(e: Evidence) -> Hit | None:
                if entry.kind == "watched" and entry.key.split(":", 1)[0] in owners]
     if not entries:
         return None  # a watched change elsewhere says nothing about this failure
-    return hit(0.6, [f"{entry.nodeid} left {_change(entry)}, and the failure went through "
-                     f"{entry.key.split(':', 1)[0]}" for entry in entries[:3]],
+    return hit(0.6, [f"{entry.nodeid} left {describe_change(entry)}, and the failure went "
+                     f"through {entry.key.split(':', 1)[0]}" for entry in entries[:3]],
                _fix(entries[0]))
 
 
@@ -63,7 +64,8 @@ def env_key_error(e: Evidence) -> Hit | None:
     if match is None or not env:
         return None
     return hit(0.75, [f"KeyError {match.group(1)!r} while {len(env)} environment change(s) "
-                      f"from earlier tests are in effect: {_change(env[0])} by {env[0].nodeid}"],
+                      f"from earlier tests are in effect: {describe_change(env[0])} by "
+                      f"{env[0].nodeid}"],
                _fix(env[0]))
 
 
@@ -75,7 +77,7 @@ def cwd_relative(e: Evidence) -> Hit | None:
     if match is None or not cwd:
         return None
     return hit(0.8, [f"the relative path {match.group(1)!r} was not found because "
-                     f"{cwd[0].nodeid} left {_change(cwd[0])}"],
+                     f"{cwd[0].nodeid} left {describe_change(cwd[0])}"],
                _fix(cwd[0]))
 
 
@@ -85,7 +87,7 @@ def syspath_import(e: Evidence) -> Hit | None:
     paths = _of_kind(e, "sys.path")
     if exc is None or not paths:
         return None
-    return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {_change(paths[0])}"],
+    return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {describe_change(paths[0])}"],
                _fix(paths[0]))
 
 
@@ -104,8 +106,8 @@ def socket_timeout(e: Evidence) -> Hit | None:
     entries = _of_kind(e, "socket-timeout")
     if not entries or e.any_exception("builtins.TimeoutError") is None:
         return None
-    return hit(0.9, [f"{entries[0].nodeid} left {_change(entries[0])}; this socket timed out "
-                     f"under that default"], _fix(entries[0]))
+    return hit(0.9, [f"{entries[0].nodeid} left {describe_change(entries[0])}; this socket "
+                     f"timed out under that default"], _fix(entries[0]))
 
 
 def order_dependent(e: Evidence) -> Hit | None:
@@ -129,15 +131,25 @@ def outstanding(e: Evidence) -> Hit | None:
         return None
     first = e.pollution[0]
     return hit(0.3, [f"{len(e.pollution)} global change(s) from earlier tests still in "
-                     f"effect, e.g. {_change(first)} by {first.nodeid}"], _fix(first))
+                     f"effect, e.g. {describe_change(first)} by {first.nodeid}"], _fix(first))
+
+
+def failure_words(e: Evidence) -> str:
+    """What a failure says: its messages, the failing source line and compared operands."""
+    return "\n".join([e.text(), line(e), *_operands(e)])
 
 
 def _mentioned(e: Evidence) -> Iterator[tuple[LedgerEntry, str]]:
-    haystack = "\n".join([e.text(), line(e), *_operands(e)])
+    haystack = failure_words(e)
     for entry in e.pollution:
-        token = next((t for t in _tokens(entry) if _contains(haystack, t)), None)
+        token = mentioned_in(entry, haystack)
         if token is not None:
             yield entry, token
+
+
+def mentioned_in(entry: LedgerEntry, text: str) -> str | None:
+    """The first of the entry's key parts or value that ``text`` names as a whole word."""
+    return next((t for t in _tokens(entry) if _contains(text, t)), None)
 
 
 def _operands(e: Evidence) -> list[str]:
@@ -161,7 +173,7 @@ def _of_kind(e: Evidence, kind: str) -> list[LedgerEntry]:
     return [entry for entry in e.pollution if entry.kind == kind]
 
 
-def _change(entry: LedgerEntry) -> str:
+def describe_change(entry: LedgerEntry) -> str:
     if entry.kind == "env":
         if entry.after is None:
             return f"os.environ[{entry.key!r}] deleted (was {entry.before!r})"

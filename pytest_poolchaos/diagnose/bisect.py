@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..classify.pollution import mentioned_in
 from ..model import Attempt, LedgerEntry
 from .isolated import Runner
 from .reruns import from_child
@@ -54,10 +55,12 @@ class PolluterSearch:
         self.durations = durations
         self.search = Search()
         self.start = 0.0
+        self._ledger: Sequence[LedgerEntry] = ()
 
     def find(self, victim: str, candidates: Sequence[str], ledger: Sequence[LedgerEntry],
              failure_text: str) -> Search:
         self.start = time.perf_counter()
+        self._ledger = ledger
         try:
             if not self._fast_path(victim, candidates, ledger, failure_text):
                 self._bisect(victim, list(candidates))
@@ -99,7 +102,7 @@ class PolluterSearch:
             if not self._fails([candidates[0], victim], "pair"):
                 self.search.reproduced = False  # passes after every single earlier test
                 return None
-        self._found(candidates[0], "bisect", [])
+        self._found(candidates[0], "bisect", self._ledger)
         return None
 
     # -- helpers ------------------------------------------------------------------------------
@@ -143,7 +146,6 @@ def named_in_failure(candidates: Sequence[str], ledger: Sequence[LedgerEntry],
 
 
 def _touches(entry: LedgerEntry, text: str) -> bool:
-    # A watched key such as ``pkg.mod:CACHE[user]`` is named in messages by its last part.
-    tail = entry.key.replace(":", ".").rsplit(".", 1)[-1]
-    words = [entry.key, tail, entry.after or ""]
-    return any(len(word) >= 2 and word in text for word in words)
+    # The same words the config-pollution rules match, so the fast path tries exactly the
+    # entries the diagnosis named.
+    return mentioned_in(entry, text) is not None

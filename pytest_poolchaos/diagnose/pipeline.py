@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..classify.pollution import describe_change, failure_words
 from ..guard import guarded
 from ..model import Attempt, Category, Diagnosis, Verdict
 from .bisect import PolluterSearch, Search
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
+_LEFT_RUNNING = (*_RESOURCE_KINDS, "thread")
 
 
 @dataclass
@@ -103,7 +105,8 @@ def _search(context: _Context, record: TestRecord) -> Search | None:
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
                             context.settings.bisect_seconds, durations)
     evidence = record.evidence
-    text = "\n".join(filter(None, [evidence.text() if evidence else "", record.longrepr]))
+    text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
+                                    record.longrepr]))
     return finder.find(record.nodeid, candidates, evidence.pollution if evidence else (), text)
 
 
@@ -134,7 +137,8 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
 
         diagnosis = classify(context.config, replace(record.evidence, extra=extra),
                              context.settings)
-    lines = [*diagnosis.evidence, _rerun_line(counts), *_search_lines(search, found)]
+    lines = [*diagnosis.evidence, _rerun_line(counts), *_search_lines(search, found),
+             *_resources_left(context.result, polluter)]
     advice = [*diagnosis.suggestions,
               *measured(diagnosis.category, record.evidence, attempts)]
     return diagnosis.evolve(
@@ -159,8 +163,7 @@ def _search_lines(search: Search | None, found: Verdict) -> list[str]:
     cost = f"{search.runs} run(s), {search.seconds:.1f} s"
     if search.polluter:
         lines = [f"polluter {search.polluter} found by {search.method} in {cost}"]
-        lines += [f"{entry.nodeid} left {entry.kind} {entry.key} = {entry.after!r} "
-                  f"(was {'unset' if entry.before is None else repr(entry.before)})"
+        lines += [f"{entry.nodeid} left {describe_change(entry)}"
                   for entry in search.left_behind[:3]]
         return lines
     if search.method == "exhausted":
@@ -170,6 +173,14 @@ def _search_lines(search: Search | None, found: Verdict) -> list[str]:
     if found is Verdict.FLAKY:
         return [f"no earlier test reproduces the failure ({cost}): it fails at random"]
     return []
+
+
+def _resources_left(result: SessionResult, polluter: str | None) -> list[str]:
+    """The polluter's own leaks: a pool, server or process it never stopped is often what
+    the victim collided with, and the ledger only holds global settings."""
+    record = result.records.get(polluter) if polluter else None
+    leaks = [leak for leak in record.leaks if leak.kind in _LEFT_RUNNING] if record else []
+    return [f"{polluter} also left running: {leak.detail}" for leak in leaks[:3]]
 
 
 def _is_timeout(record: TestRecord) -> bool:

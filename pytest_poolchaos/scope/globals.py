@@ -257,6 +257,10 @@ class WatchProbe(Probe):
         self.spec = spec
         self.module, _, self.attr = spec.partition(":")
 
+    def change(self, key: str, before: Any, after: Any, undo: Callable[[], None]) -> Change:
+        # User values are shown as Python would: 'basic' and None must not read alike.
+        return Change(self.kind, key, _shown(before), _shown(after), self.fix, undo)
+
     def take(self) -> Any:
         module = sys.modules.get(self.module)
         if module is None:
@@ -335,6 +339,11 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _REPR else text[:_REPR - 3] + "..."
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
     return text if len(text) <= _REPR else text[:_REPR - 3] + "..."
 
 
