@@ -75,7 +75,10 @@ class ScopeManager:
     def after_setup(self, item: pytest.Item) -> None:
         opened = item.stash.get(_OPEN, None)
         if opened is not None:
-            opened.after_setup = state.take(self.probes)
+            # Only a wider fixture's setup needs telling apart from the test's own changes;
+            # most tests have none, and the snapshot is a third of the scope's cost.
+            if _wider_fixtures(item):
+                opened.after_setup = state.take(self.probes)
             opened.journal.phase = "call"
 
     def before_teardown(self, item: pytest.Item) -> None:
