@@ -28,12 +28,12 @@ def measured(e: Evidence) -> tuple[float, str, float, str] | None:
     return _oriented(e, c)
 
 
-def nothing_measured(e: Evidence) -> bool:
-    """A lower bound missed with exactly zero, in a test that used doubles: the double did
-    nothing of what is measured (mockgap.zero_from_double), not a rate hurt by load."""
-    found = measured(e)
-    return bool(e.mocked and found and found[0] == 0 and found[1] in (">", ">=")
-                and found[2] > 0)
+def nothing_measured(e: Evidence, found: tuple[float, str, float, str]) -> bool:
+    """A lower bound (``found``, from measured) missed with exactly zero, in a test that used
+    doubles: the double did nothing of what is measured (mockgap.zero_from_double), not a
+    rate hurt by load."""
+    got, op, bound, _ = found
+    return e.mocked and got == 0 and op in (">", ">=") and bound > 0
 
 
 def threshold(e: Evidence) -> Hit | None:
@@ -51,7 +51,7 @@ def threshold(e: Evidence) -> Hit | None:
         change = f"{op} {num(_rounded(got * 1.5, got, bound))}"
     score = 0.75 if _MEASURED.search(f"{expr} {line(e)}") else 0.6
     return hit(
-        0.45 if nothing_measured(e) else score,
+        0.45 if nothing_measured(e, found) else score,
         [f"asserted {expr} {op} {num(bound)}, {seen}"],
         Suggestion(
             f"Under concurrent load {expr} came out at {num(got)} against a bound of "

@@ -12,9 +12,9 @@ _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shu
 _LOOP = re.compile(r"Event loop is closed|attached to a different loop"
                    r"|is bound to a different event loop|no running event loop")
 _IN_USE = re.compile(r"Address already in use|\[Errno (?:98|48)\]|EADDRINUSE|WinError 10048")
-_TWICE = re.compile(r"threads can only be started once|cannot start a process twice"
-                    r"|already started|process has already been started", re.I)
-_OBJECT_TWICE = re.compile(r"threads can only|start a process twice|process has already", re.I)
+_OBJECT_TWICE = re.compile(r"threads can only be started once|cannot start a process twice"
+                           r"|process has already been started", re.I)
+_TWICE = re.compile(_OBJECT_TWICE.pattern + r"|already started", re.I)  # or a named resource
 _NAMED = re.compile(r"\b(pool|server|service|worker|listener|scheduler|queue)\s+['\"]([^'\"]+)['\"]"
                     r"\s+(?:is\s+)?already started", re.I)
 _EXIT_CODE = re.compile(r"exit ?code[=: ]+(-?\d+)|exited with (?:code )?(-?\d+)", re.I)

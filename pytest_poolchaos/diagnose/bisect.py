@@ -55,15 +55,13 @@ class PolluterSearch:
         self.durations = durations
         self.search = Search()
         self.start = 0.0
-        self._ledger: Sequence[LedgerEntry] = ()
 
     def find(self, victim: str, candidates: Sequence[str], ledger: Sequence[LedgerEntry],
              failure_text: str) -> Search:
         self.start = time.perf_counter()
-        self._ledger = ledger
         try:
             if not self._fast_path(victim, candidates, ledger, failure_text):
-                self._bisect(victim, list(candidates))
+                self._bisect(victim, list(candidates), ledger)
         finally:
             self.search.seconds = time.perf_counter() - self.start
         return self.search
@@ -82,7 +80,8 @@ class PolluterSearch:
 
     # -- bisection ----------------------------------------------------------------------------
 
-    def _bisect(self, victim: str, candidates: list[str]) -> None:
+    def _bisect(self, victim: str, candidates: list[str],
+                ledger: Sequence[LedgerEntry]) -> None:
         confirmed = False
         while len(candidates) > 1:
             if self._out_of_budget():
@@ -102,7 +101,7 @@ class PolluterSearch:
             if not self._fails([candidates[0], victim], "pair"):
                 self.search.reproduced = False  # passes after every single earlier test
                 return None
-        self._found(candidates[0], "bisect", self._ledger)
+        self._found(candidates[0], "bisect", ledger)
         return None
 
     # -- helpers ------------------------------------------------------------------------------
@@ -138,14 +137,12 @@ class PolluterSearch:
 
 def named_in_failure(candidates: Sequence[str], ledger: Sequence[LedgerEntry],
                      text: str) -> list[str]:
-    """Earlier tests whose leftover key or value appears in the failure text, latest first."""
+    """Earlier tests whose leftover key or value appears in the failure text, latest first.
+
+    The words are those the config-pollution rules match, so the fast path tries exactly the
+    entries the diagnosis named.
+    """
     order = {nodeid: index for index, nodeid in enumerate(candidates)}
     hits = {entry.nodeid for entry in ledger
-            if entry.nodeid in order and _touches(entry, text)}
+            if entry.nodeid in order and mentioned_in(entry, text) is not None}
     return sorted(hits, key=lambda nodeid: order[nodeid], reverse=True)
-
-
-def _touches(entry: LedgerEntry, text: str) -> bool:
-    # The same words the config-pollution rules match, so the fast path tries exactly the
-    # entries the diagnosis named.
-    return mentioned_in(entry, text) is not None

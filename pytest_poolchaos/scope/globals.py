@@ -338,12 +338,14 @@ def _decode(value: Any) -> str:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= _REPR else text[:_REPR - 3] + "..."
+    return _clipped(value if isinstance(value, str) else repr(value))
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    return _clipped(repr(value))
+
+
+def _clipped(text: str) -> str:
     return text if len(text) <= _REPR else text[:_REPR - 3] + "..."
 
 
