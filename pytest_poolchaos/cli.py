@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import journal
-from .controller import SessionResult, TestRecord
+from .controller.session import SessionResult, TestRecord
 from .model import Diagnosis
 from .report import json as json_report
 

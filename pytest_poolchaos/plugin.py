@@ -18,16 +18,16 @@ import pytest
 
 from . import guard, hookspecs
 from .classify import BuiltinRules
-from .controller import ChaosController
-from .exit_guard import ExitGuard
+from .controller.session import ChaosController
 from .journal import Journal
 from .options import MARKER, register
-from .recorder import ScopeRecorder
 from .report.terminal import TerminalSection
 from .settings import SETTINGS, Settings, resolve
+from .worker.exit_guard import ExitGuard
+from .worker.recorder import ScopeRecorder
 
 if TYPE_CHECKING:
-    from .fixture import PoolScope
+    from .worker.fixture import PoolScope
 
 __all__ = ["pool_scope"]
 
@@ -35,7 +35,7 @@ __all__ = ["pool_scope"]
 @pytest.fixture
 def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolScope, None, None]:
     """Collision-free names, self-closing executors, bounded waits, concurrent starts."""
-    from .fixture import PoolScope  # loaded by the tests that use it, not by every session
+    from .worker.fixture import PoolScope  # loaded by the tests that use it, not by every session
 
     scope = PoolScope(request.node.nodeid)
     try:
@@ -78,11 +78,11 @@ def _register_distributed(config: pytest.Config, settings: Settings) -> None:
     if not _is_xdist_controller(config):
         manager.register(ExitGuard(config, settings), "poolchaos-exit-guard")
     if hasattr(config, "workerinput"):
-        from .distributed import WorkerOutput
+        from .controller.xdist import WorkerOutput
 
         manager.register(WorkerOutput(), "poolchaos-worker-output")
     elif _is_xdist_controller(config):
-        from .distributed import XdistCoordinator
+        from .controller.xdist import XdistCoordinator
 
         manager.register(XdistCoordinator(config), "poolchaos-xdist")
 

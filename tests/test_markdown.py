@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pytest_poolchaos.controller import SessionResult
-from pytest_poolchaos.controller import TestRecord as Record
+from pytest_poolchaos.controller.session import SessionResult
+from pytest_poolchaos.controller.session import TestRecord as Record
 from pytest_poolchaos.model import Category, Diagnosis, Leak, Suggestion, Verdict
 from pytest_poolchaos.report import github, markdown
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_poolchaos.diagnose.bisect import PolluterSearch, named_in_failure
-from pytest_poolchaos.diagnose.isolated import ChildRun, ChildTest
+from pytest_poolchaos.diagnose.runner import ChildRun, ChildTest
 from pytest_poolchaos.model import LedgerEntry
 
 ISOLATED = ("--poolchaos-rerun=1", "--poolchaos-rerun-mode=isolated")

@@ -88,14 +88,15 @@ def test_diagnoses_only_for_failures_and_errors(chaostester):
 
 
 def test_a_bug_inside_the_plugin_never_aborts_the_run(chaostester, monkeypatch):
-    from pytest_poolchaos import classify, scope
+    from pytest_poolchaos import classify
+    from pytest_poolchaos.worker import scope
 
     def explode(*args, **kwargs):
         raise ValueError("probe exploded")
 
     monkeypatch.setattr(scope.ScopeManager, "open", explode)
     monkeypatch.setattr(classify, "classify", explode)
-    monkeypatch.setattr("pytest_poolchaos.recorder.classify", explode)
+    monkeypatch.setattr("pytest_poolchaos.worker.recorder.classify", explode)
     chaostester.pytester.makepyfile(MIXED)
     run = chaostester.run()
     assert outcomes(run.result) == {"passed": 3, "failed": 2, "errors": 2, "skipped": 1,

@@ -7,8 +7,8 @@ import io
 import pytest
 
 from pytest_poolchaos.diagnose import progress as progress_mod
-from pytest_poolchaos.diagnose.isolated import passed_through
 from pytest_poolchaos.diagnose.measures import p95
+from pytest_poolchaos.diagnose.runner import passed_through
 from pytest_poolchaos.diagnose.verdict import tally, verdict
 from pytest_poolchaos.model import Attempt, Verdict
 
@@ -154,10 +154,10 @@ def test_progress_draws_on_a_terminal_only(monkeypatch, pytestconfig):
 
 
 def test_isolated_reruns_say_when_main_run_leaks_may_affect_them():
-    from pytest_poolchaos.controller import SessionResult, TestRecord
-    from pytest_poolchaos.diagnose.isolated import ChildRun
+    from pytest_poolchaos.controller.session import SessionResult, TestRecord
     from pytest_poolchaos.diagnose.pipeline import leaked_resources
     from pytest_poolchaos.diagnose.reruns import isolated
+    from pytest_poolchaos.diagnose.runner import ChildRun
     from pytest_poolchaos.model import Leak
 
     records = {"t": TestRecord("t", leaks=(Leak("process", "pid 1"), Leak("env", "X"),

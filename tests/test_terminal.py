@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from pytest_poolchaos.controller import SessionResult
-from pytest_poolchaos.controller import TestRecord as Record
+from pytest_poolchaos.controller.session import SessionResult
+from pytest_poolchaos.controller.session import TestRecord as Record
 from pytest_poolchaos.model import Attempt, Category, Diagnosis, Leak, Suggestion, Verdict
 from pytest_poolchaos.report.terminal import View, render
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from pytest_poolchaos import journal
-from pytest_poolchaos.controller import SessionResult
-from pytest_poolchaos.controller import TestRecord as Record
-from pytest_poolchaos.timeline import alongside, render_timeline
+from pytest_poolchaos.controller.session import SessionResult
+from pytest_poolchaos.controller.session import TestRecord as Record
+from pytest_poolchaos.controller.timeline import alongside, render_timeline
 
 pytest.importorskip("xdist")
 
@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from pytest_poolchaos.timeline import render_timeline
+from pytest_poolchaos.controller.timeline import render_timeline
 
 
 @pytest.hookimpl(trylast=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from ..guard import record
 from ..model import Category, Diagnosis, Evidence, Finding, Suggestion, Verdict
-from ..report.redact import redact_text
+from ..sanitize import redact_text
 from .signals import describe, secs, where
 
 __all__ = ["MIN_SCORE", "combine", "decide", "is_disabled"]

@@ -16,8 +16,8 @@ from typing import Any
 
 from ..classify.pollution import mentioned_in
 from ..model import Attempt, LedgerEntry
-from .isolated import Runner
 from .reruns import from_child
+from .runner import Runner
 
 _FAST_PATH_TRIES = 3
 _SLACK_S = 30.0

@@ -18,14 +18,14 @@ from ..classify.pollution import describe_change, failure_words
 from ..guard import guarded
 from ..model import Attempt, Category, Diagnosis, Verdict
 from .bisect import PolluterSearch, Search
-from .isolated import Runner
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
 from .reruns import inline, isolated
+from .runner import Runner
 from .verdict import Tally, suspect_order, tally, verdict
 
 if TYPE_CHECKING:
-    from ..controller import SessionResult, TestRecord
+    from ..controller.session import SessionResult, TestRecord
     from ..settings import Settings
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")

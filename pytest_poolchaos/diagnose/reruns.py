@@ -14,8 +14,8 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from ..model import Attempt, Evidence
-from ..recorder import PAYLOAD
-from .isolated import ChildTest, Runner
+from ..worker.recorder import PAYLOAD
+from .runner import ChildTest, Runner
 
 RAISE_FACTOR = 3.0  # timeout reruns get this many times the original limit
 _SLACK_S = 30.0  # on top of a subprocess's expected duration before it is killed

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from . import summary
 
 if TYPE_CHECKING:
-    from ..controller import SessionResult, TestRecord
+    from ..controller.session import SessionResult, TestRecord
     from ..model import Diagnosis
 
 __all__ = ["command", "commands", "escape_data", "escape_property"]

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .. import __version__
-from .redact import redact_text
+from ..sanitize import redact_text
 
 if TYPE_CHECKING:
-    from ..controller import SessionResult, TestRecord
+    from ..controller.session import SessionResult, TestRecord
 
 SCHEMA = "poolchaos-report/1"
 

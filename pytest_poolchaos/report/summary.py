@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..model import Category, Diagnosis, Verdict
-from .redact import redact_text
+from ..sanitize import redact_text
 
 if TYPE_CHECKING:
-    from ..controller import SessionResult, TestRecord
+    from ..controller.session import SessionResult, TestRecord
 
 __all__ = [
     "clean_line",

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from ..controller import ChaosController, SessionResult, TestRecord
+    from ..controller.session import ChaosController, SessionResult, TestRecord
     from ..model import Diagnosis
 
 __all__ = ["TerminalSection", "View", "render"]
@@ -259,7 +259,7 @@ def _number(value: object) -> str:
 @guard.guarded("")
 def _timeline(result: SessionResult, nodeid: str, width: int) -> str:
     try:
-        from ..timeline import render_timeline
+        from ..controller.timeline import render_timeline
     except ImportError:  # an older or trimmed install: the rest of the block still stands
         return ""
     return render_timeline(result, nodeid, width)

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from . import guard, journal
-from .exit_guard import HANGING_KEY
-from .guard import guarded
-from .model import Category, Diagnosis, Suggestion
-from .recorder import PAYLOAD
+from .. import guard, journal
+from ..guard import guarded
+from ..model import Category, Diagnosis, Suggestion
+from ..worker.exit_guard import HANGING_KEY
+from ..worker.recorder import PAYLOAD
 
 __all__ = ["WorkerOutput", "XdistCoordinator", "crash_diagnosis"]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from .guard import guarded
-from .model import Evidence
+from ..guard import guarded
+from ..model import Evidence
 
 __all__ = ["alive_threads", "enrich", "prime", "sample_load"]
 

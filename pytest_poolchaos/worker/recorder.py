@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from ..classify import classify
+from ..guard import guarded
+from ..model import Diagnosis, Evidence, Leak
+from ..settings import Settings
 from . import evidence as evidence_mod
 from . import surroundings
-from .classify import classify
-from .guard import guarded
-from .model import Diagnosis, Evidence, Leak
 from .scope import ScopeManager, ScopeResult
-from .settings import Settings
 
 PAYLOAD = "poolchaos"  # attribute name on TestReport; survives xdist serialisation
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import LedgerEntry
+from ...model import LedgerEntry
 from .globals import Change
 
 _LIMIT = 500  # a suite that leaks on every test must not grow this without bound

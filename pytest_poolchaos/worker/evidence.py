@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import timeouts
-from .guard import guarded
-from .model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
-from .report.redact import redact_text
+from .. import timeouts
+from ..guard import guarded
+from ..model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
+from ..sanitize import redact_text
 
 if TYPE_CHECKING:
     from .scope import ScopeManager

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
+from ..guard import guarded
+from ..settings import Settings
 from . import surroundings
-from .guard import guarded
-from .settings import Settings
 
 __all__ = ["HANGING_KEY", "ExitGuard"]
 

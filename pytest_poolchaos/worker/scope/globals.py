@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..report.redact import redact_value
+from ...sanitize import redact_value
 
 _ABSENT = object()
 # Bound at import: a test that patches os.getcwd (and leaks the patch) must not fool the probe.

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from ..guard import record
-from ..model import Leak, LedgerEntry
-from ..settings import Settings
+from ...guard import record
+from ...model import Leak, LedgerEntry
+from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
 from .resources import Alive, alive, stop

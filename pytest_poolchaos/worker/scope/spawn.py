@@ -288,6 +288,6 @@ class _ThenRefresh(importlib.abc.Loader):
         try:
             self.refresh(force=True)
         except Exception as error:  # never break the user's import
-            from ..guard import record
+            from ...guard import record
 
             record("scope import hook", error)

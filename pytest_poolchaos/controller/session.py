@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from .guard import PROBLEMS, guarded
-from .model import Category, Diagnosis, Evidence, Leak
-from .recorder import PAYLOAD
-from .settings import Settings
+from ..guard import PROBLEMS, guarded
+from ..model import Category, Diagnosis, Evidence, Leak
+from ..settings import Settings
+from ..worker.recorder import PAYLOAD
 
 NEAR_TIMEOUT = 0.8  # share of the timeout a passing test may use before it is listed
 
@@ -121,13 +121,13 @@ class ChaosController:
         # Reruns and the polluter search refine verdicts; they never change outcomes.
         if not result.diagnosed:
             return  # a green run does not even import them
-        from .diagnose import refine
+        from ..diagnose import refine
 
         refine(session, self.settings, result)
 
     @guarded(None)
     def _write(self, result: SessionResult) -> None:
-        from .report import write_files
+        from ..report import write_files
 
         write_files(result, self.settings)
 
