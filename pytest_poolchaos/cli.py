@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import journal
-from .controller.session import SessionResult, TestRecord
-from .model import Diagnosis
+from .model import SessionResult, TestRecord
+from .postmortem import build_result
 from .report import json as json_report
 
-__all__ = ["build_result", "main"]
+__all__ = ["main"]
 
-_KILLED_STATUS = 1  # what os._exit(1) from pytest-timeout leaves; any death is a failed run
+#: where ``--poolchaos-journal=auto`` keeps one file per run, relative to the rootdir
+DEFAULT_JOURNAL = Path(".pytest_cache", "d", "poolchaos", "journal")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,13 +31,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command != "report":
         parser.print_help()
         return 2
-    runs = journal.read_runs(Path(options.journal))
-    if not runs:
+    path = journal.latest_file(Path(options.journal))
+    runs = journal.read_runs(path) if path is not None else []
+    if path is None or not runs:
         print(f"poolchaos: no journal entries in {options.journal}", file=sys.stderr)
         return 2
-    run = runs[-1]
+    chosen = [run for run in runs if run.run.startswith(options.run or "")]
+    if not chosen:
+        print(f"poolchaos: no run {options.run!r} in {path}", file=sys.stderr)
+        return 2
+    run = chosen[-1]
     result = build_result(run)
-    render(result, run, Path(options.journal), sys.stdout)
+    render(result, run, path, sys.stdout)
     if options.json:
         json_report.write(Path(options.json), json_report.build(result))
     return 0
@@ -46,68 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poolchaos", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="rebuild the report of a run from its journal")
-    report.add_argument("--journal", required=True, metavar="PATH",
-                        help="the journal (--poolchaos-journal; default "
-                             ".pytest_cache/d/poolchaos/journal.jsonl)")
+    report.add_argument("--journal", default=str(DEFAULT_JOURNAL), metavar="PATH",
+                        help="a journal file, or the directory of per-run files that "
+                             "--poolchaos-journal=auto keeps (its newest run is reported); "
+                             "default: %(default)s")
+    report.add_argument("--run", metavar="ID",
+                        help="the run to report when a journal file holds several (a prefix "
+                             "of its id, as the next run's header prints it); default: the "
+                             "newest")
     report.add_argument("--json", metavar="OUT", help="also write the JSON report to OUT")
     return parser
-
-
-def build_result(run: journal.Run) -> SessionResult:
-    """The run as the controller would have reported it, plus the tests that never ended."""
-    start = run.start or {}
-    result = SessionResult(records={}, args=[str(a) for a in start.get("args") or ()],
-                           workers=_workers(run), start=float(start.get("time") or 0.0))
-    for nodeid, event in run.results.items():
-        result.records[nodeid] = _finished(nodeid, event, run.started.get(nodeid))
-    for event in run.unfinished_tests():
-        record = _unfinished(run, event)
-        result.records[record.nodeid] = record
-    result.stop = run.end.get("time", run.last_time) if run.end else run.last_time
-    result.exitstatus = int(run.end.get("exitstatus", 0)) if run.end else _KILLED_STATUS
-    return result
-
-
-def _workers(run: journal.Run) -> int:
-    # A crashed worker's replacement has a new id; count the ids that ran at the same time
-    # is not knowable here, so report the distinct workers seen.
-    return len({worker for worker in run.sessions if worker})
-
-
-def _finished(nodeid: str, event: dict[str, Any], started: dict[str, Any] | None
-              ) -> TestRecord:
-    diagnosis = event.get("diagnosis")
-    timeout = (started or {}).get("timeout") or {}
-    return TestRecord(
-        nodeid=nodeid,
-        outcome=str(event.get("outcome") or "passed"),
-        when=event.get("when"),
-        duration_s=max(0.0, float(event.get("time") or 0) - float(event.get("start") or 0))
-        if event.get("start") else 0.0,
-        worker=event.get("worker"),
-        start=event.get("start"),
-        stop=event.get("time"),
-        timeout_s=timeout.get("seconds"),
-        diagnosis=Diagnosis.from_json(diagnosis) if isinstance(diagnosis, dict) else None,
-    )
-
-
-def _unfinished(run: journal.Run, event: dict[str, Any]) -> TestRecord:
-    worker = event.get("worker")
-    how = f"worker '{worker}' ended" if worker else "the pytest process ended"
-    diagnosis = journal.unfinished_diagnosis(run, event, how=how)
-    timeout = journal.timeout_of(run, event) or {}
-    began = float(event.get("time") or 0.0)
-    return TestRecord(
-        nodeid=str(event.get("nodeid")),
-        outcome="failed",
-        worker=worker,
-        start=began or None,
-        timeout_s=timeout.get("seconds"),
-        duration_s=max(0.0, run.last_time - began) if began else 0.0,
-        diagnosis=diagnosis,
-        longrepr="the process died while this test was running",
-    )
 
 
 def render(result: SessionResult, run: journal.Run, path: Path, out: TextIO) -> None:
@@ -137,7 +91,7 @@ def _render_record(record: TestRecord, died: bool, out: TextIO) -> None:
     worker = f" [{record.worker}]" if record.worker else ""
     out.write(f"\n{head}: {record.nodeid}{worker}\n")
     out.write(f"  {diagnosis.category.value} (confidence {diagnosis.confidence:.2f})\n")
-    for line in diagnosis.evidence:
+    for line in diagnosis.reasons:
         out.write(f"  - {line}\n")
     for suggestion in diagnosis.suggestions:
         out.write(f"  -> {suggestion.text}\n")

@@ -7,9 +7,10 @@ not been there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -55,3 +56,33 @@ def guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+@contextlib.contextmanager
+def contained(where: str) -> Iterator[None]:
+    """Run a block of plugin code; an exception becomes an internal problem."""
+    try:
+        yield
+    except Exception as error:
+        record(where, error)
+
+
+def call_each(hook: Any, **kwargs: Any) -> list[Any]:
+    """Call every implementation of a poolchaos hook on its own and keep what each returned.
+
+    Third-party code may raise anything (``pytest.fail``, ``pytest.skip``, ``SystemExit``):
+    one implementation's error is an internal problem and the others still run, where pluggy
+    would stop at the first. Only KeyboardInterrupt goes through.
+    """
+    results = []
+    for impl in hook.get_hookimpls():
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            record(f"{hook.name} in {impl.plugin_name}", error)
+            continue
+        if result is not None:
+            results.append(result)
+    return results

@@ -1,19 +1,22 @@
-"""An append-only journal of the session, so a run that died without a report can be reported.
+"""The session journal: an append-only file per run, so a run that died can still be reported.
 
-pytest-timeout's thread method ends the whole process with ``os._exit(1)``: no hook runs, no
+pytest-timeout's thread method ends the whole process with ``os._exit(1)``: no hook runs and no
 report is written. What survives is what was already on disk, so every event is one
-``os.write`` of one JSON line to a file opened with ``O_APPEND`` (no Python buffer to flush;
+``os.write`` of one JSON line to a file opened with ``O_APPEND`` (no Python buffer to flush; the
 workers of one run append to the same file and a line never interleaves with another).
 
-Events (``event`` key):
+One write per test: a test's start. Its result is written only when there is something to
+say (it did not pass, or it left something behind); a started test followed by another start,
+or by the end of its process, passed. A test started and never followed by anything is the
+one that was running when its process died.
 
-* ``run-start`` / ``run-end``: written by the process that reports (serial run or xdist
-  controller); a run without ``run-end`` died;
-* ``session-start`` / ``session-end``: one per process that runs tests, with the configured
-  pytest-timeout method, because it decides whether a death means a timeout;
-* ``test-start`` / ``test-result``: per test, with the effective timeout and the diagnosis.
+Where: ``--poolchaos-journal=auto`` keeps one file per run under pytest's cache directory and
+prunes old ones (only finished runs, only its own files); an explicit path is one file that
+runs append to and tell apart by run id, never moved or truncated.
 
-Reading is tolerant: a torn last line (the kill came mid-write) is skipped.
+Events (``event`` key): ``run-start``/``run-end`` by the process that reports,
+``session-start``/``session-end`` by each process that runs tests, ``test-start``,
+``test-result``.
 """
 
 from __future__ import annotations
@@ -29,136 +32,77 @@ from typing import Any
 
 import pytest
 
-from . import timeouts
-from .guard import guarded
-from .model import Category, Diagnosis, Suggestion
-from .settings import Settings
+from .model import TimeoutInfo
 
-__all__ = ["Journal", "Run", "read_runs", "unfinished_diagnosis"]
+__all__ = ["KEEP_RUNS", "JournalPlan", "JournalWriter", "Run", "latest_file", "plan", "read_runs"]
 
-RUN_KEY = "poolchaos_run"  # workerinput key: the controller's run id, shared with its workers
+KEEP_RUNS = 10  # files kept by ``auto``
+RUN_PREFIX = "run-"
 
 
-class Journal:
-    """Plugin object writing the journal; registered in every process when a path is set."""
+class JournalWriter:
+    """Appends events for one process of one run."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        assert settings.journal is not None
-        self.config = config
-        self.path = settings.journal
-        workerinput = getattr(config, "workerinput", None)
-        self.worker: str | None = workerinput.get("workerid") if workerinput else None
-        self.run: str = (workerinput or {}).get(RUN_KEY) or uuid.uuid4().hex
-        self.reports = workerinput is None  # serial run or xdist controller
-        self.runs_tests = not _is_xdist_controller(config)
-        self.notice: list[str] = []
-        self.fd: int | None = None
-        self._open()
-
-    # -- writing --------------------------------------------------------------------------
-
-    @guarded(None)
-    def _open(self) -> None:
-        if self.reports:
-            self.notice = _previous_notice(self.path)
-            _rotate(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if self.reports:
-            self.write("run-start", pid=os.getpid(), args=_args(self.config),
-                       timeout=session_timeout(self.config))
+    def __init__(self, path: Path, run: str, worker: str | None) -> None:
+        self.path = path
+        self.run = run
+        self.worker = worker
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._head = f'{{"run": {json.dumps(run)}, "worker": {json.dumps(worker)}, '
 
     def write(self, event: str, **fields: Any) -> None:
-        if self.fd is None:
+        if self._fd is None:
             return
-        line = {"event": event, "run": self.run, "worker": self.worker, "time": time.time(),
-                **fields}
-        os.write(self.fd, (json.dumps(line, default=str) + "\n").encode())
+        body = json.dumps({"event": event, "time": time.time(), **fields}, default=str,
+                          ensure_ascii=True)
+        os.write(self._fd, (self._head + body[1:] + "\n").encode("ascii"))
 
-    # -- hooks ----------------------------------------------------------------------------
+    def test_start(self, nodeid: str, timeout: TimeoutInfo | None) -> None:
+        # The hot path of every test: built by hand, one small write.
+        if self._fd is None:
+            return
+        limit = "" if timeout is None else f', "timeout": {json.dumps(limit_json(timeout))}'
+        os.write(self._fd, (f'{self._head}"event": "test-start", "time": {time.time()!r}, '
+                            f'"nodeid": {json.dumps(nodeid)}{limit}}}\n').encode("ascii"))
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[RUN_KEY] = self.run
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.runs_tests:
-            self._event("session-start", pid=os.getpid(), timeout=session_timeout(self.config))
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.runs_tests:
-            self._event("session-end", exitstatus=int(exitstatus))
-        if self.reports:
-            self._event("run-end", exitstatus=int(exitstatus))
-
-    def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        return self.notice
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    # -- steps ----------------------------------------------------------------------------
-
-    @guarded(None)
-    def _event(self, event: str, **fields: Any) -> None:
-        self.write(event, **fields)
-
-    # -- per test: called by the recorder, which already runs for every test -----------
-
-    @guarded(None)
-    def test_start(self, item: pytest.Item) -> None:
-        info = timeouts.effective(item)
-        timeout = ({"seconds": info.seconds, "method": info.method, "source": info.source,
-                    "func_only": info.func_only} if info is not None and info.seconds else None)
-        self.write("test-start", nodeid=item.nodeid, pid=os.getpid(), timeout=timeout)
-
-    @guarded(None)
-    def test_result(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
-        self.write("test-result", nodeid=report.nodeid, outcome=payload.get("outcome"),
-                   when=payload.get("when"), start=payload.get("start"),
-                   diagnosis=payload.get("diagnosis"))
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
-def _is_xdist_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
-
-
-def _args(config: pytest.Config) -> list[str]:
-    return [str(arg) for arg in config.invocation_params.args]
-
-
-def session_timeout(config: pytest.Config) -> dict[str, Any] | None:
-    """pytest-timeout's configured method and limit for the session (markers may differ)."""
-    if not config.pluginmanager.hasplugin("timeout"):
+def limit_json(limit: TimeoutInfo | None) -> dict[str, Any] | None:
+    """A pytest-timeout limit as journal events carry it."""
+    if limit is None or not limit.seconds:
         return None
-    method = config.getoption("timeout_method", None) or _ini(config, "timeout_method")
-    seconds = (config.getoption("timeout", None) or os.environ.get("PYTEST_TIMEOUT")
-               or _ini(config, "timeout"))
-    return {"method": str(method or "signal"), "seconds": _float(seconds)}
+    return {"seconds": limit.seconds, "method": limit.method, "source": limit.source}
 
 
-def _ini(config: pytest.Config, name: str) -> Any:
-    try:
-        return config.getini(name)
-    except ValueError:
-        return None
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+def run_file(directory: Path, run: str) -> Path:
+    """The file of one run under ``auto``: sortable by start, named for its run."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime())
+    return directory / f"{RUN_PREFIX}{stamp}-{run[:12]}.jsonl"
 
 
-def _rotate(path: Path) -> None:
-    # One run per file keeps reading cheap; the previous run stays readable next to it.
-    if path.exists():
-        os.replace(path, path.with_name(path.name + ".prev"))
+def prune(directory: Path, keep: int = KEEP_RUNS) -> None:
+    """Remove this plugin's oldest finished run files beyond ``keep``; never a live run's."""
+    files = sorted(directory.glob(f"{RUN_PREFIX}*.jsonl"))
+    for old in files[: max(0, len(files) - keep)]:
+        runs = read_runs(old)
+        if all(run.finished or not run.alive() for run in runs):
+            old.unlink(missing_ok=True)
+
+
+def latest_file(path: Path, besides: Path | None = None) -> Path | None:
+    """``path`` itself, or the newest run file in the directory ``path`` (except ``besides``)."""
+    if not path.is_dir():
+        return path if path.exists() else None
+    files = [p for p in sorted(path.glob(f"{RUN_PREFIX}*.jsonl")) if p != besides]
+    return files[-1] if files else None
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -172,29 +116,61 @@ class Run:
     start: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
     sessions: dict[str | None, dict[str, Any]] = field(default_factory=dict)
+    ended: set[str | None] = field(default_factory=set)
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per worker, the test started last and not yet followed by anything
+    running: dict[str | None, str] = field(default_factory=dict)
+    #: per nodeid: when the next event of its worker came (the end of a passing test)
+    finished_at: dict[str, float] = field(default_factory=dict)
     last_time: float = 0.0
 
     @property
     def finished(self) -> bool:
         return self.end is not None
 
+    def alive(self) -> bool:
+        """The process that reports this run still exists (another run going on right now)."""
+        pid = (self.start or {}).get("pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # exists, owned by someone else
+            return True
+        return True
+
     def unfinished_tests(self) -> list[dict[str, Any]]:
-        """Tests that started and never reported: the ones running when a process died."""
-        return [event for nodeid, event in self.started.items() if nodeid not in self.results]
+        """Tests started and never followed by anything: running when a process died."""
+        return [self.started[nodeid] for nodeid in self.running.values()
+                if nodeid in self.started and nodeid not in self.results]
+
+    def outcome(self, nodeid: str) -> str:
+        result = self.results.get(nodeid)
+        return str(result.get("outcome") or "passed") if result else "passed"
 
     def add(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        self.last_time = max(self.last_time, float(event.get("time") or 0.0))
+        now = _number(event.get("time"))
+        self.last_time = max(self.last_time, now)
+        worker = event.get("worker")
+        previous = self.running.pop(worker, None) if kind != "test-result" else None
+        if previous is not None:
+            self.finished_at.setdefault(previous, now)
         if kind == "run-start":
             self.start = event
         elif kind == "run-end":
             self.end = event
         elif kind == "session-start":
-            self.sessions[event.get("worker")] = event
+            self.sessions[worker] = event
+        elif kind == "session-end":
+            self.ended.add(worker)
         elif kind == "test-start":
-            self.started[str(event.get("nodeid"))] = event
+            nodeid = str(event.get("nodeid"))
+            self.started[nodeid] = event
+            self.running[worker] = nodeid
         elif kind == "test-result":
             self.results[str(event.get("nodeid"))] = event
 
@@ -214,7 +190,7 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def read_runs(path: Path) -> list[Run]:
-    """The runs in the journal, in the order they started."""
+    """The runs in the journal file, in the order they started."""
     return _group(read_events(path))
 
 
@@ -226,83 +202,84 @@ def _group(events: Iterable[dict[str, Any]]) -> list[Run]:
     return list(runs.values())
 
 
-def timeout_of(run: Run, event: dict[str, Any]) -> dict[str, Any] | None:
-    """The pytest-timeout limit that applied to a started test, else the session's."""
-    timeout = event.get("timeout")
-    if isinstance(timeout, dict) and timeout.get("seconds"):
-        return timeout
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def timeout_of(run: Run, event: dict[str, Any]) -> TimeoutInfo | None:
+    """The pytest-timeout limit of a started test: its own, else its process's session's."""
+    own = event.get("timeout")
     session = run.sessions.get(event.get("worker")) or run.start or {}
-    found = session.get("timeout")
-    return found if isinstance(found, dict) and found.get("seconds") else None
+    found = own if isinstance(own, dict) and own.get("seconds") else session.get("timeout")
+    if not isinstance(found, dict) or not _number(found.get("seconds")):
+        return None
+    return TimeoutInfo(_number(found.get("seconds")), str(found.get("method") or "signal"),
+                       found.get("source"))
 
 
-def unfinished_diagnosis(run: Run, event: dict[str, Any], *, how: str) -> Diagnosis:
-    """Why the process running ``event``'s test died: a thread-method timeout, or a crash.
-
-    ``how`` names the death ("the process ended", "worker 'gw0' exited with code 1", ...).
-    """
-    timeout = timeout_of(run, event)
-    began = float(event.get("time") or 0.0)
-    if timeout is not None and timeout.get("method") == "thread":
-        return thread_kill(timeout, how)
-    ran = max(0.0, run.last_time - began) if began else 0.0
-    return Diagnosis(
-        category=Category.LIFECYCLE,
-        confidence=0.6,
-        evidence=tuple(line for line in (
-            f"{how} while this test was running (it had started, no result was recorded)",
-            f"last journal entry {ran:.1f} s after the test started" if ran else "") if line),
-        suggestions=(Suggestion("Run this test alone (pytest -p poolchaos NODEID) to see "
-                                "whether it ends the process itself (os._exit, a crash in a C "
-                                "extension, an out-of-memory kill) or another test left "
-                                "something behind that does."),),
-        rules=("journal.process_died",),
-    )
-
-
-def thread_kill(timeout: dict[str, Any], how: str) -> Diagnosis:
-    """pytest-timeout's thread method ended the process (os._exit(1)) during ``nodeid``."""
-    seconds = timeout.get("seconds")
-    limit = f"{float(seconds):g} s" if seconds else "its limit"
-    source = timeout.get("source") or "the pytest-timeout configuration"
-    return Diagnosis(
-        category=Category.TIMEOUT,
-        confidence=0.85,
-        evidence=(f"{how} while this test was running, with pytest-timeout's thread method "
-                  f"active: on expiry it dumps the stacks and calls os._exit(1)",
-                  f"the {limit} limit comes from {source} (method thread)"),
-        suggestions=(
-            Suggestion(f"The test did not finish within {limit}: give every wait in it a "
-                       f"timeout well below that (event.wait(timeout=...), "
-                       f"future.result(timeout=...)) so it fails with a report instead of "
-                       f"killing the process."),
-            Suggestion("Use --timeout-method=signal where available: the test then fails "
-                       "normally and the rest of the session still runs."),
-        ),
-        rules=("journal.thread_timeout",),
-    )
-
-
-def previous_unfinished(path: Path) -> tuple[Run, dict[str, Any] | None] | None:
-    """The journal's last run when it has no end record, with the test it died in."""
-    runs = read_runs(path)
-    if not runs or runs[-1].finished or runs[-1].start is None:
+def dead_previous(path: Path, besides: str) -> tuple[Run, dict[str, Any] | None] | None:
+    """The newest other run in ``path`` that died (no end record, its process gone), with
+    the test it died in; None when there is none."""
+    runs = [run for run in read_runs(path) if run.run != besides and run.start is not None]
+    if not runs or runs[-1].finished or runs[-1].alive():
         return None
     run = runs[-1]
-    pending = sorted(run.unfinished_tests(), key=lambda event: float(event.get("time") or 0))
+    pending = sorted(run.unfinished_tests(), key=lambda event: _number(event.get("time")))
     return run, (pending[-1] if pending else None)
 
 
-def _previous_notice(path: Path) -> list[str]:
-    found = previous_unfinished(path)
-    if found is None:
-        return []
-    run, event = found
-    head = "poolchaos: the previous run did not finish (no report was written)"
-    if event is None:
-        return [f"{head}; it died between tests"]
-    diagnosis = unfinished_diagnosis(run, event, how="the process ended")
-    prev = path.with_name(path.name + ".prev")
-    return [f"{head}: {diagnosis.category.value} in {event.get('nodeid')}",
-            f"  {diagnosis.evidence[0]}",
-            f"  details: poolchaos report --journal {prev}"]
+# -- where this run writes ------------------------------------------------------------------
+
+WORKERINPUT_KEY = "poolchaos_journal"
+
+
+@dataclass(frozen=True)
+class JournalPlan:
+    """The file this run appends to, its run id, and the ``auto`` directory it lives in."""
+
+    path: Path
+    run: str
+    directory: Path | None = None
+
+    def to_wire(self) -> dict[str, str]:
+        return {"path": str(self.path), "run": self.run}
+
+
+def plan(config: pytest.Config, setting: str) -> JournalPlan | None:
+    """Resolve ``--poolchaos-journal`` once per process, at session start.
+
+    Not earlier: pytest's cache directory (where ``auto`` writes) exists only once the cache
+    plugin is configured, after this plugin's own configure. Workers take the controller's.
+    """
+    stash = config.stash
+    if _PLAN in stash:
+        return stash[_PLAN]
+    found = _plan(config, setting)
+    stash[_PLAN] = found
+    return found
+
+
+def _plan(config: pytest.Config, setting: str) -> JournalPlan | None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        given = workerinput.get(WORKERINPUT_KEY)
+        return JournalPlan(Path(given["path"]), given["run"]) if given else None
+    run = new_run_id()
+    if setting == "off":
+        return None
+    if setting == "auto":
+        cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+        if cache is None:
+            return None
+        directory = Path(cache.mkdir("poolchaos")) / "journal"
+        directory.mkdir(exist_ok=True)
+        return JournalPlan(run_file(directory, run), run, directory)
+    path = Path(setting)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalPlan(path, run)
+
+
+_PLAN = pytest.StashKey["JournalPlan | None"]()

@@ -1,35 +1,54 @@
-"""Plain value types shared by every part of the plugin.
+"""Plain value types shared by every part of the plugin, and the only place that knows their
+wire shape.
 
-Everything here is JSON-safe through ``to_json``/``from_json``: these dicts are what travels
-inside pytest reports under pytest-xdist, what isolated reruns print, and what the JSON report
-is built from. No other module knows the wire shape.
+Everything here turns into builtins through ``to_json``/``to_wire`` and back through
+``from_json``/``from_wire``: those dicts are what travels inside pytest reports under
+pytest-xdist, what diagnostic subprocesses hand back, and what the JSON report is built from.
+Every role (worker, controller, classify, diagnose, report) depends on this module and on
+nothing of each other's.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 __all__ = [
+    "PAYLOAD_ATTR",
+    "SUMMARY_KEY",
     "Attempt",
     "Category",
     "Comparison",
+    "CrashFacts",
     "Diagnosis",
     "Evidence",
     "ExceptionRecord",
     "Finding",
     "Leak",
     "LedgerEntry",
+    "RerunFacts",
     "Rule",
+    "RuleScore",
+    "SessionResult",
     "Suggestion",
+    "TestPayload",
+    "TestRecord",
     "TimeoutInfo",
     "Verdict",
+    "WorkerSummary",
+    "describe_change",
 ]
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+
+#: Attribute of a teardown ``TestReport`` carrying a ``TestPayload`` as builtins; pytest-xdist
+#: serialises extra report attributes, so it reaches the controller unchanged.
+PAYLOAD_ATTR = "poolchaos"
+#: Key of a worker's ``WorkerSummary`` in pytest-xdist's ``workeroutput``.
+SUMMARY_KEY = "poolchaos"
 
 
 class Category(str, enum.Enum):
@@ -40,6 +59,7 @@ class Category(str, enum.Enum):
     LIFECYCLE = "lifecycle"
     CONFIG_POLLUTION = "config-pollution"
     MOCK_GAP = "mock-gap"
+    RACE = "race"
     UNCLASSIFIED = "unclassified"
 
 
@@ -67,7 +87,7 @@ class Suggestion:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Suggestion:
-        return cls(text=data["text"], detail=data.get("detail", ""))
+        return cls(text=str(data["text"]), detail=str(data.get("detail", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +102,7 @@ class ExceptionRecord:
     bases: tuple[str, ...]
     message: str
     modules: tuple[str, ...] = ()
-    relation: str = ""  # "" for the outermost, else "cause" or "context"
+    relation: str = ""  # "" for the outermost, else "cause", "context" or "group"
 
     def is_a(self, *qualnames: str) -> bool:
         return any(name in self.bases for name in qualnames)
@@ -109,7 +129,7 @@ class TimeoutInfo:
 
     seconds: float | None
     method: str | None = None
-    source: str | None = None  # "marker at path:line", "cli", "env", "ini"
+    source: str | None = None  # "marker at path:line", "cli", "env PYTEST_TIMEOUT", "ini"
     func_only: bool = False
     fired: bool = False
 
@@ -128,6 +148,10 @@ class Leak:
             out["key"] = self.key
         return out
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Leak:
+        return cls(str(data["kind"]), str(data["detail"]), str(data.get("key", "")))
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
@@ -140,12 +164,29 @@ class LedgerEntry:
     after: str | None
     fix: str = ""
 
+    def describe(self) -> str:
+        return describe_change(self.kind, self.key, self.before, self.after, with_kind=True)
+
+
+def describe_change(kind: str, key: str, before: str | None, after: str | None,
+                    with_kind: bool = False) -> str:
+    """One change to a global; ``with_kind`` where no column already names the kind."""
+    if kind == "env":
+        if after is None:
+            return f"os.environ[{key!r}] deleted (was {before!r})"
+        was = "unset" if before is None else repr(before)
+        return f"os.environ[{key!r}] = {after!r} (was {was})"
+    if kind == "mock-patch":
+        return f"patch of {key} was started and never stopped"
+    # Other kinds hold repr() text already: quoting it again would turn True into 'True'.
+    return f"{kind + ' ' if with_kind else ''}{key} = {after} (was {before})"
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One diagnostic rerun."""
 
-    mode: str  # inline | isolated | pair | bisect
+    mode: str  # inline | isolated | confirm | pair | bisect | chaos
     outcome: str  # passed | failed | error | skipped
     duration_s: float
     message: str = ""
@@ -156,6 +197,29 @@ class Attempt:
         if self.message:
             out["message"] = self.message
         return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Attempt:
+        return cls(str(data["mode"]), str(data["outcome"]), float(data["duration_s"]),
+                   str(data.get("message", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class RerunFacts:
+    """What diagnostic reruns proved about a failure; rules read it like any other fact."""
+
+    verdict: Verdict
+    polluter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrashFacts:
+    """The process running the test died before it could report (xdist crash, hard kill)."""
+
+    how: str  # "worker 'gw0' crashed (exit code 1)", "the pytest process ended", ...
+    exit_code: int | None = None  # negative: killed by that signal
+    ran_s: float | None = None  # how long the test had run when it died, when known
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +243,18 @@ class Evidence:
     warnings: tuple[str, ...] = ()
     worker: str | None = None
     load: Mapping[str, float] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the source line the failure was raised at (test file first, else user code) ...
+    source_line: str = ""
+    #: ... and its ``path:lineno``
+    location: str = ""
+    #: per exception of the chain, ``module:Owner.function`` of the frame that raised it
+    raised_in: tuple[str, ...] = ()
+    #: the failed ``==`` compared two sequences holding the same items in another order
+    reordered: bool = False
+    #: threads alive when pytest-timeout fired, from its stack dump; None when not read
+    alive: tuple[str, ...] | None = None
+    reruns: RerunFacts | None = None
+    crash: CrashFacts | None = None
 
     @property
     def outermost(self) -> ExceptionRecord | None:
@@ -194,29 +269,43 @@ class Evidence:
         return next((exc for exc in self.exceptions if exc.is_a(*qualnames)), None)
 
     def to_json(self) -> JSON:
-        return asdict(self)
+        out: JSON = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            out[item.name] = _plain(value)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Evidence:
-        values = dict(data)
+        values = _known(cls, data)
         values["exceptions"] = _tuple_of(ExceptionRecord, values.get("exceptions", ()))
-        values["leaks"] = _tuple_of(Leak, values.get("leaks", ()))
+        values["leaks"] = tuple(Leak.from_json(x) for x in values.get("leaks", ()))
         values["pollution"] = _tuple_of(LedgerEntry, values.get("pollution", ()))
-        for name in ("mocks", "spawned", "warnings"):
-            values[name] = tuple(values.get(name, ()))
+        for name in ("mocks", "spawned", "warnings", "raised_in"):
+            values[name] = tuple(values.get(name) or ())
+        if values.get("alive") is not None:
+            values["alive"] = tuple(values["alive"])
         values["comparison"] = _maybe(Comparison, values.get("comparison"))
         values["timeout"] = _maybe(TimeoutInfo, values.get("timeout"))
-        return cls(**_known(cls, values))
+        values["crash"] = _maybe(CrashFacts, values.get("crash"))
+        reruns = values.get("reruns")
+        values["reruns"] = None if reruns is None else RerunFacts(
+            Verdict(reruns["verdict"]), reruns.get("polluter"))
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """What one rule concluded: a category, a score in [0, 1], and why."""
+    """What one rule concluded: a category, a score in [0, 1], and the lines that say why.
+
+    Built-in checks return it without ``rule`` and ``category`` (the catalogue fills both in,
+    so no check repeats its own id); third-party rules fill them in themselves.
+    """
 
     rule: str
     category: Category
     score: float
-    evidence: tuple[str, ...]
+    reasons: tuple[str, ...]
     suggestions: tuple[Suggestion, ...] = ()
 
 
@@ -231,14 +320,29 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleScore:
+    """One rule that fired for a diagnosis, so a confidence can be traced to its causes."""
+
+    id: str
+    category: Category
+    score: float
+
+    def to_json(self) -> JSON:
+        return {"id": self.id, "category": self.category.value, "score": round(self.score, 3)}
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnosis:
-    """The conclusion for one failed test, refined by reruns when they ran."""
+    """The conclusion for one failed test, refined by reruns when they ran.
+
+    ``reasons`` are the numbered lines shown under "evidence" in every report.
+    """
 
     category: Category
     confidence: float
-    evidence: tuple[str, ...]
+    reasons: tuple[str, ...]
     suggestions: tuple[Suggestion, ...]
-    rules: tuple[str, ...] = ()
+    rules: tuple[RuleScore, ...] = ()
     verdict: Verdict = Verdict.UNKNOWN
     pass_rate: float | None = None
     reruns: int = 0
@@ -258,9 +362,9 @@ class Diagnosis:
             "reruns": self.reruns,
             "polluter": self.polluter,
             "polluter_search": dict(self.polluter_search) if self.polluter_search else None,
-            "evidence": list(self.evidence),
+            "evidence": list(self.reasons),
             "suggestions": [s.to_json() for s in self.suggestions],
-            "rules": list(self.rules),
+            "rules": [r.to_json() for r in self.rules],
             "attempts": [a.to_json() for a in self.attempts],
         }
 
@@ -269,19 +373,145 @@ class Diagnosis:
         return cls(
             category=Category(data["category"]),
             confidence=float(data["confidence"]),
-            evidence=tuple(data.get("evidence", ())),
+            reasons=tuple(str(line) for line in data.get("evidence", ())),
             suggestions=tuple(Suggestion.from_json(s) for s in data.get("suggestions", ())),
-            rules=tuple(data.get("rules", ())),
+            rules=tuple(RuleScore(r["id"], Category(r["category"]), float(r["score"]))
+                        for r in data.get("rules", ())),
             verdict=Verdict(data.get("verdict", "unknown")),
             pass_rate=data.get("pass_rate"),
             reruns=int(data.get("reruns", 0)),
             polluter=data.get("polluter"),
             polluter_search=data.get("polluter_search"),
-            attempts=tuple(
-                Attempt(a["mode"], a["outcome"], a["duration_s"], a.get("message", ""))
-                for a in data.get("attempts", ())
-            ),
+            attempts=tuple(Attempt.from_json(a) for a in data.get("attempts", ())),
         )
+
+
+@dataclass(slots=True)
+class TestPayload:
+    """What the process that ran a test tells the reporting side about it.
+
+    Attached to the teardown report as builtins (``PAYLOAD_ATTR``); a passing test that left
+    nothing behind and had no timeout carries none at all.
+    """
+
+    __test__ = False  # not a test class, whatever pytest's collector thinks of the name
+
+    leaks: tuple[Leak, ...] = ()
+    timeout_s: float | None = None
+    evidence: Evidence | None = None
+    diagnosis: Diagnosis | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.leaks or self.timeout_s or self.evidence or self.diagnosis)
+
+    def to_wire(self) -> JSON:
+        out: JSON = {}
+        if self.leaks:
+            out["leaks"] = [leak.to_json() for leak in self.leaks]
+        if self.timeout_s:
+            out["timeout_s"] = self.timeout_s
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_json()
+        if self.diagnosis is not None:
+            out["diagnosis"] = self.diagnosis.to_json()
+        return out
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> TestPayload:
+        evidence, diagnosis = data.get("evidence"), data.get("diagnosis")
+        return cls(
+            leaks=tuple(Leak.from_json(leak) for leak in data.get("leaks", ())),
+            timeout_s=data.get("timeout_s"),
+            evidence=Evidence.from_json(evidence) if evidence else None,
+            diagnosis=Diagnosis.from_json(diagnosis) if diagnosis else None,
+        )
+
+
+NEAR_TIMEOUT = 0.8  # share of the timeout a passing test may use before it is listed
+
+
+@dataclass(slots=True)
+class TestRecord:
+    """One test as the reporting side saw it."""
+
+    __test__ = False
+
+    nodeid: str
+    location: tuple[str, int | None, str] | None = None
+    outcome: str = "passed"
+    when: str | None = None
+    duration_s: float = 0.0
+    worker: str | None = None
+    start: float | None = None
+    stop: float | None = None
+    timeout_s: float | None = None
+    leaks: tuple[Leak, ...] = ()
+    evidence: Evidence | None = None
+    diagnosis: Diagnosis | None = None
+    longrepr: str = ""
+
+    @property
+    def near_timeout(self) -> bool:
+        return (self.outcome == "passed" and bool(self.timeout_s)
+                and self.duration_s > NEAR_TIMEOUT * (self.timeout_s or 0))
+
+    def take(self, payload: TestPayload) -> None:
+        """Fold in what the process that ran the test said about it."""
+        self.leaks = payload.leaks or self.leaks
+        self.timeout_s = payload.timeout_s or self.timeout_s
+        self.evidence = payload.evidence or self.evidence
+        if payload.diagnosis is not None and self.outcome in ("failed", "error"):
+            self.diagnosis = payload.diagnosis
+
+
+@dataclass
+class SessionResult:
+    """Everything the reporters need, as plain data."""
+
+    records: dict[str, TestRecord]
+    args: list[str]
+    workers: int
+    start: float
+    stop: float = 0.0
+    exitstatus: int = 0
+    problems: list[str] = field(default_factory=list)
+    randomly_seed: int | None = None
+    #: per failed nodeid: tests that overlapped it in time on other workers, most overlap
+    #: first, as (nodeid, worker, overlap seconds). Filled by the timeline at session end.
+    alongside: dict[str, list[tuple[str, str | None, float]]] = field(default_factory=dict)
+    #: non-daemon threads still alive at session end (they hang interpreter exit), one line
+    #: each naming the thread and the test that started it.
+    hanging: list[str] = field(default_factory=list)
+    #: os.environ as it was before the first test: diagnostic subprocesses start from it, so
+    #: variables the tests left behind do not leak into isolated reruns.
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def diagnosed(self) -> list[TestRecord]:
+        return [r for r in self.records.values() if r.diagnosis is not None]
+
+    def by_category(self) -> dict[str, int]:
+        counts = {category.value: 0 for category in Category}
+        for record in self.diagnosed:
+            assert record.diagnosis is not None
+            counts[record.diagnosis.category.value] += 1
+        return counts
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A value of these dataclasses as builtins (enums by value, tuples as lists)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
 
 
 def _known(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -291,7 +521,10 @@ def _known(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _maybe(cls: Callable[..., T], data: Mapping[str, Any] | None) -> T | None:
-    return None if data is None else cls(**_known(cls, data))  # type: ignore[arg-type]
+    if data is None:
+        return None
+    values = _known(cls, data)  # type: ignore[arg-type]
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def _tuple_of(cls: Callable[..., T], items: Sequence[Mapping[str, Any]]) -> tuple[T, ...]:
@@ -303,3 +536,21 @@ def _tuple_of(cls: Callable[..., T], items: Sequence[Mapping[str, Any]]) -> tupl
                 values[key] = tuple(value)
         out.append(cls(**values))
     return tuple(out)
+
+
+@dataclass(slots=True)
+class WorkerSummary:
+    """What a process that ran tests tells the reporting side once, at its session's end."""
+
+    problems: list[str] = field(default_factory=list)
+    #: non-daemon threads that would hang this process's exit, one line each
+    hanging: list[str] = field(default_factory=list)
+
+    def to_wire(self) -> JSON:
+        return {"problems": list(self.problems), "hanging": list(self.hanging)}
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any] | None) -> WorkerSummary:
+        data = data or {}
+        return cls([str(p) for p in data.get("problems", ())],
+                   [str(h) for h in data.get("hanging", ())])

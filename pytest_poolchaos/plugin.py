@@ -3,9 +3,11 @@
 Roles are plugin objects registered by name so users and tests can reach them with
 ``config.pluginmanager.get_plugin(...)``:
 
-* ``poolchaos-recorder`` (ScopeRecorder) wherever tests run: a serial run or an xdist worker;
-* ``poolchaos-controller`` (ChaosController) and ``poolchaos-terminal`` where reports are made:
-  a serial run or the xdist controller;
+* ``poolchaos-recorder`` (worker/recorder.py) wherever tests run: a serial run or an xdist
+  worker; the per-test path;
+* ``poolchaos-controller`` (controller/session.py) and ``poolchaos-terminal`` where reports
+  are made: a serial run or the xdist controller; the session path;
+* ``poolchaos-xdist`` (controller/xdist.py) on an xdist controller;
 * ``poolchaos-rules`` (the built-in rules) everywhere, through the same hook third parties use.
 """
 
@@ -16,32 +18,30 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import guard, hookspecs
+from . import guard, hookspecs, roles
 from .classify import BuiltinRules
 from .controller.session import ChaosController
-from .journal import Journal
 from .options import MARKER, register
 from .report.terminal import TerminalSection
-from .settings import SETTINGS, Settings, resolve
-from .worker.exit_guard import ExitGuard
+from .settings import SETTINGS, resolve
 from .worker.recorder import ScopeRecorder
 
 if TYPE_CHECKING:
-    from .worker.fixture import PoolScope
+    from .worker.fixture import PoolTools
 
 __all__ = ["pool_scope"]
 
 
 @pytest.fixture
-def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolScope, None, None]:
+def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolTools, None, None]:
     """Collision-free names, self-closing executors, bounded waits, concurrent starts."""
-    from .worker.fixture import PoolScope  # loaded by the tests that use it, not by every session
+    from .worker.fixture import PoolTools  # loaded by the tests that use it only
 
-    scope = PoolScope(request.node.nodeid)
+    tools = PoolTools(request.node.nodeid)
     try:
-        yield scope
+        yield tools
     finally:
-        scope.close()
+        tools.close()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -60,33 +60,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     manager = config.pluginmanager
     manager.register(BuiltinRules(settings), "poolchaos-rules")
-    if not _is_xdist_controller(config):
-        manager.register(ScopeRecorder(config, settings), "poolchaos-recorder")
-    if not hasattr(config, "workerinput"):
-        controller = ChaosController(config, settings)
+    recorder = None
+    if roles.runs_tests(config):
+        recorder = ScopeRecorder(config, settings)
+        manager.register(recorder, "poolchaos-recorder")
+    if roles.reports(config):
+        controller = ChaosController(config, settings, local=recorder)
         manager.register(controller, "poolchaos-controller")
         manager.register(TerminalSection(config, controller), "poolchaos-terminal")
-    _register_distributed(config, settings)
+        if recorder is None:
+            from .controller.xdist import XdistCoordinator
 
-
-def _register_distributed(config: pytest.Config, settings: Settings) -> None:
-    # After the controller: the exit guard's tryfirst sessionfinish must run before the
-    # controller's (pluggy calls later registrations first), so hanging threads are reported.
-    manager = config.pluginmanager
-    if settings.journal is not None:
-        manager.register(Journal(config, settings), "poolchaos-journal")
-    if not _is_xdist_controller(config):
-        manager.register(ExitGuard(config, settings), "poolchaos-exit-guard")
-    if hasattr(config, "workerinput"):
-        from .controller.xdist import WorkerOutput
-
-        manager.register(WorkerOutput(), "poolchaos-worker-output")
-    elif _is_xdist_controller(config):
-        from .controller.xdist import XdistCoordinator
-
-        manager.register(XdistCoordinator(config), "poolchaos-xdist")
-
-
-def _is_xdist_controller(config: pytest.Config) -> bool:
-    # Same test as xdist.is_xdist_controller, without importing xdist.
-    return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
+            manager.register(XdistCoordinator(config, settings, controller), "poolchaos-xdist")

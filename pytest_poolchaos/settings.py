@@ -38,7 +38,8 @@ class Settings:
     bisect_budget: int = 20
     bisect_seconds: float = 120.0
     exit_timeout: float = 0.0
-    journal: Path | None = None
+    #: "auto", "off" or an absolute file path; resolved at session start (journal.plan)
+    journal: str = "auto"
     markdown: Path | None = None
     annotations: bool = False
 
@@ -64,7 +65,7 @@ def resolve(config: pytest.Config) -> Settings:
         bisect_budget=get("bisect_budget", _positive, 20),
         bisect_seconds=get("bisect_seconds", _seconds, 120.0),
         exit_timeout=get("exit_timeout", _seconds, 0.0),
-        journal=_journal(config, get("journal", _text, "auto")),
+        journal=get("journal", _journal(config), "auto"),
         markdown=get("markdown", _path(config), None),
         annotations=_annotations(get("annotations", _choice, "auto")),
     )
@@ -176,13 +177,18 @@ def _path(config: pytest.Config) -> Callable[[Option, Any], Path]:
     return parse
 
 
-def _journal(config: pytest.Config, value: str) -> Path | None:
-    if value.lower() == "off":
-        return None
-    if value.lower() == "auto":
-        cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
-        return None if cache is None else cache.mkdir("poolchaos") / "journal.jsonl"
-    return Path(config.invocation_params.dir, value)
+def _journal(config: pytest.Config) -> Callable[[Option, Any], str]:
+    def parse(option: Option, value: Any) -> str:
+        text = str(value).strip()
+        if text.lower() in ("auto", "off"):
+            return text.lower()
+        path = Path(config.invocation_params.dir, text)
+        if path.is_dir():
+            # Never write into, move or replace a directory the user named by mistake.
+            raise ValueError("expected auto, off or a file path; this is a directory")
+        return str(path)
+
+    return parse
 
 
 def _annotations(value: str) -> bool:

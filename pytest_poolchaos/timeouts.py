@@ -19,7 +19,7 @@ import pytest
 
 from .model import TimeoutInfo
 
-__all__ = ["effective", "fired_limit", "remember"]
+__all__ = ["effective", "fired_limit", "remember", "session_limit"]
 
 #: pytest-timeout's failure text, ``PYTEST_FAILURE_MESSAGE = "Timeout (>%ss) from pytest-timeout."``
 FIRED = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
@@ -64,7 +64,7 @@ def _configured(item: pytest.Item) -> TimeoutInfo | None:
     session = config.stash.get(_SESSION, None)
     if session is None:
         session = config.stash[_SESSION] = _session_settings(config)
-    if session is _NO_PLUGIN or ("timeout" not in item.keywords and not session.seconds):
+    if session is _NO_PLUGIN or (not session.seconds and "timeout" not in item.keywords):
         return None  # the common case, kept cheap: it runs for every test
     marker = _marker_values(item)
     limit = marker["timeout"] if marker.get("timeout") is not None else session.seconds
@@ -78,13 +78,21 @@ def _configured(item: pytest.Item) -> TimeoutInfo | None:
     return TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
 
 
+def session_limit(config: pytest.Config) -> TimeoutInfo | None:
+    """The configuration's limit and method for the session (markers may differ per test)."""
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        session = config.stash[_SESSION] = _session_settings(config)
+    return None if session is _NO_PLUGIN or not session.seconds else session
+
+
 def _session_settings(config: pytest.Config) -> TimeoutInfo:
     """The configuration's limit, method and func_only: the same for every test."""
     if not config.pluginmanager.hasplugin("timeout"):
         return _NO_PLUGIN
     method = _option(config, "timeout_method") or _ini(config, "timeout_method")
-    return TimeoutInfo(_seconds(_config_timeout(config)), method,
-                       func_only=bool(_ini(config, "timeout_func_only")))
+    return TimeoutInfo(_seconds(_config_timeout(config)), str(method or "signal"),
+                       _config_source(config), func_only=bool(_ini(config, "timeout_func_only")))
 
 
 def _marker_values(item: pytest.Item) -> dict[str, Any]:
@@ -101,7 +109,10 @@ def _source(item: pytest.Item) -> str | None:
         if marker.args or "timeout" in marker.kwargs:
             return f"marker at {_location(item, node)}"
         break  # a marker that sets only the method takes the limit from the configuration
-    config = item.config
+    return _config_source(item.config)
+
+
+def _config_source(config: pytest.Config) -> str | None:
     if _option(config, "timeout") is not None:
         return "cli"
     if os.environ.get("PYTEST_TIMEOUT"):

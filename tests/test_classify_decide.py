@@ -8,7 +8,15 @@ from pytest_poolchaos import guard
 from pytest_poolchaos.classify import BuiltinRules, run_rules
 from pytest_poolchaos.classify.catalogue import by_id
 from pytest_poolchaos.classify.decide import MIN_SCORE, combine, decide, is_disabled
-from pytest_poolchaos.model import Category, Evidence, Finding, Rule, Suggestion, Verdict
+from pytest_poolchaos.model import (
+    Category,
+    Evidence,
+    Finding,
+    RerunFacts,
+    Rule,
+    Suggestion,
+    Verdict,
+)
 from pytest_poolchaos.settings import Settings
 
 EVIDENCE = Evidence(nodeid="t.py::test_x", when="call", message="boom")
@@ -35,7 +43,9 @@ def test_two_weak_signals_of_one_category_beat_one_stronger_signal():
                 finding("b.x", Category.TIMEOUT, 0.7)]
     diagnosis = decide(EVIDENCE, findings)
     assert diagnosis.category is Category.LIFECYCLE
-    assert diagnosis.rules == ("a.x", "a.y")
+    # every rule that fired is listed, strongest first, so the confidence can be traced
+    assert [(r.id, r.score) for r in diagnosis.rules] == [("b.x", 0.7), ("a.x", 0.5),
+                                                          ("a.y", 0.5)]
 
 
 @pytest.mark.parametrize(("runner_up", "low", "high"), [
@@ -51,7 +61,7 @@ def test_confidence_drops_as_the_runner_up_gets_close(runner_up, low, high):
     assert diagnosis.category is Category.TIMEOUT
     assert low <= diagnosis.confidence <= high
     close = runner_up >= 0.5
-    assert any("also consistent with lifecycle" in line for line in diagnosis.evidence) == close
+    assert any("also consistent with lifecycle" in line for line in diagnosis.reasons) == close
 
 
 def test_below_the_minimum_score_the_failure_stays_unclassified_and_says_so():
@@ -59,7 +69,7 @@ def test_below_the_minimum_score_the_failure_stays_unclassified_and_says_so():
                                           "left a thread")])
     assert diagnosis.category is Category.UNCLASSIFIED
     assert any("weak lifecycle signal" in line and "left a thread" in line
-               for line in diagnosis.evidence)
+               for line in diagnosis.reasons)
     assert diagnosis.suggestions
 
 
@@ -80,7 +90,7 @@ def test_suppressed_findings_do_not_count_even_from_third_parties():
     assert decide(EVIDENCE, findings).category is Category.TIMEOUT
     diagnosis = decide(EVIDENCE, findings, ["acme.slow-db"])
     assert diagnosis.category is Category.EXPECTATION
-    assert diagnosis.rules == ("expectation.threshold",)
+    assert [r.id for r in diagnosis.rules] == ["expectation.threshold"]
 
 
 def test_builtin_rules_honour_disable_rules():
@@ -129,14 +139,14 @@ def test_secret_env_values_never_reach_evidence_or_suggestions(monkeypatch):
     findings = [finding("x.y", Category.LIFECYCLE, 0.9, "token s3cr3t-value refused",
                         "rotate s3cr3t-value")]
     diagnosis = decide(EVIDENCE, findings)
-    text = " ".join([*diagnosis.evidence, *(s.text for s in diagnosis.suggestions)])
+    text = " ".join([*diagnosis.reasons, *(s.text for s in diagnosis.suggestions)])
     assert "s3cr3t-value" not in text
     assert "***" in text
 
 
 def test_the_order_dependent_hint_sets_verdict_and_polluter():
     evidence = Evidence("t.py::t", "call", message="assert 1 == 2",
-                        extra={"verdict": "order-dependent", "polluter": "t.py::test_a"})
+                        reruns=RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_a"))
     diagnosis = decide(evidence, [by_id()["config-pollution.order-dependent"].check(evidence)])
     assert diagnosis.category is Category.CONFIG_POLLUTION
     assert diagnosis.verdict is Verdict.ORDER_DEPENDENT
@@ -147,11 +157,11 @@ def test_supporting_signals_add_score_but_speak_only_when_alone():
     strong = finding("p.match", Category.CONFIG_POLLUTION, 0.9, "test_a left X=1, named here")
     weak = finding("p.outstanding", Category.CONFIG_POLLUTION, 0.3, "1 change still in effect")
     together = decide(EVIDENCE, [strong, weak])
-    assert together.evidence == ("test_a left X=1, named here",)
-    assert together.rules == ("p.match", "p.outstanding")
+    assert together.reasons == ("test_a left X=1, named here",)
+    assert [r.id for r in together.rules] == ["p.match", "p.outstanding"]
     assert together.confidence > decide(EVIDENCE, [strong]).confidence
 
     weak_pair = [weak, finding("p.other", Category.CONFIG_POLLUTION, 0.3, "cwd changed")]
     alone = decide(EVIDENCE, weak_pair)
     assert alone.category is Category.CONFIG_POLLUTION
-    assert alone.evidence == ("1 change still in effect", "cwd changed")
+    assert alone.reasons == ("1 change still in effect", "cwd changed")

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from pytest_poolchaos import cli, journal
+from pytest_poolchaos.postmortem import unfinished_record
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "poolchaos-report.schema.json").read_text())
 
@@ -65,9 +66,16 @@ def test_thread_timeout_kill_is_reported_from_the_journal(chaostester, capsys):
     again.result.stdout.fnmatch_lines([
         "poolchaos: the previous run did not finish*timeout in test_killed.py::test_hang",
     ])
-    assert (chaostester.path / "journal.jsonl.prev").exists()
+    # runs append to one explicit file, told apart by run id; nothing is moved or truncated
+    assert [r.finished for r in journal.read_runs(path)] == [False, True]
     third = chaostester.run("--poolchaos-journal=journal.jsonl")
     assert "previous run did not finish" not in third.text()
+    # the notice's command reports the dead run, not the newest one
+    dead = journal.read_runs(path)[0].run
+    again.result.stdout.fnmatch_lines([f"*poolchaos report --journal {path} --run {dead[:12]}"])
+    capsys.readouterr()
+    assert cli.main(["report", "--journal", str(path), "--run", dead[:12]]) == 0
+    assert "RUNNING WHEN THE PROCESS DIED: test_killed.py::test_hang" in capsys.readouterr().out
 
 
 def test_a_process_death_without_timeout_is_lifecycle(chaostester, capsys):
@@ -78,7 +86,8 @@ def test_a_process_death_without_timeout_is_lifecycle(chaostester, capsys):
     assert run.ret == 5
     runs = journal.read_runs(chaostester.path / "journal.jsonl")
     [event] = runs[-1].unfinished_tests()
-    diagnosis = journal.unfinished_diagnosis(runs[-1], event, how="the process ended")
+    diagnosis = unfinished_record(runs[-1], event).diagnosis
+    assert diagnosis is not None
     assert diagnosis.category.value == "lifecycle"
     assert cli.main(["report", "--journal", str(chaostester.path / "journal.jsonl")]) == 0
     assert "RUNNING WHEN THE PROCESS DIED: test_exit.py::test_exits" in capsys.readouterr().out
@@ -92,7 +101,9 @@ def test_journal_off_writes_nothing_and_a_finished_run_is_complete(chaostester):
     [run] = journal.read_runs(chaostester.path / "j.jsonl")
     assert run.finished
     assert not run.unfinished_tests()
-    assert [e["outcome"] for e in run.results.values()] == ["passed"]
+    assert not run.results  # a passing test writes its start only
+    assert run.outcome("test_journal_off_writes_nothing_and_a_finished_run_is_complete.py"
+                       "::test_ok") == "passed"
 
 
 def test_torn_and_foreign_lines_are_skipped(tmp_path, capsys):
@@ -109,7 +120,38 @@ def test_torn_and_foreign_lines_are_skipped(tmp_path, capsys):
     assert not run.finished
     [event] = run.unfinished_tests()
     # no per-test limit: the session's thread method decides
-    diagnosis = journal.unfinished_diagnosis(run, event, how="the process ended")
+    diagnosis = unfinished_record(run, event).diagnosis
+    assert diagnosis is not None
     assert diagnosis.category.value == "timeout"
     assert cli.main(["report", "--journal", str(tmp_path / "missing.jsonl")]) == 2
     capsys.readouterr()
+
+
+def test_the_default_journal_is_written_where_pytest_caches(chaostester):
+    """``auto`` (the default) keeps one file per run under pytest's cache directory, and a
+    run killed by pytest-timeout's thread method is named by the next one."""
+    pytest.importorskip("pytest_timeout")
+    chaostester.pytester.makepyfile(test_killed=KILLED_SUITE)
+    killed = chaostester.pytester.runpytest_subprocess("-p", "poolchaos", "-p", "no:xdist",
+                                                      "-p", "no:randomly", timeout=120)
+    assert killed.ret == 1
+    directory = chaostester.path / ".pytest_cache" / "d" / "poolchaos" / "journal"
+    [first] = directory.glob("run-*.jsonl")
+    [run] = journal.read_runs(first)
+    assert {e["nodeid"] for e in run.unfinished_tests()} == {"test_killed.py::test_hang"}
+    chaostester.pytester.makepyfile(test_killed="def test_ok():\n    pass\n")
+    again = chaostester.pytester.runpytest_subprocess("-p", "poolchaos", "-p", "no:randomly",
+                                                     timeout=120)
+    again.stdout.fnmatch_lines(["poolchaos: the previous run did not finish*test_hang"])
+    assert len(list(directory.glob("run-*.jsonl"))) == 2
+
+
+def test_a_directory_is_never_taken_for_a_journal(chaostester):
+    tests = chaostester.path / "tests"
+    tests.mkdir()
+    (tests / "test_one.py").write_text("def test_ok():\n    pass\n")
+    run = chaostester.run("--poolchaos-journal=tests", json_report=False)
+    assert run.ret == 4
+    run.result.stderr.fnmatch_lines(["*--poolchaos-journal*directory*"])
+    assert (tests / "test_one.py").exists()
+    assert not (chaostester.path / "tests.prev").exists()

@@ -13,7 +13,7 @@ SECRET = "hunter2-very-secret"
 def _result() -> SessionResult:
     diagnosis = Diagnosis(
         category=Category.CONFIG_POLLUTION, confidence=0.9,
-        evidence=("t.py::test_env left os.environ['MODE'] = 'a|b' (was unset)",
+        reasons=("t.py::test_env left os.environ['MODE'] = 'a|b' (was unset)",
                   f"token was {SECRET}"),
         suggestions=(Suggestion("Use monkeypatch.setenv('MODE', ...) | 100% sure, line\nbreak"),),
         verdict=Verdict.ORDER_DEPENDENT, pass_rate=1.0, reruns=2, polluter="t.py::test_env")

@@ -94,7 +94,7 @@ def test_a_bug_inside_the_plugin_never_aborts_the_run(chaostester, monkeypatch):
     def explode(*args, **kwargs):
         raise ValueError("probe exploded")
 
-    monkeypatch.setattr(scope.ScopeManager, "open", explode)
+    monkeypatch.setattr(scope.PoolScope, "open", explode)
     monkeypatch.setattr(classify, "classify", explode)
     monkeypatch.setattr("pytest_poolchaos.worker.recorder.classify", explode)
     chaostester.pytester.makepyfile(MIXED)

@@ -9,7 +9,15 @@ import pytest
 
 from pytest_poolchaos.controller.session import SessionResult
 from pytest_poolchaos.controller.session import TestRecord as Record
-from pytest_poolchaos.model import Attempt, Category, Diagnosis, Leak, Suggestion, Verdict
+from pytest_poolchaos.model import (
+    Attempt,
+    Category,
+    Diagnosis,
+    Leak,
+    RuleScore,
+    Suggestion,
+    Verdict,
+)
 from pytest_poolchaos.report.terminal import View, render
 
 FAILING = """
@@ -31,9 +39,9 @@ def _diagnosis(**changes: object) -> Diagnosis:
     base = Diagnosis(
         category=Category.EXPECTATION,
         confidence=0.8,
-        evidence=("asserted rate >= 0.8, got 0.4", "second line", "third line", "fourth line"),
+        reasons=("asserted rate >= 0.8, got 0.4", "second line", "third line", "fourth line"),
         suggestions=(Suggestion("Set the bound from measurements.", "assert rate >= 0.36"),),
-        rules=("expectation.threshold",),
+        rules=(RuleScore("expectation.threshold", Category.EXPECTATION, 0.7),),
     )
     return base.evolve(**changes)
 
@@ -134,7 +142,7 @@ def test_plain_lines_fit_the_width(width):
     result = _result()
     long = "a long evidence line with many words " * 6
     result.records["t.py::test_rate"].diagnosis = _diagnosis(
-        evidence=(long,), suggestions=(Suggestion(long, "x = compute(" + "y, " * 30 + ")"),))
+        reasons=(long,), suggestions=(Suggestion(long, "x = compute(" + "y, " * 30 + ")"),))
     for verbosity in (-1, 0, 1):
         lines = _lines(render(result, View(verbosity, width)))
         assert max(len(line) for line in lines) <= width

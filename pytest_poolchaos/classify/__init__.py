@@ -2,19 +2,17 @@
 
 The built-in rules are one plugin object (``BuiltinRules``, registered as ``poolchaos-rules``)
 implementing the same hook third parties implement, so the extension path runs on every
-diagnosis. It also watches pytest-timeout's timer hook (optional: the hook exists only when
-pytest-timeout is installed and active), because it is registered wherever tests run.
+diagnosis. This package depends on the model alone: the worker, the controller's reruns and the
+post-mortem of a dead run all come here to decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pytest
 
-from .. import timeouts
-from ..guard import guarded, record
+from ..guard import call_each, record
 from ..model import Diagnosis, Evidence, Finding, Rule
 from ..settings import Settings
 
@@ -34,25 +32,19 @@ class BuiltinRules:
     @property
     def rules(self) -> tuple[Rule, ...]:
         if self._rules is None:
-            self._rules = active_rules(self.settings)
+            self._rules = active_rules(self.settings.disable_rules)
         return self._rules
 
     @pytest.hookimpl(trylast=True)
     def pytest_poolchaos_classify(self, evidence: Evidence) -> Sequence[Finding] | None:
         return run_rules(self.rules, evidence)
 
-    @pytest.hookimpl(wrapper=True, optionalhook=True)
-    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> Generator[
-            None, object, object]:
-        _remember_timer(item, settings)
-        return (yield)
 
-
-def active_rules(settings: Settings) -> tuple[Rule, ...]:
+def active_rules(disabled: Sequence[str] = ()) -> tuple[Rule, ...]:
     from .catalogue import RULES
     from .decide import is_disabled
 
-    return tuple(rule for rule in RULES if not is_disabled(rule.id, settings.disable_rules))
+    return tuple(rule for rule in RULES if not is_disabled(rule.id, disabled))
 
 
 def run_rules(rules: Sequence[Rule], evidence: Evidence) -> list[Finding]:
@@ -71,17 +63,20 @@ def run_rules(rules: Sequence[Rule], evidence: Evidence) -> list[Finding]:
 
 def classify(config: pytest.Config, evidence: Evidence, settings: Settings) -> Diagnosis:
     """The one diagnosis for ``evidence``, from built-in and third-party findings."""
-    try:
-        results = config.hook.pytest_poolchaos_classify(evidence=evidence)
-    except Exception as error:  # a third-party rule must not cost us the built-in diagnosis
-        record("pytest_poolchaos_classify", error)
-        results = [run_rules(active_rules(settings), evidence)]
-    findings = [finding for group in results if group for finding in group]
+    results = call_each(config.hook.pytest_poolchaos_classify, evidence=evidence)
+    return decide_from(evidence, results, settings.disable_rules)
+
+
+def decide_from(evidence: Evidence, results: Sequence[object],
+                disabled: Sequence[str] = ()) -> Diagnosis:
+    """``decide`` over the hook's results (lists of findings, as plugins returned them)."""
     from .decide import decide
 
-    return decide(evidence, findings, settings.disable_rules)
-
-
-@guarded(None)
-def _remember_timer(item: pytest.Item, settings: Any) -> None:
-    timeouts.remember(item, settings)
+    findings: list[object] = []
+    for group in results:
+        if isinstance(group, list | tuple):
+            findings.extend(group)
+        else:
+            record("pytest_poolchaos_classify", TypeError(f"expected a list of Findings, got "
+                                                          f"{type(group).__name__}"))
+    return decide(evidence, findings, disabled)

@@ -2,21 +2,21 @@
 
 Ids appear as they are in the JSON report (``diagnosis.rules``) and are what
 ``--poolchaos-disable-rules`` / ``poolchaos_disable_rules`` switch off. A rule's doc is its check's
-docstring. Checks return a ``Hit`` (or None); ``_rule`` turns it into a Finding carrying the id
-and category, so no check repeats them.
+docstring. Checks return a Finding (or None) without id and category; ``_rule`` fills both in,
+so no check repeats them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..model import Category, Evidence, Finding, Rule
 from . import expectation, lifecycle, mockgap, pollution, timeout
-from .signals import Hit
 
 __all__ = ["RULES", "by_id"]
 
-Check = Callable[[Evidence], Hit | None]
+Check = Callable[[Evidence], Finding | None]
 
 
 def _rule(rule_id: str, category: Category, check: Check) -> Rule:
@@ -24,7 +24,7 @@ def _rule(rule_id: str, category: Category, check: Check) -> Rule:
         found = check(evidence)
         if found is None:
             return None
-        return Finding(rule_id, category, found.score, found.lines, found.suggestions)
+        return replace(found, rule=rule_id, category=category)
 
     return Rule(rule_id, category, run, (check.__doc__ or "").strip())
 
@@ -39,6 +39,7 @@ RULES: tuple[Rule, ...] = (
     _rule("timeout.queue-empty", _T, timeout.queue_empty),
     _rule("timeout.event-wait", _T, timeout.event_wait),
     _rule("timeout.near-limit", _T, timeout.near_limit),
+    _rule("timeout.thread-method-kill", _T, timeout.thread_method_kill),
     _rule("expectation.threshold", _E, expectation.threshold),
     _rule("expectation.exact-count", _E, expectation.exact_count),
     _rule("expectation.ordering", _E, expectation.ordering),
@@ -53,6 +54,7 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.worker-exit", _L, lifecycle.worker_exit),
     _rule("lifecycle.own-leaks", _L, lifecycle.own_leaks),
     _rule("lifecycle.never-awaited", _L, lifecycle.never_awaited),
+    _rule("lifecycle.process-died", _L, lifecycle.process_died),
     _rule("config-pollution.ledger-match", _P, pollution.ledger_match),
     _rule("config-pollution.watched", _P, pollution.watched),
     _rule("config-pollution.env-key-error", _P, pollution.env_key_error),

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from ..guard import record
-from ..model import Category, Diagnosis, Evidence, Finding, Suggestion, Verdict
+from ..model import Category, Diagnosis, Evidence, Finding, RuleScore, Suggestion, Verdict
 from ..sanitize import redact_text
 from .signals import describe, secs, where
 
@@ -36,7 +36,7 @@ def combine(scores: Iterable[float]) -> float:
     return 1.0 - missing
 
 
-def decide(evidence: Evidence, findings: Sequence[Finding],
+def decide(evidence: Evidence, findings: Sequence[object],
            disabled: Sequence[str] = ()) -> Diagnosis:
     kept = [f for f in _valid(findings) if not is_disabled(f.rule, disabled)]
     grouped: dict[Category, list[Finding]] = defaultdict(list)
@@ -51,10 +51,10 @@ def decide(evidence: Evidence, findings: Sequence[Finding],
     lines = _lines(grouped[category])
     if runner is not None and runner[0] >= 0.5 * best:
         lines.append(f"also consistent with {runner[1].value} (score {runner[0]:.2f}): "
-                     f"{grouped[runner[1]][0].evidence[0]}")
+                     f"{grouped[runner[1]][0].reasons[0]}")
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
                       lines, [s for f in _speaking(grouped[category]) for s in f.suggestions],
-                      [f.rule for f in grouped[category]])
+                      _scores(kept))
 
 
 def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
@@ -64,7 +64,13 @@ def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
 
 
 def _lines(group: Sequence[Finding]) -> list[str]:
-    return [line for f in _speaking(group) for line in f.evidence]
+    return [line for f in _speaking(group) for line in f.reasons]
+
+
+def _scores(findings: Sequence[Finding]) -> list[RuleScore]:
+    """Every rule that fired, strongest first, so a confidence can be traced to its causes."""
+    ranked = sorted(findings, key=lambda f: -f.score)
+    return [RuleScore(f.rule, f.category, f.score) for f in ranked]
 
 
 def _confidence(best: float, runner: float) -> float:
@@ -78,18 +84,24 @@ def _valid(findings: Sequence[object]) -> list[Finding]:
     for finding in findings:
         if not isinstance(finding, Finding) or not isinstance(finding.category, Category):
             record("classify", TypeError(f"not a Finding: {finding!r}"))
-        elif not finding.evidence:
+        elif not finding.reasons:
             record("classify", ValueError(f"rule {finding.rule!r} gave no evidence lines"))
         elif finding.category is not Category.UNCLASSIFIED:
-            valid.append(_clamped(finding))
+            try:
+                valid.append(_clamped(finding))
+            except (TypeError, ValueError) as error:
+                record("classify", error)
     return valid
 
 
 def _clamped(finding: Finding) -> Finding:
+    """A third party's finding in the shape every reporter can print: text lines, Suggestion
+    objects, a score within [0, 1]."""
     score = min(1.0, max(0.0, float(finding.score)))
-    if score == finding.score:
-        return finding
-    return Finding(finding.rule, finding.category, score, finding.evidence, finding.suggestions)
+    reasons = tuple(line if isinstance(line, str) else repr(line) for line in finding.reasons)
+    suggestions = tuple(s if isinstance(s, Suggestion) else Suggestion(str(s))
+                        for s in finding.suggestions)
+    return Finding(str(finding.rule), finding.category, score, reasons, suggestions)
 
 
 def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
@@ -97,28 +109,28 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
     what = describe(exc) if exc else (evidence.message.splitlines() or ["the failure"])[0]
     lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
              f"{where(evidence)}"]
-    lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.evidence[0]}" for f in weak]
+    lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.reasons[0]}" for f in weak]
     when = f"during {evidence.when}" + (f" after {secs(evidence.duration_s)}"
                                          if evidence.duration_s else "")
     suggestion = Suggestion(f"Treat it as an ordinary bug: {what} {when}{where(evidence)} "
                             f"should fail the same way when the test runs alone; fix the code "
                             f"or the test there.")
     return _diagnosis(evidence, Category.UNCLASSIFIED, 0.5 if weak else 0.7, lines,
-                      [suggestion], [])
+                      [suggestion], _scores(weak))
 
 
 def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines: list[str],
-               suggestions: list[Suggestion], rules: list[str]) -> Diagnosis:
+               suggestions: list[Suggestion], rules: list[RuleScore]) -> Diagnosis:
     unique = list(dict.fromkeys(redact_text(line) for line in lines))[:_MAX_LINES]
     advice = {s.text: s for s in suggestions}  # the same advice from two rules is shown once
-    order_dependent = evidence.extra.get("verdict") == Verdict.ORDER_DEPENDENT.value
+    reruns = evidence.reruns
     return Diagnosis(
         category=category,
         confidence=round(confidence, 3),
-        evidence=tuple(unique),
+        reasons=tuple(unique),
         suggestions=tuple(Suggestion(redact_text(s.text), redact_text(s.detail))
                           for s in list(advice.values())[:_MAX_SUGGESTIONS]),
-        rules=tuple(dict.fromkeys(rules)),
-        verdict=Verdict.ORDER_DEPENDENT if order_dependent else Verdict.UNKNOWN,
-        polluter=evidence.extra.get("polluter") if order_dependent else None,
+        rules=tuple(rules),
+        verdict=reruns.verdict if reruns is not None else Verdict.UNKNOWN,
+        polluter=reruns.polluter if reruns is not None else None,
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import re
 
-from ..model import Comparison, Evidence, Suggestion
-from .signals import Hit, hit, line, num, pct
+from ..model import Comparison, Evidence, Finding, Suggestion
+from .signals import hit, line, num, pct
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _MEASURED = re.compile(
@@ -36,7 +36,7 @@ def nothing_measured(e: Evidence, found: tuple[float, str, float, str]) -> bool:
     return e.mocked and got == 0 and op in (">", ">=") and bound > 0
 
 
-def threshold(e: Evidence) -> Hit | None:
+def threshold(e: Evidence) -> Finding | None:
     """A numeric bound on a rate, count or latency was missed (``assert rate >= 0.95``)."""
     found = measured(e)
     if found is None:
@@ -63,7 +63,7 @@ def threshold(e: Evidence) -> Hit | None:
     )
 
 
-def exact_count(e: Evidence) -> Hit | None:
+def exact_count(e: Evidence) -> Finding | None:
     """An exact count of concurrent events is off by one or two (``assert len(done) == 10``)."""
     c = e.comparison
     counts = _counts(c) if c is not None and c.op == "==" else None
@@ -82,10 +82,10 @@ def exact_count(e: Evidence) -> Hit | None:
     )
 
 
-def ordering(e: Evidence) -> Hit | None:
+def ordering(e: Evidence) -> Finding | None:
     """Two sequences hold the same items in another order: concurrent completion order."""
     c = e.comparison
-    if c is None or not e.extra.get("same_elements_other_order"):
+    if c is None or not e.reordered:
         return None
     size = c.left_len or c.right_len
     return hit(
@@ -99,7 +99,7 @@ def ordering(e: Evidence) -> Hit | None:
     )
 
 
-def approx(e: Evidence) -> Hit | None:
+def approx(e: Evidence) -> Finding | None:
     """A pytest.approx tolerance was exceeded."""
     c = e.comparison
     if c is None or not (c.left_type.startswith("Approx") or c.right_type.startswith("Approx")):

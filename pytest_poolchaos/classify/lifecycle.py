@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..model import Evidence, Suggestion
-from .signals import Hit, describe, hit, line, search, where
+from ..model import Evidence, Finding, Suggestion
+from .signals import describe, hit, line, search, where
+from .timeout import killed_by_thread_timer
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
                         r"|Pool not running|Executor is shut ?down", re.I)
@@ -29,7 +30,7 @@ _PIPE_MODULES = ("multiprocessing", "socket", "asyncio", "subprocess", "selector
 _LIVE_KINDS = ("thread", "process", "pool")
 
 
-def broken_executor(e: Evidence) -> Hit | None:
+def broken_executor(e: Evidence) -> Finding | None:
     """BrokenExecutor / BrokenProcessPool / BrokenThreadPool: a pool lost a worker."""
     exc = e.any_exception("concurrent.futures._base.BrokenExecutor")
     if exc is None:
@@ -47,7 +48,7 @@ def broken_executor(e: Evidence) -> Hit | None:
     )
 
 
-def pool_shut_down(e: Evidence) -> Hit | None:
+def pool_shut_down(e: Evidence) -> Finding | None:
     """Work was submitted to a pool that was already shut down or closed."""
     match = search(_SHUT_DOWN, e)
     if match is None:
@@ -60,7 +61,7 @@ def pool_shut_down(e: Evidence) -> Hit | None:
     )
 
 
-def connection(e: Evidence) -> Hit | None:
+def connection(e: Evidence) -> Finding | None:
     """BrokenPipe / ConnectionReset / ConnectionRefused, or EOFError on a pipe."""
     for qualname, meaning in _CONNECTION.items():
         exc = e.any_exception(qualname)
@@ -73,7 +74,7 @@ def connection(e: Evidence) -> Hit | None:
                _connection_advice("builtins.BrokenPipeError"))
 
 
-def loop_closed(e: Evidence) -> Hit | None:
+def loop_closed(e: Evidence) -> Finding | None:
     """An asyncio object outlived its event loop ("Event loop is closed")."""
     match = search(_LOOP, e)
     if match is None:
@@ -87,7 +88,7 @@ def loop_closed(e: Evidence) -> Hit | None:
     )
 
 
-def address_in_use(e: Evidence) -> Hit | None:
+def address_in_use(e: Evidence) -> Finding | None:
     """OSError EADDRINUSE: a server from earlier is still bound to the port."""
     match = search(_IN_USE, e)
     if match is None:
@@ -103,7 +104,7 @@ def address_in_use(e: Evidence) -> Hit | None:
     )
 
 
-def already_started(e: Evidence) -> Hit | None:
+def already_started(e: Evidence) -> Finding | None:
     """A thread or process object was started twice, or a named pool/server still runs."""
     match = search(_TWICE, e)
     if match is None:
@@ -130,7 +131,7 @@ def already_started(e: Evidence) -> Hit | None:
     )
 
 
-def unhandled_thread(e: Evidence) -> Hit | None:
+def unhandled_thread(e: Evidence) -> Finding | None:
     """An exception in a background thread (or a finaliser) was never handled."""
     thread = [w for w in e.warnings if w.startswith("PytestUnhandledThreadException")]
     unraisable = [w for w in e.warnings if w.startswith("PytestUnraisableException")]
@@ -145,8 +146,10 @@ def unhandled_thread(e: Evidence) -> Hit | None:
     )
 
 
-def worker_exit(e: Evidence) -> Hit | None:
+def worker_exit(e: Evidence) -> Finding | None:
     """A worker or process exited (an exit code, "terminated abruptly", a crashed worker)."""
+    if e.crash is not None:
+        return None  # the test's own process died: process-died speaks for that
     code = search(_EXIT_CODE, e)
     crash = search(_CRASH, e)
     if code is None and crash is None:
@@ -159,7 +162,7 @@ def worker_exit(e: Evidence) -> Hit | None:
     )
 
 
-def own_leaks(e: Evidence) -> Hit | None:
+def own_leaks(e: Evidence) -> Finding | None:
     """This test left threads, processes or pools running when it failed."""
     live = _live_leaks(e)
     if not live:
@@ -173,7 +176,7 @@ def own_leaks(e: Evidence) -> Hit | None:
     )
 
 
-def never_awaited(e: Evidence) -> Hit | None:
+def never_awaited(e: Evidence) -> Finding | None:
     """A real coroutine was created and never awaited: the task never started."""
     if e.mocked or any("AsyncMock" in w for w in e.warnings):
         return None  # an un-awaited AsyncMock is a mock gap (mockgap.never_awaited)
@@ -216,3 +219,31 @@ def _connection_advice(qualname: str) -> Suggestion:
 
 def _after_colon(text: str) -> str:
     return text.split(": ", 1)[1] if ": " in text else text
+
+
+def process_died(e: Evidence) -> Finding | None:
+    """The process running the test died under it (an xdist worker crash, os._exit, a signal,
+    the out-of-memory killer) and no timeout explains it."""
+    crash = e.crash
+    if crash is None or killed_by_thread_timer(e):
+        return None
+    lines = [f"{crash.how} while running this test"
+             + ("; xdist started a replacement and the run went on" if crash.worker else ""),
+             f"the test had been running {crash.ran_s:.2f} s when it went down"
+             if crash.ran_s is not None else ""]
+    return hit(0.8 if crash.exit_code is not None else 0.6, lines,
+               _death_advice(crash.exit_code))
+
+
+def _death_advice(code: int | None) -> Suggestion:
+    if code == -9:
+        return Suggestion("SIGKILL comes from outside the test: the out-of-memory killer (check "
+                          "`dmesg` and the job's memory limit) or a test/fixture that kills its "
+                          "own process group; watch the worker's memory while this test runs.")
+    if code is not None and code < 0:
+        return Suggestion("The process died from a signal: a crash in a C extension or a signal "
+                          "sent to the wrong pid; run the test alone with `python -X "
+                          "faulthandler -m pytest -p no:xdist NODEID` to get the stack.")
+    return Suggestion("Something in the test ended the process (os._exit, sys.exit in a forked "
+                      "child, a pool initializer calling exit): run it alone with -p no:xdist "
+                      "and look for os._exit/exit calls in the code it runs.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..model import Evidence, Suggestion
+from ..model import Evidence, Finding, Suggestion
 from .expectation import measured, nothing_measured
-from .signals import Hit, describe, hit, num, search, where
+from .signals import describe, hit, num, search, where
 
 _NO_ATTRIBUTE = re.compile(r"Mock object has no attribute '(\w+)'")
 _BAD_ASSERT = re.compile(r"'(\w+)' is not a valid assertion|Attributes cannot start with "
@@ -22,7 +22,7 @@ _MOCK_ASSERTION = re.compile(
 _ASYNC_MOCK = "AsyncMockMixin._execute_mock_call"
 
 
-def spec_attribute(e: Evidence) -> Hit | None:
+def spec_attribute(e: Evidence) -> Finding | None:
     """A spec'd Mock has no attribute the code under test uses."""
     match = search(_NO_ATTRIBUTE, e)
     if match is None:
@@ -44,9 +44,9 @@ def spec_attribute(e: Evidence) -> Hit | None:
     )
 
 
-def not_implemented(e: Evidence) -> Hit | None:
+def not_implemented(e: Evidence) -> Finding | None:
     """NotImplementedError raised from a fake, mock, stub or dummy."""
-    raisers = list(e.extra.get("raised_in", ()))
+    raisers = list(e.raised_in)
     for index, exc in enumerate(e.exceptions):
         raiser = str(raisers[index]) if index < len(raisers) else ""
         if exc.is_a("builtins.NotImplementedError") and _FAKE.search(raiser):
@@ -62,7 +62,7 @@ def not_implemented(e: Evidence) -> Hit | None:
     return None
 
 
-def mock_value(e: Evidence) -> Hit | None:
+def mock_value(e: Evidence) -> Finding | None:
     """A Mock/MagicMock turned up where a real value was expected."""
     awaited = search(_NOT_AWAITABLE, e)
     if awaited is not None:
@@ -88,7 +88,7 @@ def mock_value(e: Evidence) -> Hit | None:
     )
 
 
-def never_awaited(e: Evidence) -> Hit | None:
+def never_awaited(e: Evidence) -> Finding | None:
     """An AsyncMock (or a coroutine in a mocked test) was called and never awaited."""
     coroutines = [m for m in e.mocks if "un-awaited coroutine" in m]
     warned = [w for w in e.warnings if "was never awaited" in w]
@@ -105,7 +105,7 @@ def never_awaited(e: Evidence) -> Hit | None:
     )
 
 
-def mock_assertion(e: Evidence) -> Hit | None:
+def mock_assertion(e: Evidence) -> Finding | None:
     """A mock's assert_called*/assert_awaited* failed: the code did not reach the double."""
     match = search(_MOCK_ASSERTION, e)
     if match is None:
@@ -119,7 +119,7 @@ def mock_assertion(e: Evidence) -> Hit | None:
     )
 
 
-def real_resources(e: Evidence) -> Hit | None:
+def real_resources(e: Evidence) -> Finding | None:
     """A test that used doubles still started real processes or sockets."""
     if not e.mocked or not e.spawned:
         return None
@@ -132,7 +132,7 @@ def real_resources(e: Evidence) -> Hit | None:
     )
 
 
-def zero_from_double(e: Evidence) -> Hit | None:
+def zero_from_double(e: Evidence) -> Finding | None:
     """A test that used doubles measured exactly zero where it asserts a positive bound."""
     found = measured(e)
     if found is None or not nothing_measured(e, found):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..model import Evidence, LedgerEntry, Suggestion
-from .signals import Hit, describe, hit, line
+from ..model import Evidence, Finding, LedgerEntry, Suggestion, Verdict
+from .signals import describe, hit, line
 
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
@@ -27,7 +27,7 @@ _FIX = {
 }
 
 
-def ledger_match(e: Evidence) -> Hit | None:
+def ledger_match(e: Evidence) -> Finding | None:
     """An earlier test's unrestored change names what this failure is about."""
     found = list(_mentioned(e))
     if not found:
@@ -35,15 +35,15 @@ def ledger_match(e: Evidence) -> Hit | None:
     entry, token = found[0]
     return hit(
         0.9,
-        [f"{entry.nodeid} left {describe_change(entry)}, and this failure mentions {token!r}",
-         *(f"also outstanding: {describe_change(other)} (from {other.nodeid})"
+        [f"{entry.nodeid} left {entry.describe()}, and this failure mentions {token!r}",
+         *(f"also outstanding: {other.describe()} (from {other.nodeid})"
            for other, _ in found[1:3])],
         _fix(entry),
         _isolate(),
     )
 
 
-def watched(e: Evidence) -> Hit | None:
+def watched(e: Evidence) -> Finding | None:
     """An object listed in poolchaos_watch was changed by an earlier test, and the failure
     passed through the module that owns it."""
     owners = {exc_module for exc in e.exceptions for exc_module in exc.modules}
@@ -51,12 +51,12 @@ def watched(e: Evidence) -> Hit | None:
                if entry.kind == "watched" and entry.key.split(":", 1)[0] in owners]
     if not entries:
         return None  # a watched change elsewhere says nothing about this failure
-    return hit(0.6, [f"{entry.nodeid} left {describe_change(entry)}, and the failure went "
+    return hit(0.6, [f"{entry.nodeid} left {entry.describe()}, and the failure went "
                      f"through {entry.key.split(':', 1)[0]}" for entry in entries[:3]],
                _fix(entries[0]))
 
 
-def env_key_error(e: Evidence) -> Hit | None:
+def env_key_error(e: Evidence) -> Finding | None:
     """KeyError on an environment-variable name while earlier env changes are outstanding."""
     exc = e.any_exception("builtins.KeyError")
     env = _of_kind(e, "env")
@@ -64,12 +64,12 @@ def env_key_error(e: Evidence) -> Hit | None:
     if match is None or not env:
         return None
     return hit(0.75, [f"KeyError {match.group(1)!r} while {len(env)} environment change(s) "
-                      f"from earlier tests are in effect: {describe_change(env[0])} by "
+                      f"from earlier tests are in effect: {env[0].describe()} by "
                       f"{env[0].nodeid}"],
                _fix(env[0]))
 
 
-def cwd_relative(e: Evidence) -> Hit | None:
+def cwd_relative(e: Evidence) -> Finding | None:
     """A relative path was not found after an earlier test changed the working directory."""
     exc = e.any_exception("builtins.FileNotFoundError")
     cwd = _of_kind(e, "cwd")
@@ -77,21 +77,21 @@ def cwd_relative(e: Evidence) -> Hit | None:
     if match is None or not cwd:
         return None
     return hit(0.8, [f"the relative path {match.group(1)!r} was not found because "
-                     f"{cwd[0].nodeid} left {describe_change(cwd[0])}"],
+                     f"{cwd[0].nodeid} left {cwd[0].describe()}"],
                _fix(cwd[0]))
 
 
-def syspath_import(e: Evidence) -> Hit | None:
+def syspath_import(e: Evidence) -> Finding | None:
     """An import failed while an earlier test's sys.path change is in effect."""
     exc = e.any_exception("builtins.ImportError")
     paths = _of_kind(e, "sys.path")
     if exc is None or not paths:
         return None
-    return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {describe_change(paths[0])}"],
+    return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {paths[0].describe()}"],
                _fix(paths[0]))
 
 
-def leaked_patch(e: Evidence) -> Hit | None:
+def leaked_patch(e: Evidence) -> Finding | None:
     """A mock patch started by an earlier test is still active and a double showed up here."""
     patches = _of_kind(e, "mock-patch")
     if not patches or not e.mocks or e.mocked:
@@ -101,20 +101,20 @@ def leaked_patch(e: Evidence) -> Hit | None:
                _fix(patches[0]))
 
 
-def socket_timeout(e: Evidence) -> Hit | None:
+def socket_timeout(e: Evidence) -> Finding | None:
     """A socket timed out under a default timeout an earlier test set."""
     entries = _of_kind(e, "socket-timeout")
     if not entries or e.any_exception("builtins.TimeoutError") is None:
         return None
-    return hit(0.9, [f"{entries[0].nodeid} left {describe_change(entries[0])}; this socket "
+    return hit(0.9, [f"{entries[0].nodeid} left {entries[0].describe()}; this socket "
                      f"timed out under that default"], _fix(entries[0]))
 
 
-def order_dependent(e: Evidence) -> Hit | None:
+def order_dependent(e: Evidence) -> Finding | None:
     """Reruns proved the test passes alone and fails after others (verdict order-dependent)."""
-    if e.extra.get("verdict") != "order-dependent":
+    if e.reruns is None or e.reruns.verdict is not Verdict.ORDER_DEPENDENT:
         return None
-    polluter = e.extra.get("polluter")
+    polluter = e.reruns.polluter
     return hit(
         0.85,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
@@ -125,13 +125,13 @@ def order_dependent(e: Evidence) -> Hit | None:
     )
 
 
-def outstanding(e: Evidence) -> Hit | None:
+def outstanding(e: Evidence) -> Finding | None:
     """Earlier tests left global changes in effect (weak on its own; supports the others)."""
     if not e.pollution:
         return None
     first = e.pollution[0]
     return hit(0.3, [f"{len(e.pollution)} global change(s) from earlier tests still in "
-                     f"effect, e.g. {describe_change(first)} by {first.nodeid}"], _fix(first))
+                     f"effect, e.g. {first.describe()} by {first.nodeid}"], _fix(first))
 
 
 def failure_words(e: Evidence) -> str:
@@ -173,16 +173,6 @@ def _of_kind(e: Evidence, kind: str) -> list[LedgerEntry]:
     return [entry for entry in e.pollution if entry.kind == kind]
 
 
-def describe_change(entry: LedgerEntry) -> str:
-    if entry.kind == "env":
-        if entry.after is None:
-            return f"os.environ[{entry.key!r}] deleted (was {entry.before!r})"
-        was = "unset" if entry.before is None else repr(entry.before)
-        return f"os.environ[{entry.key!r}] = {entry.after!r} (was {was})"
-    # Other kinds hold repr() text already: quoting it again would turn True into 'True'.
-    return f"{entry.kind} {entry.key} = {entry.after} (was {entry.before})"
-
-
 def _fix(entry: LedgerEntry) -> Suggestion:
     fix = entry.fix or _FIX.get(entry.kind, "restore it in teardown")
     return Suggestion(f"In {entry.nodeid}, use {fix} so the change is undone after that test "
@@ -192,3 +182,4 @@ def _fix(entry: LedgerEntry) -> Suggestion:
 def _isolate() -> Suggestion:
     return Suggestion("Until it is fixed, --poolchaos-isolate=restore puts environment, cwd, "
                       "sys.path and watched globals back after every test.")
+

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
-from ..model import Evidence, ExceptionRecord, Suggestion
+from ..model import Category, Evidence, ExceptionRecord, Finding, Suggestion
 
-__all__ = ["Hit", "describe", "hit", "line", "num", "pct", "secs", "short", "where"]
+__all__ = ["describe", "hit", "line", "num", "pct", "secs", "short", "where"]
 
 #: ``timeout=0.5`` or the first positional number of a blocking call in a source line.
 WAIT_ARG = re.compile(
@@ -17,18 +16,10 @@ WAIT_ARG = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A check's answer: how strongly its signal is there, why, and what to change."""
-
-    score: float
-    lines: tuple[str, ...]
-    suggestions: tuple[Suggestion, ...]
-
-
-def hit(score: float, lines: list[str], *suggestions: Suggestion | str) -> Hit:
-    return Hit(score, tuple(text for text in lines if text),
-               tuple(s if isinstance(s, Suggestion) else Suggestion(s) for s in suggestions))
+def hit(score: float, lines: list[str], *suggestions: Suggestion | str) -> Finding:
+    """A built-in check's finding; the catalogue fills in the rule's id and category."""
+    return Finding("", Category.UNCLASSIFIED, score, tuple(text for text in lines if text),
+                   tuple(s if isinstance(s, Suggestion) else Suggestion(s) for s in suggestions))
 
 
 def num(value: float | None) -> str:
@@ -63,13 +54,12 @@ def describe(exc: ExceptionRecord) -> str:
 
 def line(evidence: Evidence) -> str:
     """The source line where the failure was raised (test file first), or ''."""
-    return str(evidence.extra.get("line", ""))
+    return evidence.source_line
 
 
 def where(evidence: Evidence) -> str:
     """`` at path:lineno`` of that line, or ''."""
-    place = evidence.extra.get("where")
-    return f" at {place}" if place else ""
+    return f" at {evidence.location}" if evidence.location else ""
 
 
 def waited(evidence: Evidence) -> float | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..model import Evidence, Suggestion
-from .signals import Hit, describe, hit, line, num, pct, search, secs, waited, where
+from ..model import Evidence, Finding, Suggestion
+from .signals import describe, hit, line, num, pct, search, secs, waited, where
 
 TIMEOUT_ERRORS = (
     "builtins.TimeoutError",
@@ -23,7 +23,7 @@ _WAIT_FALSE = re.compile(
 NEAR = 0.8  # share of the limit a failed test used before "near the limit" counts
 
 
-def pytest_timeout(e: Evidence) -> Hit | None:
+def pytest_timeout(e: Evidence) -> Finding | None:
     """pytest-timeout fired ("Timeout (>Xs) from pytest-timeout")."""
     info = e.timeout
     if info is None or not info.fired or not info.seconds:
@@ -31,7 +31,7 @@ def pytest_timeout(e: Evidence) -> Hit | None:
     limit = info.seconds
     ran = f", the test ran {secs(e.duration_s)}" if e.duration_s else ""
     scope = "the test function" if info.func_only else "setup, call and teardown"
-    alive = [str(entry) for entry in e.extra.get("alive", ())][:5]
+    alive = [str(entry) for entry in e.alive or ()][:5]
     return hit(
         0.95,
         [f"pytest-timeout fired during {e.when}: limit {secs(limit)} on {scope}{ran}",
@@ -62,7 +62,7 @@ def _busy(e: Evidence) -> bool:
 def _stuck_or_slow(e: Evidence, limit: float, alive: list[str]) -> Suggestion:
     # What the other threads were doing separates "nothing was working" from "too slow".
     raise_it = f"@pytest.mark.timeout({num(limit * 2)})"
-    if "alive" in e.extra and not alive:  # the dump was read and held no other thread
+    if e.alive is not None and not alive:  # the dump was read and held no other thread
         return Suggestion("No other thread was alive when it fired: the test was waiting for "
                           "work nobody was doing (a worker that never started or already "
                           "died, an event nothing sets). Check the worker is started and alive "
@@ -81,7 +81,7 @@ def _stuck_or_slow(e: Evidence, limit: float, alive: list[str]) -> Suggestion:
                       f"{secs(limit)}), e.g. {raise_it}.", raise_it)
 
 
-def timeout_error(e: Evidence) -> Hit | None:
+def timeout_error(e: Evidence) -> Finding | None:
     """TimeoutError from futures, asyncio, multiprocessing, sockets or your own deadline."""
     exc = e.any_exception(*TIMEOUT_ERRORS)
     if exc is None:
@@ -97,7 +97,7 @@ def timeout_error(e: Evidence) -> Hit | None:
     )
 
 
-def subprocess_timeout(e: Evidence) -> Hit | None:
+def subprocess_timeout(e: Evidence) -> Finding | None:
     """subprocess.TimeoutExpired: a child process ran longer than run()/communicate() allowed."""
     exc = e.any_exception("subprocess.TimeoutExpired")
     if exc is None:
@@ -113,7 +113,7 @@ def subprocess_timeout(e: Evidence) -> Hit | None:
     )
 
 
-def queue_empty(e: Evidence) -> Hit | None:
+def queue_empty(e: Evidence) -> Finding | None:
     """queue.Empty after a timed get(): the producer did not deliver in time."""
     exc = e.any_exception(*QUEUE_EMPTY)
     if exc is None or _NOWAIT.search(line(e)):
@@ -128,7 +128,7 @@ def queue_empty(e: Evidence) -> Hit | None:
     )
 
 
-def event_wait(e: Evidence) -> Hit | None:
+def event_wait(e: Evidence) -> Finding | None:
     """``assert event.wait(t)`` / ``assert event.is_set()`` failed: the event was never set."""
     if e.any_exception("builtins.AssertionError") is None:
         return None
@@ -149,7 +149,7 @@ def event_wait(e: Evidence) -> Hit | None:
     )
 
 
-def near_limit(e: Evidence) -> Hit | None:
+def near_limit(e: Evidence) -> Finding | None:
     """The failed test used most of its pytest-timeout limit without it firing."""
     info = e.timeout
     if info is None or info.fired or not info.seconds:
@@ -177,4 +177,42 @@ def _slow_or_stuck(seconds: float | None, e: Evidence) -> Suggestion:
         f"The wait allowed {secs(seconds)}. If the work is only slow under load, allow more "
         f"(e.g. {num(seconds * 3)} s{cap}); if it never finishes, check the worker it waits on "
         f"was started and is not blocked or dead."
+    )
+
+
+#: a death this far into a thread-method limit is that timer (it calls os._exit(1))
+THREAD_KILL_SHARE = 0.8
+
+
+def killed_by_thread_timer(e: Evidence) -> bool:
+    """The death looks like pytest-timeout's thread method: armed, exit status 1 (or unknown),
+    and at least most of the limit used (or unknown)."""
+    crash, info = e.crash, e.timeout
+    if crash is None or info is None or info.method != "thread" or not info.seconds:
+        return False
+    if crash.exit_code not in (None, 1):
+        return False
+    return crash.ran_s is None or crash.ran_s >= THREAD_KILL_SHARE * info.seconds
+
+
+def thread_method_kill(e: Evidence) -> Finding | None:
+    """The process died with pytest-timeout's thread method armed and near its limit: that
+    method dumps the stacks and calls os._exit(1) on expiry."""
+    crash, info = e.crash, e.timeout
+    if crash is None or info is None or not killed_by_thread_timer(e):
+        return None
+    limit = secs(info.seconds)
+    return hit(
+        0.9,
+        [f"{crash.how} while this test was running, with pytest-timeout's thread method "
+         f"active: on expiry it dumps the stacks and calls os._exit(1)",
+         f"the {limit} limit comes from {info.source or 'the pytest-timeout configuration'} "
+         f"(method thread)",
+         f"the test had run {secs(crash.ran_s)} when the process went down"
+         if crash.ran_s is not None else ""],
+        Suggestion(f"The test did not finish within {limit}: give every wait in it a timeout "
+                   f"well below that (event.wait(timeout=...), future.result(timeout=...)) so "
+                   f"it fails with a report instead of killing the process."),
+        Suggestion("Use --timeout-method=signal where available: the test then fails normally "
+                   "and the rest of the session still runs."),
     )

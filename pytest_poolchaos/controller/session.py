@@ -1,89 +1,40 @@
-"""ChaosController: the role played by the process that reports (serial run or xdist controller).
+"""ChaosController: the role of the process that reports (a serial run or the xdist controller).
 
-It turns pytest's reports, local or replayed from workers, into one TestRecord per test and
-hands the finished session to the reporters. It never looks at live objects of a test: under
-xdist it could not.
+It folds pytest's reports, local or replayed from workers, into one TestRecord per test, writes
+the run's start and end into the journal, and at the session's end hands the finished
+SessionResult to the diagnostic reruns and the reporters. It never looks at a test's live
+objects: under xdist it could not.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
-from ..guard import PROBLEMS, guarded
-from ..model import Category, Diagnosis, Evidence, Leak
+from .. import guard, journal, roles, timeouts
+from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
+from ..outcome import crash_message, fold
+from ..sanitize import redact_text
 from ..settings import Settings
-from ..worker.recorder import PAYLOAD
 
-NEAR_TIMEOUT = 0.8  # share of the timeout a passing test may use before it is listed
-
-
-@dataclass
-class TestRecord:
-    """One test as the reports saw it."""
-
-    nodeid: str
-    location: tuple[str, int | None, str] | None = None
-    outcome: str = "passed"
-    when: str | None = None
-    duration_s: float = 0.0
-    worker: str | None = None
-    start: float | None = None
-    stop: float | None = None
-    timeout_s: float | None = None
-    leaks: tuple[Leak, ...] = ()
-    evidence: Evidence | None = None
-    diagnosis: Diagnosis | None = None
-    longrepr: str = ""
-
-    @property
-    def near_timeout(self) -> bool:
-        return (self.outcome == "passed" and bool(self.timeout_s)
-                and self.duration_s > NEAR_TIMEOUT * (self.timeout_s or 0))
+__all__ = ["ChaosController", "LocalWorker"]
 
 
-@dataclass
-class SessionResult:
-    """Everything the reporters need, as plain data."""
+class LocalWorker(Protocol):
+    """The recorder of a serial run, which reports to this process directly."""
 
-    records: dict[str, TestRecord]
-    args: list[str]
-    workers: int
-    start: float
-    stop: float = 0.0
-    exitstatus: int = 0
-    problems: list[str] = field(default_factory=list)
-    randomly_seed: int | None = None
-    #: per failed nodeid: tests that overlapped it in time on other workers, most overlap
-    #: first, as (nodeid, worker, overlap seconds). Filled by the timeline at session end.
-    alongside: dict[str, list[tuple[str, str | None, float]]] = field(default_factory=dict)
-    #: non-daemon threads still alive at session end (they hang interpreter exit), one line
-    #: each naming the thread and the test that started it.
-    hanging: list[str] = field(default_factory=list)
-    #: os.environ as it was before the first test: diagnostic subprocesses start from it, so
-    #: variables the tests left behind do not leak into isolated reruns.
-    environ: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def diagnosed(self) -> list[TestRecord]:
-        return [r for r in self.records.values() if r.diagnosis is not None]
-
-    def by_category(self) -> dict[str, int]:
-        counts = {category.value: 0 for category in Category}
-        for record in self.diagnosed:
-            assert record.diagnosis is not None
-            counts[record.diagnosis.category.value] += 1
-        return counts
+    def summary(self) -> WorkerSummary: ...
 
 
 class ChaosController:
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings,
+                 local: LocalWorker | None) -> None:
         self.config = config
         self.settings = settings
+        self.local = local
         self.session = SessionResult(
             records={},
             args=[str(arg) for arg in config.invocation_params.args],
@@ -91,32 +42,78 @@ class ChaosController:
             start=time.time(),
             environ=dict(os.environ),
         )
+        self.journal: journal.JournalWriter | None = None
+        self.plan: journal.JournalPlan | None = None
+        self.notice: list[str] = []
+
+    # -- the session ------------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._open_journal()
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        return self.notice
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        # Workers append to this run's journal under this run's id.
+        if self.plan is not None:
+            node.workerinput[journal.WORKERINPUT_KEY] = self.plan.to_wire()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._collect(report)
 
-    @guarded(None)
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Before the terminal reporter's summary and junitxml's file: the diagnosis is final
+        # and the report files exist when they are written.
+        result = self.finish(int(exitstatus))
+        self._refine(session, result)
+        self._write(result)
+        if self.journal is not None:
+            with guard.contained("journal"):
+                self.journal.write("run-end", exitstatus=int(exitstatus))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    # -- steps ----------------------------------------------------------------------------
+
+    @guard.guarded(None)
+    def _open_journal(self) -> None:
+        self.plan = journal.plan(self.config, self.settings.journal)
+        if self.plan is None:
+            return
+        self.notice = _dead_run_notice(self.plan)
+        self.journal = journal.JournalWriter(self.plan.path, self.plan.run, None)
+        self.journal.write("run-start", pid=os.getpid(),
+                           args=[redact_text(arg) for arg in self.session.args],
+                           timeout=journal.limit_json(timeouts.session_limit(self.config)))
+        if self.plan.directory is not None:
+            journal.prune(self.plan.directory)
+
+    @guard.guarded(None)
     def _collect(self, report: pytest.TestReport) -> None:
         record = self.session.records.get(report.nodeid)
         if record is None:
             record = self.session.records[report.nodeid] = TestRecord(report.nodeid)
-        record.location = tuple(report.location)  # type: ignore[assignment]
+            record.location = report.location
+            record.start = getattr(report, "start", None) or None
         record.duration_s += report.duration
+        record.stop = getattr(report, "stop", None) or record.stop
         record.worker = getattr(report, "worker_id", None) or record.worker
-        _apply_outcome(record, report)
-        payload: dict[str, Any] | None = getattr(report, PAYLOAD, None)
-        if payload:
-            _apply_payload(record, payload)
+        outcome = fold(record.outcome, report)
+        if outcome != record.outcome:
+            record.outcome, record.when = outcome, report.when
+            if report.failed:
+                record.longrepr = crash_message(report)
+        wire = getattr(report, PAYLOAD_ATTR, None)
+        if wire:
+            record.take(TestPayload.from_wire(wire))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        # Runs before the terminal reporter's summary, so the files exist when it prints.
-        result = self.finish(exitstatus)
-        self._refine(session, result)
-        self._write(result)
-
-    @guarded(None)
+    @guard.guarded(None)
     def _refine(self, session: pytest.Session, result: SessionResult) -> None:
         # Reruns and the polluter search refine verdicts; they never change outcomes.
         if not result.diagnosed:
@@ -125,7 +122,7 @@ class ChaosController:
 
         refine(session, self.settings, result)
 
-    @guarded(None)
+    @guard.guarded(None)
     def _write(self, result: SessionResult) -> None:
         from ..report import write_files
 
@@ -134,59 +131,45 @@ class ChaosController:
     def finish(self, exitstatus: int) -> SessionResult:
         """Close the session's books; called once from pytest_sessionfinish."""
         self.session.stop = time.time()
-        self.session.exitstatus = int(exitstatus)
-        self.session.problems = list(PROBLEMS)
+        self.session.exitstatus = exitstatus
+        if self.local is not None:
+            self.session.hanging.extend(self.local.summary().hanging)
+        self.session.problems = list(dict.fromkeys([*self.session.problems, *guard.PROBLEMS]))
         self.session.randomly_seed = _randomly_seed(self.config)
         if self.session.diagnosed:
             self.session.alongside = _alongside(self.session.records)
         return self.session
 
 
-@guarded({})
+@guard.guarded([])
+def _dead_run_notice(plan: journal.JournalPlan) -> list[str]:
+    """A header naming the test the previous run died in, when it died without a report."""
+    previous = journal.latest_file(plan.directory or plan.path, besides=plan.path)
+    found = journal.dead_previous(previous, plan.run) if previous is not None else None
+    if found is None:
+        return []
+    run, event = found
+    head = "poolchaos: the previous run did not finish (no report was written)"
+    if event is None:
+        return [f"{head}; it died between tests"]
+    from ..postmortem import unfinished_record
+
+    record = unfinished_record(run, event)
+    assert record.diagnosis is not None
+    return [f"{head}: {record.diagnosis.category.value} in {record.nodeid}",
+            f"  {record.diagnosis.reasons[0]}",
+            f"  details: poolchaos report --journal {previous} --run {run.run[:12]}"]
+
+
+@guard.guarded({})
 def _alongside(records: dict[str, TestRecord]) -> dict[str, list[tuple[str, str | None, float]]]:
-    from .timeline import alongside
+    from ..report.timeline import alongside
 
     return alongside(records)
 
 
-def _apply_outcome(record: TestRecord, report: pytest.TestReport) -> None:
-    # The first non-passing phase decides, as in pytest's own summary: a failed setup or
-    # teardown is an error, a failed call a failure; xfail/xpass come from the call phase.
-    if hasattr(report, "wasxfail"):
-        record.outcome = "xfailed" if report.skipped else "xpassed"
-        record.when = report.when
-    elif report.failed and record.outcome not in ("failed", "error"):
-        # pytest's own rule: only setup/teardown failures are errors (a crashed xdist
-        # worker's report has when="???" and counts as failed)
-        record.outcome = "error" if report.when in ("setup", "teardown") else "failed"
-        record.when = report.when
-        record.longrepr = _crash_message(report)
-    elif report.skipped and record.outcome == "passed":
-        record.outcome = "skipped"
-        record.when = report.when
-
-
-def _apply_payload(record: TestRecord, payload: dict[str, Any]) -> None:
-    record.start = payload.get("start")
-    record.stop = payload.get("stop")
-    record.timeout_s = payload.get("timeout_s")
-    record.worker = payload.get("worker") or record.worker
-    record.leaks = tuple(Leak(**leak) for leak in payload.get("leaks", ()))
-    if payload.get("evidence"):
-        record.evidence = Evidence.from_json(payload["evidence"])
-    if payload.get("diagnosis") and record.outcome in ("failed", "error"):
-        record.diagnosis = Diagnosis.from_json(payload["diagnosis"])
-
-
-def _crash_message(report: pytest.TestReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    return str(report.longrepr or "")[:2000]
-
-
 def _worker_count(config: pytest.Config) -> int:
-    if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no":
+    if roles.runs_tests(config):
         return 0
     return int(getattr(config.option, "numprocesses", 0) or 0)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pytest
 
-    from ..controller.session import SessionResult
+    from ..model import SessionResult
     from ..settings import Settings
 
 

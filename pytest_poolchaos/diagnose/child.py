@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from ..model import PAYLOAD_ATTR
+from ..outcome import crash_message, fold
+
 OUT = "POOLCHAOS_DIAGNOSE_OUT"
 TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
-PAYLOAD = "poolchaos"  # the recorder's attribute on the teardown report
 
 _seen: dict[str, dict[str, Any]] = {}
 
@@ -37,15 +39,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry["duration_s"] += report.duration
     if report.when == "call":
         entry["call_s"] = report.duration
-    if report.failed and entry["outcome"] == "passed":
-        entry["outcome"] = "error" if report.when in ("setup", "teardown") else "failed"
-        entry["when"] = report.when
-        crash = getattr(report.longrepr, "reprcrash", None)
-        entry["message"] = str(crash.message if crash is not None else report.longrepr)[:2000]
-    elif report.skipped and entry["outcome"] == "passed":
-        entry["outcome"] = "skipped"
+    outcome = fold(entry["outcome"], report)
+    if outcome != entry["outcome"]:
+        entry["outcome"], entry["when"] = outcome, report.when
+        if report.failed:
+            entry["message"] = crash_message(report)
     if report.when == "teardown":
-        payload = getattr(report, PAYLOAD, None) or {}
+        payload = getattr(report, PAYLOAD_ATTR, None) or {}
         entry["evidence"] = payload.get("evidence")
         _write(entry)
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..classify.pollution import describe_change, failure_words
+from ..classify.pollution import failure_words
 from ..guard import guarded
-from ..model import Attempt, Category, Diagnosis, Verdict
+from ..model import Attempt, Category, Diagnosis, RerunFacts, Verdict
 from .bisect import PolluterSearch, Search
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
@@ -25,7 +25,7 @@ from .runner import Runner
 from .verdict import Tally, suspect_order, tally, verdict
 
 if TYPE_CHECKING:
-    from ..controller.session import SessionResult, TestRecord
+    from ..model import SessionResult, TestRecord
     from ..settings import Settings
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
@@ -129,15 +129,13 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
     diagnosis = record.diagnosis
     polluter = search.polluter if search is not None and found is Verdict.ORDER_DEPENDENT \
         else None
-    if found is Verdict.ORDER_DEPENDENT and record.evidence is not None:
-        extra = {**record.evidence.extra, "verdict": found.value}
-        if polluter:
-            extra["polluter"] = polluter
+    if record.evidence is not None:
+        # What the reruns proved is one more fact: the rules decide again with it.
         from ..classify import classify
 
-        diagnosis = classify(context.config, replace(record.evidence, extra=extra),
-                             context.settings)
-    lines = [*diagnosis.evidence, _rerun_line(counts), *_search_lines(search, found),
+        record.evidence = replace(record.evidence, reruns=RerunFacts(found, polluter))
+        diagnosis = classify(context.config, record.evidence, context.settings)
+    lines = [*diagnosis.reasons, _rerun_line(counts), *_search_lines(search, found),
              *_resources_left(context.result, polluter)]
     advice = [*diagnosis.suggestions,
               *measured(diagnosis.category, record.evidence, attempts)]
@@ -145,7 +143,7 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
         verdict=found, pass_rate=counts.pass_rate, reruns=counts.runs, polluter=polluter,
         polluter_search=search.to_json() if search is not None and search.runs else None,
         attempts=tuple(attempts + (search.attempts if search is not None else [])),
-        evidence=tuple(dict.fromkeys(lines)), suggestions=tuple(advice))
+        reasons=tuple(dict.fromkeys(lines)), suggestions=tuple(advice))
 
 
 def _rerun_line(counts: Tally) -> str:
@@ -163,7 +161,7 @@ def _search_lines(search: Search | None, found: Verdict) -> list[str]:
     cost = f"{search.runs} run(s), {search.seconds:.1f} s"
     if search.polluter:
         lines = [f"polluter {search.polluter} found by {search.method} in {cost}"]
-        lines += [f"{entry.nodeid} left {describe_change(entry)}"
+        lines += [f"{entry.nodeid} left {entry.describe()}"
                   for entry in search.left_behind[:3]]
         return lines
     if search.method == "exhausted":

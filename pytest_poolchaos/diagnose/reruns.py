@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from ..model import Attempt, Evidence
-from ..worker.recorder import PAYLOAD
+from ..model import PAYLOAD_ATTR, Attempt, Evidence, TestPayload
+from ..outcome import crash_message, fold
 from .runner import ChildTest, Runner
 
 RAISE_FACTOR = 3.0  # timeout reruns get this many times the original limit
@@ -67,23 +67,24 @@ def values(evidence: Evidence | None, duration: float, limit: float | None,
 
 
 def _outcome(reports: list[pytest.TestReport]) -> tuple[str, str]:
+    outcome, message = "passed", ""
     for report in reports:
-        if report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            text = str(crash.message if crash is not None else report.longrepr)
-            return ("error" if report.when in ("setup", "teardown") else "failed"), text[:500]
-    if any(report.skipped for report in reports):
-        return "skipped", ""
-    return "passed", ""
+        folded = fold(outcome, report)
+        if folded != outcome and report.failed:
+            message = crash_message(report)[:500]
+        outcome = folded
+    return outcome, message
 
 
 def _evidence(reports: list[pytest.TestReport]) -> Evidence | None:
     for report in reports:
-        payload = getattr(report, PAYLOAD, None)
-        if payload and payload.get("evidence"):
-            return Evidence.from_json(payload["evidence"])
+        wire = getattr(report, PAYLOAD_ATTR, None)
+        if wire:
+            return TestPayload.from_wire(wire).evidence
     return None
 
 
 def _schema_outcome(outcome: str) -> str:
+    if outcome in ("xfailed", "xpassed"):
+        return "skipped" if outcome == "xfailed" else "passed"
     return outcome if outcome in ("passed", "failed", "error", "skipped") else "failed"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from . import child
 _PASS_WITH_VALUE = ("-p", "-o", "--override-ini", "--timeout", "--timeout-method",
                     "--import-mode", "--confcutdir", "-W", "--pythonwarnings")
 _OWN_PLUGINS = {"poolchaos", "no:poolchaos", "pytest_poolchaos.plugin"}
-_STANDALONE = "poolchaos_diagnose_child"
 _DROP_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST",
              "PYTEST_XDIST_TESTRUNUID", child.OUT, child.TIMEOUT)
 
@@ -84,8 +82,6 @@ class Runner:
         with tempfile.TemporaryDirectory(prefix="poolchaos-diagnose-") as tmp:
             out = Path(tmp, "tests.jsonl")
             env = dict(self.environ, **{child.OUT: str(out)})
-            if light:
-                _standalone_child(Path(tmp), env)
             if raise_limit is not None:
                 env[child.TIMEOUT] = f"{raise_limit:.3f}"
             args = ([*self.light] if light else
@@ -113,7 +109,7 @@ def _base_args(config: pytest.Config, settings: Settings) -> list[str]:
 
 def _light_args(config: pytest.Config) -> list[str]:
     # pytest startup dominates a bisection step; without the plugin a step is ~30% cheaper.
-    args = [sys.executable, "-m", "pytest", "-p", "no:poolchaos", "-p", _STANDALONE,
+    args = [sys.executable, "-m", "pytest", "-p", "no:poolchaos", "-p", child.__name__,
             "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
             f"--rootdir={config.rootpath}"]
     if config.inipath is not None:
@@ -121,14 +117,6 @@ def _light_args(config: pytest.Config) -> list[str]:
     if config.pluginmanager.hasplugin("xdist"):
         args += ["-n", "0"]
     return args + passed_through(config.invocation_params.args)
-
-
-def _standalone_child(directory: Path, env: dict[str, str]) -> None:
-    # Importing child as pytest_poolchaos.diagnose.child imports the package (~40 ms a run);
-    # a copy under a name of its own, first on the path, imports nothing of ours.
-    shutil.copyfile(child.__file__, directory / f"{_STANDALONE}.py")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(directory),
-                                                      env.get("PYTHONPATH", "")]))
 
 
 def _can_go_light(config: pytest.Config) -> bool:

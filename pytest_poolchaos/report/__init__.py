@@ -8,7 +8,7 @@ from ..guard import guarded
 from . import json as json_report
 
 if TYPE_CHECKING:
-    from ..controller.session import SessionResult
+    from ..model import SessionResult
     from ..settings import Settings
 
 

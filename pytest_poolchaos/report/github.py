@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from . import summary
 
 if TYPE_CHECKING:
-    from ..controller.session import SessionResult, TestRecord
-    from ..model import Diagnosis
+    from ..model import Diagnosis, SessionResult, TestRecord
 
 __all__ = ["command", "commands", "escape_data", "escape_property"]
 
@@ -55,6 +54,6 @@ def _message(record: TestRecord, diagnosis: Diagnosis) -> str:
              f"(confidence {diagnosis.confidence:.2f}, {summary.short_verdict(diagnosis)})"]
     if diagnosis.polluter:
         lines.append(f"polluter: {diagnosis.polluter}")
-    lines += diagnosis.evidence[:3]
+    lines += diagnosis.reasons[:3]
     lines += [f"fix: {s.text}" for s in diagnosis.suggestions[:2]]
     return "\n".join(lines)

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import __version__
 from ..sanitize import redact_text
 
 if TYPE_CHECKING:
-    from ..controller.session import SessionResult, TestRecord
+    from ..model import SessionResult, TestRecord
 
 SCHEMA = "poolchaos-report/1"
 
@@ -27,7 +26,7 @@ def build(result: SessionResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "created": datetime.fromtimestamp(result.stop or result.start, timezone.utc).isoformat(),
-        "plugin_version": __version__,
+        "plugin_version": _version(),
         "pytest_version": pytest.__version__,
         "python": platform.python_version(),
         "session": {
@@ -72,6 +71,12 @@ def _test(record: TestRecord) -> dict[str, Any]:
         "timeout_s": record.timeout_s,
         "near_timeout": record.near_timeout,
     }
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return str(__version__)
 
 
 def write(path: Path, data: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from . import summary
 
 if TYPE_CHECKING:
-    from ..controller.session import SessionResult
+    from ..model import SessionResult
 
 __all__ = ["build", "cell", "write"]
 

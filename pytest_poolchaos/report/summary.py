@@ -13,7 +13,7 @@ from ..model import Category, Diagnosis, Verdict
 from ..sanitize import redact_text
 
 if TYPE_CHECKING:
-    from ..controller.session import SessionResult, TestRecord
+    from ..model import SessionResult, TestRecord
 
 __all__ = [
     "clean_line",

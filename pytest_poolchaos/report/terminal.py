@@ -11,7 +11,7 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from ..controller.session import ChaosController, SessionResult, TestRecord
-    from ..model import Diagnosis
+    from ..model import Diagnosis, SessionResult, TestRecord
 
 __all__ = ["TerminalSection", "View", "render"]
 
@@ -64,8 +63,14 @@ class View:
         return self.verbosity < 0
 
 
+class SessionSource(Protocol):
+    """Whoever holds the session's result (the controller)."""
+
+    session: SessionResult
+
+
 class TerminalSection:
-    def __init__(self, config: pytest.Config, controller: ChaosController) -> None:
+    def __init__(self, config: pytest.Config, controller: SessionSource) -> None:
         self.config = config
         self.controller = controller
         self.drawn = False  # no summary (a usage error, --no-summary): no annotations either
@@ -177,9 +182,9 @@ def _block_body(record: TestRecord, diagnosis: Diagnosis, result: SessionResult,
     parts: list[RenderableType] = [head]
     if (polluter := summary.polluter_phrase(diagnosis)) is not None:
         parts.append(_text(f"polluter: {safe(polluter, result)}", "bold"))
-    evidence = diagnosis.evidence if view.verbose else diagnosis.evidence[:EVIDENCE_SHOWN]
+    evidence = diagnosis.reasons if view.verbose else diagnosis.reasons[:EVIDENCE_SHOWN]
     parts += _numbered("evidence", [(safe(e, result), "") for e in evidence], result)
-    if hidden := len(diagnosis.evidence) - len(evidence):
+    if hidden := len(diagnosis.reasons) - len(evidence):
         parts.append(_text(f"    (+{hidden} more with -v)", "dim"))
     fixes = [(s.text, s.detail) for s in diagnosis.suggestions]
     parts += _numbered("suggestions", fixes, result)
@@ -227,7 +232,8 @@ def _verbose_parts(record: TestRecord, diagnosis: Diagnosis, result: SessionResu
     if diagnosis.attempts:
         parts += [_text("reruns", "underline"), _attempts(diagnosis, result)]
     if diagnosis.rules:
-        parts.append(_text(f"rules: {', '.join(diagnosis.rules)}", "dim"))
+        fired = ", ".join(f"{rule.id} ({rule.score:.2f})" for rule in diagnosis.rules)
+        parts.append(_text(f"rules: {fired}", "dim"))
     if timeline := _timeline(result, record.nodeid, view.width - INDENT):
         parts += [_text("timeline", "underline"), _text(timeline)]
     return parts
@@ -259,7 +265,7 @@ def _number(value: object) -> str:
 @guard.guarded("")
 def _timeline(result: SessionResult, nodeid: str, width: int) -> str:
     try:
-        from ..controller.timeline import render_timeline
+        from .timeline import render_timeline
     except ImportError:  # an older or trimmed install: the rest of the block still stands
         return ""
     return render_timeline(result, nodeid, width)

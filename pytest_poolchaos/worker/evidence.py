@@ -3,14 +3,6 @@
 This runs where the test ran (a worker under xdist), at the first failing phase. Everything is
 turned into builtins right away: the Evidence crosses the wire, and holding on to a test's
 objects could keep the very pools and sockets alive that the scope is about to call leaks.
-
-Keys this module puts in ``Evidence.extra`` (rules read them by name):
-
-* ``line`` / ``where``: the source line of the test (or of user code) where the failure was
-  raised, and its ``path:lineno``;
-* ``raised_in``: per exception of the chain, ``module:Owner.function`` of the frame that raised;
-* ``same_elements_other_order``: the failed ``==`` compared two sequences holding the same
-  items in another order.
 """
 
 from __future__ import annotations
@@ -25,7 +17,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sized
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +29,7 @@ from ..model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
 from ..sanitize import redact_text
 
 if TYPE_CHECKING:
-    from .scope import ScopeManager
+    from .scope import PoolScope
 
 __all__ = ["ComparisonSlot", "from_call", "seen_warnings", "timeout_info"]
 
@@ -62,7 +54,7 @@ _NO_WARNINGS: tuple[str, ...] = ()
 class _Captured:
     comparison: Comparison
     mocks: tuple[str, ...]
-    facts: dict[str, Any] = field(default_factory=dict)
+    reordered: bool = False
     where: tuple[str, int] | None = None
 
 
@@ -83,7 +75,7 @@ class ComparisonSlot:
 
 
 def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
-              comparisons: ComparisonSlot, scope: ScopeManager, worker: str | None) -> Evidence:
+              comparisons: ComparisonSlot, scope: PoolScope, worker: str | None) -> Evidence:
     """Evidence for the first failing phase of ``item``."""
     error = call.excinfo.value if call.excinfo is not None else None
     chain = list(_chain(error))
@@ -91,9 +83,7 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     message = _clean(_crash_message(report))
     text = "\n".join([message, *(record.message for record in records)])
     captured = _matching(comparisons.last, error)
-    extra: dict[str, Any] = dict(captured.facts) if captured else {}
-    extra.update(_location(item, error))
-    extra["raised_in"] = [_raiser(exc) for exc, _ in chain]
+    where, line = _location(item, error)
     return Evidence(
         nodeid=item.nodeid,
         when=report.when,
@@ -106,7 +96,10 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
         mocks=_unique([*(captured.mocks if captured else ()), *_mocks_in(text)]),
         warnings=seen_warnings(),
         worker=worker,
-        extra=extra,
+        source_line=line,
+        location=where,
+        raised_in=tuple(_raiser(exc) for exc, _ in chain),
+        reordered=bool(captured and captured.reordered),
     )
 
 
@@ -144,8 +137,7 @@ def _capture(op: str, left: object, right: object) -> _Captured | None:
         left_len=_length(left), right_len=_length(right),
     )
     mocks = tuple(desc for desc in (_double(left, "left"), _double(right, "right")) if desc)
-    facts = {"same_elements_other_order": True} if _reordered(op, left, right) else {}
-    return _Captured(comparison, mocks, facts, _assert_site())
+    return _Captured(comparison, mocks, _reordered(op, left, right), _assert_site())
 
 
 def _matching(captured: _Captured | None, error: BaseException | None) -> _Captured | None:
@@ -293,19 +285,20 @@ def _raiser(exc: BaseException) -> str:
     return f"{frame.f_globals.get('__name__', '?')}:{name}"
 
 
-def _location(item: pytest.Item, error: BaseException | None) -> dict[str, str]:
-    """The innermost frame in the test's file, else in user code under the rootdir."""
+def _location(item: pytest.Item, error: BaseException | None) -> tuple[str, str]:
+    """``path:lineno`` and source line of the innermost frame in the test's file, else in user
+    code under the rootdir; empty strings when there is none."""
     frames = list(_frames(error.__traceback__ if error is not None else None))
     test_file = str(getattr(item, "path", ""))
     root = str(item.config.rootpath)
     chosen = next((f for f in reversed(frames) if f[0].f_code.co_filename == test_file), None)
     chosen = chosen or next((f for f in reversed(frames) if _is_user(f[0], root)), None)
     if chosen is None:
-        return {}
+        return "", ""
     filename, lineno = chosen[0].f_code.co_filename, chosen[1]
     where = f"{os.path.relpath(filename, root) if filename.startswith(root) else filename}"
     line = linecache.getline(filename, lineno).strip()
-    return {"where": f"{where}:{lineno}", "line": _clean(line, 300)}
+    return f"{where}:{lineno}", _clean(line, 300)
 
 
 def _is_user(frame: FrameType, root: str) -> bool:

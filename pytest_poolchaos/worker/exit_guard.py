@@ -16,50 +16,31 @@ import sys
 import threading
 import time
 
-import pytest
+__all__ = ["ExitGuard"]
 
-from ..guard import guarded
-from ..settings import Settings
-from . import surroundings
-
-__all__ = ["HANGING_KEY", "ExitGuard"]
-
-HANGING_KEY = "poolchaos_hanging"  # workeroutput key: a worker's hanging threads
 _POLL = 0.05
 
 
 class ExitGuard:
-    """Registered wherever tests run (serial run or xdist worker)."""
+    """Owned by the recorder wherever tests run (serial run or xdist worker)."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.config = config
-        self.settings = settings
+    def __init__(self, exit_timeout: float) -> None:
+        self.exit_timeout = exit_timeout
         self.before: set[int | None] = set()
-        self.owner: dict[int | None, str] = {}
-        self.exitstatus = 0
+        #: thread ident -> (the thread, the test running when it was first seen); the thread
+        #: object is kept so a reused ident is not blamed on an earlier test
+        self.owner: dict[int | None, tuple[threading.Thread, str]] = {}
         self.hanging: list[threading.Thread] = []
 
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
+    def start(self) -> None:
         self.before = {thread.ident for thread in threading.enumerate()}
-        surroundings.prime()
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.exitstatus = int(exitstatus)
-        self._publish()
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self._arm()
-
-    # -- steps ----------------------------------------------------------------------------
-
-    @guarded(None)
     def attribute(self, nodeid: str) -> None:
-        """Called by the recorder after a test that left threads running."""
+        """After a test that left threads running: remember it started the new ones."""
         for thread in threading.enumerate():
-            if thread.ident not in self.before and thread.ident not in self.owner:
-                self.owner[thread.ident] = nodeid
+            known = self.owner.get(thread.ident)
+            if thread.ident not in self.before and (known is None or known[0] is not thread):
+                self.owner[thread.ident] = (thread, nodeid)
 
     def survivors(self) -> list[threading.Thread]:
         """Non-daemon threads started during the session and still alive."""
@@ -69,29 +50,22 @@ class ExitGuard:
                 and thread.ident not in self.before]
 
     def describe(self, thread: threading.Thread) -> str:
-        nodeid = self.owner.get(thread.ident)
-        who = f"started by {nodeid}" if nodeid else "started during the session"
+        known = self.owner.get(thread.ident)
+        who = (f"started by {known[1]}" if known is not None and known[0] is thread
+               else "started during the session")
         return f"thread {thread.name!r} {who}"
 
-    @guarded(None)
-    def _publish(self) -> None:
+    def hanging_lines(self) -> list[str]:
+        """Name the threads that would hang interpreter exit (called at session finish)."""
         self.hanging = self.survivors()
-        lines = [self.describe(thread) for thread in self.hanging]
-        workeroutput = getattr(self.config, "workeroutput", None)
-        if workeroutput is not None:
-            workeroutput[HANGING_KEY] = lines
-            return
-        controller = self.config.pluginmanager.get_plugin("poolchaos-controller")
-        if controller is not None:
-            controller.session.hanging.extend(lines)
+        return [self.describe(thread) for thread in self.hanging]
 
-    @guarded(None)
-    def _arm(self) -> None:
-        seconds = self.settings.exit_timeout
-        if seconds <= 0 or not any(thread.is_alive() for thread in self.hanging):
+    def arm(self, exitstatus: int) -> None:
+        """With an exit timeout, end the process with ``exitstatus`` if exit hangs."""
+        if self.exit_timeout <= 0 or not any(thread.is_alive() for thread in self.hanging):
             return
         names = [self.describe(thread) for thread in self.hanging if thread.is_alive()]
-        watchdog = threading.Thread(target=_watch, args=(seconds, self.exitstatus, names),
+        watchdog = threading.Thread(target=_watch, args=(self.exit_timeout, exitstatus, names),
                                     name="poolchaos-exit-timeout", daemon=True)
         watchdog.start()
 

@@ -58,8 +58,8 @@ class ConcurrentRun:
         return max((outcome.latency_s for outcome in self.outcomes), default=0.0)
 
 
-class PoolScope:
-    """What ``pool_scope`` gives a test."""
+class PoolTools:
+    """What the ``pool_scope`` fixture gives a test (the pool scope itself wraps every test)."""
 
     def __init__(self, nodeid: str) -> None:
         self.nodeid = nodeid

@@ -1,49 +1,48 @@
-"""ScopeRecorder: the role played by every process that runs tests (serial run or xdist worker).
+"""ScopeRecorder: the role of every process that runs tests (a serial run or an xdist worker).
 
-It opens a pool scope around each test, gathers Evidence when a phase fails, classifies after
-teardown (when the test's own leaks are known) and attaches one JSON-safe payload to the
-teardown report. Nothing here prints or writes files: that is the controller's job.
+One step per test: the pool scope opens before setup; each phase's report labels what starts
+in the next phase and, for the first failure, gathers Evidence from the live exception; the
+scope closes after teardown; the teardown report carries a ``TestPayload`` (leaks, the timeout,
+and for a failure its Evidence and Diagnosis) to whoever reports. A passing test that left
+nothing behind carries nothing. Nothing here prints or writes report files.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
+import os
+from collections.abc import Generator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
+from .. import guard, journal, roles, timeouts
 from ..classify import classify
-from ..guard import guarded
-from ..model import Diagnosis, Evidence, Leak
+from ..model import PAYLOAD_ATTR, SUMMARY_KEY, Diagnosis, Evidence, TestPayload, WorkerSummary
+from ..outcome import fold
 from ..settings import Settings
 from . import evidence as evidence_mod
 from . import surroundings
-from .scope import ScopeManager, ScopeResult
+from .exit_guard import ExitGuard
+from .scope import PoolScope, ScopeResult
 
-PAYLOAD = "poolchaos"  # attribute name on TestReport; survives xdist serialisation
+__all__ = ["LeakError", "ScopeRecorder"]
+
+_NEXT_PHASE = {"setup": "call", "call": "teardown"}
 
 
-@dataclass
-class TestState:
+@dataclass(slots=True)
+class _Running:
     """What the recorder knows about the test in progress."""
 
-    start: float
-    evidence: Evidence | None = None
-    durations: dict[str, float] = field(default_factory=dict)
     outcome: str = "passed"
-    when: str | None = None
-
-    def saw(self, report: pytest.TestReport) -> None:
-        self.durations[report.when] = report.duration
-        if report.failed and self.outcome not in ("failed", "error"):
-            self.outcome = "failed" if report.when == "call" else "error"
-            self.when = report.when
-        elif report.skipped and self.outcome == "passed":
-            self.outcome, self.when = "skipped", report.when
+    call_s: float = 0.0
+    duration_s: float = 0.0
+    evidence: Evidence | None = None
+    closed: ScopeResult | None = None
 
 
-STATE = pytest.StashKey[TestState]()
+_RUNNING = pytest.StashKey[_Running]()
 
 
 class LeakError(AssertionError):
@@ -54,36 +53,80 @@ class ScopeRecorder:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.scope = ScopeManager(config, settings)
-        self.worker: str | None = getattr(config, "workerinput", {}).get("workerid")
+        self.scope = PoolScope(config, settings)
+        self.worker = roles.worker_id(config)
         self.comparisons = evidence_mod.ComparisonSlot()
-        self._item: pytest.Item | None = None
-        self._raised: pytest.CallInfo[None] | None = None
-        self.journal: Any = None
-        self.exit_guard: Any = None
+        self.exit_guard = ExitGuard(settings.exit_timeout)
+        self.journal: journal.JournalWriter | None = None
+        self._summary: WorkerSummary | None = None
+        self.session: pytest.Session | None = None
 
-    # -- lifetime ---------------------------------------------------------------------------
+    # -- the session ------------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.scope.install()
-        manager = self.config.pluginmanager
-        self.journal = manager.get_plugin("poolchaos-journal")
-        self.exit_guard = manager.get_plugin("poolchaos-exit-guard")
+        self.session = session
+        self._start()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._finish()
+
+    @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.scope.uninstall()
+        self._stop()
 
-    # -- one test ---------------------------------------------------------------------------
-    # Plain hook implementations, not wrappers, and no makereport hook: this runs for every
-    # test of every suite, and a passing test must cost next to nothing.
+    @guard.guarded(None)
+    def _start(self) -> None:
+        self.scope.install()
+        self.exit_guard.start()
+        surroundings.prime()
+        found = journal.plan(self.config, self.settings.journal)
+        if found is not None:
+            self.journal = journal.JournalWriter(found.path, found.run, self.worker)
+            limit = timeouts.session_limit(self.config)
+            self.journal.write("session-start", pid=os.getpid(), timeout=journal.limit_json(limit))
+
+    def summary(self) -> WorkerSummary:
+        """This process's summary, made once when the session finishes (whichever of this
+        recorder and a local controller asks first)."""
+        if self._summary is None:
+            self._summary = WorkerSummary(list(guard.PROBLEMS), self.exit_guard.hanging_lines())
+        return self._summary
+
+    @guard.guarded(None)
+    def _finish(self) -> None:
+        summary = self.summary()
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[SUMMARY_KEY] = summary.to_wire()
+        if self.journal is not None:
+            status = self.session.exitstatus if self.session is not None else 0
+            self.journal.write("session-end", exitstatus=int(status))
+
+    def _stop(self) -> None:
+        with guard.contained("recorder unconfigure"):
+            self.scope.uninstall()
+        with guard.contained("exit guard"):
+            # The status pytest exits with, after every sessionfinish had its say.
+            status = self.session.exitstatus if self.session is not None else 0
+            self.exit_guard.arm(int(status))
+        if self.journal is not None:
+            self.journal.close()
+
+    # -- one test: setup, each phase's report, teardown --------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._open(item)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
-        self._after_setup(item)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        # tryfirst makes this the outermost wrapper: it sees the report as pytest logs it
+        # (xfail marks included), before xdist serialises it.
+        report = yield
+        self._saw(item, call, report)
+        return report
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -92,110 +135,94 @@ class ScopeRecorder:
         if closed is not None and closed.fail_message:
             raise LeakError(closed.fail_message)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> None:
-        # Only remembers the live exception (the evidence needs it, the report has only
-        # text); returning None leaves making the report to pytest.
-        if call.excinfo is not None:
-            self._raised = call
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # tryfirst: the payload must be on the report before xdist serialises it.
-        item = self._item
-        if item is not None and item.nodeid == report.nodeid:
-            self._observe(item, report)
-
     def pytest_assertrepr_compare(self, op: str, left: object, right: object) -> None:
         self.comparisons.record(op, left, right)
 
+    @pytest.hookimpl(wrapper=True, optionalhook=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any
+                                 ) -> Generator[None, object, object]:
+        with guard.contained("pytest-timeout settings"):
+            timeouts.remember(item, settings)
+        return (yield)
+
     # -- steps (each guarded: a plugin bug never changes a test's outcome) ------------------
 
-    @guarded(None)
+    @guard.guarded(None)
     def _open(self, item: pytest.Item) -> None:
-        self._item = item
-        item.stash[STATE] = TestState(start=time.time())
+        item.stash[_RUNNING] = _Running()
         self.comparisons.clear()
         self.scope.open(item)
         if self.journal is not None:
-            self.journal.test_start(item)
+            self.journal.test_start(item.nodeid, timeouts.effective(item))
 
-    @guarded(None)
-    def _after_setup(self, item: pytest.Item) -> None:
-        self.scope.after_setup(item)
-
-    @guarded(None)
+    @guard.guarded(None)
     def _close(self, item: pytest.Item) -> ScopeResult | None:
-        return self.scope.close(item)
+        running = item.stash.get(_RUNNING, None)
+        closed = self.scope.close(item)
+        if running is not None and closed is not None:
+            running.closed = closed
+        return closed
 
-    @guarded(None)
+    @guard.guarded(None)
+    def _saw(self, item: pytest.Item, call: pytest.CallInfo[None],
+             report: pytest.TestReport) -> None:
+        running = item.stash.get(_RUNNING, None)
+        if running is None:
+            return
+        running.outcome = fold(running.outcome, report)
+        running.duration_s += report.duration
+        if report.when == "call":
+            running.call_s = report.duration
+        if (report.failed and call.excinfo is not None and running.evidence is None
+                and not hasattr(report, "wasxfail")):
+            running.evidence = self._evidence(item, call, report)
+        if report.when in _NEXT_PHASE:
+            self.scope.entered(item, _NEXT_PHASE[report.when])
+            return
+        del item.stash[_RUNNING]
+        if running.closed is None:  # a fixture's teardown raised before ours ran
+            running.closed = self.scope.close(item)
+        payload = self._payload(item, running)
+        if payload:
+            setattr(report, PAYLOAD_ATTR, payload.to_wire())
+        self._after(item, running, payload)
+
     def _evidence(self, item: pytest.Item, call: pytest.CallInfo[None],
-                  report: pytest.TestReport) -> None:
-        state = item.stash.get(STATE, None)
-        if state is None or state.evidence is not None:
-            return
-        evidence = evidence_mod.from_call(item, call, report, self.comparisons, self.scope,
+                  report: pytest.TestReport) -> Evidence | None:
+        gathered = evidence_mod.from_call(item, call, report, self.comparisons, self.scope,
                                           worker=self.worker)
-        state.evidence = surroundings.enrich(evidence, report) or evidence
+        return surroundings.enrich(gathered, report) or gathered
 
-    @guarded(None)
-    def _observe(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        state = item.stash.get(STATE, None)
-        if state is None:
-            return
-        state.saw(report)
-        raised, self._raised = self._raised, None
-        if report.failed and raised is not None and not hasattr(report, "wasxfail"):
-            self._evidence(item, raised, report)
-        if report.when != "teardown":
-            return
-        self._item = None
-        if self.scope.result(item) is None:  # a fixture's teardown raised before ours ran
-            self._close(item)
-        payload = self._payload(item, state)
-        setattr(report, PAYLOAD, payload)
-        if self.journal is not None:
-            self.journal.test_result(report, payload)
-        if self.exit_guard is not None and any(
-                leak["kind"] in ("thread", "pool") for leak in payload["leaks"]):
-            self.exit_guard.attribute(report.nodeid)
-
-    def _payload(self, item: pytest.Item, state: TestState) -> dict[str, Any]:
-        result = self.scope.result(item)
-        leaks = result.leaks if result else ()
-        diagnosis = None
-        evidence = state.evidence
+    def _payload(self, item: pytest.Item, running: _Running) -> TestPayload:
+        closed = running.closed
+        leaks = closed.leaks if closed is not None else ()
+        limit = timeouts.effective(item)
+        evidence, diagnosis = running.evidence, None
         if evidence is not None:
-            evidence = self._finish(item, evidence, state, leaks, result)
+            evidence = replace(
+                evidence,
+                leaks=leaks,
+                duration_s=running.duration_s,
+                call_duration_s=running.call_s,
+                spawned=closed.spawned if closed is not None else evidence.spawned,
+                mocked=closed.mocked if closed is not None else evidence.mocked,
+                # teardown may have turned more thread/unraisable exceptions into warnings
+                warnings=evidence_mod.seen_warnings() or evidence.warnings,
+            )
             diagnosis = self.diagnose(evidence)
-        timeout = evidence_mod.timeout_info(item)
-        return {
-            "start": state.start,
-            "outcome": state.outcome,
-            "when": state.when,
-            "stop": time.time(),
-            "worker": self.worker,
-            "leaks": [leak.to_json() for leak in leaks],
-            "timeout_s": timeout.seconds if timeout else None,
-            "evidence": evidence.to_json() if evidence else None,
-            "diagnosis": diagnosis.to_json() if diagnosis else None,
-        }
+        return TestPayload(leaks, limit.seconds if limit else None, evidence, diagnosis)
 
-    def _finish(self, item: pytest.Item, evidence: Evidence, state: TestState,
-                leaks: tuple[Leak, ...], result: ScopeResult | None) -> Evidence:
-        return replace(
-            evidence,
-            leaks=leaks,
-            duration_s=sum(state.durations.values()),
-            call_duration_s=state.durations.get("call", 0.0),
-            spawned=tuple(result.spawned) if result else evidence.spawned,
-            mocked=result.mocked if result else evidence.mocked,
-            # teardown may have turned more thread/unraisable exceptions into warnings
-            warnings=evidence_mod.seen_warnings() or evidence.warnings,
-        )
+    def _after(self, item: pytest.Item, running: _Running, payload: TestPayload) -> None:
+        if self.journal is not None and (running.outcome != "passed" or payload.leaks):
+            self.journal.write("test-result", nodeid=item.nodeid, outcome=running.outcome,
+                               diagnosis=payload.diagnosis.to_json() if payload.diagnosis
+                               else None)
+        if any(leak.kind in ("thread", "pool") for leak in payload.leaks):
+            self.exit_guard.attribute(item.nodeid)
 
     def diagnose(self, evidence: Evidence) -> Diagnosis:
         diagnosis = classify(self.config, evidence, self.settings)
-        self.config.hook.pytest_poolchaos_diagnosis(nodeid=evidence.nodeid, diagnosis=diagnosis)
+        with guard.contained("pytest_poolchaos_diagnosis"):
+            self.config.hook.pytest_poolchaos_diagnosis(nodeid=evidence.nodeid,
+                                                        diagnosis=diagnosis)
         return diagnosis

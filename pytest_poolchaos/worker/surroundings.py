@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -127,13 +126,13 @@ def _short(path: str) -> str:
 @guarded(None)
 def enrich(evidence: Evidence, report: pytest.TestReport) -> Evidence:
     """``evidence`` with the load now and, for a pytest-timeout failure, the alive threads."""
-    extra: dict[str, Any] = dict(evidence.extra)
+    alive = evidence.alive
     if evidence.timeout is not None and evidence.timeout.fired and evidence.timeout.method in (
             None, "signal"):
         # Empty on purpose when no other thread was alive: the rules read that as "nothing
         # was doing the work" (pytest-timeout prints no dump with a single thread).
-        extra["alive"] = alive_threads(_dump_text(report))
-    return replace(evidence, load=sample_load(), extra=extra)
+        alive = tuple(alive_threads(_dump_text(report)))
+    return replace(evidence, load=sample_load(), alive=alive)
 
 
 def _dump_text(report: pytest.TestReport) -> str:

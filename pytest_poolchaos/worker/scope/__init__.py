@@ -1,6 +1,6 @@
 """The per-test pool scope: opened before setup, closed after teardown.
 
-It puts together the spawn journal (threads, processes and pools as they start), the globals
+It puts together the spawn log (threads, processes and pools as they start), the globals
 snapshots, and the pollution ledger, and applies ``--poolchaos-leaks`` (warn, cleanup, fail)
 and ``--poolchaos-isolate`` (off, restore) plus the per-test ``poolchaos`` marker.
 
@@ -12,8 +12,7 @@ any, and is neither reported as that test's leak nor restored.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,9 +23,9 @@ from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
 from .resources import Alive, alive, stop
-from .spawn import Journal, Spawns
+from .spawn import SpawnLog, Spawns
 
-__all__ = ["RESULT", "ScopeManager", "ScopeResult"]
+__all__ = ["PoolScope", "ScopeResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,20 +36,21 @@ class ScopeResult:
     fail_message: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     before: list[Any]
-    journal: Journal
+    log: SpawnLog
+    wide: bool  # the test uses module/class/session fixtures of its own suite
     after_setup: list[Any] | None = None
-    opened: float = field(default_factory=time.time)
 
 
-RESULT = pytest.StashKey[ScopeResult]()
 _NOT_HELD = "\0poolchaos: not held"
 _OPEN = pytest.StashKey[_Open]()
 
 
-class ScopeManager:
+class PoolScope:
+    """The per-test pool scope of one process: ``open`` before setup, ``close`` after teardown."""
+
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
@@ -69,52 +69,45 @@ class ScopeManager:
     # -- one test ------------------------------------------------------------------------------
 
     def open(self, item: pytest.Item) -> None:
-        journal = self.spawns.open(str(getattr(item, "path", "") or ""))
-        item.stash[_OPEN] = _Open(state.take(self.probes), journal)
+        log = self.spawns.open(str(getattr(item, "path", "") or ""))
+        item.stash[_OPEN] = _Open(state.take(self.probes), log, _wider_fixtures(item))
 
-    def after_setup(self, item: pytest.Item) -> None:
+    def entered(self, item: pytest.Item, phase: str) -> None:
+        """The test's ``phase`` ("call" or "teardown") begins: what starts now is labelled so."""
         opened = item.stash.get(_OPEN, None)
-        if opened is not None:
+        if opened is None:
+            return
+        opened.log.phase = phase
+        if phase == "call" and opened.wide:
             # Only a wider fixture's setup needs telling apart from the test's own changes;
             # most tests have none, and the snapshot is a third of the scope's cost.
-            if _wider_fixtures(item):
-                opened.after_setup = state.take(self.probes)
-            opened.journal.phase = "call"
+            opened.after_setup = state.take(self.probes)
 
-    def before_teardown(self, item: pytest.Item) -> None:
+    def close(self, item: pytest.Item) -> ScopeResult | None:
+        """Leaks, cleanup and the ledger for ``item``; None when it was never opened."""
         opened = item.stash.get(_OPEN, None)
-        if opened is not None:
-            opened.journal.phase = "teardown"
-
-    def close(self, item: pytest.Item) -> ScopeResult:
-        opened = item.stash[_OPEN]
+        if opened is None:
+            return None
         del item.stash[_OPEN]  # snapshots kept for 10,000 items would slow every gc pass
-        journal = self.spawns.close() or opened.journal
+        log = self.spawns.close() or opened.log
         after = state.take(self.probes)
-        if state.same(opened.before, after) and not journal.started and not journal.forked:
+        if state.same(opened.before, after) and not log.started and not log.forked:
             # The common case, kept short: nothing started, nothing changed.
-            result = ScopeResult(mocked=journal.mocked, spawned=tuple(journal.connections))
-            item.stash[RESULT] = result
-            return result
-        wide = _wider_fixtures(item)
+            return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections))
+        wide = opened.wide
         changes = self._own_changes(opened, after, wide)
-        resources = alive(journal, skip_setup=bool(wide))
+        resources = alive(log, skip_setup=bool(wide))
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
         changes = [c for c in changes if c.kind not in ignored]
         leaks = self._settle(resources, changes, mode, item.nodeid)
-        result = ScopeResult(
+        return ScopeResult(
             leaks=tuple(leaks),
-            spawned=tuple([s.label for s in journal.started if s.kind == "process"]
-                          + journal.connections),
-            mocked=journal.mocked,
+            spawned=tuple([s.label for s in log.started if s.kind == "process"]
+                          + log.connections),
+            mocked=log.mocked,
             fail_message=_fail_message(item.nodeid, leaks) if mode == "fail" and leaks else None,
         )
-        item.stash[RESULT] = result
-        return result
-
-    def result(self, item: pytest.Item) -> ScopeResult | None:
-        return item.stash.get(RESULT, None)
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         return self.ledger.outstanding()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...model import describe_change
 from ...sanitize import redact_value
 
 _ABSENT = object()
@@ -49,14 +50,7 @@ class Change:
         return (self.kind, self.key, self.after)
 
     def describe(self) -> str:
-        if self.kind == "env":
-            if self.after is None:
-                return f"os.environ[{self.key!r}] deleted (was {self.before!r})"
-            was = "unset" if self.before is None else repr(self.before)
-            return f"os.environ[{self.key!r}] = {self.after!r} (was {was})"
-        if self.kind == "mock-patch":
-            return f"patch of {self.key} was started and never stopped"
-        return f"{self.key} = {self.after} (was {self.before})"
+        return describe_change(self.kind, self.key, self.before, self.after)
 
 
 class Probe:

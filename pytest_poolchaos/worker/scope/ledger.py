@@ -37,6 +37,3 @@ class Ledger:
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         """Open entries, most recent change last."""
         return tuple(self._open.values())
-
-    def clear(self) -> None:
-        self._open.clear()

@@ -1,6 +1,6 @@
 """Which threads, processes and pools started during a test are still alive, and stopping them.
 
-Only things the spawn journal recorded for this test (and descendants of this process created
+Only things the spawn log recorded for this test (and descendants of this process created
 while it ran) are ever looked at or stopped; nothing else is touched.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .children import Child, descendants
-from .spawn import Journal, Started
+from .spawn import SpawnLog, Started
 
 #: A thread told to stop just before teardown ended gets this long to finish on its own before
 #: it counts as left behind, so the report does not depend on who wins that race.
@@ -34,9 +34,9 @@ class Alive:
     pid: int | None = None
 
 
-def alive(journal: Journal, skip_setup: bool) -> list[Alive]:
-    """Resources from ``journal`` still alive; ``skip_setup`` leaves fixtures' own alone."""
-    mine = [s for s in journal.started if not (skip_setup and s.phase == "setup")]
+def alive(log: SpawnLog, skip_setup: bool) -> list[Alive]:
+    """Resources from ``log`` still alive; ``skip_setup`` leaves fixtures' own alone."""
+    mine = [s for s in log.started if not (skip_setup and s.phase == "setup")]
     found: list[Alive] = []
     pool_pids: set[int] = set()
     for started in mine:
@@ -45,8 +45,8 @@ def alive(journal: Journal, skip_setup: bool) -> list[Alive]:
             if leak is not None:
                 found.append(leak)
     found.extend(_live_threads([s for s in mine if s.kind == "thread"]))
-    if journal.forked or any(s.kind == "process" for s in journal.started):
-        found.extend(_live_processes(journal, mine, pool_pids))
+    if log.forked or any(s.kind == "process" for s in log.started):
+        found.extend(_live_processes(log, mine, pool_pids))
     return found
 
 
@@ -102,24 +102,24 @@ def _thread_count(pool: Any) -> int:
     return sum(1 for t in getattr(pool, "_threads", ()) if t.is_alive())
 
 
-def _live_processes(journal: Journal, mine: list[Started], pool_pids: set[int]) -> list[Alive]:
-    recorded = {s.pid: s for s in journal.started if s.pid}
-    fixture_pids = {s.pid for s in journal.started if s.pid and s not in mine}
+def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int]) -> list[Alive]:
+    recorded = {s.pid: s for s in log.started if s.pid}
+    fixture_pids = {s.pid for s in log.started if s.pid and s not in mine}
     skip = pool_pids | fixture_pids | _runtime_helpers()
     found = []
     for child in descendants():
         if child.pid in skip:
             continue
         started = recorded.get(child.pid)
-        if started is None and not _started_during(child, journal):
+        if started is None and not _started_during(child, log):
             continue
         found.append(_process_leak(child, started))
     return found
 
 
-def _started_during(child: Child, journal: Journal) -> bool:
+def _started_during(child: Child, log: SpawnLog) -> bool:
     # Clock ticks make start times coarse (10 ms): allow that much before the scope opened.
-    return child.started is not None and child.started >= journal.opened - 0.02
+    return child.started is not None and child.started >= log.opened - 0.02
 
 
 def _process_leak(child: Child, started: Started | None) -> Alive:

@@ -36,7 +36,7 @@ class Started:
 
 
 @dataclass
-class Journal:
+class SpawnLog:
     """What was started during the running test, in order."""
 
     phase: str = "setup"
@@ -49,10 +49,10 @@ class Journal:
 
 
 class Spawns:
-    """The installed wrappers and the journal they write to (one per process)."""
+    """The installed wrappers and the log they write to (one per process)."""
 
     def __init__(self) -> None:
-        self.journal: Journal | None = None
+        self.log: SpawnLog | None = None
         self._undo: list[Callable[[], None]] = []
         self._modules_seen = 0
 
@@ -103,7 +103,7 @@ class Spawns:
     def uninstall(self) -> None:
         while self._undo:
             self._undo.pop()()
-        self.journal = None
+        self.log = None
         self._modules_seen = 0
 
     def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
@@ -112,8 +112,8 @@ class Spawns:
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             result = original(obj, *args, **kwargs)
-            if self.journal is not None:
-                where, pooled = _caller(self.journal.testfile)
+            if self.log is not None:
+                where, pooled = _caller(self.log.testfile)
                 # A pool's own workers are the pool's business: the pool is checked instead;
                 # with no user frame at all, the runtime's own helper threads started it.
                 if where != "?" and (method == "__init__" or not pooled):
@@ -128,7 +128,7 @@ class Spawns:
 
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
-            if self.journal is not None:
+            if self.log is not None:
                 callback(obj, *args)
             return original(obj, *args, **kwargs)
 
@@ -146,22 +146,22 @@ class Spawns:
 
     # -- per test ------------------------------------------------------------------------------
 
-    def open(self, testfile: str = "") -> Journal:
+    def open(self, testfile: str = "") -> SpawnLog:
         self.refresh()
-        self.journal = Journal(opened=time.time(), testfile=testfile)
-        return self.journal
+        self.log = SpawnLog(opened=time.time(), testfile=testfile)
+        return self.log
 
-    def close(self) -> Journal | None:
-        journal, self.journal = self.journal, None
-        return journal
+    def close(self) -> SpawnLog | None:
+        log, self.log = self.log, None
+        return log
 
     # -- callbacks (run inside the user's code: cheap, never raise) ----------------------------
 
     def _record(self, started: Started) -> None:
-        journal = self.journal
-        if journal is not None and not started.where.startswith(RUNNER_MODULES):
-            started.phase = journal.phase
-            journal.started.append(started)
+        log = self.log
+        if log is not None and not started.where.startswith(RUNNER_MODULES):
+            started.phase = log.phase
+            log.started.append(started)
 
     def _thread_started(self, thread: threading.Thread, where: str) -> None:
         self._record(Started("thread", weakref.ref(thread), f"thread {thread.name!r}", where, ""))
@@ -179,17 +179,17 @@ class Spawns:
         self._record(Started("pool", weakref.ref(pool), type(pool).__name__, where, ""))
 
     def _mock_used(self, *_: Any) -> None:
-        if self.journal is not None:
-            self.journal.mocked = True
+        if self.log is not None:
+            self.log.mocked = True
 
     def _connected(self, sock: Any, address: Any = None, *_: Any) -> None:
-        journal = self.journal
-        if journal is not None and len(journal.connections) < 5 and isinstance(address, tuple):
-            journal.connections.append(f"socket connect to {address[0]}:{address[1]}")
+        log = self.log
+        if log is not None and len(log.connections) < 5 and isinstance(address, tuple):
+            log.connections.append(f"socket connect to {address[0]}:{address[1]}")
 
     def _forked(self) -> None:
-        if self.journal is not None:
-            self.journal.forked = True
+        if self.log is not None:
+            self.log.forked = True
 
 
 def _command_line(args: Any) -> str:

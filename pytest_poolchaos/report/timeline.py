@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .session import SessionResult, TestRecord
+    from ..model import SessionResult, TestRecord
 
 __all__ = ["alongside", "render_timeline"]
 
