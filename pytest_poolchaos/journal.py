@@ -24,15 +24,14 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .model import TimeoutInfo
+if TYPE_CHECKING:
+    from .model import TimeoutInfo
 
 __all__ = ["KEEP_RUNS", "JournalPlan", "JournalWriter", "Run", "latest_file", "plan", "read_runs"]
 
@@ -79,7 +78,7 @@ def limit_json(limit: TimeoutInfo | None) -> dict[str, Any] | None:
 
 
 def new_run_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def run_file(directory: Path, run: str) -> Path:
@@ -89,12 +88,19 @@ def run_file(directory: Path, run: str) -> Path:
 
 
 def prune(directory: Path, keep: int = KEEP_RUNS) -> None:
-    """Remove this plugin's oldest finished run files beyond ``keep``; never a live run's."""
+    """Remove this plugin's oldest finished run files beyond ``keep``; never a live run's.
+
+    Reads only each file's first and last lines: a run's file is as long as its run.
+    """
     files = sorted(directory.glob(f"{RUN_PREFIX}*.jsonl"))
     for old in files[: max(0, len(files) - keep)]:
-        runs = read_runs(old)
-        if all(run.finished or not run.alive() for run in runs):
-            old.unlink(missing_ok=True)
+        events = _tail_events(old, _TAIL)[0]
+        head = next(read_events(old, limit=1), None) or {}
+        run = Run(str(head.get("run")))
+        run.add(head)
+        if run.alive() and not any(e.get("event") == "run-end" for e in events):
+            continue
+        old.unlink(missing_ok=True)
 
 
 def latest_file(path: Path, besides: Path | None = None) -> Path | None:
@@ -108,22 +114,25 @@ def latest_file(path: Path, besides: Path | None = None) -> Path | None:
 # -- reading --------------------------------------------------------------------------------
 
 
-@dataclass
 class Run:
     """One run rebuilt from the journal."""
 
-    run: str
-    start: dict[str, Any] | None = None
-    end: dict[str, Any] | None = None
-    sessions: dict[str | None, dict[str, Any]] = field(default_factory=dict)
-    ended: set[str | None] = field(default_factory=set)
-    started: dict[str, dict[str, Any]] = field(default_factory=dict)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: per worker, the test started last and not yet followed by anything
-    running: dict[str | None, str] = field(default_factory=dict)
-    #: per nodeid: when the next event of its worker came (the end of a passing test)
-    finished_at: dict[str, float] = field(default_factory=dict)
-    last_time: float = 0.0
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.start: dict[str, Any] | None = None
+        self.end: dict[str, Any] | None = None
+        self.sessions: dict[str | None, dict[str, Any]] = {}
+        self.ended: set[str | None] = set()
+        self.started: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        #: per worker, the test started last and not yet followed by anything
+        self.running: dict[str | None, str] = {}
+        #: per nodeid: when the next event of its worker came (the end of a passing test)
+        self.finished_at: dict[str, float] = {}
+        self.last_time = 0.0
+
+    def __repr__(self) -> str:
+        return f"Run({self.run!r}, finished={self.finished}, tests={len(self.started)})"
 
     @property
     def finished(self) -> bool:
@@ -175,11 +184,35 @@ class Run:
             self.results[str(event.get("nodeid"))] = event
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
+_TAIL = 64 * 1024  # bytes read from a journal's end before reading more of it
+
+
+def read_events(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The events of a journal file, or only its first ``limit`` lines."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines() if limit is None else [
+                line for _, line in zip(range(limit), handle, strict=False)]
     except OSError:
         return
+    yield from _parsed(lines)
+
+
+def _tail_events(path: Path, size: int) -> tuple[list[dict[str, Any]], bool]:
+    """The events in the last ``size`` bytes of ``path``, and whether that was all of it."""
+    try:
+        with open(path, "rb") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            start = max(0, end - size)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return [], True
+    lines = data.decode("utf-8", "replace").splitlines()
+    return list(_parsed(lines[1:] if start else lines)), start == 0
+
+
+def _parsed(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         try:
             event = json.loads(line)
@@ -216,17 +249,32 @@ def timeout_of(run: Run, event: dict[str, Any]) -> TimeoutInfo | None:
     found = own if isinstance(own, dict) and own.get("seconds") else session.get("timeout")
     if not isinstance(found, dict) or not _number(found.get("seconds")):
         return None
+    from .model import TimeoutInfo
+
     return TimeoutInfo(_number(found.get("seconds")), str(found.get("method") or "signal"),
                        found.get("source"))
 
 
 def dead_previous(path: Path, besides: str) -> tuple[Run, dict[str, Any] | None] | None:
     """The newest other run in ``path`` that died (no end record, its process gone), with
-    the test it died in; None when there is none."""
-    runs = [run for run in read_runs(path) if run.run != besides and run.start is not None]
-    if not runs or runs[-1].finished or runs[-1].alive():
+    the test it died in; None when there is none.
+
+    Reads the file from its end, only as far back as that run's start: a journal that runs
+    append to grows with every run.
+    """
+    size = _TAIL
+    while True:
+        events, whole = _tail_events(path, size)
+        starts = [e for e in events if e.get("event") == "run-start" and e.get("run") != besides]
+        if starts or whole:
+            break
+        size *= 8
+    if not starts:
         return None
-    run = runs[-1]
+    newest = str(starts[-1].get("run"))
+    run = _group(e for e in events if str(e.get("run")) == newest)[0]
+    if run.finished or run.alive():
+        return None
     pending = sorted(run.unfinished_tests(), key=lambda event: _number(event.get("time")))
     return run, (pending[-1] if pending else None)
 
@@ -236,13 +284,15 @@ def dead_previous(path: Path, besides: str) -> tuple[Run, dict[str, Any] | None]
 WORKERINPUT_KEY = "poolchaos_journal"
 
 
-@dataclass(frozen=True)
 class JournalPlan:
     """The file this run appends to, its run id, and the ``auto`` directory it lives in."""
 
-    path: Path
-    run: str
-    directory: Path | None = None
+    __slots__ = ("directory", "path", "run")
+
+    def __init__(self, path: Path, run: str, directory: Path | None = None) -> None:
+        self.path = path
+        self.run = run
+        self.directory = directory
 
     def to_wire(self) -> dict[str, str]:
         return {"path": str(self.path), "run": self.run}

@@ -6,15 +6,14 @@ before a ``Config`` exists, while resolving needs one and raises ``pytest.UsageE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pytest
 
 GROUP = "poolchaos"
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
+class Option(NamedTuple):
     name: str  # attribute of Settings; the ini key is poolchaos_<name>
     help: str
     choices: tuple[str, ...] = ()

@@ -20,11 +20,14 @@ def fold(outcome: str, report: Any) -> str:
     a failure (a crashed xdist worker's report has ``when="???"`` and counts as failed);
     xfail and xpass come from the phase that carried ``wasxfail``.
     """
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    if report.failed and outcome not in FAILED:
+    phase = report.outcome
+    if "wasxfail" in report.__dict__:
+        return "xfailed" if phase == "skipped" else "xpassed"
+    if phase == "passed":
+        return outcome
+    if phase == "failed" and outcome not in FAILED:
         return "error" if report.when in ("setup", "teardown") else "failed"
-    if report.skipped and outcome == "passed":
+    if phase == "skipped" and outcome == "passed":
         return "skipped"
     return outcome
 

@@ -8,7 +8,8 @@ Roles are plugin objects registered by name so users and tests can reach them wi
 * ``poolchaos-controller`` (controller/session.py) and ``poolchaos-terminal`` where reports
   are made: a serial run or the xdist controller; the session path;
 * ``poolchaos-xdist`` (controller/xdist.py) on an xdist controller;
-* ``poolchaos-rules`` (the built-in rules) everywhere, through the same hook third parties use.
+* ``poolchaos-rules`` (the built-in rules), through the same hook third parties use; registered
+  on the first failure, so a green run never loads the catalogue.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import guard, hookspecs, roles
-from .classify import BuiltinRules
 from .controller.session import ChaosController
 from .options import MARKER, register
-from .report.terminal import TerminalSection
+from .report import TerminalSection
 from .settings import SETTINGS, resolve
 from .worker.recorder import ScopeRecorder
 
@@ -59,7 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.addinivalue_line("markers", MARKER)
     manager = config.pluginmanager
-    manager.register(BuiltinRules(settings), "poolchaos-rules")
     recorder = None
     if roles.runs_tests(config):
         recorder = ScopeRecorder(config, settings)

@@ -1,34 +1,119 @@
-"""Keep secrets out of every report (promise 4).
+"""Make every text the plugin emits safe to print: no secrets, encodable, bounded.
 
-Values of environment variables whose names look secret are replaced wherever they would be
-printed: in leak details, ledger entries, evidence lines and suggestions.
+``redact_text`` is the one redaction every output goes through (terminal, JSON, Markdown,
+annotations, the journal, ``poolchaos report``). It masks:
+
+* values of environment variables whose names look secret, those set now and those a test set
+  and removed again (``remember_secret`` keeps them for the rest of the process);
+* passwords in URLs (``scheme://user:password@host``);
+* common token shapes: AWS access key ids, GitHub tokens, ``Bearer`` tokens, JWTs, Slack
+  tokens;
+* values given to options or assignments named like secrets (``--api-token=...``,
+  ``PASSWORD=...``, ``password: ...``).
+
+``printable`` makes text encodable as UTF-8 (lone surrogates from ``os.fsdecode`` would break
+pytest-xdist's wire and every file written), and ``clip`` bounds it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
-SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH|COOKIE|PRIVATE|SIGNATURE|DSN",
-    re.IGNORECASE,
-)
+__all__ = ["MASK", "clip", "is_secret", "printable", "redact_text", "redact_value",
+           "remember_secret", "safe_text"]
+
 MASK = "***"
+_SECRET_WORDS = r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|KEY|" \
+                r"CREDENTIAL|AUTH|COOKIE|PRIVATE|SIGNATURE|DSN"
 _MIN_LEN = 4  # shorter values would mask ordinary words everywhere
+_SEEN: set[str] = set()  # secret values seen in this process, set or removed by tests
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret(name: str) -> bool:
-    return bool(SECRET_NAME.search(name))
+    return _patterns()[0].search(name) is not None
 
 
 def redact_value(name: str, value: str | None) -> str | None:
-    return MASK if value is not None and is_secret(name) else value
+    """``value`` of a variable or option called ``name``, masked when the name looks secret."""
+    if value is None or not is_secret(name):
+        return value
+    remember_secret(value)
+    return MASK
+
+
+def remember_secret(value: str) -> None:
+    """Mask ``value`` wherever it shows up later, even after its variable is gone."""
+    if len(value) >= _MIN_LEN:
+        _SEEN.add(value)
 
 
 def redact_text(text: str, environ: dict[str, str] | None = None) -> str:
-    """Replace the current values of secret-looking env vars inside free text."""
+    """``text`` with every secret the module knows of masked (see the module docstring)."""
+    if not text:
+        return text
     env = os.environ if environ is None else environ
     for name, value in env.items():
-        if len(value) >= _MIN_LEN and is_secret(name) and value in text:
+        if len(value) >= _MIN_LEN and value in text and is_secret(name):
             text = text.replace(value, MASK)
+    for value in _SEEN:
+        if value in text:
+            text = text.replace(value, MASK)
+    _, url, tokens, bearer, named = _patterns()
+    text = url.sub(rf"\g<1>{MASK}@", text)
+    text = tokens.sub(MASK, text)
+    text = bearer.sub(rf"\g<1>{MASK}", text)
+    return named.sub(_keep_name, text)
+
+
+def _keep_name(match: re.Match[str]) -> str:
+    name = next(group for group in match.groups() if group is not None)
+    return f"{name}{MASK}"
+
+
+def printable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) escaped."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def safe_text(text: str, limit: int | None = None) -> str:
+    """Redacted, encodable and, with ``limit``, clipped: what may leave the process."""
+    text = printable(redact_text(text))
+    return clip(text, limit) if limit is not None else text
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    # Compiled on first use: a green run that prints nothing secret never pays for them.
+    name = re.compile(_SECRET_WORDS, re.IGNORECASE)
+    url = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
+    tokens = re.compile(
+        r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+        r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_[A-Za-z0-9_]{30,}"  # GitHub
+        r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
+        r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    )
+    bearer = re.compile(r"(\b(?:Bearer|Token)\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+    value = r"(?!\*\*\*)['\"]?[^\s'\",;&]{" + str(_MIN_LEN) + r",}['\"]?"
+    named = re.compile(
+        # --api-token=VALUE, --password VALUE
+        r"(--[\w-]*(?:token|secret|passw\w*|passphrase|api[-_]?key|access[-_]?key|"
+        r"private[-_]?key|credential\w*|auth\w*|cookie|signature|dsn)[\w-]*(?:=|\s+))" + value
+        # API_TOKEN=VALUE (environment style, upper case)
+        + r"|(?-i:\b([A-Z0-9_]*(?:" + _SECRET_WORDS + r")[A-Z0-9_]*=))" + value
+        # password: VALUE, "api_key": "VALUE" (configuration style)
+        + r"|(\b(?:password|passwd|passphrase|secret|api_?key|access_token|auth_token|"
+        r"client_secret)['\"]?\s*[:=]\s*)" + value,
+        re.IGNORECASE)
+    return name, url, tokens, bearer, named

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 
@@ -21,11 +20,12 @@ from .options import OPTIONS, Option
 T = TypeVar("T")
 
 _OPTION = {option.name: option for option in OPTIONS}
-_WATCH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_WATCH = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
+    """Every option, resolved once; immutable (a NamedTuple: it is made at every start-up)."""
+
     leaks: str = "warn"
     isolate: str = "off"
     json: Path | None = None
@@ -165,7 +165,7 @@ def _word_list(option: Option, value: Any) -> list[str]:
 def _watch_list(option: Option, value: Any) -> list[str]:
     items = _lines(value)
     for item in items:
-        if not _WATCH.match(item):
+        if not re.match(_WATCH, item):
             raise ValueError(f"expected package.module:attribute entries, {item!r} is not one")
     return items
 

@@ -13,20 +13,23 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .model import TimeoutInfo
+from . import model
+
+if TYPE_CHECKING:
+    from .model import TimeoutInfo
 
 __all__ = ["effective", "fired_limit", "remember", "session_limit"]
 
 #: pytest-timeout's failure text, ``PYTEST_FAILURE_MESSAGE = "Timeout (>%ss) from pytest-timeout."``
-FIRED = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
+FIRED = r"Timeout \(>([0-9.]+)s\) from pytest-timeout"
 
-_SET = pytest.StashKey[TimeoutInfo]()
-_SESSION = pytest.StashKey[TimeoutInfo]()
-_NO_PLUGIN = TimeoutInfo(seconds=None)
+_SET = pytest.StashKey["TimeoutInfo"]()
+#: the configuration's (seconds, method, source, func_only); None without pytest-timeout
+_SESSION = pytest.StashKey["tuple[float | None, str, str | None, bool] | None"]()
 
 
 def remember(item: pytest.Item, settings: Any) -> None:
@@ -34,7 +37,7 @@ def remember(item: pytest.Item, settings: Any) -> None:
     method = getattr(settings, "method", None)
     if method == "signal" and threading.current_thread() is not threading.main_thread():
         method = "thread"  # pytest-timeout switches the same way off the main thread
-    item.stash[_SET] = TimeoutInfo(
+    item.stash[_SET] = model.TimeoutInfo(
         seconds=_seconds(getattr(settings, "timeout", None)),
         method=method,
         source=_source(item),
@@ -49,50 +52,60 @@ def effective(item: pytest.Item, failure_text: str = "") -> TimeoutInfo | None:
     if limit is None:
         return info
     if info is None:
-        return TimeoutInfo(seconds=limit, fired=True)
-    return TimeoutInfo(info.seconds or limit, info.method, info.source, info.func_only, True)
+        return model.TimeoutInfo(seconds=limit, fired=True)
+    return model.TimeoutInfo(info.seconds or limit, info.method, info.source, info.func_only,
+                             True)
 
 
 def fired_limit(text: str) -> float | None:
     """The limit quoted in pytest-timeout's failure text, or None when it did not fire."""
-    match = FIRED.search(text or "")
+    if not text or "pytest-timeout" not in text:
+        return None  # every passing test asks; the pattern is for the failures that say so
+    match = re.search(FIRED, text)
     return float(match.group(1)) if match else None
 
 
 def _configured(item: pytest.Item) -> TimeoutInfo | None:
-    config = item.config
-    session = config.stash.get(_SESSION, None)
-    if session is None:
-        session = config.stash[_SESSION] = _session_settings(config)
-    if session is _NO_PLUGIN or (not session.seconds and "timeout" not in item.keywords):
+    session = _session(item.config)
+    if session is None or (not session[0] and "timeout" not in item.keywords):
         return None  # the common case, kept cheap: it runs for every test
+    seconds_s, method_s, _, func_only_s = session
     marker = _marker_values(item)
-    limit = marker["timeout"] if marker.get("timeout") is not None else session.seconds
+    limit = marker["timeout"] if marker.get("timeout") is not None else seconds_s
     seconds = _seconds(limit)  # a marker's 0 switches the limit off for this test
     if not seconds:
         return None
-    method = marker.get("method") or session.method
+    method = marker.get("method") or method_s
     func_only = marker.get("func_only")
     if func_only is None:
-        func_only = session.func_only
-    return TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
+        func_only = func_only_s
+    return model.TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
 
 
 def session_limit(config: pytest.Config) -> TimeoutInfo | None:
     """The configuration's limit and method for the session (markers may differ per test)."""
-    session = config.stash.get(_SESSION, None)
-    if session is None:
-        session = config.stash[_SESSION] = _session_settings(config)
-    return None if session is _NO_PLUGIN or not session.seconds else session
+    session = _session(config)
+    if session is None or not session[0]:
+        return None
+    seconds, method, source, func_only = session
+    return model.TimeoutInfo(seconds, method, source, func_only)
 
 
-def _session_settings(config: pytest.Config) -> TimeoutInfo:
-    """The configuration's limit, method and func_only: the same for every test."""
+def _session(config: pytest.Config) -> tuple[float | None, str, str | None, bool] | None:
+    """The configuration's limit, method, source and func_only: the same for every test."""
+    stash = config.stash
+    if _SESSION not in stash:
+        stash[_SESSION] = _session_settings(config)
+    return stash[_SESSION]
+
+
+def _session_settings(config: pytest.Config
+                      ) -> tuple[float | None, str, str | None, bool] | None:
     if not config.pluginmanager.hasplugin("timeout"):
-        return _NO_PLUGIN
+        return None
     method = _option(config, "timeout_method") or _ini(config, "timeout_method")
-    return TimeoutInfo(_seconds(_config_timeout(config)), str(method or "signal"),
-                       _config_source(config), func_only=bool(_ini(config, "timeout_func_only")))
+    return (_seconds(_config_timeout(config)), str(method or "signal"), _config_source(config),
+            bool(_ini(config, "timeout_func_only")))
 
 
 def _marker_values(item: pytest.Item) -> dict[str, Any]:

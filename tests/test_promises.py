@@ -96,7 +96,6 @@ def test_a_bug_inside_the_plugin_never_aborts_the_run(chaostester, monkeypatch):
 
     monkeypatch.setattr(scope.PoolScope, "open", explode)
     monkeypatch.setattr(classify, "classify", explode)
-    monkeypatch.setattr("pytest_poolchaos.worker.recorder.classify", explode)
     chaostester.pytester.makepyfile(MIXED)
     run = chaostester.run()
     assert outcomes(run.result) == {"passed": 3, "failed": 2, "errors": 2, "skipped": 1,

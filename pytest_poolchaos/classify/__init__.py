@@ -9,17 +9,22 @@ post-mortem of a dead run all come here to decide.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..guard import call_each, record
-from ..model import Diagnosis, Evidence, Finding, Rule
-from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..model import Diagnosis, Evidence, Finding, Rule
+    from ..settings import Settings
 
 # The catalogue (every rule module) and the decision code load on the first failure: a green
 # run never pays for them.
 
-__all__ = ["BuiltinRules", "active_rules", "classify", "run_rules"]
+__all__ = ["RULES_PLUGIN", "BuiltinRules", "active_rules", "classify", "run_rules"]
+
+RULES_PLUGIN = "poolchaos-rules"
 
 
 class BuiltinRules:
@@ -63,6 +68,10 @@ def run_rules(rules: Sequence[Rule], evidence: Evidence) -> list[Finding]:
 
 def classify(config: pytest.Config, evidence: Evidence, settings: Settings) -> Diagnosis:
     """The one diagnosis for ``evidence``, from built-in and third-party findings."""
+    manager = config.pluginmanager
+    if manager.get_plugin(RULES_PLUGIN) is None:
+        # Registered on the first failure: a green run never loads the catalogue.
+        manager.register(BuiltinRules(settings), RULES_PLUGIN)
     results = call_each(config.hook.pytest_poolchaos_classify, evidence=evidence)
     return decide_from(evidence, results, settings.disable_rules)
 

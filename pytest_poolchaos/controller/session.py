@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,13 +20,16 @@ from ..outcome import crash_message, fold
 from ..sanitize import redact_text
 from ..settings import Settings
 
-__all__ = ["ChaosController", "LocalWorker"]
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class LocalWorker(Protocol):
+        """The recorder of a serial run, which reports to this process directly."""
+
+        def summary(self) -> WorkerSummary: ...
 
 
-class LocalWorker(Protocol):
-    """The recorder of a serial run, which reports to this process directly."""
-
-    def summary(self) -> WorkerSummary: ...
+__all__ = ["ChaosController"]
 
 
 class ChaosController:
@@ -94,24 +97,30 @@ class ChaosController:
         if self.plan.directory is not None:
             journal.prune(self.plan.directory)
 
-    @guard.guarded(None)
     def _collect(self, report: pytest.TestReport) -> None:
-        record = self.session.records.get(report.nodeid)
-        if record is None:
-            record = self.session.records[report.nodeid] = TestRecord(report.nodeid)
-            record.location = report.location
-            record.start = getattr(report, "start", None) or None
-        record.duration_s += report.duration
-        record.stop = getattr(report, "stop", None) or record.stop
-        record.worker = getattr(report, "worker_id", None) or record.worker
-        outcome = fold(record.outcome, report)
-        if outcome != record.outcome:
-            record.outcome, record.when = outcome, report.when
-            if report.failed:
-                record.longrepr = crash_message(report)
-        wire = getattr(report, PAYLOAD_ATTR, None)
-        if wire:
-            record.take(TestPayload.from_wire(wire))
+        # Every report of every test passes here: extras are read from the report's __dict__
+        # (a missing attribute would cost an exception each time).
+        try:
+            extra = report.__dict__
+            nodeid = report.nodeid
+            record = self.session.records.get(nodeid)
+            if record is None:
+                record = self.session.records[nodeid] = TestRecord(nodeid)
+                record.location = report.location
+                record.start = extra.get("start") or None
+                record.worker = extra.get("worker_id")
+            record.duration_s += report.duration
+            record.stop = extra.get("stop") or record.stop
+            outcome = fold(record.outcome, report)
+            if outcome != record.outcome:
+                record.outcome, record.when = outcome, report.when
+                if report.failed:
+                    record.longrepr = crash_message(report)
+            wire = extra.get(PAYLOAD_ATTR)
+            if wire:
+                record.take(TestPayload.from_wire(wire))
+        except Exception as error:
+            guard.record("controller: report", error)
 
     @guard.guarded(None)
     def _refine(self, session: pytest.Session, result: SessionResult) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model import Category, Diagnosis, Verdict
 from ..sanitize import redact_text
 
 if TYPE_CHECKING:
-    from ..model import SessionResult, TestRecord
+    from ..model import Diagnosis, SessionResult, TestRecord
 
 __all__ = [
     "clean_line",
@@ -52,15 +51,17 @@ def leak_count(result: SessionResult) -> tuple[int, int]:
 
 def clean_line(result: SessionResult) -> str | None:
     """The whole report when there is nothing to say, else None."""
-    if failures(result) or leak_count(result)[0] or result.problems:
+    if result.problems or result.hanging or any(
+            r.diagnosis is not None or r.leaks or r.near_timeout for r in result.records.values()):
         return None
-    if near_timeout_rows(result) or result.hanging:
-        return None
-    return f"poolchaos: {plural(len(result.records), 'test')}, no failures, no leaks"
+    count = len(result.records)
+    return f"poolchaos: {count} test{'' if count == 1 else 's'}, no failures, no leaks"
 
 
 def category_counts(result: SessionResult) -> list[tuple[str, int]]:
     """Non-zero counts per category, in the Category enum's order."""
+    from ..model import Category
+
     counts = result.by_category()
     return [(c.value, counts[c.value]) for c in Category if counts.get(c.value)]
 
@@ -98,7 +99,7 @@ def verdict_phrase(diagnosis: Diagnosis) -> str:
 
 
 def short_verdict(diagnosis: Diagnosis) -> str:
-    if diagnosis.verdict is Verdict.UNKNOWN or diagnosis.reruns <= 0:
+    if diagnosis.verdict.value == "unknown" or diagnosis.reruns <= 0:
         return diagnosis.verdict.value
     rate = "" if diagnosis.pass_rate is None else f" ({diagnosis.pass_rate:.0%} passed)"
     return f"{diagnosis.verdict.value}{rate}"

@@ -10,13 +10,11 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .. import guard
-from ..settings import SETTINGS
 from . import summary
 from .summary import safe, shorten
 
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
 
     from ..model import Diagnosis, SessionResult, TestRecord
 
-__all__ = ["TerminalSection", "View", "render"]
+__all__ = ["View", "render", "view_of"]
 
 STYLE = {
     "timeout": "yellow",
@@ -46,13 +44,15 @@ _TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$")
 RERUN_TIP = "tip: --poolchaos-rerun=3 reruns failures to tell flaky from deterministic"
 
 
-@dataclass(frozen=True)
 class View:
     """How to draw: pytest's verbosity, the terminal's width and whether to use colour."""
 
-    verbosity: int = 0
-    width: int = 80
-    color: bool = False
+    __slots__ = ("color", "verbosity", "width")
+
+    def __init__(self, verbosity: int = 0, width: int = 80, color: bool = False) -> None:
+        self.verbosity = verbosity
+        self.width = width
+        self.color = color
 
     @property
     def verbose(self) -> bool:
@@ -61,53 +61,6 @@ class View:
     @property
     def quiet(self) -> bool:
         return self.verbosity < 0
-
-
-class SessionSource(Protocol):
-    """Whoever holds the session's result (the controller)."""
-
-    session: SessionResult
-
-
-class TerminalSection:
-    def __init__(self, config: pytest.Config, controller: SessionSource) -> None:
-        self.config = config
-        self.controller = controller
-        self.drawn = False  # no summary (a usage error, --no-summary): no annotations either
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        result = self.controller.session
-        # Problems met after the controller closed its books (reruns, files) count too.
-        result.problems = list(dict.fromkeys([*result.problems, *guard.PROBLEMS]))
-        if not self._draw(terminalreporter, result):
-            terminalreporter.write_line(f"poolchaos: could not draw the report: "
-                                        f"{guard.PROBLEMS[-1] if guard.PROBLEMS else '?'}")
-        self.drawn = True
-
-    @guard.guarded(False)
-    def _draw(self, terminalreporter: pytest.TerminalReporter, result: SessionResult) -> bool:
-        line = summary.clean_line(result)
-        if line is not None:
-            terminalreporter.write_line(line)
-            return True
-        view = view_of(self.config, terminalreporter)
-        terminalreporter.write_sep("=", "poolchaos")
-        terminalreporter.write(render(result, view))
-        return True
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        # After pytest's short summary and stats line: the annotations close the output.
-        if self.drawn and config.stash[SETTINGS].annotations:
-            self._annotate(config.pluginmanager.get_plugin("terminalreporter"))
-
-    @guard.guarded(None)
-    def _annotate(self, terminalreporter: pytest.TerminalReporter | None) -> None:
-        from .github import commands
-
-        if terminalreporter is not None:
-            for command in commands(self.controller.session):
-                terminalreporter.write_line(command)
 
 
 def view_of(config: pytest.Config, terminalreporter: pytest.TerminalReporter) -> View:

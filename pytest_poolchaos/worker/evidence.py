@@ -26,7 +26,7 @@ import pytest
 from .. import timeouts
 from ..guard import guarded
 from ..model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
-from ..sanitize import redact_text
+from ..sanitize import safe_text
 
 if TYPE_CHECKING:
     from .scope import PoolScope
@@ -75,14 +75,15 @@ class ComparisonSlot:
 
 
 def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
-              comparisons: ComparisonSlot, scope: PoolScope, worker: str | None) -> Evidence:
+              comparisons: ComparisonSlot | None, scope: PoolScope,
+              worker: str | None) -> Evidence:
     """Evidence for the first failing phase of ``item``."""
     error = call.excinfo.value if call.excinfo is not None else None
     chain = list(_chain(error))
     records = tuple(_record(exc, relation) for exc, relation in chain)
     message = _clean(_crash_message(report))
     text = "\n".join([message, *(record.message for record in records)])
-    captured = _matching(comparisons.last, error)
+    captured = _matching(comparisons.last if comparisons else None, error)
     where, line = _location(item, error)
     return Evidence(
         nodeid=item.nodeid,
@@ -339,9 +340,8 @@ def _warning_line(entry: object) -> str | None:
 
 
 def _clean(text: str, limit: int = _MAX_TEXT) -> str:
-    """Redacted (secret env values never leave the worker) and clipped."""
-    text = redact_text(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Redacted (secrets never leave the worker), encodable and clipped."""
+    return safe_text(text, limit)
 
 
 def _unique(items: Any) -> tuple[str, ...]:

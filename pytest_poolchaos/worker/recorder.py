@@ -11,38 +11,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .. import guard, journal, roles, timeouts
-from ..classify import classify
-from ..model import PAYLOAD_ATTR, SUMMARY_KEY, Diagnosis, Evidence, TestPayload, WorkerSummary
+from ..model import PAYLOAD_ATTR, SUMMARY_KEY, TestPayload, WorkerSummary
 from ..outcome import fold
 from ..settings import Settings
-from . import evidence as evidence_mod
 from . import surroundings
 from .exit_guard import ExitGuard
 from .scope import PoolScope, ScopeResult
 
+if TYPE_CHECKING:
+    from ..model import Diagnosis, Evidence, TimeoutInfo
+    from .evidence import ComparisonSlot
+
 __all__ = ["LeakError", "ScopeRecorder"]
 
-_NEXT_PHASE = {"setup": "call", "call": "teardown"}
-
-
-@dataclass(slots=True)
 class _Running:
     """What the recorder knows about the test in progress."""
 
-    outcome: str = "passed"
-    call_s: float = 0.0
-    duration_s: float = 0.0
-    evidence: Evidence | None = None
-    closed: ScopeResult | None = None
+    __slots__ = ("call_s", "closed", "duration_s", "evidence", "item", "limit", "outcome")
 
-
-_RUNNING = pytest.StashKey[_Running]()
+    def __init__(self, item: pytest.Item, limit: TimeoutInfo | None) -> None:
+        self.item = item
+        self.limit = limit  # the pytest-timeout limit in effect, read once
+        self.outcome = "passed"
+        self.call_s = 0.0
+        self.duration_s = 0.0
+        self.evidence: Evidence | None = None
+        self.closed: ScopeResult | None = None
 
 
 class LeakError(AssertionError):
@@ -55,10 +55,12 @@ class ScopeRecorder:
         self.settings = settings
         self.scope = PoolScope(config, settings)
         self.worker = roles.worker_id(config)
-        self.comparisons = evidence_mod.ComparisonSlot()
+        #: the failed comparison of the running test; made on the first failed assert
+        self.comparisons: ComparisonSlot | None = None
         self.exit_guard = ExitGuard(settings.exit_timeout)
         self.journal: journal.JournalWriter | None = None
         self._summary: WorkerSummary | None = None
+        self._running: _Running | None = None
         self.session: pytest.Session | None = None
 
     # -- the session ------------------------------------------------------------------------
@@ -114,10 +116,16 @@ class ScopeRecorder:
             self.journal.close()
 
     # -- one test: setup, each phase's report, teardown --------------------------------------
+    # This runs for every test of every suite: the state of the running test is kept here (one
+    # test runs at a time in a process), and errors are caught inline rather than through
+    # decorators, because a passing test must cost next to nothing.
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self._open(item)
+        try:
+            self._open(item)
+        except Exception as error:
+            guard.record("recorder: open", error)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -125,18 +133,36 @@ class ScopeRecorder:
         # tryfirst makes this the outermost wrapper: it sees the report as pytest logs it
         # (xfail marks included), before xdist serialises it.
         report = yield
-        self._saw(item, call, report)
+        running = self._running
+        if running is not None and running.item is item:
+            try:
+                self._saw(running, call, report)
+            except Exception as error:
+                guard.record("recorder: report", error)
         return report
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         # trylast: after pytest's own teardown ran every fixture finaliser.
-        closed = self._close(item)
-        if closed is not None and closed.fail_message:
-            raise LeakError(closed.fail_message)
+        running = self._running
+        if running is None or running.item is not item:
+            return
+        try:
+            running.closed = self.scope.close(item)
+        except Exception as error:
+            guard.record("recorder: close", error)
+            return
+        if running.closed is not None and running.closed.fail_message:
+            raise LeakError(running.closed.fail_message)
 
     def pytest_assertrepr_compare(self, op: str, left: object, right: object) -> None:
-        self.comparisons.record(op, left, right)
+        # Inside the test's own failing assert: a plugin bug must not become its error.
+        with guard.contained("assertion operands"):
+            if self.comparisons is None:
+                from .evidence import ComparisonSlot
+
+                self.comparisons = ComparisonSlot()
+            self.comparisons.record(op, left, right)
 
     @pytest.hookimpl(wrapper=True, optionalhook=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any
@@ -145,60 +171,56 @@ class ScopeRecorder:
             timeouts.remember(item, settings)
         return (yield)
 
-    # -- steps (each guarded: a plugin bug never changes a test's outcome) ------------------
+    # -- steps ----------------------------------------------------------------------------
 
-    @guard.guarded(None)
     def _open(self, item: pytest.Item) -> None:
-        item.stash[_RUNNING] = _Running()
-        self.comparisons.clear()
+        limit = timeouts.effective(item)
+        self._running = _Running(item, limit)
+        if self.comparisons is not None:
+            self.comparisons.clear()
         self.scope.open(item)
         if self.journal is not None:
-            self.journal.test_start(item.nodeid, timeouts.effective(item))
+            self.journal.test_start(item.nodeid, limit)
 
-    @guard.guarded(None)
-    def _close(self, item: pytest.Item) -> ScopeResult | None:
-        running = item.stash.get(_RUNNING, None)
-        closed = self.scope.close(item)
-        if running is not None and closed is not None:
-            running.closed = closed
-        return closed
-
-    @guard.guarded(None)
-    def _saw(self, item: pytest.Item, call: pytest.CallInfo[None],
+    def _saw(self, running: _Running, call: pytest.CallInfo[None],
              report: pytest.TestReport) -> None:
-        running = item.stash.get(_RUNNING, None)
-        if running is None:
-            return
         running.outcome = fold(running.outcome, report)
         running.duration_s += report.duration
-        if report.when == "call":
-            running.call_s = report.duration
-        if (report.failed and call.excinfo is not None and running.evidence is None
-                and not hasattr(report, "wasxfail")):
-            running.evidence = self._evidence(item, call, report)
-        if report.when in _NEXT_PHASE:
-            self.scope.entered(item, _NEXT_PHASE[report.when])
+        when = report.when
+        if report.failed and running.evidence is None and call.excinfo is not None \
+                and "wasxfail" not in report.__dict__:
+            running.evidence = self._evidence(running.item, call, report)
+        if when == "setup":
+            self.scope.entered(running.item, "call")
             return
-        del item.stash[_RUNNING]
+        if when == "call":
+            running.call_s = report.duration
+            self.scope.entered(running.item, "teardown")
+            return
+        self._running = None
         if running.closed is None:  # a fixture's teardown raised before ours ran
-            running.closed = self.scope.close(item)
-        payload = self._payload(item, running)
+            running.closed = self.scope.close(running.item)
+        payload = self._payload(running)
         if payload:
             setattr(report, PAYLOAD_ATTR, payload.to_wire())
-        self._after(item, running, payload)
+            self._after(running, payload)
 
     def _evidence(self, item: pytest.Item, call: pytest.CallInfo[None],
                   report: pytest.TestReport) -> Evidence | None:
-        gathered = evidence_mod.from_call(item, call, report, self.comparisons, self.scope,
-                                          worker=self.worker)
+        from . import evidence
+
+        gathered = evidence.from_call(item, call, report, self.comparisons, self.scope,
+                                      worker=self.worker)
         return surroundings.enrich(gathered, report) or gathered
 
-    def _payload(self, item: pytest.Item, running: _Running) -> TestPayload:
+    def _payload(self, running: _Running) -> TestPayload:
         closed = running.closed
         leaks = closed.leaks if closed is not None else ()
-        limit = timeouts.effective(item)
+        limit = running.limit
         evidence, diagnosis = running.evidence, None
         if evidence is not None:
+            from .evidence import seen_warnings
+
             evidence = replace(
                 evidence,
                 leaks=leaks,
@@ -207,20 +229,23 @@ class ScopeRecorder:
                 spawned=closed.spawned if closed is not None else evidence.spawned,
                 mocked=closed.mocked if closed is not None else evidence.mocked,
                 # teardown may have turned more thread/unraisable exceptions into warnings
-                warnings=evidence_mod.seen_warnings() or evidence.warnings,
+                warnings=seen_warnings() or evidence.warnings,
             )
             diagnosis = self.diagnose(evidence)
         return TestPayload(leaks, limit.seconds if limit else None, evidence, diagnosis)
 
-    def _after(self, item: pytest.Item, running: _Running, payload: TestPayload) -> None:
+    def _after(self, running: _Running, payload: TestPayload) -> None:
+        nodeid = running.item.nodeid
         if self.journal is not None and (running.outcome != "passed" or payload.leaks):
-            self.journal.write("test-result", nodeid=item.nodeid, outcome=running.outcome,
+            self.journal.write("test-result", nodeid=nodeid, outcome=running.outcome,
                                diagnosis=payload.diagnosis.to_json() if payload.diagnosis
                                else None)
         if any(leak.kind in ("thread", "pool") for leak in payload.leaks):
-            self.exit_guard.attribute(item.nodeid)
+            self.exit_guard.attribute(nodeid)
 
     def diagnose(self, evidence: Evidence) -> Diagnosis:
+        from ..classify import classify
+
         diagnosis = classify(self.config, evidence, self.settings)
         with guard.contained("pytest_poolchaos_diagnosis"):
             self.config.hook.pytest_poolchaos_diagnosis(nodeid=evidence.nodeid,

@@ -9,18 +9,22 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..guard import guarded
-from ..model import Evidence
+
+if TYPE_CHECKING:
+    from ..model import Evidence
 
 __all__ = ["alive_threads", "enrich", "prime", "sample_load"]
 
 #: pytest-timeout's dump: ``~~~~ Stack of <name> (<ident>) ~~~~`` then traceback.format_stack.
-_STACK = re.compile(r"^~+ Stack of (?P<name>.+?) \((?P<ident>\d+)\) ~+$", re.M)
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)', re.M)
-_SECTION_END = re.compile(r"^[+~]{5,}", re.M)
+# Patterns as text: the re module caches them compiled, and only a timed-out test needs them.
+_STACK = r"^~+ Stack of (?P<name>.+?) \((?P<ident>\d+)\) ~+$"
+_FRAME = r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)'
+_SECTION_END = r"^[+~]{5,}"
 #: frames of the machinery a thread waits in; the caller tells what it waited for
 _WAIT_MODULES = ("threading.py", "queue.py", "selectors.py", "socket.py", "ssl.py",
                  os.path.join("concurrent", "futures"), os.path.join("multiprocessing", ""))
@@ -83,11 +87,11 @@ def _proc_cpu() -> tuple[float, float] | None:
 def alive_threads(text: str) -> list[str]:
     """Threads in pytest-timeout's stack dump, as "thread 'name' waiting in f (file:line)"."""
     found = []
-    matches = list(_STACK.finditer(text or ""))
+    matches = list(re.finditer(_STACK, text or "", re.M))
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         body = text[match.end():end]
-        cut = _SECTION_END.search(body)
+        cut = re.search(_SECTION_END, body, re.M)
         name = match.group("name")
         if name.startswith(_OWN_THREADS):
             continue  # pytest-timeout's timer and xdist's channel reader say nothing
@@ -96,7 +100,8 @@ def alive_threads(text: str) -> list[str]:
 
 
 def _describe(name: str, stack: str) -> str:
-    frames = [(m.group("func"), m.group("file"), m.group("line")) for m in _FRAME.finditer(stack)]
+    frames = [(m.group("func"), m.group("file"), m.group("line"))
+              for m in re.finditer(_FRAME, stack, re.M)]
     if not frames:
         return f"thread {name!r}"
     func, path, line = frames[-1]

@@ -12,40 +12,47 @@ any, and is neither reported as that test's leak nor restored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ...guard import record
-from ...model import Leak, LedgerEntry
+
+if TYPE_CHECKING:
+    from ...model import Leak, LedgerEntry
+    from .resources import Alive
 from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
-from .resources import Alive, alive, stop
 from .spawn import SpawnLog, Spawns
 
 __all__ = ["PoolScope", "ScopeResult"]
 
 
-@dataclass(frozen=True, slots=True)
 class ScopeResult:
-    leaks: tuple[Leak, ...] = ()
-    spawned: tuple[str, ...] = ()
-    mocked: bool = False
-    fail_message: str | None = None
+    """What the scope found when it closed: leaks, the processes and connections it saw."""
+
+    __slots__ = ("fail_message", "leaks", "mocked", "spawned")
+
+    def __init__(self, leaks: tuple[Leak, ...] = (), spawned: tuple[str, ...] = (),
+                 mocked: bool = False, fail_message: str | None = None) -> None:
+        self.leaks = leaks
+        self.spawned = spawned
+        self.mocked = mocked
+        self.fail_message = fail_message
 
 
-@dataclass(slots=True)
 class _Open:
-    before: list[Any]
-    log: SpawnLog
-    wide: bool  # the test uses module/class/session fixtures of its own suite
-    after_setup: list[Any] | None = None
+    __slots__ = ("after_setup", "before", "log", "wide")
+
+    def __init__(self, before: list[Any], log: SpawnLog, wide: bool) -> None:
+        self.before = before
+        self.log = log
+        self.wide = wide  # the test uses module/class/session fixtures of its own suite
+        self.after_setup: list[Any] | None = None
 
 
 _NOT_HELD = "\0poolchaos: not held"
-_OPEN = pytest.StashKey[_Open]()
 
 
 class PoolScope:
@@ -59,6 +66,11 @@ class PoolScope:
         self.probes = state.probes(settings.watch)
         #: (kind, key) -> value before a wide fixture changed it and still holds it
         self._held: dict[tuple[str, str], str | None] = {}
+        #: the open scope of the running test (one test runs at a time in a process)
+        self._item: pytest.Item | None = None
+        self._opened: _Open | None = None
+        #: per fixture-info object (shared by a function's parametrized items): wide or not
+        self._wide: dict[int, bool] = {}
 
     def install(self) -> None:
         self.spawns.install()
@@ -69,13 +81,22 @@ class PoolScope:
     # -- one test ------------------------------------------------------------------------------
 
     def open(self, item: pytest.Item) -> None:
-        log = self.spawns.open(str(getattr(item, "path", "") or ""))
-        item.stash[_OPEN] = _Open(state.take(self.probes), log, _wider_fixtures(item))
+        log = self.spawns.open(getattr(item, "path", None))
+        self._item = item
+        self._opened = _Open(state.take(self.probes), log, self._is_wide(item))
+
+    def _is_wide(self, item: pytest.Item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        key = id(info)
+        found = self._wide.get(key)
+        if found is None:
+            found = self._wide[key] = _wider_fixtures(item)
+        return found
 
     def entered(self, item: pytest.Item, phase: str) -> None:
         """The test's ``phase`` ("call" or "teardown") begins: what starts now is labelled so."""
-        opened = item.stash.get(_OPEN, None)
-        if opened is None:
+        opened = self._opened
+        if opened is None or self._item is not item:
             return
         opened.log.phase = phase
         if phase == "call" and opened.wide:
@@ -85,10 +106,10 @@ class PoolScope:
 
     def close(self, item: pytest.Item) -> ScopeResult | None:
         """Leaks, cleanup and the ledger for ``item``; None when it was never opened."""
-        opened = item.stash.get(_OPEN, None)
-        if opened is None:
+        opened = self._opened
+        if opened is None or self._item is not item:
             return None
-        del item.stash[_OPEN]  # snapshots kept for 10,000 items would slow every gc pass
+        self._item = self._opened = None
         log = self.spawns.close() or opened.log
         after = state.take(self.probes)
         if state.same(opened.before, after) and not log.started and not log.forked:
@@ -96,6 +117,8 @@ class PoolScope:
             return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections))
         wide = opened.wide
         changes = self._own_changes(opened, after, wide)
+        from .resources import alive
+
         resources = alive(log, skip_setup=bool(wide))
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
@@ -131,6 +154,9 @@ class PoolScope:
 
     def _settle(self, resources: list[Alive], changes: list[state.Change], mode: str,
                 nodeid: str) -> list[Leak]:
+        from ...model import Leak
+        from .resources import stop
+
         leaks = [Leak(r.kind, r.detail, r.key) for r in resources]
         if mode == "cleanup" and resources:
             stubborn = set(stop(resources, self.settings.cleanup_grace))

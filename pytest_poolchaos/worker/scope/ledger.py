@@ -9,8 +9,10 @@ original value back closes the entry. Failures are checked against what is open 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from ...model import LedgerEntry
+if TYPE_CHECKING:
+    from ...model import LedgerEntry
 from .globals import Change
 
 _LIMIT = 500  # a suite that leaks on every test must not grow this without bound
@@ -31,9 +33,16 @@ class Ledger:
             if entry is None and len(self._open) >= _LIMIT:
                 continue
             self._open.pop(slot, None)  # re-insert: the order is the order of last change
-            self._open[slot] = LedgerEntry(nodeid, change.kind, change.key, before,
+            self._open[slot] = _entry(nodeid, change.kind, change.key, before,
                                            change.after, change.fix)
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         """Open entries, most recent change last."""
         return tuple(self._open.values())
+
+
+def _entry(nodeid: str, kind: str, key: str, before: str | None, after: str | None,
+           fix: str) -> LedgerEntry:
+    from ...model import LedgerEntry
+
+    return LedgerEntry(nodeid, kind, key, before, after, fix)

@@ -15,7 +15,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 #: Modules whose threads and processes belong to the test runner, not to the test.
@@ -23,29 +22,41 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
                   "pytest_rerunfailures", "coverage", "pytest_cov")
 
 
-@dataclass(slots=True)
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
-    kind: str  # thread | process | pool
-    ref: Callable[[], Any]  # weak reference to the object (or a strong one for a pid)
-    label: str
-    where: str
-    phase: str
-    pid: int | None = None
+    __slots__ = ("kind", "label", "phase", "pid", "ref", "where")
+
+    def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
+                 pid: int | None = None) -> None:
+        self.kind = kind  # thread | process | pool
+        self.ref = ref  # weak reference to the object
+        self.label = label
+        self.where = where
+        self.phase = phase
+        self.pid = pid
 
 
-@dataclass
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    phase: str = "setup"
-    opened: float = 0.0
-    testfile: str = ""  # the running test's file: its line is named when a library started it
-    started: list[Started] = field(default_factory=list)
-    forked: bool = False  # os.fork() seen: children without a Popen/Process record may exist
-    mocked: bool = False  # a unittest.mock double or patch was made while the test ran
-    connections: list[str] = field(default_factory=list)  # real socket connects, first few
+    __slots__ = ("connections", "forked", "mocked", "opened", "path", "phase", "started")
+
+    def __init__(self, opened: float = 0.0, path: object = None) -> None:
+        self.phase = "setup"
+        self.opened = opened
+        #: the running test's file: its line is named when a library started something
+        self.path = path
+        self.started: list[Started] = []
+        #: os.fork() seen: children without a Popen/Process record may exist
+        self.forked = False
+        #: a unittest.mock double or patch was made while the test ran
+        self.mocked = False
+        #: real socket connects, the first few
+        self.connections: list[str] = []
+
+    def testfile(self) -> str:
+        return str(self.path) if self.path else ""
 
 
 class Spawns:
@@ -113,7 +124,7 @@ class Spawns:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             result = original(obj, *args, **kwargs)
             if self.log is not None:
-                where, pooled = _caller(self.log.testfile)
+                where, pooled = _caller(self.log.testfile())
                 # A pool's own workers are the pool's business: the pool is checked instead;
                 # with no user frame at all, the runtime's own helper threads started it.
                 if where != "?" and (method == "__init__" or not pooled):
@@ -146,9 +157,9 @@ class Spawns:
 
     # -- per test ------------------------------------------------------------------------------
 
-    def open(self, testfile: str = "") -> SpawnLog:
+    def open(self, path: object = None) -> SpawnLog:
         self.refresh()
-        self.log = SpawnLog(opened=time.time(), testfile=testfile)
+        self.log = SpawnLog(opened=time.time(), path=path)
         return self.log
 
     def close(self) -> SpawnLog | None:

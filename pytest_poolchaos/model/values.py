@@ -1,11 +1,6 @@
-"""Plain value types shared by every part of the plugin, and the only place that knows their
-wire shape.
+"""The values a diagnosis is made of: evidence, findings, diagnoses and their parts.
 
-Everything here turns into builtins through ``to_json``/``to_wire`` and back through
-``from_json``/``from_wire``: those dicts are what travels inside pytest reports under
-pytest-xdist, what diagnostic subprocesses hand back, and what the JSON report is built from.
-Every role (worker, controller, classify, diagnose, report) depends on this module and on
-nothing of each other's.
+Loaded when first needed (a failure, a leak, a timeout), not by a green run's start-up.
 """
 
 from __future__ import annotations
@@ -15,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
+from .timeout import TimeoutInfo
+
 __all__ = [
-    "PAYLOAD_ATTR",
-    "SUMMARY_KEY",
     "Attempt",
     "Category",
     "Comparison",
@@ -31,25 +26,14 @@ __all__ = [
     "RerunFacts",
     "Rule",
     "RuleScore",
-    "SessionResult",
     "Suggestion",
-    "TestPayload",
-    "TestRecord",
     "TimeoutInfo",
     "Verdict",
-    "WorkerSummary",
     "describe_change",
 ]
 
 JSON = dict[str, Any]
 T = TypeVar("T")
-
-#: Attribute of a teardown ``TestReport`` carrying a ``TestPayload`` as builtins; pytest-xdist
-#: serialises extra report attributes, so it reaches the controller unchanged.
-PAYLOAD_ATTR = "poolchaos"
-#: Key of a worker's ``WorkerSummary`` in pytest-xdist's ``workeroutput``.
-SUMMARY_KEY = "poolchaos"
-
 
 class Category(str, enum.Enum):
     """Why a test failed; exactly one per diagnosis."""
@@ -121,17 +105,6 @@ class Comparison:
     right_value: float | None = None
     left_len: int | None = None
     right_len: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TimeoutInfo:
-    """The pytest-timeout limit that applied to a test and whether it fired."""
-
-    seconds: float | None
-    method: str | None = None
-    source: str | None = None  # "marker at path:line", "cli", "env PYTEST_TIMEOUT", "ini"
-    func_only: bool = False
-    fired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,118 +359,6 @@ class Diagnosis:
         )
 
 
-@dataclass(slots=True)
-class TestPayload:
-    """What the process that ran a test tells the reporting side about it.
-
-    Attached to the teardown report as builtins (``PAYLOAD_ATTR``); a passing test that left
-    nothing behind and had no timeout carries none at all.
-    """
-
-    __test__ = False  # not a test class, whatever pytest's collector thinks of the name
-
-    leaks: tuple[Leak, ...] = ()
-    timeout_s: float | None = None
-    evidence: Evidence | None = None
-    diagnosis: Diagnosis | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.leaks or self.timeout_s or self.evidence or self.diagnosis)
-
-    def to_wire(self) -> JSON:
-        out: JSON = {}
-        if self.leaks:
-            out["leaks"] = [leak.to_json() for leak in self.leaks]
-        if self.timeout_s:
-            out["timeout_s"] = self.timeout_s
-        if self.evidence is not None:
-            out["evidence"] = self.evidence.to_json()
-        if self.diagnosis is not None:
-            out["diagnosis"] = self.diagnosis.to_json()
-        return out
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> TestPayload:
-        evidence, diagnosis = data.get("evidence"), data.get("diagnosis")
-        return cls(
-            leaks=tuple(Leak.from_json(leak) for leak in data.get("leaks", ())),
-            timeout_s=data.get("timeout_s"),
-            evidence=Evidence.from_json(evidence) if evidence else None,
-            diagnosis=Diagnosis.from_json(diagnosis) if diagnosis else None,
-        )
-
-
-NEAR_TIMEOUT = 0.8  # share of the timeout a passing test may use before it is listed
-
-
-@dataclass(slots=True)
-class TestRecord:
-    """One test as the reporting side saw it."""
-
-    __test__ = False
-
-    nodeid: str
-    location: tuple[str, int | None, str] | None = None
-    outcome: str = "passed"
-    when: str | None = None
-    duration_s: float = 0.0
-    worker: str | None = None
-    start: float | None = None
-    stop: float | None = None
-    timeout_s: float | None = None
-    leaks: tuple[Leak, ...] = ()
-    evidence: Evidence | None = None
-    diagnosis: Diagnosis | None = None
-    longrepr: str = ""
-
-    @property
-    def near_timeout(self) -> bool:
-        return (self.outcome == "passed" and bool(self.timeout_s)
-                and self.duration_s > NEAR_TIMEOUT * (self.timeout_s or 0))
-
-    def take(self, payload: TestPayload) -> None:
-        """Fold in what the process that ran the test said about it."""
-        self.leaks = payload.leaks or self.leaks
-        self.timeout_s = payload.timeout_s or self.timeout_s
-        self.evidence = payload.evidence or self.evidence
-        if payload.diagnosis is not None and self.outcome in ("failed", "error"):
-            self.diagnosis = payload.diagnosis
-
-
-@dataclass
-class SessionResult:
-    """Everything the reporters need, as plain data."""
-
-    records: dict[str, TestRecord]
-    args: list[str]
-    workers: int
-    start: float
-    stop: float = 0.0
-    exitstatus: int = 0
-    problems: list[str] = field(default_factory=list)
-    randomly_seed: int | None = None
-    #: per failed nodeid: tests that overlapped it in time on other workers, most overlap
-    #: first, as (nodeid, worker, overlap seconds). Filled by the timeline at session end.
-    alongside: dict[str, list[tuple[str, str | None, float]]] = field(default_factory=dict)
-    #: non-daemon threads still alive at session end (they hang interpreter exit), one line
-    #: each naming the thread and the test that started it.
-    hanging: list[str] = field(default_factory=list)
-    #: os.environ as it was before the first test: diagnostic subprocesses start from it, so
-    #: variables the tests left behind do not leak into isolated reruns.
-    environ: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def diagnosed(self) -> list[TestRecord]:
-        return [r for r in self.records.values() if r.diagnosis is not None]
-
-    def by_category(self) -> dict[str, int]:
-        counts = {category.value: 0 for category in Category}
-        for record in self.diagnosed:
-            assert record.diagnosis is not None
-            counts[record.diagnosis.category.value] += 1
-        return counts
-
-
 # -- helpers -----------------------------------------------------------------------------------
 
 
@@ -507,6 +368,8 @@ def _plain(value: Any) -> Any:
         return value.value
     if hasattr(value, "__dataclass_fields__"):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple
+        return {key: _plain(item) for key, item in value._asdict().items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     if isinstance(value, Mapping):
@@ -516,7 +379,7 @@ def _plain(value: Any) -> Any:
 
 def _known(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
     # Reports from a newer worker may carry fields this version does not know.
-    names = {f.name for f in fields(cls)}
+    names = set(getattr(cls, "_fields", ())) or {f.name for f in fields(cls)}
     return {key: value for key, value in values.items() if key in names}
 
 
@@ -538,19 +401,3 @@ def _tuple_of(cls: Callable[..., T], items: Sequence[Mapping[str, Any]]) -> tupl
     return tuple(out)
 
 
-@dataclass(slots=True)
-class WorkerSummary:
-    """What a process that ran tests tells the reporting side once, at its session's end."""
-
-    problems: list[str] = field(default_factory=list)
-    #: non-daemon threads that would hang this process's exit, one line each
-    hanging: list[str] = field(default_factory=list)
-
-    def to_wire(self) -> JSON:
-        return {"problems": list(self.problems), "hanging": list(self.hanging)}
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any] | None) -> WorkerSummary:
-        data = data or {}
-        return cls([str(p) for p in data.get("problems", ())],
-                   [str(h) for h in data.get("hanging", ())])
