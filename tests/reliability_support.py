@@ -6,6 +6,7 @@ and files a run leaves behind, never the package's internal modules (its layout 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -60,10 +61,8 @@ def outcomes_without_plugin(pytester: pytest.Pytester, *args: str) -> tuple[dict
 
 def kill_quietly(pid: int) -> None:
     """SIGKILL a process this test itself started (by pid read from its own file)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def pid_alive(pid: int) -> bool:

@@ -21,9 +21,7 @@ Map (test -> defect):
 from __future__ import annotations
 
 import pytest
-from reliability_support import PLUGIN, assert_no_crash, outcomes_without_plugin, \
-    poolchaos_section
-
+from reliability_support import assert_no_crash, outcomes_without_plugin, poolchaos_section
 
 # -- D2 -------------------------------------------------------------------------------------
 

@@ -26,11 +26,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from reliability_support import PLUGIN, annotations, assert_no_crash, kill_quietly, \
-    poolchaos_section, run_cli
+from reliability_support import (
+    PLUGIN,
+    annotations,
+    assert_no_crash,
+    kill_quietly,
+    poolchaos_section,
+    run_cli,
+)
 
 # -- D15 ------------------------------------------------------------------------------------
 
