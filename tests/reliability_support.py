@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-#: pytest's own options for a session that loads the plugin, as ``chaostester`` does.
-PLUGIN = ("-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider")
-NO_PLUGIN = ("-p", "no:poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider")
+#: pytest's own options for a session that loads the plugin, as ``chaostester`` does
+#: (pytest-rerunfailures only where a test asks for it with ``-p rerunfailures``).
+PLUGIN = ("-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider",
+          "-p", "no:rerunfailures")
+NO_PLUGIN = ("-p", "no:poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider",
+             "-p", "no:rerunfailures")
 
 
 def poolchaos_section(text: str) -> str:

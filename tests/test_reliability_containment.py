@@ -150,7 +150,7 @@ def test_socket_and_thread_wrappers_behave_like_the_originals(chaostester):
                 s.close()
         """
     )
-    run = chaostester.run()
+    run = chaostester.run(subprocess=True)  # the wrappers of a fresh process
     run.result.assert_outcomes(passed=4)
 
 
