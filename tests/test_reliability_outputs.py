@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from reliability_support import (
@@ -97,9 +98,10 @@ def test_default_journal_survives_a_thread_timeout_kill(pytester):
     killed = pytester.runpytest_subprocess("-p", "poolchaos", "-p", "no:randomly",
                                            "-p", "no:xdist", timeout=60)
     assert killed.ret == 1  # pytest-timeout's os._exit(1): no report, no sessionfinish
-    journals = sorted((pytester.path / ".pytest_cache").rglob("*journal*"),
+    # where under the cache is the plugin's business (one file, or one per run)
+    journals = sorted((p for p in (pytester.path / ".pytest_cache").rglob("*")
+                       if p.is_file() and "poolchaos" in str(p) and p.suffix == ".jsonl"),
                       key=lambda p: p.stat().st_mtime)
-    journals = [p for p in journals if p.is_file()]
     assert journals, "no journal under .pytest_cache"
     report = run_cli(pytester, "report", "--journal", str(journals[-1]))
     assert report.ret == 0
@@ -221,7 +223,7 @@ def test_secrets_are_masked_in_every_output(pytester, monkeypatch):
         "annotations": annotations(text),
         "JSON": (pytester.path / "r.json").read_text(),
         "Markdown": (pytester.path / "r.md").read_text(),
-        "journal": (pytester.path / "j.jsonl").read_text(),
+        "journal": journal_text(pytester.path / "j.jsonl"),
         "poolchaos report": rebuilt.stdout.str() + rebuilt.stderr.str(),
         "poolchaos report --json": (pytester.path / "rebuilt.json").read_text(),
     }
@@ -233,9 +235,17 @@ def test_secrets_are_masked_in_every_output(pytester, monkeypatch):
     assert not leaked, "secrets found:\n" + "\n".join(leaked)
 
 
+def journal_text(path: Path) -> str:
+    """Everything the journal option wrote: the file, or per-run files beside or under it."""
+    found = [p for p in path.parent.glob(path.name + "*") if p.is_file()]
+    found += [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+    assert found, f"nothing written at {path}"
+    return "".join(p.read_text(errors="replace") for p in found)
+
+
 # -- D13 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D13: a 1 MB env value is printed whole everywhere")
+@pytest.mark.xfail(strict=True, reason="D13: a 300 kB env value is printed whole everywhere")
 def test_big_env_values_are_clipped_in_every_output(chaostester):
     chaostester.pytester.makepyfile(
         """
@@ -243,7 +253,7 @@ def test_big_env_values_are_clipped_in_every_output(chaostester):
 
         def test_leaks_a_big_env_value():
             # a serialized config blob exported for a child process and never removed
-            os.environ["APP_CONFIG_BLOB"] = "x" * 1_000_000
+            os.environ["APP_CONFIG_BLOB"] = "x" * 300_000
 
         def test_reads_it():
             assert os.environ["APP_CONFIG_BLOB"] == ""

@@ -367,7 +367,7 @@ def test_cleanup_leaves_no_orphan(chaostester):
     try:
         run = chaostester.run("--poolchaos-leaks=cleanup", subprocess=True, timeout=60)
         pids = _pids(chaostester.path / "pids")
-        deadline = time.monotonic() + 5  # the kernel may still be tearing them down
+        deadline = time.monotonic() + 2  # the kernel may still be tearing them down
         while any(pid_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.02)
         left = {role: pid for role, pid in pids.items() if pid_alive(pid)}
@@ -437,9 +437,9 @@ def test_inline_rerun_of_a_test_holding_a_lock_is_bounded(chaostester):
         """
     )
     # A fixed plugin ends the rerun after pytest-timeout's 1 s (the whole run takes about
-    # 3 s); 20 s is a hang.
+    # 3 s); 15 s is a hang.
     run = chaostester.run("--poolchaos-rerun=1", "--poolchaos-rerun-mode=inline",
-                          "--timeout=1", "-p", "no:xdist", subprocess=True, timeout=20)
+                          "--timeout=1", "-p", "no:xdist", subprocess=True, timeout=15)
     assert_no_crash(run.text())
     run.result.assert_outcomes(failed=1)
     assert run.ret == pytest.ExitCode.TESTS_FAILED
