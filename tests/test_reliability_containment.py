@@ -10,6 +10,7 @@ Map (test -> defect):
     test_surrogate_thread_name_reaches_serial_reports ........... D2
     test_assertion_hook_calls_no_user_code ....................... D3
     test_socket_and_thread_wrappers_behave_like_the_originals ... D5
+    test_wrapped_constructors_keep_the_originals_errors ......... D5 (guard: passes today)
     test_classify_hook_outcome_exceptions_are_contained ......... D7 (pytest.fail/skip/SystemExit)
     test_classify_hook_keyboard_interrupt_still_interrupts ...... D7 (the one exception kept)
     test_diagnosis_listener_error_keeps_the_diagnoses ........... D8
@@ -151,6 +152,40 @@ def test_socket_and_thread_wrappers_behave_like_the_originals(chaostester):
         """
     )
     run = chaostester.run(subprocess=True)  # the wrappers of a fresh process
+    run.result.assert_outcomes(passed=4)
+
+
+def test_wrapped_constructors_keep_the_originals_errors(chaostester):
+    # Guard for the D5 fix: what the wrappers already pass through must stay so.
+    chaostester.pytester.makepyfile(
+        """
+        import subprocess, threading
+        from concurrent.futures import ThreadPoolExecutor
+        from multiprocessing.pool import ThreadPool
+
+        import pytest
+
+        def test_thread_started_twice():
+            thread = threading.Thread(target=lambda: None)
+            thread.start()
+            thread.join()
+            with pytest.raises(RuntimeError, match="only be started once"):
+                thread.start()
+
+        def test_missing_executable():
+            with pytest.raises(FileNotFoundError):
+                subprocess.Popen(["/nonexistent/poolchaos-no-such-program"])
+
+        def test_executor_without_workers():
+            with pytest.raises(ValueError):
+                ThreadPoolExecutor(max_workers=0)
+
+        def test_thread_pool_without_workers():
+            with pytest.raises(ValueError):
+                ThreadPool(0)
+        """
+    )
+    run = chaostester.run(subprocess=True)
     run.result.assert_outcomes(passed=4)
 
 
