@@ -15,7 +15,10 @@ import jsonschema
 import pytest
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "poolchaos-report.schema.json").read_text())
-BASE_ARGS = ("-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider")
+# pytest-rerunfailures is installed for the tests about it (they pass "-p rerunfailures");
+# every other session runs without it, as the suite did before it was a test dependency.
+BASE_ARGS = ("-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider",
+             "-p", "no:rerunfailures")
 
 
 class ChaosTester:
