@@ -203,7 +203,6 @@ RULE_SUITE = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason="D7: an outcome exception from a rule is INTERNALERROR")
 @pytest.mark.parametrize("raised", [
     'pytest.fail("rule cannot handle this evidence")',
     'pytest.skip("rule does not apply")',
@@ -243,7 +242,6 @@ def test_classify_hook_keyboard_interrupt_still_interrupts(chaostester):
 
 # -- D8 -------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D8: a listener error drops every diagnosis")
 def test_diagnosis_listener_error_keeps_the_diagnoses(chaostester):
     chaostester.pytester.makeconftest(
         """
@@ -265,7 +263,6 @@ def test_diagnosis_listener_error_keeps_the_diagnoses(chaostester):
 
 # -- D9 -------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D9: a non-text evidence line kills the terminal section")
 def test_non_text_finding_evidence_keeps_the_terminal_section(chaostester):
     chaostester.pytester.makeconftest(
         """
@@ -286,8 +283,6 @@ def test_non_text_finding_evidence_keeps_the_terminal_section(chaostester):
 
 # -- D21 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D21: a fault while wrapping classes at session start "
-                                       "is INTERNALERROR")
 def test_fault_while_wrapping_at_session_start_is_contained(chaostester):
     # A networking shim (green-thread libraries do this) swaps the socket class for the C
     # type, which takes no new attributes: wrapping socket.connect fails.

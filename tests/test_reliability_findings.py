@@ -176,8 +176,6 @@ def test_pool_scope_names_are_unique_within_a_test(chaostester):
     run.result.assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="also seen: a hanging thread whose id was reused is blamed "
-                                       "on the earlier test")
 def test_hanging_thread_is_blamed_on_the_test_that_started_it(pytester, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # one line per entry: nothing wraps away from its test
     pytester.makepyfile(

@@ -451,8 +451,6 @@ def test_inline_rerun_of_a_test_holding_a_lock_is_bounded(chaostester):
 
 # -- D17 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D17: the exit guard exits with the status it saw before "
-                                       "a conftest changed it")
 def test_exit_timeout_exits_with_pytests_final_status(pytester):
     pytester.makeconftest(
         """
