@@ -21,8 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import accuracy_metrics as am
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 STATE_ENV = "CORPUS_STATE_DIR"
@@ -38,31 +39,7 @@ def run_pytest(half: Path, args: list[str], state: Path | None = None) -> dict[s
                         f"--junitxml={junit}", "-o", "junit_family=xunit2", *args],
                        cwd=half, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=600, check=False)
-        return junit_outcomes(junit.read_text()) if junit.exists() else {}
-
-
-def junit_outcomes(text: str) -> dict[str, str]:
-    outcomes: dict[str, str] = {}
-    for case in ET.fromstring(text).iter("testcase"):
-        nodeid = junit_nodeid(case.get("classname", ""), case.get("name", ""))
-        tags = {child.tag for child in case}
-        outcome = ("error" if "error" in tags else "failed" if "failure" in tags
-                   else "skipped" if "skipped" in tags else "passed")
-        if outcomes.get(nodeid) in ("failed", "error"):
-            continue  # a teardown error repeats the testcase; keep the first failure
-        outcomes[nodeid] = outcome
-    return outcomes
-
-
-def junit_nodeid(classname: str, name: str) -> str:
-    """tests.test_x.TestY + test_z -> tests/test_x.py::TestY::test_z (pytest's junit names)."""
-    parts = classname.split(".")
-    for cut in range(len(parts), 0, -1):
-        module = "/".join(parts[:cut]) + ".py"
-        rest = parts[cut:]
-        if cut == len(parts) or rest[0][:1].isupper():
-            return "::".join([module, *rest, name])
-    return f"{classname}::{name}"
+        return am.junit_outcomes(junit.read_text()) if junit.exists() else {}
 
 
 def check_half(half: Path, quick: bool) -> list[str]:

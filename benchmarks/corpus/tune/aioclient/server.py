@@ -1,6 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
+
+async def _sleep_until_cancelled() -> None:
+    # Shutting down ends the sleep quietly instead of cancelling the handler task.
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(3600)
 
 
 class LineServer:
@@ -21,7 +28,8 @@ class LineServer:
         self.active += 1
         try:
             if self.silent:
-                await asyncio.sleep(3600)
+                await _sleep_until_cancelled()
+                return
             if self.capacity is not None and self.active > self.capacity:
                 reply = b"BUSY\n"
             else:

@@ -34,6 +34,7 @@ class EchoServer:
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._handlers: list[threading.Thread] = []
 
     @property
     def address(self) -> tuple[str, int]:
@@ -85,8 +86,10 @@ class EchoServer:
                 conn.close()
                 continue
             self.clients.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="echo-conn",
-                             daemon=True).start()
+            handler = threading.Thread(target=self._serve, args=(conn,), name="echo-conn",
+                                       daemon=True)
+            self._handlers.append(handler)
+            handler.start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
@@ -137,3 +140,5 @@ class EchoServer:
             client.close()
         if self._thread is not None:
             self._thread.join(timeout=2)
+        for handler in self._handlers:
+            handler.join(timeout=2)
