@@ -56,18 +56,15 @@ def test_nightly_rollup_completes(runner, contended):
     assert runner.submit(nap, 1.0 if contended else 0.05).result() > 0
 
 
-# arXiv 2310.12132 (resource-affected flaky tests) and awslabs/mcp#4366: a speed-up threshold
-# that assumes ideal scaling on a shared two-core machine.
+# arXiv 2310.12132 (resource-affected flaky tests) and awslabs/mcp#4366: a wall-time bound that
+# assumes ideal scaling, with no room for the pool's own overhead on a shared machine.
 def test_pool_halves_wall_time(runner):
     runner.map(nap, [0.0, 0.0])  # start the workers
+    work = [0.05] * 8
     start = time.perf_counter()
-    for _ in range(8):
-        nap(0.05)
-    sequential = time.perf_counter() - start
-    start = time.perf_counter()
-    runner.map(nap, [0.05] * 8)
+    runner.map(nap, work)
     parallel = time.perf_counter() - start
-    assert sequential / parallel >= 2.0
+    assert parallel <= sum(work) / runner.workers
 
 
 # python/cpython bpo-22393 (a pool worker dies before replying): the child exits without

@@ -16,7 +16,7 @@ from jobq.spool import ensure_spool
 
 @pytest.fixture
 def jobs():
-    q = JobQueue()
+    q = JobQueue(workers=4)
     yield q
     q.close()
 
@@ -236,12 +236,16 @@ def test_single_worker_mode_keeps_order():
     assert q.completion_order == ["step-0", "step-1", "step-2"]
 
 
-def test_scatter_gather_runs_shards_together(jobs):
+def test_scatter_gather_runs_shards_together():
     shards = threading.Barrier(4, timeout=0.5)
 
     def shard(index: int) -> int:
         shards.wait()
         return index
 
-    futures = [jobs.submit(shard, index, name=f"shard-{index}") for index in range(4)]
-    assert [future.result(timeout=3) for future in futures] == [0, 1, 2, 3]
+    q = JobQueue()
+    try:
+        futures = [q.submit(shard, index, name=f"shard-{index}") for index in range(4)]
+        assert [future.result(timeout=3) for future in futures] == [0, 1, 2, 3]
+    finally:
+        q.close()
