@@ -12,7 +12,7 @@ Tune rules against --half tune only; heldout/ is for reporting (benchmarks/corpu
 
     python benchmarks/accuracy.py                       # tune half, no reruns
     python benchmarks/accuracy.py --half both --rerun 3 # the "before/after" line, both halves
-    python benchmarks/accuracy.py --cost                # 40 failures: plain vs --rerun 3
+    python benchmarks/accuracy.py --cost                # 40 failures: plain vs --rerun 3 only
     python benchmarks/accuracy.py --fit weights.json    # per-rule weights fitted on tune
     python benchmarks/accuracy.py --json metrics.json   # everything printed, as JSON
 """
@@ -204,7 +204,8 @@ def cost(keep: Path | None) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--half", choices=("tune", "heldout", "both"), default="tune")
+    parser.add_argument("--half", choices=("tune", "heldout", "both"),
+                        help="default: tune, or none when only --cost is asked for")
     parser.add_argument("--rerun", type=int, default=0, metavar="N",
                         help="--poolchaos-rerun=N for the runs (default 0)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write every metric as JSON")
@@ -215,7 +216,8 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep each run's JSON report, junit XML and log in DIR")
     options = parser.parse_args()
-    halves = ("tune", "heldout") if options.half == "both" else (options.half,)
+    half = options.half or ("none" if options.cost and options.fit is None else "tune")
+    halves: tuple[str, ...] = {"both": ("tune", "heldout"), "none": ()}.get(half, (half,))
     if options.fit is not None and "tune" not in halves:
         halves = ("tune", *halves)
     results: dict[str, Any] = {}

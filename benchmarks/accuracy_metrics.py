@@ -417,11 +417,14 @@ def fit_weights(reports: Sequence[Mapping[str, Any]], labels: Labels,
     report lists scored rules, and does coordinate ascent over ``grid`` per rule: the objective
     is accuracy first, then a lower expected calibration error, then staying close to 1.0 (so
     rules the corpus does not exercise keep their weight). Reports that only name rule ids
-    (no scores) cannot be replayed and are not used; ``usable`` says how many were.
+    (no scores) cannot be replayed and are not used; ``usable`` says how many were, and the
+    rules they name keep a weight of 1.0.
     """
     cases = _cases(reports, labels)
     rule_ids = sorted({rule.id for rules, _ in cases for rule in rules})
-    weights = dict.fromkeys(rule_ids, 1.0)
+    seen = {rule.id for report in reports for pred in predictions(report).values()
+            for rule in pred.rules}
+    weights = dict.fromkeys(sorted(seen | set(rule_ids)), 1.0)
     before = _objective(cases, weights)
     for _ in range(passes):
         changed = False

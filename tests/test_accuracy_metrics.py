@@ -232,7 +232,8 @@ def test_fit_weights_leaves_rules_alone_without_scores():
     labels = {"t::a": label("timeout")}
     report = {"tests": [entry("t::a", category="timeout", rules=["timeout.event-wait"])]}
     fit = am.fit_weights([report], labels)
-    assert (fit.usable, fit.weights, fit.accuracy_before) == (0, {}, None)
+    assert (fit.usable, fit.weights, fit.accuracy_before) == (0, {"timeout.event-wait": 1.0},
+                                                              None)
 
 
 def test_cost_selection_keeps_polluters_in_order(monkeypatch):
