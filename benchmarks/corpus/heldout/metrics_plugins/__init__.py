@@ -1,0 +1,1 @@
+"""Exporters for the metrics package, one module per backend."""
