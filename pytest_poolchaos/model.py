@@ -245,6 +245,8 @@ class Diagnosis:
     polluter: str | None = None
     polluter_search: Mapping[str, Any] | None = None
     attempts: tuple[Attempt, ...] = ()
+    #: each rule's own score, by id (``rules`` keeps their order); the contract shows both
+    scores: Mapping[str, float] = field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> Diagnosis:
         return replace(self, **changes)
@@ -260,18 +262,26 @@ class Diagnosis:
             "polluter_search": dict(self.polluter_search) if self.polluter_search else None,
             "evidence": list(self.evidence),
             "suggestions": [s.to_json() for s in self.suggestions],
-            "rules": list(self.rules),
+            "rules": [self._rule_json(rule) for rule in self.rules],
             "attempts": [a.to_json() for a in self.attempts],
         }
 
+    def _rule_json(self, rule: str) -> JSON:
+        # Every listed rule voted for the winning category (classify.decide keeps only those);
+        # a diagnosis made without findings (a crashed worker) rests on its one rule.
+        score = self.scores.get(rule, self.confidence)
+        return {"id": rule, "category": self.category.value, "score": round(score, 3)}
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Diagnosis:
+        rules = [r if isinstance(r, Mapping) else {"id": r} for r in data.get("rules", ())]
         return cls(
             category=Category(data["category"]),
             confidence=float(data["confidence"]),
             evidence=tuple(data.get("evidence", ())),
             suggestions=tuple(Suggestion.from_json(s) for s in data.get("suggestions", ())),
-            rules=tuple(data.get("rules", ())),
+            rules=tuple(str(rule["id"]) for rule in rules),
+            scores={str(r["id"]): float(r["score"]) for r in rules if "score" in r},
             verdict=Verdict(data.get("verdict", "unknown")),
             pass_rate=data.get("pass_rate"),
             reruns=int(data.get("reruns", 0)),

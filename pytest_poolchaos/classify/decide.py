@@ -54,7 +54,7 @@ def decide(evidence: Evidence, findings: Sequence[Finding],
                      f"{grouped[runner[1]][0].evidence[0]}")
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
                       lines, [s for f in _speaking(grouped[category]) for s in f.suggestions],
-                      [f.rule for f in grouped[category]])
+                      grouped[category])
 
 
 def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
@@ -104,11 +104,11 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
                             f"should fail the same way when the test runs alone; fix the code "
                             f"or the test there.")
     return _diagnosis(evidence, Category.UNCLASSIFIED, 0.5 if weak else 0.7, lines,
-                      [suggestion], [])
+                      [suggestion], ())
 
 
 def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines: list[str],
-               suggestions: list[Suggestion], rules: list[str]) -> Diagnosis:
+               suggestions: list[Suggestion], findings: Sequence[Finding]) -> Diagnosis:
     unique = list(dict.fromkeys(redact_text(line) for line in lines))[:_MAX_LINES]
     advice = {s.text: s for s in suggestions}  # the same advice from two rules is shown once
     order_dependent = evidence.extra.get("verdict") == Verdict.ORDER_DEPENDENT.value
@@ -118,7 +118,9 @@ def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines:
         evidence=tuple(unique),
         suggestions=tuple(Suggestion(redact_text(s.text), redact_text(s.detail))
                           for s in list(advice.values())[:_MAX_SUGGESTIONS]),
-        rules=tuple(dict.fromkeys(rules)),
+        rules=tuple(dict.fromkeys(f.rule for f in findings)),
+        # findings come strongest first: a rule that fired twice keeps its best score
+        scores={f.rule: f.score for f in reversed(findings)},
         verdict=Verdict.ORDER_DEPENDENT if order_dependent else Verdict.UNKNOWN,
         polluter=evidence.extra.get("polluter") if order_dependent else None,
     )
