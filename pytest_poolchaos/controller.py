@@ -39,6 +39,8 @@ class TestRecord:
     evidence: Evidence | None = None
     diagnosis: Diagnosis | None = None
     longrepr: str = ""
+    #: this test in earlier recorded runs (``history.stats.summarize``), None when not read
+    history: dict[str, Any] | None = None
 
     @property
     def near_timeout(self) -> bool:
@@ -114,6 +116,8 @@ class ChaosController:
         # Runs before the terminal reporter's summary, so the files exist when it prints.
         result = self.finish(exitstatus)
         self._refine(session, result)
+        self._remember(result)
+        self._junit(result)
         self._write(result)
 
     @guarded(None)
@@ -124,6 +128,22 @@ class ChaosController:
         from .diagnose import refine
 
         refine(session, self.settings, result)
+
+    @guarded(None)
+    def _remember(self, result: SessionResult) -> None:
+        # After the reruns (their verdicts are recorded), before the reports (they show it).
+        if self.settings.history is not None:
+            from .history.session import remember
+
+            remember(self.config, self.settings.history, result)
+
+    @guarded(None)
+    def _junit(self, result: SessionResult) -> None:
+        # Reruns and history may have changed verdicts since teardown attached the properties.
+        if result.diagnosed and getattr(self.config.option, "xmlpath", None):
+            from .report.junit import refresh
+
+            refresh(self.config, result)
 
     @guarded(None)
     def _write(self, result: SessionResult) -> None:

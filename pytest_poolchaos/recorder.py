@@ -61,6 +61,8 @@ class ScopeRecorder:
         self._raised: pytest.CallInfo[None] | None = None
         self.journal: Any = None
         self.exit_guard: Any = None
+        # --junitxml: the diagnosis rides on the teardown report's user_properties
+        self.junit = bool(getattr(config.option, "xmlpath", None))
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -155,11 +157,19 @@ class ScopeRecorder:
             self._close(item)
         payload = self._payload(item, state)
         setattr(report, PAYLOAD, payload)
+        if self.junit:
+            self._junit(report, payload)
         if self.journal is not None:
             self.journal.test_result(report, payload)
         if self.exit_guard is not None and any(
                 leak["kind"] in ("thread", "pool") for leak in payload["leaks"]):
             self.exit_guard.attribute(report.nodeid)
+
+    @guarded(None)
+    def _junit(self, report: pytest.TestReport, payload: dict[str, Any]) -> None:
+        from .report.junit import properties
+
+        report.user_properties.extend(properties(payload["diagnosis"], payload["leaks"]))
 
     def _payload(self, item: pytest.Item, state: TestState) -> dict[str, Any]:
         result = self.scope.result(item)

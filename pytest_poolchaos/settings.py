@@ -41,6 +41,8 @@ class Settings:
     journal: Path | None = None
     markdown: Path | None = None
     annotations: bool = False
+    history: Path | None = None
+    html: Path | None = None
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -67,6 +69,8 @@ def resolve(config: pytest.Config) -> Settings:
         journal=_journal(config, get("journal", _text, "auto")),
         markdown=get("markdown", _path(config), None),
         annotations=_annotations(get("annotations", _choice, "auto")),
+        history=_history(config, get("history", _history_value(config), "auto")),
+        html=get("html", _path(config), None),
     )
 
 
@@ -183,6 +187,39 @@ def _journal(config: pytest.Config, value: str) -> Path | None:
         cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
         return None if cache is None else cache.mkdir("poolchaos") / "journal.jsonl"
     return Path(config.invocation_params.dir, value)
+
+
+def _history_value(config: pytest.Config) -> Callable[[Option, Any], str]:
+    def parse(option: Option, value: Any) -> str:
+        text = str(value).strip()
+        if text.lower() not in ("auto", "off") and Path(config.invocation_params.dir,
+                                                        text).is_dir():
+            raise ValueError("expected auto, off or the path of a file, not a directory")
+        return text
+
+    return parse
+
+
+def _history(config: pytest.Config, value: str) -> Path | None:
+    if value.lower() == "off":
+        return None
+    if value.lower() == "auto":
+        folder = cache_folder(config)
+        return None if folder is None else folder / "history.sqlite"
+    return Path(config.invocation_params.dir, value)
+
+
+def cache_folder(config: pytest.Config) -> Path | None:
+    """This plugin's folder in pytest's cache (not created here); None without the cache.
+
+    ``config.cache`` does not exist yet when settings are resolved (the cache plugin's
+    pytest_configure runs after this plugin's), so the folder is found the way that plugin
+    finds it; whoever writes there first creates it through ``config.cache.mkdir``.
+    """
+    if config.pluginmanager.get_plugin("cacheprovider") is None:  # -p no:cacheprovider
+        return None
+    root = Path(os.path.expandvars(os.path.expanduser(str(config.getini("cache_dir")))))
+    return (root if root.is_absolute() else config.rootpath / root) / "d" / "poolchaos"
 
 
 def _annotations(value: str) -> bool:

@@ -26,6 +26,7 @@ __all__ = [
     "polluter_phrase",
     "safe",
     "shorten",
+    "slower_rows",
     "verdict_phrase",
 ]
 
@@ -54,7 +55,7 @@ def clean_line(result: SessionResult) -> str | None:
     """The whole report when there is nothing to say, else None."""
     if failures(result) or leak_count(result)[0] or result.problems:
         return None
-    if near_timeout_rows(result) or result.hanging:
+    if near_timeout_rows(result) or result.hanging or slower_rows(result):
         return None
     return f"poolchaos: {plural(len(result.records), 'test')}, no failures, no leaks"
 
@@ -78,6 +79,8 @@ def counts_phrase(result: SessionResult) -> str:
     parts.append(f"{plural(leaks, 'leak')} in {plural(leaky, 'test')}" if leaks else "no leaks")
     if near := len(near_timeout_rows(result)):
         parts.append(plural(near, "near-timeout"))
+    if slow := len(slower_rows(result)):
+        parts.append(f"{slow} slower than their history")
     if result.hanging:
         parts.append(f"{plural(len(result.hanging), 'thread')} hanging exit")
     if result.problems:
@@ -87,6 +90,8 @@ def counts_phrase(result: SessionResult) -> str:
 
 def verdict_phrase(diagnosis: Diagnosis) -> str:
     if diagnosis.reruns <= 0:
+        if diagnosis.verdict is Verdict.FLAKY:  # told by the history store
+            return "flaky by its history (not rerun)"
         return "verdict unknown (not rerun)"
     text = f"{diagnosis.verdict.value}"
     if diagnosis.pass_rate is not None:
@@ -150,3 +155,9 @@ def near_timeout_rows(result: SessionResult) -> list[tuple[str, float, float]]:
     """(test, duration, limit) of passing tests that used most of their timeout."""
     return [(r.nodeid, r.duration_s, r.timeout_s or 0.0)
             for r in result.records.values() if r.near_timeout]
+
+
+def slower_rows(result: SessionResult) -> list[tuple[str, float, float, float]]:
+    """(test, duration, p50, p95) of tests that took well past their recorded baseline."""
+    return [(r.nodeid, r.duration_s, float(r.history["p50_s"]), float(r.history["p95_s"]))
+            for r in result.records.values() if r.history and r.history.get("slower")]
