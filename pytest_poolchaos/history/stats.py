@@ -141,8 +141,10 @@ def history_phrase(history: Mapping[str, Any] | None) -> str | None:
         return None
     runs, failures = int(history["runs"]), int(history.get("failures") or 0)
     last = "the last recorded run" if runs == 1 else f"the last {runs} recorded runs"
+    if runs == 1:
+        return f"{'failed' if failures else 'passed'} {last}"
     if not failures:
-        return f"passed {last}" if runs == 1 else f"passed all of {last}"
+        return f"passed all of {last}"
     text = f"failed {failures} of {last}, flip rate {float(history.get('flip_rate') or 0):.2f}"
     if first := history.get("first_failed"):
         text += f", first failed on {str(first)[:10]}"
