@@ -328,3 +328,31 @@ def test_commit_and_branch_from_ci_variables_first_then_git_files(tmp_path):
     (worktree_git / "HEAD").write_text("e" * 40 + "\n")  # detached
     assert branch_and_commit(checkout, {}) == (None, "e" * 40)
     assert branch_and_commit(tmp_path / "nowhere", {}) == (None, None)
+
+
+# -- the store itself ----------------------------------------------------------------------------
+
+
+def test_runs_fall_into_their_place_in_time_and_old_ones_are_pruned(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "KEEP_RUNS", 4)
+    monkeypatch.setattr(store_mod, "_PRUNE_SLACK", 1)
+    store, note = HistoryStore.open(tmp_path / "h.sqlite")
+    assert note is None
+    key = "tests.Test_Mod::test_x"  # a module whose name looks like a class
+    with store:
+        for day, outcome in ((3, "passed"), (1, "failed"), (5, "failed"), (2, "passed"),
+                             (4, "passed")):
+            # imported from JUnit, in no order: the node id is a (wrong) guess
+            assert store.record(RunInfo(f"run{day}", f"2024-05-0{day}T00:00:00+00:00"),
+                                [Result("tests.py::Test_Mod::test_x", outcome, 0.1, key=key)])
+        assert not store.record(RunInfo("run3", "2024-05-03T00:00:00+00:00"), [])  # again
+        past, first, last = store.past([key])[key]
+        assert [p.outcome for p in past] == ["failed", "passed", "passed", "passed", "failed"]
+        assert (first[:10], last[:10]) == ("2024-05-01", "2024-05-05")
+        # a pytest run knows the real node id; the sixth run prunes the oldest two
+        store.record(RunInfo("run6", "2024-05-06T00:00:00+00:00"),
+                     [Result("tests/Test_Mod.py::test_x", "passed", 0.1)])
+        assert [r["id"] for r in store.runs()] == ["run3", "run4", "run5", "run6"]
+        (row,) = list(store.db.execute("SELECT nodeid, first_failed FROM tests"))
+        assert row == ("tests/Test_Mod.py::test_x", "2024-05-01T00:00:00+00:00")  # still true
+        assert rows(tmp_path / "h.sqlite", "SELECT COUNT(*) FROM results") == [(4,)]

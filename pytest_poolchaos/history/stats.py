@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "FAILED",
@@ -41,8 +40,7 @@ SLOW_MARGIN_S = 0.1
 BASELINE_RUNS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Past:
+class Past(NamedTuple):
     """One earlier run of one test."""
 
     created: str  # ISO 8601, UTC
