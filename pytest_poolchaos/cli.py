@@ -103,6 +103,8 @@ def _history_parser(commands: Any) -> None:
                          help="rows per table (default: 20)")
     history.add_argument("--since", type=_since, metavar="DATE",
                          help="only runs from DATE on (YYYY-MM-DD or an ISO 8601 time)")
+    history.add_argument("--durations", action="store_true",
+                         help="also list the slowest tests by p95 of their passing runs")
     history.add_argument("--json", action="store_true", help="print JSON instead of tables")
     history.set_defaults(run=_history)
     seed = history.add_subparsers(dest="action", metavar="[import]", title="subcommands")
@@ -173,7 +175,7 @@ def _history(options: argparse.Namespace) -> int:
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        render(data, sys.stdout)
+        render(data, sys.stdout, durations=options.durations)
     return 0
 
 

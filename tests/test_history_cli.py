@@ -61,6 +61,14 @@ def test_the_listing_ranks_the_flaky_test_first(five_runs, capsys, monkeypatch):
     assert "test_suite.py::test_sometimes" in text
     assert "2/5 (40%)" in text
     assert "test_always" not in text  # --top 1
+    assert "slowest tests" not in text
+
+    assert main(["history", "--db", "history.sqlite", "--durations"]) == 0
+    text = capsys.readouterr().out
+    assert "slowest tests (passing runs)" in text
+    assert data["slowest"][0]["p95_s"] >= data["slowest"][-1]["p95_s"]
+    assert {t["nodeid"] for t in data["slowest"]} == {"test_suite.py::test_sometimes",
+                                                      "test_suite.py::test_fine"}
 
 
 def test_since_and_a_missing_store(five_runs, capsys, tmp_path):

@@ -28,6 +28,8 @@ def listing(store: HistoryStore, top: int = 20, since: str | None = None) -> dic
                      reverse=True)
     slowing = sorted((t for t in tests if t.get("slower")),
                      key=lambda t: t["last_s"] / max(t["p50_s"], 1e-9), reverse=True)
+    slowest = sorted((t for t in tests if t["p95_s"] is not None),
+                     key=lambda t: t["p95_s"], reverse=True)
     return {
         "db": str(store.path),
         "since": since,
@@ -38,6 +40,7 @@ def listing(store: HistoryStore, top: int = 20, since: str | None = None) -> dic
         "tests": len(tests),
         "flakiest": failing[:top],
         "slower": slowing[:top],
+        "slowest": slowest[:top],
     }
 
 
@@ -71,19 +74,20 @@ def _test(rows: list[Row]) -> dict[str, Any]:
     return out
 
 
-def render(data: Mapping[str, Any], out: IO[str], width: int | None = None) -> None:
+def render(data: Mapping[str, Any], out: IO[str], width: int | None = None,
+           durations: bool = False) -> None:
     from rich.console import Console
 
     buffer = io.StringIO()
     color = out.isatty()
     console = Console(file=buffer, width=width or shutil.get_terminal_size().columns,
                       force_terminal=color, no_color=not color, highlight=False, emoji=False)
-    _draw(data, console)
+    _draw(data, console, durations)
     # rich pads every line to the full width; logs and diffs are better without it
     out.writelines(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
-def _draw(data: Mapping[str, Any], console: Any) -> None:
+def _draw(data: Mapping[str, Any], console: Any, durations: bool) -> None:
     console.print(_headline(data), markup=False)
     if not data["runs"]:
         return
@@ -96,6 +100,10 @@ def _draw(data: Mapping[str, Any], console: Any) -> None:
         console.print()
         console.print(_table("slower than their own baseline (latest run against the runs "
                              "before it)", _SLOW, list(_slow_rows(data["slower"]))))
+    if durations and data["slowest"]:
+        console.print()
+        console.print(_table("slowest tests (passing runs)", _SLOW,
+                             list(_slow_rows(data["slowest"]))))
 
 
 def _headline(data: Mapping[str, Any]) -> str:
@@ -105,7 +113,7 @@ def _headline(data: Mapping[str, Any]) -> str:
         return f"history: no runs recorded{since} in {where}"
     commits = f", {data['commits']} commits" if data["commits"] else ""
     return (f"history: {data['runs']} runs from {_day(data['first_run'])} to "
-            f"{_day(data['last_run'])}{commits}, {data['tests']} tests ({where})")
+            f"{_day(data['last_run'])}{commits}, {data['tests']} tests\nfile: {where}")
 
 
 _FLAKY = ("test", "flip rate", "failed", "categories", "last failed")

@@ -50,7 +50,7 @@ def render(data: Mapping[str, Any]) -> str:
     timed = _timed(tests)
     body = "\n".join([
         _header(data, tests),
-        _nav(failures, tests, timed),
+        _nav(failures, tests),
         "<main>",
         _timeline(tests, timed),
         _failures(failures, tests, timed),
@@ -131,12 +131,11 @@ def _ordered(by_category: Mapping[str, Any]) -> list[tuple[str, int]]:
     return [(name, int(by_category[name])) for name in known + extra]
 
 
-def _nav(failures: Sequence[tuple[int, Test]], tests: Sequence[Test],
-         timed: Mapping[int, tuple[float, float, str]]) -> str:
+def _nav(failures: Sequence[tuple[int, Test]], tests: Sequence[Test]) -> str:
     leaks = sum(len(t.get("leaks") or ()) for t in tests)
     links = [("timeline", "Timeline"), ("failures", f"Failures ({len(failures)})"),
              ("leaks", f"Leaks ({leaks})")]
-    return '<nav>' + " ".join(f'<a href="#{anchor}">{text}</a>' for anchor, text in links) + \
+    return "<nav>" + " ".join(f'<a href="#{anchor}">{text}</a>' for anchor, text in links) + \
         "</nav>"
 
 
