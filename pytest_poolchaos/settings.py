@@ -70,7 +70,7 @@ def resolve(config: pytest.Config) -> Settings:
         markdown=get("markdown", _path(config), None),
         annotations=_annotations(get("annotations", _choice, "auto")),
         history=_history(config, get("history", _history_value(config), "auto")),
-        html=get("html", _path(config), None),
+        html=get("html", _file(config), None),
     )
 
 
@@ -187,6 +187,16 @@ def _journal(config: pytest.Config, value: str) -> Path | None:
         cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
         return None if cache is None else cache.mkdir("poolchaos") / "journal.jsonl"
     return Path(config.invocation_params.dir, value)
+
+
+def _file(config: pytest.Config) -> Callable[[Option, Any], Path]:
+    def parse(option: Option, value: Any) -> Path:
+        path = Path(config.invocation_params.dir, str(value).strip())
+        if path.is_dir():
+            raise ValueError("expected the path of a file, not a directory")
+        return path
+
+    return parse
 
 
 def _history_value(config: pytest.Config) -> Callable[[Option, Any], str]:

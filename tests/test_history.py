@@ -259,13 +259,26 @@ def test_auto_keeps_it_in_pytests_cache_and_off_writes_nothing(pytester):
     assert (cache / ".gitignore").is_file()  # made through pytest's cache, as it makes it
 
 
-def test_a_directory_is_not_a_history_file(pytester):
+def test_the_ini_key_turns_it_off_and_the_command_line_wins(pytester):
+    pytester.makeini("[pytest]\npoolchaos_history = off\n")
+    pytester.makepyfile("def test_x(): pass")
+    pytester.runpytest("-p", "poolchaos").assert_outcomes(passed=1)
+    assert not list(pytester.path.rglob("*.sqlite"))
+    pytester.runpytest("-p", "poolchaos", "--poolchaos-history=mine.sqlite")
+    assert (pytester.path / "mine.sqlite").is_file()
+
+
+@pytest.mark.parametrize(("option", "accepted"), [
+    ("history", "expected auto, off or the path of a file, not a directory"),
+    ("html", "expected the path of a file, not a directory"),
+])
+def test_a_directory_is_not_a_file_to_write(pytester, option, accepted):
     pytester.mkdir("somewhere")
     pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest("-p", "poolchaos", "--poolchaos-history=somewhere")
+    result = pytester.runpytest("-p", "poolchaos", f"--poolchaos-{option}=somewhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--poolchaos-history / poolchaos_history: expected auto, off or the path of a file, " \
-           "not a directory, got 'somewhere'" in result.stderr.str()
+    assert f"--poolchaos-{option} / poolchaos_{option}: {accepted}, got 'somewhere' (from the " \
+           f"command line --poolchaos-{option})" in result.stderr.str()
 
 
 # -- the arithmetic ------------------------------------------------------------------------------
