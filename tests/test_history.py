@@ -144,6 +144,8 @@ def test_under_xdist_only_the_controller_writes_one_run(chaostester):
     assert workers
     run = chaostester.run("-n", "2", HISTORY, subprocess=True)
     assert rows(db, "SELECT COUNT(*) FROM runs") == [(2,)]
+    chaostester.run("--collect-only", HISTORY)  # nothing ran: nothing to remember
+    assert rows(db, "SELECT COUNT(*) FROM runs") == [(2,)]
     assert run.test("test_n[3]")["history"]["failures"] == 1
 
 

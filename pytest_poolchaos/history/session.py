@@ -34,6 +34,8 @@ _Say = Callable[[str], None]
 
 def remember(config: pytest.Config, path: Path, result: SessionResult) -> None:
     """Read this run's tests' history into ``result``, then add this run to the store."""
+    if not result.records:  # --collect-only, a collection error: no run to remember
+        return
     cache = getattr(config, "cache", None)
     if cache is not None and path.parent == cache_folder(config):
         cache.mkdir("poolchaos")  # with the cache's own .gitignore and README
