@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pytest_poolchaos.cli import main
-from pytest_poolchaos.report.html import POLICY, overlapping, render
+from pytest_poolchaos.report.html import POLICY, Span, overlapping, render
 
 SUITE = """
 import threading
@@ -67,12 +67,17 @@ def test_a_report_without_failures_or_times_still_draws():
     assert "No test left anything behind." in page
 
 
-def test_alongside_means_overlapping_on_another_lane_most_overlap_first():
-    timed = {0: (0.0, 2.0, "gw0"), 1: (1.5, 3.0, "gw1"), 2: (0.5, 1.2, "gw1"),
-             3: (0.0, 5.0, "gw0"), 4: (2.0, 4.0, "gw1")}
-    assert overlapping(0, timed) == [(2, 0.7), (1, 0.5)]
+def test_alongside_means_overlapping_on_another_lane_of_the_same_machine():
+    timed = {0: Span(0.0, 2.0, "gw0"), 1: Span(1.5, 3.0, "gw1"), 2: Span(0.5, 1.2, "gw1"),
+             3: Span(0.0, 5.0, "gw0"), 4: Span(2.0, 4.0, "gw1")}
+    assert overlapping(0, timed) == [(2, 0.7), (1, 0.5)]  # most overlap first
     assert overlapping(3, timed) == [(4, 2.0), (1, 1.5), (2, 0.7)]
     assert overlapping(9, timed) == []
+    # another shard ran on another machine: at the same time, but not alongside
+    shards = {0: Span(0.0, 2.0, "a:gw0", "a"), 1: Span(0.0, 2.0, "a:gw1", "a"),
+              2: Span(0.0, 2.0, "b:gw0", "b"), 3: Span(0.0, 2.0, "c", "c")}
+    assert overlapping(0, shards) == [(1, 2.0)]
+    assert overlapping(3, shards) == []
 
 
 def test_a_merged_report_draws_a_lane_per_shard_and_worker():
@@ -87,3 +92,4 @@ def test_a_merged_report_draws_a_lane_per_shard_and_worker():
     assert re.findall(r'<g class="lane" data-lane="([^"]+)"', page) == ["s1", "s2:gw0",
                                                                          "s2:gw1"]
     assert "merged from 2 shards" in page
+    assert re.findall(r'data-lane="s2:gw1" data-host="([^"]*)"', page) == ["s2"]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_poolchaos.report.html import overlapping
+from pytest_poolchaos.report import html
+from pytest_poolchaos.report.html import Span, overlapping
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -139,7 +140,7 @@ def test_the_page_in_a_browser_matches_its_json_and_shows_what_ran_alongside(rep
 
     # the link chose a bar: it is selected, and the panel lists what ran alongside it
     assert [b["id"] for b in dom.all("rect", class_="selected")] == [f"t-{chosen}"]
-    timed = {i: (t["start"], t["stop"], t["worker"]) for i, t in enumerate(tests)}
+    timed = {i: Span(t["start"], t["stop"], t["worker"]) for i, t in enumerate(tests)}
     expected = [tests[i]["nodeid"] for i, _ in overlapping(chosen, timed)]
     assert any(t.endswith("test_slow_side") for t in expected)
     along = {b["data-nodeid"] for b in dom.all("rect", class_="along")}
@@ -160,3 +161,21 @@ def test_screenshots_at_laptop_and_phone_width(report, tmp_path, tmp_path_factor
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
         print(f"screenshot: {shot}")
+
+
+def test_in_a_merged_report_other_shards_never_ran_alongside(report, tmp_path):
+    _, data = report
+    # two shards that ran the same tests at the same moments, on two machines
+    tests = [{**t, "worker": f"{shard}:{t['worker']}", "nodeid": f"{shard}/{t['nodeid']}"}
+             for shard in ("s1", "s2") for t in data["tests"]]
+    merged = {**data, "tests": tests, "session": {**data["session"], "shards": ["s1", "s2"]}}
+    page = tmp_path / "merged.html"
+    html.write(page, merged)
+    chosen = next(i for i, t in enumerate(tests) if t["nodeid"].endswith("fails_alongside"))
+    dom = Dom(chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom",
+                       f"{page.as_uri()}#t-{chosen}"))
+    lanes = [g["data-lane"] for g in dom.all("g", class_="lane")]
+    assert lanes == ["s1:gw0", "s1:gw1", "s2:gw0", "s2:gw1"]
+    along = {b["data-nodeid"] for b in dom.all("rect", class_="along")}
+    assert along
+    assert all(nodeid.startswith("s1/") for nodeid in along)

@@ -21,13 +21,26 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..history.stats import history_phrase
 
 __all__ = ["render", "write"]
 
 Test = Mapping[str, Any]
+
+
+class Span(NamedTuple):
+    """When and where a test ran. ``host`` is the shard in a merged report: tests of two
+    shards ran on different machines, so they never count as running alongside."""
+
+    start: float
+    stop: float
+    lane: str
+    host: str = ""
+
+
+Timed = Mapping[int, Span]
 
 CATEGORIES = ("timeout", "expectation", "lifecycle", "config-pollution", "mock-gap", "race",
               "unclassified")
@@ -47,7 +60,7 @@ def render(data: Mapping[str, Any]) -> str:
     """The whole page for one report."""
     tests: list[Test] = list(data.get("tests") or ())
     failures = [(i, t) for i, t in enumerate(tests) if t.get("diagnosis")]
-    timed = _timed(tests)
+    timed = _timed(tests, (data.get("session") or {}).get("shards") or ())
     body = "\n".join([
         _header(data, tests),
         _nav(failures, tests),
@@ -143,7 +156,7 @@ def _nav(failures: Sequence[tuple[int, Test]], tests: Sequence[Test]) -> str:
 
 
 def _failures(failures: Sequence[tuple[int, Test]], tests: Sequence[Test],
-              timed: Mapping[int, tuple[float, float, str]]) -> str:
+              timed: Timed) -> str:
     if not failures:
         return '<section id="failures"><h2>Failures</h2><p class="none">No failures.</p>' \
                "</section>"
@@ -152,7 +165,7 @@ def _failures(failures: Sequence[tuple[int, Test]], tests: Sequence[Test],
 
 
 def _card(index: int, test: Test, tests: Sequence[Test],
-          timed: Mapping[int, tuple[float, float, str]]) -> str:
+          timed: Timed) -> str:
     diagnosis = test["diagnosis"]
     category = str(diagnosis.get("category", "unclassified"))
     facts = [f"confidence {float(diagnosis.get('confidence') or 0):.2f}", _verdict(diagnosis),
@@ -241,27 +254,29 @@ def _attempts(attempts: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _alongside(index: int, tests: Sequence[Test],
-               timed: Mapping[int, tuple[float, float, str]]) -> list[str]:
+               timed: Timed) -> list[str]:
     others = overlapping(index, timed)
     if not others:
         return []
     items = [f'<a href="#t-{other}"><code>{_e(tests[other]["nodeid"])}</code></a> '
-             f"({_e(tests[other].get('outcome'))}) on <code>{_e(timed[other][2])}</code>, "
+             f"({_e(tests[other].get('outcome'))}) on <code>{_e(timed[other].lane)}</code>, "
              f"{overlap:.2f} s overlap" for other, overlap in others[:ALONGSIDE]]
     if len(others) > ALONGSIDE:
         items.append(f"… and {len(others) - ALONGSIDE} more: see the timeline")
     return _list("Ran alongside (other workers)", items, "ul")
 
 
-def overlapping(index: int, timed: Mapping[int, tuple[float, float, str]]
+def overlapping(index: int, timed: Timed
                 ) -> list[tuple[int, float]]:
-    """Tests on other lanes whose run overlapped test ``index``, most overlap first."""
+    """Tests on other lanes of the same machine whose run overlapped test ``index``, most
+    overlap first."""
     if index not in timed:
         return []
-    start, stop, lane = timed[index]
-    found = [(other, min(stop, o_stop) - max(start, o_start))
-             for other, (o_start, o_stop, o_lane) in timed.items()
-             if o_lane != lane and o_start < stop and o_stop > start]
+    me = timed[index]
+    found = [(other, min(me.stop, it.stop) - max(me.start, it.start))
+             for other, it in timed.items()
+             if it.lane != me.lane and it.host == me.host and it.start < me.stop
+             and it.stop > me.start]
     return sorted(found, key=lambda item: -item[1])
 
 
@@ -273,39 +288,41 @@ def _first_line(text: str) -> str:
 # -- the timeline --------------------------------------------------------------------------------
 
 
-def _timed(tests: Sequence[Test]) -> dict[int, tuple[float, float, str]]:
-    """Per test index: (start, stop, lane) for tests that carry both times."""
+def _timed(tests: Sequence[Test], shards: Sequence[str] = ()) -> dict[int, Span]:
+    """Per test index: when and on which lane it ran, for tests that carry both times."""
     out = {}
     for index, test in enumerate(tests):
         start, stop = test.get("start"), test.get("stop")
         if isinstance(start, int | float) and isinstance(stop, int | float) and stop >= start:
-            out[index] = (float(start), float(stop), str(test.get("worker") or "main"))
+            lane = str(test.get("worker") or "main")
+            host = next((s for s in shards if lane == s or lane.startswith(f"{s}:")), "")
+            out[index] = Span(float(start), float(stop), lane, host)
     return out
 
 
-def _lanes(timed: Mapping[int, tuple[float, float, str]]) -> list[str]:
+def _lanes(timed: Timed) -> list[str]:
     def order(lane: str) -> tuple[str, int, str]:
         shard, _, worker = lane.rpartition(":")
         digits = "".join(ch for ch in worker if ch.isdigit())
         return (shard, int(digits) if digits else -1, worker)
 
-    return sorted({lane for _, _, lane in timed.values()}, key=order)
+    return sorted({span.lane for span in timed.values()}, key=order)
 
 
-def _timeline(tests: Sequence[Test], timed: Mapping[int, tuple[float, float, str]]) -> str:
+def _timeline(tests: Sequence[Test], timed: Timed) -> str:
     head = '<section id="timeline"><h2>Timeline</h2>'
     if not timed:
         return head + '<p class="none">No test in this report carries start and stop times.' \
                       "</p></section>"
     lanes = _lanes(timed)
-    t0 = min(start for start, _, _ in timed.values())
-    span = max(max(stop for _, stop, _ in timed.values()) - t0, 1e-6)
+    t0 = min(when.start for when in timed.values())
+    span = max(max(when.stop for when in timed.values()) - t0, 1e-6)
     scale = (WIDTH - LABEL - 8) / span
     height = len(lanes) * LANE + AXIS
     rows = [_lane_label(lane, n) for n, lane in enumerate(lanes)]
     rows += _axis(span, scale, len(lanes) * LANE)  # under the bars
-    rows += [_bar(index, tests[index], timed[index], t0, scale, lanes.index(timed[index][2]))
-             for index in sorted(timed, key=lambda i: timed[i][0])]
+    rows += [_bar(index, tests[index], timed[index], t0, scale, lanes.index(timed[index].lane))
+             for index in sorted(timed, key=lambda i: timed[i].start)]
     svg = (f'<svg id="lanes" class="lanes" viewBox="0 0 {WIDTH:g} {height:g}" '
            f'data-lanes="{len(lanes)}" data-t0="{t0:.6f}" role="img" '
            f'aria-label="timeline: {len(lanes)} lanes, {len(timed)} tests">'
@@ -331,9 +348,8 @@ def _short_lane(lane: str) -> str:
     return lane if len(lane) <= 16 else "…" + lane[-15:]
 
 
-def _bar(index: int, test: Test, when: tuple[float, float, str], t0: float, scale: float,
-         lane: int) -> str:
-    start, stop, lane_name = when
+def _bar(index: int, test: Test, when: Span, t0: float, scale: float, lane: int) -> str:
+    start, stop, lane_name = when.start, when.stop, when.lane
     x = LABEL + (start - t0) * scale
     width = max(MIN_BAR, (stop - start) * scale)
     y = lane * LANE + (LANE - BAR) / 2
@@ -347,7 +363,8 @@ def _bar(index: int, test: Test, when: tuple[float, float, str], t0: float, scal
             if leaks else "")
     return (f'<rect id="t-{index}" class="{classes}" x="{x:.2f}" y="{y:g}" width="{width:.2f}" '
             f'height="{BAR:g}" data-start="{start - t0:.6f}" data-stop="{stop - t0:.6f}" '
-            f'data-lane="{_e(lane_name)}" data-nodeid="{_e(test["nodeid"])}" '
+            f'data-lane="{_e(lane_name)}" data-host="{_e(when.host)}" '
+            f'data-nodeid="{_e(test["nodeid"])}" '
             f'data-outcome="{_e(outcome)}" data-leaks="{len(leaks)}" tabindex="0">'
             f"<title>{_e(title)}</title></rect>{mark}")
 
@@ -376,7 +393,7 @@ def _seconds(value: float) -> str:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _leaks(tests: Sequence[Test], timed: Mapping[int, tuple[float, float, str]]) -> str:
+def _leaks(tests: Sequence[Test], timed: Timed) -> str:
     rows = [(_test_link(i, t, timed), _e(leak.get("kind", "")), _e(leak.get("detail", "")))
             for i, t in enumerate(tests) for leak in t.get("leaks") or ()]
     body = _table(("test", "kind", "detail"), rows, "leak-table") if rows else \
@@ -384,7 +401,7 @@ def _leaks(tests: Sequence[Test], timed: Mapping[int, tuple[float, float, str]])
     return f'<section id="leaks"><h2>Leaks</h2>{body}</section>'
 
 
-def _slower(tests: Sequence[Test], timed: Mapping[int, tuple[float, float, str]]) -> str:
+def _slower(tests: Sequence[Test], timed: Timed) -> str:
     rows = [(_test_link(i, t, timed), f"{float(t.get('duration_s') or 0):.2f} s",
              f"{float(t['history'].get('p50_s') or 0):.2f} s",
              f"{float(t['history'].get('p95_s') or 0):.2f} s")
@@ -396,7 +413,7 @@ def _slower(tests: Sequence[Test], timed: Mapping[int, tuple[float, float, str]]
             "</section>")
 
 
-def _near_timeouts(tests: Sequence[Test], timed: Mapping[int, tuple[float, float, str]]) -> str:
+def _near_timeouts(tests: Sequence[Test], timed: Timed) -> str:
     rows = [(_test_link(i, t, timed), f"{float(t.get('duration_s') or 0):.2f} s",
              f"{float(t.get('timeout_s') or 0):g} s")
             for i, t in enumerate(tests) if t.get("near_timeout")]
@@ -540,7 +557,8 @@ _SCRIPT = """
   function alongside(bar) {
     var me = span(bar), found = [];
     bars.forEach(function (other) {
-      if (other === bar || other.dataset.lane === bar.dataset.lane) { return; }
+      if (other === bar || other.dataset.lane === bar.dataset.lane ||
+          other.dataset.host !== bar.dataset.host) { return; }
       var it = span(other), overlap = Math.min(me[1], it[1]) - Math.max(me[0], it[0]);
       if (overlap > 0) { found.push([other, overlap]); }
     });
