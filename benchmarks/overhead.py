@@ -13,8 +13,8 @@ the medians of wall time and of CPU time (user + system of the pytest process an
 the ratios and the added microseconds per test (milliseconds for ``one``). Targets: ratio
 <= 1.10 in every cell, and at most 20 ms added to the one-test process. The plugin is loaded
 as users load it, by its entry point; the baseline is ``-p no:poolchaos``. Plugin runs keep the
-journal on, as a default run does (``-p no:cacheprovider`` would switch ``auto`` off, so the
-journal goes to an explicit file).
+journal and the history on, as a default run does (``-p no:cacheprovider`` would switch
+``auto`` off, so both go to explicit files; the history store grows by a run each time).
 
 On a shared or busy machine wall time drifts; CPU time drifts less, and ``--instructions``
 counts instructions with ``valgrind --tool=callgrind`` (the same count whatever else the
@@ -127,7 +127,8 @@ def command(suite: Suite, plugin: bool, xdist: bool) -> list[str]:
     # Installed and loaded by its entry point, as users run it; -p no:poolchaos is the baseline.
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     if plugin:
-        args.append(f"--poolchaos-journal={suite.path / 'journal.jsonl'}")
+        args += [f"--poolchaos-journal={suite.path / 'journal.jsonl'}",
+                 f"--poolchaos-history={suite.path / 'history.sqlite'}"]
     else:
         args += ["-p", "no:poolchaos"]
     return args + (["-n", "2"] if xdist else ["-p", "no:xdist"])

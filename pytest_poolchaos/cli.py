@@ -1,16 +1,20 @@
-"""``poolchaos report --journal PATH [--json OUT]``: the report of a run that left none.
+"""The ``poolchaos`` command: what CI does with the plugin's files after (or instead of) a run.
 
-A run killed by pytest-timeout's thread method (``os._exit(1)``), the OOM killer or a CI
-timeout never reaches ``pytest_sessionfinish``. Its journal still says which tests finished,
-how, and which test was running when the process died; this rebuilds the report from it.
+* ``report``: the report of a run that left none (killed by pytest-timeout's thread method,
+  the OOM killer, a CI timeout), rebuilt from its journal;
+* ``history``: the flakiest tests across the recorded runs; ``history import`` seeds the store
+  from JUnit XML files of earlier CI runs;
+* ``merge``: one JSON report from the JSON reports of CI shards;
+* ``html``: a self-contained HTML page from a JSON report.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,23 +27,140 @@ __all__ = ["main"]
 
 #: where ``--poolchaos-journal=auto`` keeps one file per run, relative to the rootdir
 DEFAULT_JOURNAL = Path(".pytest_cache", "d", "poolchaos", "journal")
+_HISTORY = Path(".pytest_cache", "d", "poolchaos", "history.sqlite")
+_EXAMPLES = """\
+examples:
+  poolchaos history --top 10                  the 10 flakiest tests of the recorded runs
+  poolchaos history import reports/*.xml      seed the history from old JUnit XML files
+  poolchaos merge shard-*.json -o all.json    one report from the shards of a CI matrix
+  poolchaos html all.json -o report.html      a page to upload as a CI artifact
+  poolchaos report                            the newest run that died without a report
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    options = parser.parse_args(argv)
-    if options.command != "report":
-        parser.print_help()
+    options = _parser().parse_args(argv)
+    command: Any = options.run
+    try:
+        return int(command(options))
+    except _Failed as failure:
+        print(f"poolchaos {options.command}: {failure}", file=sys.stderr)
         return 2
+
+
+class _Failed(Exception):
+    """A usage problem the command reports in one line (exit status 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poolchaos", description="Reports, history and shards of pytest-poolchaos runs.",
+        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     title="commands")
+    _report_parser(commands)
+    _history_parser(commands)
+    merge = commands.add_parser(
+        "merge", help="one JSON report from the JSON reports of CI shards",
+        description="Merge the JSON reports of CI shards (a matrix, pytest-split, several "
+                    "xdist hosts): tests united, summary recomputed, each shard's workers "
+                    "kept as their own timeline lanes, session.shards naming the inputs.")
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge.add_argument("-o", "--output", required=True, metavar="OUT.json",
+                       help="where to write the merged report")
+    merge.set_defaults(run=_merge)
+    html = commands.add_parser(
+        "html", help="a self-contained HTML page from a JSON report",
+        description="Draw a JSON report (one run's or a merged one) as a single HTML file "
+                    "that needs no network: counts, a card per failure, leaks, timeline.")
+    html.add_argument("report", metavar="REPORT.json")
+    html.add_argument("-o", "--output", required=True, metavar="OUT.html")
+    html.set_defaults(run=_html)
+    return parser
+
+
+def _report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="rebuild the report of a run that left none, from its journal",
+        description="Rebuild the report of a run that died without one (killed by "
+                    "pytest-timeout's thread method, the OOM killer or a CI timeout) from the "
+                    "journal it left.")
+    report.add_argument("--journal", default=str(DEFAULT_JOURNAL), metavar="PATH",
+                        help="a journal file, or the directory of per-run files that "
+                             "--poolchaos-journal=auto keeps (its newest run is reported); "
+                             "default: %(default)s")
+    report.add_argument("--run", dest="run_id", metavar="ID",
+                        help="the run to report when a journal file holds several (a prefix "
+                             "of its id, as the next run's header prints it); default: the "
+                             "newest")
+    report.add_argument("--json", metavar="OUT", help="also write the JSON report to OUT")
+    report.set_defaults(run=_report)
+
+
+def _history_parser(commands: Any) -> None:
+    history = commands.add_parser(
+        "history", help="the flakiest tests across recorded runs; 'history import' seeds it",
+        description="The flakiest tests across the runs recorded by --poolchaos-history (flip "
+                    "rate, fail rate, categories seen, last failure, p50/p95 durations), and "
+                    "the tests whose latest run took well past their own baseline.",
+        epilog="poolchaos history import JUNIT.xml... adds earlier CI runs' JUnit files.")
+    _db_option(history)
+    history.add_argument("--top", type=_positive, default=20, metavar="N",
+                         help="rows per table (default: 20)")
+    history.add_argument("--since", type=_since, metavar="DATE",
+                         help="only runs from DATE on (YYYY-MM-DD or an ISO 8601 time)")
+    history.add_argument("--durations", action="store_true",
+                         help="also list the slowest tests by p95 of their passing runs")
+    history.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    history.set_defaults(run=_history)
+    seed = history.add_subparsers(dest="action", metavar="[import]", title="subcommands")
+    imports = seed.add_parser(
+        "import", help="add earlier CI runs from their JUnit XML files",
+        description="Add one run per JUnit XML file (pytest --junitxml or any other tool), "
+                    "dated by its timestamp; a file imported twice counts once.")
+    imports.add_argument("files", nargs="+", metavar="JUNIT.xml")
+    _db_option(imports)
+    imports.set_defaults(run=_history_import)
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH",
+                        help="the history file (default: .pytest_cache/d/poolchaos/"
+                             "history.sqlite here or in a parent folder)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _since(text: str) -> str:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (YYYY-MM-DD) or an ISO 8601 time, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _report(options: argparse.Namespace) -> int:
     path = journal.latest_file(Path(options.journal))
     runs = journal.read_runs(path) if path is not None else []
     if path is None or not runs:
-        print(f"poolchaos: no journal entries in {options.journal}", file=sys.stderr)
-        return 2
-    chosen = [run for run in runs if run.run.startswith(options.run or "")]
+        raise _Failed(f"no journal entries in {options.journal}")
+    chosen = [run for run in runs if run.run.startswith(options.run_id or "")]
     if not chosen:
-        print(f"poolchaos: no run {options.run!r} in {path}", file=sys.stderr)
-        return 2
+        raise _Failed(f"no run {options.run_id!r} in {path}")
     run = chosen[-1]
     result = build_result(run)
     render(result, run, path, sys.stdout)
@@ -48,20 +169,97 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="poolchaos", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="rebuild the report of a run from its journal")
-    report.add_argument("--journal", default=str(DEFAULT_JOURNAL), metavar="PATH",
-                        help="a journal file, or the directory of per-run files that "
-                             "--poolchaos-journal=auto keeps (its newest run is reported); "
-                             "default: %(default)s")
-    report.add_argument("--run", metavar="ID",
-                        help="the run to report when a journal file holds several (a prefix "
-                             "of its id, as the next run's header prints it); default: the "
-                             "newest")
-    report.add_argument("--json", metavar="OUT", help="also write the JSON report to OUT")
-    return parser
+def _history(options: argparse.Namespace) -> int:
+    from .history.store import HistoryError, HistoryStore
+    from .history.table import listing, render
+
+    path = _find_history(options.db)
+    try:
+        store, _ = HistoryStore.open(path, create=False)
+        with store:
+            data = listing(store, options.top, options.since)
+    except HistoryError as error:
+        raise _Failed(str(error)) from None
+    if options.json:
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render(data, sys.stdout, durations=options.durations)
+    return 0
+
+
+def _history_import(options: argparse.Namespace) -> int:
+    from .history.junit_import import JunitError, read
+    from .history.store import HistoryError, HistoryStore
+
+    path = _find_history(options.db, creating=True)
+    failed = 0
+    try:
+        store, note = HistoryStore.open(path)
+    except HistoryError as error:
+        raise _Failed(str(error)) from None
+    if note:
+        print(f"poolchaos: {note}", file=sys.stderr)
+    with store:
+        for name in options.files:
+            try:
+                run, results = read(Path(name))
+                added = store.record(run, results)
+            except (JunitError, HistoryError) as error:
+                print(f"poolchaos history import: {error}", file=sys.stderr)
+                failed += 1
+                continue
+            fails = sum(1 for r in results if r.outcome in ("failed", "error"))
+            what = "imported" if added else "already in the history, skipped"
+            print(f"{name}: {what} ({len(results)} tests, {fails} failed, run of "
+                  f"{run.created[:16].replace('T', ' ')} UTC)")
+    print(f"history: {path}")
+    return 1 if failed else 0
+
+
+def _find_history(given: str | None, creating: bool = False) -> Path:
+    if given:
+        return Path(given)
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / _HISTORY).is_file():
+            return folder / _HISTORY
+    if not creating:
+        raise _Failed(f"no history file found ({_HISTORY} here or in a parent folder); "
+                      f"pass --db PATH")
+    cache = here / _HISTORY.parts[0]
+    if not cache.exists():  # as pytest makes it: never committed by accident
+        cache.mkdir()
+        (cache / ".gitignore").write_text("# Created by pytest-poolchaos.\n*\n")
+    return here / _HISTORY
+
+
+def _merge(options: argparse.Namespace) -> int:
+    from .report.merge import MergeError, load, merge, shard_names
+
+    try:
+        reports = [load(Path(name)) for name in options.reports]
+        merged = merge(list(zip(shard_names(options.reports), reports, strict=True)))
+    except MergeError as error:
+        raise _Failed(str(error)) from None
+    json_report.write(Path(options.output), merged)
+    summary = merged["summary"]
+    print(f"merged {len(reports)} reports into {options.output}: {summary['tests']} tests, "
+          f"{summary['failed']} failed, {summary['errors']} errors")
+    return 0
+
+
+def _html(options: argparse.Namespace) -> int:
+    from .report import html
+    from .report.merge import MergeError, load
+
+    try:
+        data = load(Path(options.report))
+    except MergeError as error:
+        raise _Failed(str(error)) from None
+    html.write(Path(options.output), data)
+    print(f"wrote {options.output}")
+    return 0
 
 
 def render(result: SessionResult, run: journal.Run, path: Path, out: TextIO) -> None:

@@ -131,6 +131,18 @@ OPTIONS: tuple[Option, ...] = (
         "auto (when GITHUB_ACTIONS is set), on, off. Default: auto.",
         choices=("auto", "on", "off"),
     ),
+    Option(
+        "history",
+        "SQLite file where each run's outcomes, categories, verdicts and durations are kept, "
+        "so failures can be told apart from flaky tests across runs (poolchaos history). "
+        "auto: under the pytest cache directory; off: record nothing. Default: auto.",
+        metavar="PATH",
+    ),
+    Option(
+        "html",
+        "Write a self-contained HTML report (no network needed to open it) to PATH.",
+        metavar="PATH",
+    ),
 )
 
 MARKER = (

@@ -67,6 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
         controller = ChaosController(config, settings, local=recorder)
         manager.register(controller, "poolchaos-controller")
         manager.register(TerminalSection(config, controller), "poolchaos-terminal")
+        if getattr(config.option, "xmlpath", None):
+            from .report.junit import JunitProperties
+
+            manager.register(JunitProperties(), "poolchaos-junit")
         if recorder is None:
             from .controller.xdist import XdistCoordinator
 

@@ -42,6 +42,8 @@ class Settings(NamedTuple):
     journal: str = "auto"
     markdown: Path | None = None
     annotations: bool = False
+    history: Path | None = None
+    html: Path | None = None
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -68,6 +70,8 @@ def resolve(config: pytest.Config) -> Settings:
         journal=get("journal", _journal(config), "auto"),
         markdown=get("markdown", _path(config), None),
         annotations=_annotations(get("annotations", _choice, "auto")),
+        history=_history(config, get("history", _history_value(config), "auto")),
+        html=get("html", _file(config), None),
     )
 
 
@@ -189,6 +193,49 @@ def _journal(config: pytest.Config) -> Callable[[Option, Any], str]:
         return str(path)
 
     return parse
+
+
+def _file(config: pytest.Config) -> Callable[[Option, Any], Path]:
+    def parse(option: Option, value: Any) -> Path:
+        path = Path(config.invocation_params.dir, str(value).strip())
+        if path.is_dir():
+            raise ValueError("expected the path of a file, not a directory")
+        return path
+
+    return parse
+
+
+def _history_value(config: pytest.Config) -> Callable[[Option, Any], str]:
+    def parse(option: Option, value: Any) -> str:
+        text = str(value).strip()
+        if text.lower() not in ("auto", "off") and Path(config.invocation_params.dir,
+                                                        text).is_dir():
+            raise ValueError("expected auto, off or the path of a file, not a directory")
+        return text
+
+    return parse
+
+
+def _history(config: pytest.Config, value: str) -> Path | None:
+    if value.lower() == "off":
+        return None
+    if value.lower() == "auto":
+        folder = cache_folder(config)
+        return None if folder is None else folder / "history.sqlite"
+    return Path(config.invocation_params.dir, value)
+
+
+def cache_folder(config: pytest.Config) -> Path | None:
+    """This plugin's folder in pytest's cache (not created here); None without the cache.
+
+    ``config.cache`` does not exist yet when settings are resolved (the cache plugin's
+    pytest_configure runs after this plugin's), so the folder is found the way that plugin
+    finds it; whoever writes there first creates it through ``config.cache.mkdir``.
+    """
+    if config.pluginmanager.get_plugin("cacheprovider") is None:  # -p no:cacheprovider
+        return None
+    root = Path(os.path.expandvars(os.path.expanduser(str(config.getini("cache_dir")))))
+    return (root if root.is_absolute() else config.rootpath / root) / "d" / "poolchaos"
 
 
 def _annotations(value: str) -> bool:

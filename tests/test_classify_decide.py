@@ -10,6 +10,7 @@ from pytest_poolchaos.classify.catalogue import by_id
 from pytest_poolchaos.classify.decide import MIN_SCORE, combine, decide, is_disabled
 from pytest_poolchaos.model import (
     Category,
+    Diagnosis,
     Evidence,
     Finding,
     RerunFacts,
@@ -165,3 +166,20 @@ def test_supporting_signals_add_score_but_speak_only_when_alone():
     alone = decide(EVIDENCE, weak_pair)
     assert alone.category is Category.CONFIG_POLLUTION
     assert alone.reasons == ("1 change still in effect", "cwd changed")
+
+
+def test_json_rules_carry_id_category_and_their_own_score_and_survive_the_trip():
+    findings = [finding("a.y", Category.LIFECYCLE, 0.4), finding("a.x", Category.LIFECYCLE, 0.6),
+                finding("b.x", Category.TIMEOUT, 0.2)]
+    diagnosis = decide(EVIDENCE, findings)
+    rules = diagnosis.to_json()["rules"]
+    assert rules == [{"id": "a.x", "category": "lifecycle", "score": 0.6},
+                     {"id": "a.y", "category": "lifecycle", "score": 0.4},
+                     {"id": "b.x", "category": "timeout", "score": 0.2}]
+    again = Diagnosis.from_json(diagnosis.to_json())
+    assert [rule.id for rule in again.rules] == ["a.x", "a.y", "b.x"]
+    assert again.to_json()["rules"] == rules
+    # a journal written before the object form still reads
+    old = {**diagnosis.to_json(), "rules": ["a.x"]}
+    assert Diagnosis.from_json(old).to_json()["rules"] == [
+        {"id": "a.x", "category": "lifecycle", "score": diagnosis.confidence}]

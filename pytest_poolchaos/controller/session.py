@@ -73,6 +73,8 @@ class ChaosController:
         # and the report files exist when they are written.
         result = self.finish(int(exitstatus))
         self._refine(session, result)
+        self._remember(result)
+        self._junit(result)
         self._write(result)
         if self.journal is not None:
             with guard.contained("journal"):
@@ -130,6 +132,22 @@ class ChaosController:
         from ..diagnose import refine
 
         refine(session, self.settings, result)
+
+    @guard.guarded(None)
+    def _remember(self, result: SessionResult) -> None:
+        # After the reruns (their verdicts are recorded), before the reports (they show it).
+        if self.settings.history is not None:
+            from ..history.session import remember
+
+            remember(self.config, self.settings.history, result)
+
+    @guard.guarded(None)
+    def _junit(self, result: SessionResult) -> None:
+        # Reruns and history may have changed verdicts since teardown attached the properties.
+        if result.diagnosed and getattr(self.config.option, "xmlpath", None):
+            from ..report.junit import refresh
+
+            refresh(self.config, result)
 
     @guard.guarded(None)
     def _write(self, result: SessionResult) -> None:

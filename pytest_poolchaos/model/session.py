@@ -71,8 +71,8 @@ class TestRecord:
     """One test as the reporting side saw it."""
 
     __test__ = False
-    __slots__ = ("diagnosis", "duration_s", "evidence", "leaks", "location", "longrepr",
-                 "nodeid", "outcome", "start", "stop", "timeout_s", "when", "worker")
+    __slots__ = ("diagnosis", "duration_s", "evidence", "history", "leaks", "location",
+                 "longrepr", "nodeid", "outcome", "start", "stop", "timeout_s", "when", "worker")
 
     def __init__(self, nodeid: str, location: tuple[str, int | None, str] | None = None,
                  outcome: str = "passed", when: str | None = None, duration_s: float = 0.0,
@@ -93,6 +93,8 @@ class TestRecord:
         self.evidence = evidence
         self.diagnosis = diagnosis
         self.longrepr = longrepr
+        #: this test in earlier recorded runs (history.stats.summarize); None when not read
+        self.history: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"TestRecord({self.nodeid!r}, outcome={self.outcome!r})"

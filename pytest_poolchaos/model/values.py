@@ -348,8 +348,7 @@ class Diagnosis:
             confidence=float(data["confidence"]),
             reasons=tuple(str(line) for line in data.get("evidence", ())),
             suggestions=tuple(Suggestion.from_json(s) for s in data.get("suggestions", ())),
-            rules=tuple(RuleScore(r["id"], Category(r["category"]), float(r["score"]))
-                        for r in data.get("rules", ())),
+            rules=tuple(_rule_score(rule, data) for rule in data.get("rules", ())),
             verdict=Verdict(data.get("verdict", "unknown")),
             pass_rate=data.get("pass_rate"),
             reruns=int(data.get("reruns", 0)),
@@ -360,6 +359,12 @@ class Diagnosis:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _rule_score(rule: Any, diagnosis: Mapping[str, Any]) -> RuleScore:
+    if isinstance(rule, str):  # written before rules carried their category and score
+        return RuleScore(rule, Category(diagnosis["category"]), float(diagnosis["confidence"]))
+    return RuleScore(str(rule["id"]), Category(rule["category"]), float(rule["score"]))
 
 
 def _plain(value: Any) -> Any:

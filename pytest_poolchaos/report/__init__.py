@@ -6,7 +6,7 @@ line, and nothing else of this package (rich included) is loaded for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -75,19 +75,38 @@ class TerminalSection:
 
 
 def write_files(result: SessionResult, settings: Settings) -> None:
-    if settings.json is not None:
-        _write_json(result, settings)
+    data = _build(result) if settings.json or settings.html else None
+    if settings.json is not None and data is not None:
+        _write_json(data, settings)
     if settings.markdown is not None:
         _write_markdown(result, settings)
+    if settings.html is not None and data is not None:
+        _write_html(data, settings)
 
 
 # One reporter failing must not cost the others their file.
 @guarded(None)
-def _write_json(result: SessionResult, settings: Settings) -> None:
+def _build(result: SessionResult) -> dict[str, Any]:
+    from . import json as json_report
+
+    return json_report.build(result)
+
+
+@guarded(None)
+def _write_json(data: dict[str, Any], settings: Settings) -> None:
     assert settings.json is not None
     from . import json as json_report
 
-    json_report.write(settings.json, json_report.build(result))
+    json_report.write(settings.json, data)
+
+
+@guarded(None)
+def _write_html(data: dict[str, Any], settings: Settings) -> None:
+    # The HTML is drawn from the JSON report's data, as `poolchaos html REPORT.json` does.
+    from . import html
+
+    assert settings.html is not None
+    html.write(settings.html, data)
 
 
 @guarded(None)

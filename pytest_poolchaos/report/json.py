@@ -70,6 +70,7 @@ def _test(record: TestRecord) -> dict[str, Any]:
         "stop": record.stop,
         "timeout_s": record.timeout_s,
         "near_timeout": record.near_timeout,
+        "history": record.history,
     }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..history.stats import history_phrase
 from . import summary
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ def _failures(result: SessionResult) -> list[str]:
         verdict = summary.short_verdict(diagnosis)
         if diagnosis.polluter:
             verdict += f", polluter `{diagnosis.polluter}`"
+        if history := history_phrase(record.history):
+            verdict += f"; {history}"
         rows.append((f"`{record.nodeid}`", diagnosis.category.value,
                      f"{diagnosis.confidence:.2f}", verdict, fix))
     return _section("Failures", ("Test", "Category", "Confidence", "Verdict", "First suggestion"),

@@ -25,6 +25,7 @@ __all__ = [
     "polluter_phrase",
     "safe",
     "shorten",
+    "slower_rows",
     "verdict_phrase",
 ]
 
@@ -54,8 +55,9 @@ def clean_line(result: SessionResult) -> str | None:
     if result.problems or result.hanging or any(
             r.diagnosis is not None or r.leaks or r.near_timeout for r in result.records.values()):
         return None
-    count = len(result.records)
-    return f"poolchaos: {count} test{'' if count == 1 else 's'}, no failures, no leaks"
+    if slower_rows(result):
+        return None
+    return f"poolchaos: {plural(len(result.records), 'test')}, no failures, no leaks"
 
 
 def category_counts(result: SessionResult) -> list[tuple[str, int]]:
@@ -79,6 +81,8 @@ def counts_phrase(result: SessionResult) -> str:
     parts.append(f"{plural(leaks, 'leak')} in {plural(leaky, 'test')}" if leaks else "no leaks")
     if near := len(near_timeout_rows(result)):
         parts.append(plural(near, "near-timeout"))
+    if slow := len(slower_rows(result)):
+        parts.append(f"{slow} slower than their history")
     if result.hanging:
         parts.append(f"{plural(len(result.hanging), 'thread')} hanging exit")
     if result.problems:
@@ -88,6 +92,8 @@ def counts_phrase(result: SessionResult) -> str:
 
 def verdict_phrase(diagnosis: Diagnosis) -> str:
     if diagnosis.reruns <= 0:
+        if diagnosis.verdict.value == "flaky":  # told by the history store
+            return "flaky by its history (not rerun)"
         return "verdict unknown (not rerun)"
     text = f"{diagnosis.verdict.value}"
     if diagnosis.pass_rate is not None:
@@ -151,3 +157,9 @@ def near_timeout_rows(result: SessionResult) -> list[tuple[str, float, float]]:
     """(test, duration, limit) of passing tests that used most of their timeout."""
     return [(r.nodeid, r.duration_s, r.timeout_s or 0.0)
             for r in result.records.values() if r.near_timeout]
+
+
+def slower_rows(result: SessionResult) -> list[tuple[str, float, float, float]]:
+    """(test, duration, p50, p95) of tests that took well past their recorded baseline."""
+    return [(r.nodeid, r.duration_s, float(r.history["p50_s"]), float(r.history["p95_s"]))
+            for r in result.records.values() if r.history and r.history.get("slower")]

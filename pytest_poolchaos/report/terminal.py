@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .. import guard
+from ..history.stats import history_phrase
 from . import summary
 from .summary import safe, shorten
 
@@ -94,6 +95,7 @@ def _parts(result: SessionResult, view: View) -> Iterator[RenderableType]:
         yield from _block(number, record, diagnosis, result, view)
     yield from _leaks(result, view)
     yield from _near_timeouts(result, view)
+    yield from _slower(result, view)
     if any(d.reruns <= 0 for _, d in summary.failures(result)):
         yield _text("")
         yield _text(RERUN_TIP, "dim")
@@ -133,6 +135,8 @@ def _block_body(record: TestRecord, diagnosis: Diagnosis, result: SessionResult,
     head.append(category, f"bold {STYLE[category]}")
     head.append(f"  confidence {diagnosis.confidence:.2f}  {summary.verdict_phrase(diagnosis)}")
     parts: list[RenderableType] = [head]
+    if (history := history_phrase(record.history)) is not None:
+        parts.append(_text(f"history: {history}"))
     if (polluter := summary.polluter_phrase(diagnosis)) is not None:
         parts.append(_text(f"polluter: {safe(polluter, result)}", "bold"))
     evidence = diagnosis.reasons if view.verbose else diagnosis.reasons[:EVIDENCE_SHOWN]
@@ -258,6 +262,15 @@ def _near_timeouts(result: SessionResult, view: View) -> Iterator[RenderableType
         yield _text("")
         yield _table("near-timeouts (passed, but used most of their timeout)",
                      ("test", "duration", "limit", "share"), rows, view)
+
+
+def _slower(result: SessionResult, view: View) -> Iterator[RenderableType]:
+    rows = [(nodeid, f"{duration:.2f} s", f"{p50:.2f} s", f"{p95:.2f} s")
+            for nodeid, duration, p50, p95 in summary.slower_rows(result)]
+    if rows:
+        yield _text("")
+        yield _table("slower than their history (often the first sign of a coming timeout)",
+                     ("test", "this run", "p50", "p95"), rows, view)
 
 
 def _table(title: str, header: tuple[str, ...], rows: Sequence[tuple[str, ...]],
