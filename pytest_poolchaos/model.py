@@ -145,16 +145,19 @@ class LedgerEntry:
 class Attempt:
     """One diagnostic rerun."""
 
-    mode: str  # inline | isolated | pair | bisect
+    mode: str  # inline | isolated | pair | bisect | chaos
     outcome: str  # passed | failed | error | skipped
     duration_s: float
     message: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
+    chaos: str | None = None  # the noise the attempt ran under (chaos mode)
 
     def to_json(self) -> JSON:
         out: JSON = {"mode": self.mode, "outcome": self.outcome, "duration_s": self.duration_s}
         if self.message:
             out["message"] = self.message
+        if self.chaos:
+            out["chaos"] = self.chaos
         return out
 
 
@@ -245,6 +248,9 @@ class Diagnosis:
     polluter: str | None = None
     polluter_search: Mapping[str, Any] | None = None
     attempts: tuple[Attempt, ...] = ()
+    #: rule id -> the score it gave; a rule without one is shown with the confidence
+    scores: Mapping[str, float] = field(default_factory=dict)
+    cleaners: tuple[str, ...] = ()
 
     def evolve(self, **changes: Any) -> Diagnosis:
         return replace(self, **changes)
@@ -260,8 +266,11 @@ class Diagnosis:
             "polluter_search": dict(self.polluter_search) if self.polluter_search else None,
             "evidence": list(self.evidence),
             "suggestions": [s.to_json() for s in self.suggestions],
-            "rules": list(self.rules),
+            "rules": [{"id": rule, "category": self.category.value,
+                       "score": round(self.scores.get(rule, self.confidence), 3)}
+                      for rule in self.rules],
             "attempts": [a.to_json() for a in self.attempts],
+            **({"cleaners": list(self.cleaners)} if self.cleaners else {}),
         }
 
     @classmethod
@@ -271,16 +280,20 @@ class Diagnosis:
             confidence=float(data["confidence"]),
             evidence=tuple(data.get("evidence", ())),
             suggestions=tuple(Suggestion.from_json(s) for s in data.get("suggestions", ())),
-            rules=tuple(data.get("rules", ())),
+            rules=tuple(r["id"] if isinstance(r, Mapping) else r for r in data.get("rules", ())),
+            scores={r["id"]: float(r["score"]) for r in data.get("rules", ())
+                    if isinstance(r, Mapping)},
             verdict=Verdict(data.get("verdict", "unknown")),
             pass_rate=data.get("pass_rate"),
             reruns=int(data.get("reruns", 0)),
             polluter=data.get("polluter"),
             polluter_search=data.get("polluter_search"),
             attempts=tuple(
-                Attempt(a["mode"], a["outcome"], a["duration_s"], a.get("message", ""))
+                Attempt(a["mode"], a["outcome"], a["duration_s"], a.get("message", ""),
+                        chaos=a.get("chaos"))
                 for a in data.get("attempts", ())
             ),
+            cleaners=tuple(data.get("cleaners", ())),
         )
 
 

@@ -54,7 +54,8 @@ def decide(evidence: Evidence, findings: Sequence[Finding],
                      f"{grouped[runner[1]][0].evidence[0]}")
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
                       lines, [s for f in _speaking(grouped[category]) for s in f.suggestions],
-                      [f.rule for f in grouped[category]])
+                      [f.rule for f in grouped[category]],
+                      {f.rule: f.score for f in reversed(grouped[category])})
 
 
 def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
@@ -108,7 +109,8 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
 
 
 def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines: list[str],
-               suggestions: list[Suggestion], rules: list[str]) -> Diagnosis:
+               suggestions: list[Suggestion], rules: list[str],
+               scores: dict[str, float] | None = None) -> Diagnosis:
     unique = list(dict.fromkeys(redact_text(line) for line in lines))[:_MAX_LINES]
     advice = {s.text: s for s in suggestions}  # the same advice from two rules is shown once
     order_dependent = evidence.extra.get("verdict") == Verdict.ORDER_DEPENDENT.value
@@ -119,6 +121,7 @@ def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines:
         suggestions=tuple(Suggestion(redact_text(s.text), redact_text(s.detail))
                           for s in list(advice.values())[:_MAX_SUGGESTIONS]),
         rules=tuple(dict.fromkeys(rules)),
+        scores=scores or {},
         verdict=Verdict.ORDER_DEPENDENT if order_dependent else Verdict.UNKNOWN,
         polluter=evidence.extra.get("polluter") if order_dependent else None,
     )
