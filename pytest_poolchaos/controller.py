@@ -67,6 +67,8 @@ class SessionResult:
     #: os.environ as it was before the first test: diagnostic subprocesses start from it, so
     #: variables the tests left behind do not leak into isolated reruns.
     environ: dict[str, str] = field(default_factory=dict)
+    #: the chaos spec the tests ran under (seed included), None when chaos was off
+    chaos: str | None = None
 
     @property
     def diagnosed(self) -> list[TestRecord]:

@@ -67,6 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
         manager.register(controller, "poolchaos-controller")
         manager.register(TerminalSection(config, controller), "poolchaos-terminal")
     _register_distributed(config, settings)
+    if settings.chaos is not None or settings.hunt:
+        _register_chaos(config, settings)
 
 
 def _register_distributed(config: pytest.Config, settings: Settings) -> None:
@@ -85,6 +87,18 @@ def _register_distributed(config: pytest.Config, settings: Settings) -> None:
         from .distributed import XdistCoordinator
 
         manager.register(XdistCoordinator(config), "poolchaos-xdist")
+
+
+def _register_chaos(config: pytest.Config, settings: Settings) -> None:
+    # Imported only when asked for: chaos costs a default run nothing.
+    if settings.hunt and not hasattr(config, "workerinput"):
+        from .chaos.hunt import Hunt
+
+        config.pluginmanager.register(Hunt(config, settings), "poolchaos-hunt")
+    elif settings.chaos is not None:
+        from .chaos.session import ChaosSession
+
+        config.pluginmanager.register(ChaosSession(config, settings), "poolchaos-chaos")
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

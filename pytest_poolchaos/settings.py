@@ -12,11 +12,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from .options import OPTIONS, Option
+
+if TYPE_CHECKING:
+    from .chaos.spec import ChaosSpec
 
 T = TypeVar("T")
 
@@ -41,6 +44,10 @@ class Settings:
     journal: Path | None = None
     markdown: Path | None = None
     annotations: bool = False
+    chaos: ChaosSpec | None = None
+    rerun_chaos: bool = False
+    hunt: int = 0
+    hunt_fail: bool = False
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -49,7 +56,8 @@ SETTINGS = pytest.StashKey[Settings]()
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; raise pytest.UsageError on the first bad value."""
     get = _Reader(config)
-    rerun = get("rerun", _count, 0)
+    hunt = get("hunt", _count, 0)
+    rerun = 0 if hunt else get("rerun", _count, 0)  # a hunt reruns every test already
     bisect = get("bisect", _boolean, None)
     return Settings(
         leaks=get("leaks", _choice, "warn"),
@@ -67,6 +75,10 @@ def resolve(config: pytest.Config) -> Settings:
         journal=_journal(config, get("journal", _text, "auto")),
         markdown=get("markdown", _path(config), None),
         annotations=_annotations(get("annotations", _choice, "auto")),
+        chaos=get("chaos", _chaos(config), None),
+        rerun_chaos=bool(get("rerun_chaos", _boolean, False)),
+        hunt=hunt,
+        hunt_fail=bool(get("hunt_fail", _boolean, False)),
     )
 
 
@@ -172,6 +184,24 @@ def _watch_list(option: Option, value: Any) -> list[str]:
 def _path(config: pytest.Config) -> Callable[[Option, Any], Path]:
     def parse(option: Option, value: Any) -> Path:
         return Path(config.invocation_params.dir, str(value).strip())
+
+    return parse
+
+
+#: workerinput key: the controller's resolved chaos spec, so every xdist worker makes the same
+#: seeded noise (the way pytest-randomly hands its seed to workers)
+CHAOS_KEY = "poolchaos_chaos"
+
+
+def _chaos(config: pytest.Config) -> Callable[[Option, Any], ChaosSpec | None]:
+    def parse(option: Option, value: Any) -> ChaosSpec | None:
+        text = str(value).strip()
+        if text.lower() == "off":
+            return None  # chaos/ is not even imported
+        from .chaos.spec import parse as parse_spec
+
+        sent = getattr(config, "workerinput", {}).get(CHAOS_KEY)
+        return parse_spec(sent if sent else text)
 
     return parse
 
