@@ -27,9 +27,10 @@ from .report.terminal import TerminalSection
 from .settings import SETTINGS, Settings, resolve
 
 if TYPE_CHECKING:
+    from .chaos.fixture import ChaosTools
     from .fixture import PoolScope
 
-__all__ = ["pool_scope"]
+__all__ = ["chaos", "pool_scope"]
 
 
 @pytest.fixture
@@ -42,6 +43,19 @@ def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolScope, None, Non
         yield scope
     finally:
         scope.close()
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Generator[ChaosTools, None, None]:
+    """Faults a test injects itself: kill_worker, stress, delay_starts, thundering_herd."""
+    from .chaos.fixture import ChaosTools  # loaded by the tests that use it
+
+    session = request.config.pluginmanager.get_plugin("poolchaos-chaos")
+    tools = ChaosTools(request.node.nodeid, session.noise if session is not None else None)
+    try:
+        yield tools
+    finally:
+        tools.close()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

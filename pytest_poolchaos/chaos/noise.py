@@ -72,8 +72,11 @@ class _Layer:
 
 
 class Noise:
-    def __init__(self, spec: ChaosSpec) -> None:
+    def __init__(self, spec: ChaosSpec, spread: bool = True) -> None:
+        """``spread``: slow starts vary between half the knob and all of it; without it
+        every start is late by exactly the knob (the ``chaos`` fixture's ``delay_starts``)."""
         self.spec = spec
+        self.spread = spread
         self.applied: list[Delay] = []
         self.nodeid: str | None = None
         self._rng = random.Random(f"{spec.seed}:session")
@@ -140,7 +143,8 @@ class Noise:
         return self.draw(site, 0.0, self.spec.jitter)
 
     def slow(self) -> float:
-        return self.draw("slow start", self.spec.slow_start / 2, self.spec.slow_start)
+        low = self.spec.slow_start / 2 if self.spread else self.spec.slow_start
+        return self.draw("slow start", low, self.spec.slow_start)
 
     # -- wrappers ------------------------------------------------------------------------------
 
@@ -198,10 +202,9 @@ class Noise:
             __tracebackhide__ = True
             _sleep(self.jitter("process start"))
             target = getattr(process, "_target", None)
-            delay = self.slow() if (target is not None
-                                    and getattr(type(process), "run", None) is BaseProcess.run) \
-                else 0.0
-            if delay <= 0:
+            plain = getattr(type(process), "run", None) is BaseProcess.run
+            delay = self.slow() if target is not None and plain else 0.0
+            if target is None or delay <= 0:
                 return original(process, *args, **kwargs)
             # The child (forked or unpickled during start) gets the late target; the parent's
             # object gets its own back as soon as start returns.

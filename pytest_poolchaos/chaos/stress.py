@@ -16,6 +16,7 @@ Only ``Popen`` objects made here are ever signalled.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import subprocess
 import sys
@@ -120,10 +121,8 @@ def alive(pids: Iterable[int]) -> list[int]:
 
 def _close(helper: subprocess.Popen[bytes]) -> None:
     if helper.stdin is not None:
-        try:
+        with contextlib.suppress(OSError):
             helper.stdin.close()
-        except OSError:
-            pass
 
 
 _armed = False
@@ -148,10 +147,8 @@ def _close_in_child() -> None:
     try:
         for helper in _LIVE:
             if helper.stdin is not None:
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     os.dup2(null, helper.stdin.fileno())
-                except (OSError, ValueError):
-                    pass
     finally:
         os.close(null)
     _LIVE.clear()
