@@ -27,6 +27,7 @@ from .verdict import Tally, suspect_order, tally, verdict
 if TYPE_CHECKING:
     from ..controller import SessionResult, TestRecord
     from ..settings import Settings
+    from .noisy import Noisy
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
 _LEFT_RUNNING = (*_RESOURCE_KINDS, "thread")
@@ -54,7 +55,8 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
     config = session.config
     items = {item.nodeid: item for item in session.items}
     runner = Runner(config, settings, result.environ)
-    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1)
+    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1) + (
+        settings.rerun if settings.rerun_chaos else 0)
     with DiagnosticProgress(config, runs * len(victims)) as progress:
         context = _Context(config, settings, result, runner, items, leaked_resources(result),
                            progress)
@@ -67,9 +69,15 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
     assert record.diagnosis is not None
     attempts = list(_reruns(context, record))
     counts = tally(attempts)
+    noisy = _noisy(context, record, counts)
+    # A test that fails alone under noise has its cause: no earlier test to search for.
     search = _search(context, record) if context.settings.bisect and suspect_order(
-        counts) else None
+        counts) and not (noisy is not None and noisy.load_sensitive) else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
+    if noisy is not None:
+        from .noisy import apply
+
+        record.diagnosis = apply(noisy, record.diagnosis, record.evidence)
 
 
 def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
@@ -94,6 +102,26 @@ def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
             yield isolated(context.runner, record.nodeid, record.duration_s, limit,
                            context.affected)
             context.progress.advance()
+
+
+def _noisy(context: _Context, record: TestRecord, counts: Tally) -> Noisy | None:
+    """Chaos reruns, unless every quiet rerun failed already (noise adds nothing then)."""
+    settings = context.settings
+    if not settings.rerun_chaos or (counts.runs and not counts.passes):
+        return None
+    from ..chaos.spec import parse
+    from .noisy import rerun_under_noise
+
+    spec = settings.chaos or parse("heavy")
+    assert spec is not None
+    limit = record.evidence.timeout.seconds if _is_timeout(record) and record.evidence and \
+        record.evidence.timeout else None
+
+    def step(what: str) -> None:
+        context.progress.show(record.nodeid, what)
+
+    return rerun_under_noise(context.runner, spec, record.nodeid, settings.rerun,
+                             record.duration_s, limit, counts, step)
 
 
 def _search(context: _Context, record: TestRecord) -> Search | None:
