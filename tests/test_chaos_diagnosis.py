@@ -31,7 +31,8 @@ def test_a_test_that_fails_only_under_noise_is_load_sensitive_and_names_the_knob
     noisy = [a for a in diagnosis["attempts"] if a["mode"] == "chaos"]
     assert [a["chaos"] for a in noisy[:2]] == [spec, spec.replace("seed=3", "seed=4")]
     assert [a["outcome"] for a in noisy[:2]] == ["failed", "failed"]
-    assert noisy[2:] and noisy[-1]["chaos"] == "switch=1e-05,seed=3"
+    assert noisy[2:]
+    assert noisy[-1]["chaos"] == "switch=1e-05,seed=3"
     assert all(a["outcome"] == "passed" for a in diagnosis["attempts"]
                if a["mode"] in ("inline", "isolated"))
     advice = " ".join(s["text"] for s in diagnosis["suggestions"])

@@ -9,9 +9,10 @@
 * ``switch``: ``sys.setswitchinterval`` for the session, so threads are preempted far more
   often than CPython's 5 ms.
 
-Delays are drawn from a generator seeded with the spec's seed and the test's node id, so the
-same seed replays the same sequence of delays in each test (which thread draws which one is up
-to the scheduler). They apply only while a test runs (``begin``/``end``), never to the
+Delays are drawn from generators seeded with the spec's seed and the test's node id, so the
+same seed replays the same delays in each test: exactly for the calls the test's own thread
+makes, and as the same sequence for calls from the threads it started (which of them draws
+which delay is up to the scheduler; their draws never shift the test thread's). They apply only while a test runs (``begin``/``end``), never to the
 plugin's own helpers or to diagnostic runs after the session.
 
 The wrappers go on top of the pool scope's (``scope/spawn.py``) and behave exactly like the
@@ -46,6 +47,7 @@ _POOL_TARGETS = ("concurrent.futures.thread", "concurrent.futures.process",
 class Delay:
     site: str  # thread start | submit | popen | process start | connect | slow start
     seconds: float
+    own: bool = True  # drawn by the test's own thread (the exactly replayed stream)
 
 
 def late_start(delay: float, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -80,6 +82,8 @@ class Noise:
         self.applied: list[Delay] = []
         self.nodeid: str | None = None
         self._rng = random.Random(f"{spec.seed}:session")
+        self._others = random.Random(f"{spec.seed}:session:threads")
+        self._owner: int | None = None  # ident of the thread running the test
         self._lock = threading.Lock()
         self._layers: list[_Layer] = []
         self._switch: float | None = None
@@ -119,6 +123,8 @@ class Noise:
         """A test starts: its own generator, so its delays do not depend on earlier tests."""
         with self._lock:
             self._rng = random.Random(f"{self.spec.seed}:{nodeid}")
+            self._others = random.Random(f"{self.spec.seed}:{nodeid}:threads")
+            self._owner = threading.get_ident()
             self.applied = []
             self.nodeid = nodeid
 
@@ -134,9 +140,10 @@ class Noise:
         if high <= 0 or self.nodeid is None:
             return 0.0
         with self._lock:
-            seconds = self._rng.uniform(low, high)
+            own = threading.get_ident() == self._owner
+            seconds = (self._rng if own else self._others).uniform(low, high)
             if len(self.applied) < _MAX_APPLIED:
-                self.applied.append(Delay(site, seconds))
+                self.applied.append(Delay(site, seconds, own))
         return seconds
 
     def jitter(self, site: str) -> float:

@@ -16,7 +16,7 @@ import pytest
 
 from ..classify.pollution import describe_change, failure_words
 from ..guard import guarded
-from ..model import Attempt, Category, Diagnosis, Verdict
+from ..model import Attempt, Category, Diagnosis, Suggestion, Verdict
 from .bisect import PolluterSearch, Search
 from .isolated import Runner
 from .measures import suggestions as measured
@@ -74,6 +74,8 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
     search = _search(context, record) if context.settings.bisect and suspect_order(
         counts) and not (noisy is not None and noisy.load_sensitive) else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
+    if search is not None and record.diagnosis.polluter:
+        record.diagnosis = _with_cleaners(context, record, record.diagnosis, search)
     if noisy is not None:
         from .noisy import apply
 
@@ -136,6 +138,42 @@ def _search(context: _Context, record: TestRecord) -> Search | None:
     text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
                                     record.longrepr]))
     return finder.find(record.nodeid, candidates, evidence.pollution if evidence else (), text)
+
+
+def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
+                   search: Search) -> Diagnosis:
+    """Look for a cleaner of an order-dependent test on what is left of the budgets."""
+    from .cleaners import CleanerSearch, advice, related_tests
+
+    polluter = diagnosis.polluter
+    assert polluter is not None
+    records = context.result.records
+    runs_left = context.settings.bisect_budget - search.runs
+    seconds_left = context.settings.bisect_seconds - search.seconds
+    if runs_left <= 0 or seconds_left <= 0:
+        return diagnosis.evolve(evidence=(*diagnosis.evidence,
+                                          "no budget left to search for a cleaner"))
+    candidates = [nodeid for nodeid in records if nodeid not in (polluter, record.nodeid)]
+    related = related_tests(search.left_behind,
+                            {nodeid: records[nodeid].leaks for nodeid in candidates})
+    context.progress.show(record.nodeid, "searching a cleaner for")
+    durations = {nodeid: r.duration_s for nodeid, r in records.items()}
+    found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
+        polluter, record.nodeid, candidates, related)
+    lines: list[str] = []
+    advised: list[Suggestion] = []
+    for cleaner in found.found:
+        more_lines, more_advice = advice(cleaner, polluter, record.nodeid, search.left_behind,
+                                         records[cleaner].leaks)
+        lines += more_lines
+        advised += more_advice
+    if not found.found:
+        why = "ran out of budget" if found.exhausted else "found none"
+        lines.append(f"cleaner search {why} in {found.runs} run(s), {found.seconds:.1f} s")
+    return diagnosis.evolve(cleaners=tuple(found.found),
+                            evidence=tuple(dict.fromkeys([*diagnosis.evidence, *lines])),
+                            suggestions=(*diagnosis.suggestions, *advised),
+                            attempts=(*diagnosis.attempts, *found.attempts))
 
 
 def candidates_before(result: SessionResult, victim: TestRecord) -> list[str]:
