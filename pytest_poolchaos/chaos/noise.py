@@ -12,8 +12,9 @@
 Delays are drawn from generators seeded with the spec's seed and the test's node id, so the
 same seed replays the same delays in each test: exactly for the calls the test's own thread
 makes, and as the same sequence for calls from the threads it started (which of them draws
-which delay is up to the scheduler; their draws never shift the test thread's). They apply only while a test runs (``begin``/``end``), never to the
-plugin's own helpers or to diagnostic runs after the session.
+which delay is up to the scheduler; their draws never shift the test thread's). They apply
+only while a test runs (``begin``/``end``), never to the plugin's own helpers or to diagnostic
+runs after the session.
 
 The wrappers go on top of the pool scope's (``scope/spawn.py``) and behave exactly like the
 methods they wrap: same arguments, result and exceptions. ``uninstall`` takes off exactly what
