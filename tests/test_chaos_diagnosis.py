@@ -85,6 +85,6 @@ def test_without_a_spec_noisy_reruns_use_heavy_and_a_quiet_pass_is_not_load_sens
     noisy = [a for a in diagnosis["attempts"] if a["mode"] == "chaos"]
     assert len(noisy) == 1
     assert noisy[0]["outcome"] == "passed"
-    assert ",switch=1e-05,jitter=10ms,slow-start=200ms,seed=" in noisy[0]["chaos"]
+    assert ",switch=1e-05,jitter=20ms,slow-start=200ms,seed=" in noisy[0]["chaos"]
     assert any("not load-sensitive as far as these runs show" in line
                for line in diagnosis["evidence"])

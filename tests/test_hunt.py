@@ -83,7 +83,7 @@ def test_hunt_without_a_spec_alternates_heavy_and_light(chaostester):
     assert run.data is not None
     chaos = run.data["session"]["chaos"]
     assert chaos.startswith("hunt: cpu=")
-    assert ",switch=1e-05,jitter=10ms,slow-start=200ms,seed=" in chaos
+    assert ",switch=1e-05,jitter=20ms,slow-start=200ms,seed=" in chaos
     assert " | cpu=1,switch=0.0001,jitter=2ms,slow-start=20ms,seed=" in chaos
     assert "poolchaos hunt: 4 run(s) per test" in run.text()
 

@@ -1,8 +1,9 @@
 """Seeded scheduler noise: delays where concurrent code is sensitive to timing.
 
-* ``jitter``: a random delay (0..jitter) before executor ``submit``, ``Popen``, process start
-  and socket ``connect`` in the calling thread, and at the start of a new thread (in that
-  thread, before its ``run``: it is scheduled late);
+* ``jitter``: a random delay (0..jitter) before ``Popen``, process start and socket
+  ``connect`` in the calling thread, at the start of a new thread (in that thread, before its
+  ``run``: it is scheduled late), and at the start of each task given to an executor's
+  ``submit`` (on its worker: tasks submitted in order do not begin in order);
 * ``slow-start``: pool worker threads, worker processes (``multiprocessing``, executor and pool
   workers) and ``Popen`` children begin between half of it and all of it later, while their
   parent goes on: a worker that warms up slowly;
@@ -109,7 +110,7 @@ class Noise:
         self._wrap(multiprocessing.process.BaseProcess, "start", self._process_start)
         for pool in (concurrent.futures.thread.ThreadPoolExecutor,
                      concurrent.futures.process.ProcessPoolExecutor):
-            self._wrap(pool, "submit", self._delayed("submit"))
+            self._wrap(pool, "submit", self._submit)
         self._wrap(socket.socket, "connect", self._delayed("connect"))
 
     def uninstall(self) -> None:
@@ -186,6 +187,19 @@ class Noise:
             return call
 
         return make
+
+    def _submit(self, original: Any) -> Callable[..., Any]:
+        """The task begins late on its worker, while the caller goes on: a task scheduled
+        late is what reorders work submitted in order (a delay in the caller would only
+        stretch the gaps between submissions)."""
+        def call(pool: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            late = self.jitter("submit")
+            if late > 0:
+                return original(pool, late_start, late, fn, *args, **kwargs)
+            return original(pool, fn, *args, **kwargs)
+
+        return call
 
     def _thread_start(self, original: Any) -> Callable[..., Any]:
         def call(thread: threading.Thread, *args: Any, **kwargs: Any) -> Any:

@@ -86,7 +86,7 @@ def presets() -> dict[str, ChaosSpec]:
     every core and stretches starts far enough to break tight deadlines."""
     return {
         "light": ChaosSpec(cpu=1, switch=1e-4, jitter=0.002, slow_start=0.02, preset="light"),
-        "heavy": ChaosSpec(cpu=_cores(), switch=1e-5, jitter=0.01, slow_start=0.2,
+        "heavy": ChaosSpec(cpu=_cores(), switch=1e-5, jitter=0.02, slow_start=0.2,
                            preset="heavy"),
     }
 
