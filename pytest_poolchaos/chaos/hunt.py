@@ -91,7 +91,9 @@ class Hunt:
         total = len(session.items) * self.settings.hunt
         with DiagnosticProgress(self.config, total) as progress:
             for item in session.items:
-                self.tests.append(self._hunt(runner, item, progress))
+                hunted = self._hunt(runner, item, progress)
+                if hunted is not None:  # None: a bug of ours, recorded as a problem
+                    self.tests.append(hunted)
                 if session.shouldstop:
                     break
         self._publish()
@@ -100,7 +102,8 @@ class Hunt:
             session.testsfailed = failing
         return True
 
-    def _hunt(self, runner: Any, item: pytest.Item, progress: Any) -> HuntedTest:
+    @guarded(None)
+    def _hunt(self, runner: Any, item: pytest.Item, progress: Any) -> HuntedTest | None:
         from ..diagnose.reruns import values
 
         test = HuntedTest(item.nodeid, tuple(item.location))
