@@ -358,3 +358,25 @@ def test_chaos_is_not_imported_when_off(chaostester):
     assert run.ret == 0, run.text()
     assert run.data is not None
     assert run.data["session"]["chaos"] is None
+
+
+def test_submit_noise_reaches_the_class_the_package_re_exports(chaostester, monkeypatch):
+    # The submodule imported again (pytester restores sys.modules between sessions) while
+    # concurrent.futures still hands out the class it cached: both must get the noise.
+    import concurrent.futures
+    import concurrent.futures.thread
+
+    monkeypatch.setattr(concurrent.futures, "thread", concurrent.futures.thread)
+    monkeypatch.delitem(sys.modules, "concurrent.futures.thread")
+    chaostester.pytester.makepyfile(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def test_submit(chaos):
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(int).result(timeout=30)
+            assert [d.site for d in chaos.applied] == ["submit"]
+        """
+    )
+    run = chaostester.run("--poolchaos-chaos=jitter=1ms,seed=1")
+    assert run.ret == 0, run.text()

@@ -94,6 +94,7 @@ class Noise:
     # -- lifetime -------------------------------------------------------------------------------
 
     def install(self) -> None:
+        import concurrent.futures
         import concurrent.futures.process
         import concurrent.futures.thread
         import multiprocessing.process
@@ -108,8 +109,13 @@ class Noise:
         self._wrap(threading.Thread, "start", self._thread_start)
         self._wrap(subprocess.Popen, "__init__", self._popen_init)
         self._wrap(multiprocessing.process.BaseProcess, "start", self._process_start)
-        for pool in (concurrent.futures.thread.ThreadPoolExecutor,
-                     concurrent.futures.process.ProcessPoolExecutor):
+        # The package caches the classes it re-exports: when the submodule was imported
+        # again since (pytester restores sys.modules between sessions), both are in use.
+        pools = {id(cls): cls for cls in (
+            concurrent.futures.ThreadPoolExecutor, concurrent.futures.thread.ThreadPoolExecutor,
+            concurrent.futures.ProcessPoolExecutor,
+            concurrent.futures.process.ProcessPoolExecutor)}
+        for pool in pools.values():
             self._wrap(pool, "submit", self._submit)
         self._wrap(socket.socket, "connect", self._delayed("connect"))
 
