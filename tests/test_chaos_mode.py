@@ -366,7 +366,9 @@ def test_submit_noise_reaches_the_class_the_package_re_exports(chaostester, monk
     import concurrent.futures
     import concurrent.futures.thread
 
+    cached = concurrent.futures.ThreadPoolExecutor  # the package caches it on first access
     monkeypatch.setattr(concurrent.futures, "thread", concurrent.futures.thread)
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", cached)
     monkeypatch.delitem(sys.modules, "concurrent.futures.thread")
     chaostester.pytester.makepyfile(
         """
