@@ -309,7 +309,7 @@ def test_cpu_helpers_die_with_a_pytest_killed_by_the_timeout_thread_method(chaos
             time.sleep(60)
         """
     )
-    run = chaostester.run("--poolchaos-chaos=cpu=2,seed=4", "--timeout=2",
+    run = chaostester.run("--poolchaos-chaos=cpu=2,seed=4", "--timeout=5",
                           "--timeout-method=thread", "--poolchaos-journal=off",
                           subprocess=True, json_report=False)
     assert run.ret == 1  # os._exit(1): no hook, no sessionfinish, no atexit
