@@ -125,7 +125,9 @@ def main() -> None:
     off_s, light_s = statistics.median(off_times), statistics.median(light_times)
     print(f"cost of light on a green suite ({len(stable)} stable tests, wall time of the "
           f"pytest process, median of {options.cost_runs}): off {off_s:.2f} s, light "
-          f"{light_s:.2f} s, ratio {light_s / off_s:.2f}")
+          f"{light_s:.2f} s, ratio {light_s / off_s:.2f} (runs off "
+          f"{' '.join(f'{t:.2f}' for t in off_times)} | light "
+          f"{' '.join(f'{t:.2f}' for t in light_times)})")
     print(f"chaos: exposed={len(exposed)}/{len(flaky)} plain={len(plain_exposed)}/{len(flaky)} "
           f"false={len(false)}/{len(stable)}")
 
