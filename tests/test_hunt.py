@@ -48,6 +48,8 @@ def test_hunt_reports_failure_rates_quiet_vs_noisy_and_keeps_the_exit_status(cha
     assert broken["evidence"][0].startswith("hunt: failed 2/2 quiet runs and 2/2 noisy runs")
     crash = run.diagnosis("test_crashes_when_noisy")
     assert [a["outcome"] for a in crash["attempts"]] == ["passed", "failed"] * 2
+    # nothing reported from inside the crashed runs: unclassified, with little confidence
+    assert (crash["category"], crash["confidence"]) == ("unclassified", 0.3)
     text = run.text()
     assert "poolchaos hunt: 4 test(s), 4 run(s) each, failures quiet vs noisy" in text
     assert "quiet   0/2  noisy   2/2  test_suite.py::test_load_sensitive  (expectation x2)" \

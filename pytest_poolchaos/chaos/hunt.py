@@ -36,6 +36,7 @@ class HuntedTest:
     location: Any = None
     attempts: list[Attempt] = field(default_factory=list)
     categories: Counter[str] = field(default_factory=Counter)
+    confidences: dict[str, list[float]] = field(default_factory=dict)  # per category
     evidence: Evidence | None = None  # of the first failing run
     noisy_evidence: Evidence | None = None  # of the first noisy failure
 
@@ -138,19 +139,24 @@ class Hunt:
 
     def _failed(self, test: HuntedTest, evidence: Evidence | None, killed: bool,
                 noisy: bool) -> None:
-        test.categories[self._category(evidence, killed)] += 1
+        category, confidence = self._classify(evidence, killed)
+        test.categories[category] += 1
+        test.confidences.setdefault(category, []).append(confidence)
         if test.evidence is None:
             test.evidence = evidence
         if noisy and test.noisy_evidence is None:
             test.noisy_evidence = evidence
 
-    @guarded(Category.UNCLASSIFIED.value)
-    def _category(self, evidence: Evidence | None, killed: bool) -> str:
-        if evidence is None:
-            return Category.TIMEOUT.value if killed else Category.UNCLASSIFIED.value
+    @guarded((Category.UNCLASSIFIED.value, 0.3))
+    def _classify(self, evidence: Evidence | None, killed: bool) -> tuple[str, float]:
+        """The failing run's category and the classifier's confidence in it."""
+        if evidence is None:  # the run never reported: killed at its bound, or crashed
+            return (Category.TIMEOUT.value, 0.6) if killed else (Category.UNCLASSIFIED.value,
+                                                                  0.3)
         from ..classify import classify
 
-        return classify(self.config, evidence, self.settings).category.value
+        found = classify(self.config, evidence, self.settings)
+        return found.category.value, found.confidence
 
     # -- the report -----------------------------------------------------------------------------
 
@@ -194,7 +200,7 @@ def diagnose(test: HuntedTest, noisy: Sequence[ChaosSpec]) -> Diagnosis:
     """One diagnosis from all of a test's hunt runs."""
     from ..diagnose.noisy import Noisy, sizing
 
-    category, count = test.categories.most_common(1)[0]
+    category = test.categories.most_common(1)[0][0]
     failures = sum(test.categories.values())
     quiet_failed, noisy_failed = test.failures(False), test.failures(True)
     passes = sum(a.outcome == "passed" for a in test.attempts)
@@ -222,7 +228,9 @@ def diagnose(test: HuntedTest, noisy: Sequence[ChaosSpec]) -> Diagnosis:
                                  "and fix the failure."))
     return Diagnosis(
         category=Category(category),
-        confidence=round(0.9 * count / failures, 3),
+        # the classifier's mean confidence over the runs of this category, times their share
+        # of all failing runs (runs that disagreed on the category lower it)
+        confidence=round(sum(test.confidences[category]) / failures, 3),
         evidence=tuple(lines),
         suggestions=tuple(advice),
         rules=("hunt.runs",),
