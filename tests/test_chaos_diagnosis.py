@@ -22,9 +22,13 @@ def test_a_test_that_fails_only_under_noise_is_load_sensitive_and_names_the_knob
     )
     spec = "cpu=1,switch=1e-05,jitter=1ms,seed=3"  # as the plugin writes it back
     run = chaostester.run(f"--poolchaos-chaos={spec}", "--poolchaos-rerun=2",
-                          "--poolchaos-rerun-chaos", "--poolchaos-no-bisect")
+                          "--poolchaos-rerun-chaos")
     diagnosis = run.diagnosis("test_latency")
     assert diagnosis["verdict"] == "flaky"
+    # it passed every quiet rerun alone, yet it is load, not order: no polluter search
+    assert diagnosis["category"] == "expectation"
+    assert diagnosis["polluter_search"] is None
+    assert not any("order-dependent" in line for line in diagnosis["evidence"])
     assert any(line.startswith("load-sensitive: passed every quiet rerun, failed 2/2 under "
                                f"noise ({spec}); switch alone broke it")
                for line in diagnosis["evidence"]), diagnosis["evidence"]

@@ -117,9 +117,13 @@ def apply(noisy: Noisy, diagnosis: Diagnosis, evidence: Evidence | None) -> Diag
         advice = sizing(diagnosis.category, evidence, noisy)
     elif noisy.quiet_clean:
         lines = [f"{line}: not load-sensitive as far as these runs show"]
+    # The verdict line goes right after the classifier's first line: it is what explains the
+    # failure, and the terminal shows only the first few lines by default.
+    head, tail = (diagnosis.evidence[:1], diagnosis.evidence[1:]) if noisy.load_sensitive \
+        else (diagnosis.evidence, ())
     return diagnosis.evolve(
         verdict=verdict,
-        evidence=tuple(dict.fromkeys([*diagnosis.evidence, *lines])),
+        evidence=tuple(dict.fromkeys([*head, *lines, *tail])),
         suggestions=(*diagnosis.suggestions, *advice),
         attempts=(*diagnosis.attempts, *noisy.attempts))
 

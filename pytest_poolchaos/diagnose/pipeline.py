@@ -70,9 +70,13 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
     attempts = list(_reruns(context, record))
     counts = tally(attempts)
     noisy = _noisy(context, record, counts)
-    # A test that fails alone under noise has its cause: no earlier test to search for.
-    search = _search(context, record) if context.settings.bisect and suspect_order(
-        counts) and not (noisy is not None and noisy.load_sensitive) else None
+    if noisy is not None and noisy.load_sensitive:
+        # It fails alone under noise: load is the cause, no earlier test is (and passing
+        # every quiet rerun alone must not read as order-dependent).
+        search: Search | None = Search(reproduced=False)
+    else:
+        search = _search(context, record) if context.settings.bisect and suspect_order(
+            counts) else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
     if search is not None and record.diagnosis.polluter:
         record.diagnosis = _with_cleaners(context, record, record.diagnosis, search)
