@@ -283,11 +283,13 @@ def test_cpu_helpers_stop_after_ctrl_c(chaostester):
     chaostester.pytester.makepyfile(helpers=HELPERS)
     chaostester.pytester.makepyfile(
         """
+        import os, signal, time
         from helpers import write_helpers
 
         def test_interrupted():
             assert len(write_helpers()) == 1
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends on Ctrl-C
+            time.sleep(30)  # interrupted long before
         """
     )
     run = chaostester.run("--poolchaos-chaos=cpu=1,seed=4", subprocess=True)
