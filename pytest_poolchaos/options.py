@@ -143,6 +143,33 @@ OPTIONS: tuple[Option, ...] = (
         "Write a self-contained HTML report (no network needed to open it) to PATH.",
         metavar="PATH",
     ),
+    Option(
+        "chaos",
+        "Run the tests under seeded load and scheduler noise to expose load-sensitive flaky "
+        "tests: off, light, heavy, or knobs such as cpu=2,switch=1e-5,jitter=5ms,"
+        "slow-start=200ms,seed=42 (a preset may come first: light,seed=42). The seed is "
+        "printed; the same seed replays the same noise. Default: off.",
+        metavar="off|light|heavy|SPEC",
+    ),
+    Option(
+        "rerun_chaos",
+        "With --poolchaos-rerun: also rerun each failure alone under noise (the "
+        "--poolchaos-chaos spec, or heavy), to tell load-sensitive tests apart and name the "
+        "knob that breaks them.",
+        flag=True,
+    ),
+    Option(
+        "hunt",
+        "Instead of one run, run each selected test N times in fresh subprocesses, "
+        "alternating quiet and noisy configurations, and report its failure rate quiet vs "
+        "noisy. Does not change the exit status unless --poolchaos-hunt-fail. Default: 0.",
+        metavar="N",
+    ),
+    Option(
+        "hunt_fail",
+        "Make a hunt that saw any failure exit with status 1.",
+        flag=True,
+    ),
 )
 
 MARKER = (

@@ -23,13 +23,14 @@ from . import guard, hookspecs, roles
 from .controller.session import ChaosController
 from .options import MARKER, register
 from .report import TerminalSection
-from .settings import SETTINGS, resolve
+from .settings import SETTINGS, Settings, resolve
 from .worker.recorder import ScopeRecorder
 
 if TYPE_CHECKING:
+    from .chaos.fixture import ChaosTools
     from .worker.fixture import PoolTools
 
-__all__ = ["pool_scope"]
+__all__ = ["chaos", "pool_scope"]
 
 
 @pytest.fixture
@@ -38,6 +39,19 @@ def pool_scope(request: pytest.FixtureRequest) -> Generator[PoolTools, None, Non
     from .worker.fixture import PoolTools  # loaded by the tests that use it only
 
     tools = PoolTools(request.node.nodeid)
+    try:
+        yield tools
+    finally:
+        tools.close()
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Generator[ChaosTools, None, None]:
+    """Faults a test injects itself: kill_worker, stress, delay_starts, thundering_herd."""
+    from .chaos.fixture import ChaosTools  # loaded by the tests that use it
+
+    session = request.config.pluginmanager.get_plugin("poolchaos-chaos")
+    tools = ChaosTools(request.node.nodeid, session.noise if session is not None else None)
     try:
         yield tools
     finally:
@@ -75,3 +89,17 @@ def pytest_configure(config: pytest.Config) -> None:
             from .controller.xdist import XdistCoordinator
 
             manager.register(XdistCoordinator(config, settings, controller), "poolchaos-xdist")
+    if settings.chaos is not None or settings.hunt:
+        _register_chaos(config, settings)
+
+
+def _register_chaos(config: pytest.Config, settings: Settings) -> None:
+    # Imported only when asked for: chaos costs a default run nothing.
+    if settings.hunt and not hasattr(config, "workerinput"):
+        from .chaos.hunt import Hunt
+
+        config.pluginmanager.register(Hunt(config, settings), "poolchaos-hunt")
+    elif settings.chaos is not None:
+        from .chaos.session import ChaosSession
+
+        config.pluginmanager.register(ChaosSession(config, settings), "poolchaos-chaos")

@@ -11,11 +11,14 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import pytest
 
 from .options import OPTIONS, Option
+
+if TYPE_CHECKING:
+    from .chaos.spec import ChaosSpec
 
 T = TypeVar("T")
 
@@ -44,6 +47,10 @@ class Settings(NamedTuple):
     annotations: bool = False
     history: Path | None = None
     html: Path | None = None
+    chaos: ChaosSpec | None = None
+    rerun_chaos: bool = False
+    hunt: int = 0
+    hunt_fail: bool = False
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -52,7 +59,8 @@ SETTINGS = pytest.StashKey[Settings]()
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; raise pytest.UsageError on the first bad value."""
     get = _Reader(config)
-    rerun = get("rerun", _count, 0)
+    hunt = get("hunt", _count, 0)
+    rerun = 0 if hunt else get("rerun", _count, 0)  # a hunt reruns every test already
     bisect = get("bisect", _boolean, None)
     return Settings(
         leaks=get("leaks", _choice, "warn"),
@@ -72,6 +80,10 @@ def resolve(config: pytest.Config) -> Settings:
         annotations=_annotations(get("annotations", _choice, "auto")),
         history=_history(config, get("history", _history_value(config), "auto")),
         html=get("html", _file(config), None),
+        chaos=get("chaos", _chaos(config), None),
+        rerun_chaos=bool(get("rerun_chaos", _boolean, False)),
+        hunt=hunt,
+        hunt_fail=bool(get("hunt_fail", _boolean, False)),
     )
 
 
@@ -177,6 +189,24 @@ def _watch_list(option: Option, value: Any) -> list[str]:
 def _path(config: pytest.Config) -> Callable[[Option, Any], Path]:
     def parse(option: Option, value: Any) -> Path:
         return Path(config.invocation_params.dir, str(value).strip())
+
+    return parse
+
+
+#: workerinput key: the controller's resolved chaos spec, so every xdist worker makes the same
+#: seeded noise (the way pytest-randomly hands its seed to workers)
+CHAOS_KEY = "poolchaos_chaos"
+
+
+def _chaos(config: pytest.Config) -> Callable[[Option, Any], ChaosSpec | None]:
+    def parse(option: Option, value: Any) -> ChaosSpec | None:
+        text = str(value).strip()
+        if text.lower() == "off":
+            return None  # chaos/ is not even imported
+        from .chaos.spec import parse as parse_spec
+
+        sent = getattr(config, "workerinput", {}).get(CHAOS_KEY)
+        return parse_spec(sent if sent else text)
 
     return parse
 

@@ -24,6 +24,9 @@ FORBIDDEN = {
     "controller": {"worker", "plugin", "cli"},
     "diagnose": {"worker", "controller", "report", "plugin", "cli"},
     "report": {"worker", "controller", "diagnose", "plugin", "cli"},
+    # the history store and chaos mode are libraries the roles use, never the other way round
+    "history": {"worker", "controller", "diagnose", "report", "chaos", "plugin", "cli"},
+    "chaos": {"controller", "report", "plugin", "cli"},
 }
 
 

@@ -115,7 +115,9 @@ def test_env_polluter_found_through_the_ledger(chaostester):
     assert search["method"] == "ledger"
     assert diagnosis["polluter"] == "test_env.py::test_sets_flag"
     assert search["runs"] == 1
-    assert [a["mode"] for a in diagnosis["attempts"]] == ["isolated", "pair"]
+    # then one run of the cleaner search (test_one and test_two between them clean nothing)
+    assert [a["mode"] for a in diagnosis["attempts"]] == ["isolated", "pair", "bisect"]
+    assert "cleaner search" in diagnosis["attempts"][2]["message"]
 
 
 def test_watched_key_named_only_in_the_failing_line_takes_the_ledger_path(chaostester):

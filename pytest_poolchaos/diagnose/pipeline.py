@@ -16,7 +16,7 @@ import pytest
 
 from ..classify.pollution import failure_words
 from ..guard import guarded
-from ..model import Attempt, Category, Diagnosis, RerunFacts, Verdict
+from ..model import Attempt, Category, Diagnosis, RerunFacts, Suggestion, Verdict
 from .bisect import PolluterSearch, Search
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
@@ -27,6 +27,7 @@ from .verdict import Tally, suspect_order, tally, verdict
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
     from ..settings import Settings
+    from .noisy import Noisy
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
 _LEFT_RUNNING = (*_RESOURCE_KINDS, "thread")
@@ -54,7 +55,8 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
     config = session.config
     items = {item.nodeid: item for item in session.items}
     runner = Runner(config, settings, result.environ)
-    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1)
+    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1) + (
+        settings.rerun if settings.rerun_chaos else 0)
     with DiagnosticProgress(config, runs * len(victims)) as progress:
         context = _Context(config, settings, result, runner, items, leaked_resources(result),
                            progress)
@@ -67,9 +69,21 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
     assert record.diagnosis is not None
     attempts = list(_reruns(context, record))
     counts = tally(attempts)
-    search = _search(context, record) if context.settings.bisect and suspect_order(
-        counts) else None
+    noisy = _noisy(context, record, counts)
+    if noisy is not None and noisy.load_sensitive:
+        # It fails alone under noise: load is the cause, no earlier test is (and passing
+        # every quiet rerun alone must not read as order-dependent).
+        search: Search | None = Search(reproduced=False)
+    else:
+        search = _search(context, record) if context.settings.bisect and suspect_order(
+            counts) else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
+    if search is not None and record.diagnosis.polluter:
+        record.diagnosis = _with_cleaners(context, record, record.diagnosis, search)
+    if noisy is not None:
+        from .noisy import apply
+
+        record.diagnosis = apply(noisy, record.diagnosis, record.evidence)
 
 
 def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
@@ -96,6 +110,26 @@ def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
             context.progress.advance()
 
 
+def _noisy(context: _Context, record: TestRecord, counts: Tally) -> Noisy | None:
+    """Chaos reruns, unless every quiet rerun failed already (noise adds nothing then)."""
+    settings = context.settings
+    if not settings.rerun_chaos or (counts.runs and not counts.passes):
+        return None
+    from ..chaos.spec import parse
+    from .noisy import rerun_under_noise
+
+    spec = settings.chaos or parse("heavy")
+    assert spec is not None
+    limit = record.evidence.timeout.seconds if _is_timeout(record) and record.evidence and \
+        record.evidence.timeout else None
+
+    def step(what: str) -> None:
+        context.progress.show(record.nodeid, what)
+
+    return rerun_under_noise(context.runner, spec, record.nodeid, settings.rerun,
+                             record.duration_s, limit, counts, step)
+
+
 def _search(context: _Context, record: TestRecord) -> Search | None:
     candidates = candidates_before(context.result, record)
     if not candidates:
@@ -108,6 +142,42 @@ def _search(context: _Context, record: TestRecord) -> Search | None:
     text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
                                     record.longrepr]))
     return finder.find(record.nodeid, candidates, evidence.pollution if evidence else (), text)
+
+
+def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
+                   search: Search) -> Diagnosis:
+    """Look for a cleaner of an order-dependent test on what is left of the budgets."""
+    from .cleaners import CleanerSearch, advice, related_tests
+
+    polluter = diagnosis.polluter
+    assert polluter is not None
+    records = context.result.records
+    runs_left = context.settings.bisect_budget - search.runs
+    seconds_left = context.settings.bisect_seconds - search.seconds
+    if runs_left <= 0 or seconds_left <= 0:
+        return diagnosis.evolve(reasons=(*diagnosis.reasons,
+                                          "no budget left to search for a cleaner"))
+    candidates = [nodeid for nodeid in records if nodeid not in (polluter, record.nodeid)]
+    related = related_tests(search.left_behind,
+                            {nodeid: records[nodeid].leaks for nodeid in candidates})
+    context.progress.show(record.nodeid, "searching a cleaner for")
+    durations = {nodeid: r.duration_s for nodeid, r in records.items()}
+    found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
+        polluter, record.nodeid, candidates, related)
+    lines: list[str] = []
+    advised: list[Suggestion] = []
+    for cleaner in found.found:
+        more_lines, more_advice = advice(cleaner, polluter, record.nodeid, search.left_behind,
+                                         records[cleaner].leaks)
+        lines += more_lines
+        advised += more_advice
+    if not found.found:
+        why = "ran out of budget" if found.exhausted else "found none"
+        lines.append(f"cleaner search {why} in {found.runs} run(s), {found.seconds:.1f} s")
+    return diagnosis.evolve(cleaners=tuple(found.found),
+                            reasons=tuple(dict.fromkeys([*diagnosis.reasons, *lines])),
+                            suggestions=(*diagnosis.suggestions, *advised),
+                            attempts=(*diagnosis.attempts, *found.attempts))
 
 
 def candidates_before(result: SessionResult, victim: TestRecord) -> list[str]:

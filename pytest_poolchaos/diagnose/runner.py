@@ -76,8 +76,10 @@ class Runner:
         self.runs = 0
 
     def run(self, nodeids: Sequence[str], timeout: float,
-            raise_limit: float | None = None, light: bool = False) -> ChildRun:
-        """``light``: only the last test's outcome matters, so the plugin can stay out."""
+            raise_limit: float | None = None, light: bool = False,
+            extra: Sequence[str] = ()) -> ChildRun:
+        """``light``: only the last test's outcome matters, so the plugin can stay out.
+        ``extra``: more options for the plugin (a chaos spec); not with ``light``."""
         self.runs += 1
         with tempfile.TemporaryDirectory(prefix="poolchaos-diagnose-") as tmp:
             out = Path(tmp, "tests.jsonl")
@@ -85,7 +87,8 @@ class Runner:
             if raise_limit is not None:
                 env[child.TIMEOUT] = f"{raise_limit:.3f}"
             args = ([*self.light] if light else
-                    [*self.base, f"--poolchaos-json={Path(tmp, 'report.json')}"]) + list(nodeids)
+                    [*self.base, f"--poolchaos-json={Path(tmp, 'report.json')}", *extra]
+                    ) + list(nodeids)
             start = time.perf_counter()
             returncode, killed = _call(args, self.cwd, env, max(1.0, timeout))
             seconds = time.perf_counter() - start
@@ -97,7 +100,9 @@ def _base_args(config: pytest.Config, settings: Settings) -> list[str]:
     args = [sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", child.__name__,
             "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
             f"--rootdir={config.rootpath}", "--poolchaos-rerun=0", "--poolchaos-no-bisect",
-            "--poolchaos-journal=off", "--poolchaos-annotations=off"]
+            "--poolchaos-journal=off", "--poolchaos-annotations=off",
+            # quiet and single unless a caller adds noise (an ini file may ask for either)
+            "--poolchaos-chaos=off", "--poolchaos-hunt=0"]
     if config.inipath is not None:
         args += ["-c", str(config.inipath)]
     if config.pluginmanager.hasplugin("xdist"):

@@ -138,6 +138,8 @@ class SessionResult:
         #: os.environ as it was before the first test: diagnostic subprocesses start from
         #: it, so variables the tests left behind do not leak into isolated reruns.
         self.environ: dict[str, str] = environ or {}
+        #: the chaos spec the tests ran under (seed included), None when chaos was off
+        self.chaos: str | None = None
 
     @property
     def diagnosed(self) -> list[TestRecord]:

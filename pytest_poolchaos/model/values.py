@@ -164,17 +164,20 @@ class Attempt:
     duration_s: float
     message: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
+    chaos: str | None = None  # the noise the attempt ran under (chaos mode)
 
     def to_json(self) -> JSON:
         out: JSON = {"mode": self.mode, "outcome": self.outcome, "duration_s": self.duration_s}
         if self.message:
             out["message"] = self.message
+        if self.chaos:
+            out["chaos"] = self.chaos
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Attempt:
         return cls(str(data["mode"]), str(data["outcome"]), float(data["duration_s"]),
-                   str(data.get("message", "")))
+                   str(data.get("message", "")), chaos=data.get("chaos"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +325,7 @@ class Diagnosis:
     polluter: str | None = None
     polluter_search: Mapping[str, Any] | None = None
     attempts: tuple[Attempt, ...] = ()
+    cleaners: tuple[str, ...] = ()
 
     def evolve(self, **changes: Any) -> Diagnosis:
         return replace(self, **changes)
@@ -339,6 +343,7 @@ class Diagnosis:
             "suggestions": [s.to_json() for s in self.suggestions],
             "rules": [r.to_json() for r in self.rules],
             "attempts": [a.to_json() for a in self.attempts],
+            **({"cleaners": list(self.cleaners)} if self.cleaners else {}),
         }
 
     @classmethod
@@ -355,6 +360,7 @@ class Diagnosis:
             polluter=data.get("polluter"),
             polluter_search=data.get("polluter_search"),
             attempts=tuple(Attempt.from_json(a) for a in data.get("attempts", ())),
+            cleaners=tuple(str(c) for c in data.get("cleaners", ())),
         )
 
 

@@ -36,6 +36,7 @@ def build(result: SessionResult) -> dict[str, Any]:
             "exitstatus": result.exitstatus,
             "randomly_seed": result.randomly_seed,
             "problems": list(result.problems),
+            "chaos": result.chaos,
         },
         "summary": _summary(records, result.by_category()),
         "tests": [_test(record) for record in records],

@@ -245,7 +245,7 @@ _MOCK_ENTRIES = (
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
-              "pytest_poolchaos.scope", "asyncio", "selectors")
+              "pytest_poolchaos.scope", "pytest_poolchaos.chaos.noise", "asyncio", "selectors")
 
 
 def _class(module_name: str, cls_name: str) -> type | None:
