@@ -181,7 +181,15 @@ def measure(suite: Suite, xdist: bool, runs: int) -> str:
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
+def _fresh(suite: Suite) -> None:
+    # The journal and history files grow with every run; counting starts from empty ones so
+    # two counts of the same run agree.
+    for name in ("journal.jsonl", "history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
+        (suite.path / name).unlink(missing_ok=True)
+
+
 def instructions(suite: Suite, plugin: bool) -> int:
+    _fresh(suite)
     args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
             *command(suite, plugin, xdist=False)]
     done = subprocess.run(args, cwd=suite.path, env=_env(), capture_output=True, text=True,

@@ -3,6 +3,7 @@ and that a broken, locked or read-only history file never costs the run."""
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import sqlite3
@@ -76,9 +77,12 @@ def test_each_run_records_outcome_category_verdict_duration_worker_commit(chaost
                        "WHERE r.run = 2 ORDER BY t.nodeid")
     assert [row[:5] for row in results] == [
         ("test_scripted.py::test_scripted", "failed", "unclassified", "unknown", None),
-        ("test_scripted.py::test_steady", "passed", None, None, None),
     ]
     assert all(isinstance(row[5], float) and row[5] >= 0 for row in results)
+    # a quick pass is packed into its run's row of ``passes``, not a row of its own
+    [(steady,)] = rows(db, "SELECT id FROM tests WHERE nodeid LIKE '%test_steady'")
+    [(blob,)] = rows(db, "SELECT tests FROM passes WHERE run = 2")
+    assert steady in array.array("I", blob)
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -371,3 +375,37 @@ def test_runs_fall_into_their_place_in_time_and_old_ones_are_pruned(tmp_path, mo
         (row,) = list(store.db.execute("SELECT nodeid, first_failed FROM tests"))
         assert row == ("tests/Test_Mod.py::test_x", "2024-05-01T00:00:00+00:00")  # still true
         assert rows(tmp_path / "h.sqlite", "SELECT COUNT(*) FROM results") == [(4,)]
+
+
+def test_a_file_of_the_first_format_gains_the_packed_passes_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from pytest_poolchaos.history.store import HistoryStore, Result, RunInfo
+
+    path = tmp_path / "history.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE tests (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                            nodeid TEXT NOT NULL, first_failed TEXT, last_failed TEXT);
+        CREATE TABLE runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                           created TEXT NOT NULL, commit_sha TEXT, branch TEXT,
+                           source TEXT NOT NULL, tests INTEGER NOT NULL, failed INTEGER NOT NULL);
+        CREATE TABLE results (run INTEGER NOT NULL, test INTEGER NOT NULL, outcome TEXT NOT NULL,
+                              category TEXT, verdict TEXT, duration_s REAL NOT NULL, worker TEXT,
+                              PRIMARY KEY (run, test)) WITHOUT ROWID;
+        INSERT INTO tests VALUES (1, 't.py::test_a', 't.py::test_a', NULL, NULL);
+        INSERT INTO runs VALUES (1, 'old', '2026-01-01T00:00:00+00:00', NULL, NULL, 'pytest', 1, 0);
+        INSERT INTO results VALUES (1, 1, 'passed', NULL, NULL, 0.001, NULL);
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+    store, note = HistoryStore.open(path)
+    with store:
+        assert note is None
+        store.record(RunInfo("new", "2026-01-02T00:00:00+00:00"),
+                     [Result("t.py::test_a", "failed", 0.3, "timeout", "unknown")])
+        [(_, (past, _, last_failed))] = store.past(["t.py::test_a"]).items()
+        assert last_failed == "2026-01-02T00:00:00+00:00"
+        assert [p.outcome for p in past] == ["failed", "passed"]  # newest first
+        assert [r.outcome for r in store.rows()] == ["passed", "failed"]
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (2,)

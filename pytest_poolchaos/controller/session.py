@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ChaosController"]
 
+_OUTCOME = 1  # index of the outcome in a report row
+
 
 class ChaosController:
     def __init__(self, config: pytest.Config, settings: Settings,
@@ -46,6 +48,9 @@ class ChaosController:
             environ=dict(os.environ),
         )
         self.journal: journal.JournalWriter | None = None
+        #: nodeid -> (location, outcome, when, duration, start, stop, worker, crash message,
+        #: payload) from the reports so far; records are made from it once, at the end
+        self._seen: dict[str, tuple[Any, ...]] = {}
         self.plan: journal.JournalPlan | None = None
         self.notice: list[str] = []
 
@@ -100,29 +105,44 @@ class ChaosController:
             journal.prune(self.plan.directory)
 
     def _collect(self, report: pytest.TestReport) -> None:
-        # Every report of every test passes here: extras are read from the report's __dict__
-        # (a missing attribute would cost an exception each time).
+        # Every report of every test passes here. What it says is kept as a tuple of plain
+        # values (the garbage collector stops tracking those; thousands of live record objects
+        # would make every collection of the run slower) and becomes a TestRecord at the end.
         try:
             extra = report.__dict__
             nodeid = report.nodeid
-            record = self.session.records.get(nodeid)
-            if record is None:
-                record = self.session.records[nodeid] = TestRecord(nodeid)
-                record.location = report.location
-                record.start = extra.get("start") or None
-                record.worker = extra.get("worker_id")
-            record.duration_s += report.duration
-            record.stop = extra.get("stop") or record.stop
-            outcome = fold(record.outcome, report)
-            if outcome != record.outcome:
-                record.outcome, record.when = outcome, report.when
-                if report.failed:
-                    record.longrepr = crash_message(report)
+            row = self._seen.get(nodeid)
+            outcome = fold(row[_OUTCOME] if row else "passed", report)
+            if row is None:
+                row = (report.location, outcome, report.when, report.duration,
+                       extra.get("start") or None, extra.get("stop") or None,
+                       extra.get("worker_id"), "", None)
+            else:
+                changed = outcome != row[_OUTCOME]
+                row = (row[0], outcome, report.when if changed else row[2],
+                       row[3] + report.duration, row[4], extra.get("stop") or row[5], row[6],
+                       row[7], row[8])
+            if report.failed and not row[7]:
+                row = (*row[:7], crash_message(report), row[8])
             wire = extra.get(PAYLOAD_ATTR)
             if wire:
-                record.take(TestPayload.from_wire(wire))
+                row = (*row[:8], wire)
+            self._seen[nodeid] = row
         except Exception as error:
             guard.record("controller: report", error)
+
+    def _records(self) -> None:
+        records = self.session.records
+        for nodeid, row in self._seen.items():
+            if nodeid in records:  # made already (a hunt's own records)
+                continue
+            location, outcome, when, duration, start, stop, worker, longrepr, wire = row
+            record = records[nodeid] = TestRecord(
+                nodeid, location, outcome, when, duration, worker, start, stop,
+                longrepr=longrepr)
+            if wire:
+                record.take(TestPayload.from_wire(wire))
+        self._seen.clear()
 
     @guard.guarded(None)
     def _refine(self, session: pytest.Session, result: SessionResult) -> None:
@@ -157,6 +177,7 @@ class ChaosController:
 
     def finish(self, exitstatus: int) -> SessionResult:
         """Close the session's books; called once from pytest_sessionfinish."""
+        self._records()
         self.session.stop = time.time()
         self.session.exitstatus = exitstatus
         if self.local is not None:

@@ -19,7 +19,15 @@ from ..model import Verdict
 from ..settings import cache_folder
 from .keys import key_of
 from .stats import SLOW_MARGIN_S, flaky_line, summarize
-from .store import CorruptHistory, HistoryError, HistoryStore, Result, RunInfo, move_aside
+from .store import (
+    QUICK_S,
+    CorruptHistory,
+    HistoryError,
+    HistoryStore,
+    Result,
+    RunInfo,
+    move_aside,
+)
 from .vcs import branch_and_commit
 
 if TYPE_CHECKING:
@@ -70,7 +78,9 @@ def _remember(path: Path, run: RunInfo, result: SessionResult, say: _Say) -> Non
                 for key, (past, first, last) in store.past(keyed).items():
                     _apply(wanted[keyed[key]], summarize(past, first, last,
                                                          wanted[keyed[key]].duration_s))
-            store.record(run, [_result(record) for record in result.records.values()])
+            quick = [r.nodeid for r in result.records.values() if _quick(r)]
+            store.record(run, [_result(r) for r in result.records.values() if not _quick(r)],
+                         quick)
         except CorruptHistory:
             raise
         except HistoryError as error:
@@ -89,6 +99,12 @@ def _apply(record: TestRecord, history: dict[str, object]) -> None:
     if diagnosis.verdict is Verdict.UNKNOWN:
         record.diagnosis = diagnosis.evolve(
             verdict=Verdict.FLAKY, reasons=(*diagnosis.reasons, flaky_line(history)))
+
+
+def _quick(record: TestRecord) -> bool:
+    # Most tests of most runs: a pass quicker than QUICK_S, nothing else to say about it.
+    return (record.outcome == "passed" and record.duration_s < QUICK_S
+            and record.diagnosis is None)
 
 
 def _result(record: TestRecord) -> Result:

@@ -6,8 +6,13 @@ moved aside and a new one started, the way pytest treats a broken cache file.
 
 Tables: ``tests`` (one row per test key: the node id last seen for it, its first and last
 recorded failure), ``runs`` (one row per run: when, which commit and branch, where it came
-from) and ``results`` (one row per run and test). Runs are ordered by ``created`` (ISO 8601 UTC
-text), then by insertion, so runs imported from old JUnit files fall into their place in time.
+from), ``results`` (one row per run and test, for every result worth a row: one that did not
+pass, or a pass that took ``QUICK_S`` or more) and ``passes`` (one row per run: the ids of the
+tests that passed quicker than that, packed). Most tests of most runs pass quickly; a row each
+cost a session end about 10 µs per test, the packed list a fraction of that. A quick pass reads
+back as a pass of ``QUICK_S / 2``: a test's slow-down is measured against a baseline at least
+that fine. Runs are ordered by ``created`` (ISO 8601 UTC text), then by insertion, so runs
+imported from old JUnit files fall into their place in time.
 
 ``results`` is keyed run first, so a session end appends at the end of the table (keyed test
 first, every run rewrote pages all over a growing file: 93 ms instead of 12 ms for 2,000 tests
@@ -17,7 +22,10 @@ first and looking each (run, test) up, which stops after the window is full.
 
 from __future__ import annotations
 
+import array
+import bisect
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +42,9 @@ BUSY_TIMEOUT = 2.0
 #: Runs kept; older ones are dropped (with some slack, so pruning is rare).
 KEEP_RUNS = 200
 _PRUNE_SLACK = 20
-_VERSION = 1
+_VERSION = 2  # 2 added ``passes``; a version 1 file gains it when opened
+#: passes quicker than this are packed into ``passes`` instead of a row each
+QUICK_S = 0.02
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # primary result codes (sqlite3 names them in 3.11+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tests (
@@ -65,6 +75,10 @@ CREATE TABLE IF NOT EXISTS results (
     worker TEXT,
     PRIMARY KEY (run, test)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS passes (
+    run INTEGER PRIMARY KEY,
+    tests BLOB NOT NULL
+);
 """
 
 
@@ -155,37 +169,63 @@ class HistoryStore:
             wanted = set(keys)
             tests = [row for row in self.db.execute(
                 "SELECT key, id, first_failed, last_failed FROM tests") if row[0] in wanted]
+            if not tests:
+                return {}
+            runs = list(self.db.execute(
+                "SELECT seq, created FROM runs ORDER BY created DESC, seq DESC"))
+            quick = _Passes(self.db)
             found: dict[str, tuple[list[Past], str | None, str | None]] = {}
             for key, test, first, last in tests:
-                past = [Past(*row) for row in self.db.execute(_RECENT, (test, window))]
+                rows = {run: Past(*rest) for run, *rest in self.db.execute(_ROWS, (test,))}
+                past: list[Past] = []
+                for seq, created in runs:
+                    if len(past) >= window:
+                        break
+                    if seq in rows:
+                        past.append(rows[seq])
+                    elif quick.has(seq, test):
+                        past.append(Past(created, "passed", QUICK_S / 2, None))
                 if past:
                     found[key] = (past, first, last)
             return found
 
-    def record(self, run: RunInfo, results: Sequence[Result]) -> bool:
-        """Add one run in one transaction; False when a run with this id is already there."""
+    def record(self, run: RunInfo, results: Sequence[Result],
+               quick: Sequence[str] = ()) -> bool:
+        """Add one run in one transaction; False when a run with this id is already there.
+
+        ``quick`` are the node ids of tests that passed quicker than ``QUICK_S`` and carry
+        nothing else worth a row (a session end knows them apart without a Result each).
+        """
+        quick = [*quick, *(r.nodeid for r in results if _quick(r))]
+        results = [r for r in results if not _quick(r)]
         with _errors(self.path, "write"):
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                added = self._insert(run, results)
+                added = self._insert(run, results, quick)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             return added
 
-    def _insert(self, run: RunInfo, results: Sequence[Result]) -> bool:
+    def _insert(self, run: RunInfo, results: Sequence[Result], quick: Sequence[str]) -> bool:
         failed = [r for r in results if r.outcome in FAILED]
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO runs (id, created, commit_sha, branch, source, tests, failed)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run.id, run.created, run.commit, run.branch, run.source, len(results), len(failed)))
+            (run.id, run.created, run.commit, run.branch, run.source,
+             len(results) + len(quick), len(failed)))
         if cursor.rowcount == 0:
             return False
         seq = cursor.lastrowid
-        ids = self._test_ids(results, canonical=run.source == "pytest")
+        ids = self._test_ids([*results, *(Result(nodeid, "passed", 0.0) for nodeid in quick)],
+                             canonical=run.source == "pytest")
+        passes = array.array("I", sorted(ids[len(results):]))
+        if passes:
+            self.db.execute("INSERT OR REPLACE INTO passes (run, tests) VALUES (?, ?)",
+                            (seq, _packed(passes)))
         # in test id order: the rows land at the end of the table, one page after the other
-        rows = sorted(zip(ids, results, strict=True), key=lambda pair: pair[0])
+        rows = sorted(zip(ids, results, strict=False), key=lambda pair: pair[0])
         self.db.executemany(
             "INSERT OR REPLACE INTO results (run, test, outcome, category, verdict, duration_s,"
             " worker) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -203,11 +243,13 @@ class HistoryStore:
         tests already known; a test known only from a JUnit import (a guessed node id) is
         found by its key and gets its real node id.
         """
-        rows = list(self.db.execute("SELECT id, key, nodeid FROM tests"))
-        by_nodeid = {nodeid: test for test, _, nodeid in rows} if canonical else {}
-        by_key = {key: test for test, key, _ in rows}
+        by_nodeid: dict[str, int] = (dict(self.db.execute("SELECT nodeid, id FROM tests"))
+                                     if canonical else {})
         ids: list[int | None] = [by_nodeid.get(r.nodeid) for r in results]
         late = [i for i, test in enumerate(ids) if test is None]
+        if not late:
+            return ids  # type: ignore[return-value]  # every one was found
+        by_key: dict[str, int] = dict(self.db.execute("SELECT key, id FROM tests"))
         new: dict[str, str] = {}
         renamed: list[tuple[str, int]] = []
         for i in late:
@@ -237,6 +279,7 @@ class HistoryStore:
         old = list(self.db.execute("SELECT seq FROM runs ORDER BY created DESC, seq DESC "
                                    "LIMIT -1 OFFSET ?", (KEEP_RUNS,)))
         self.db.executemany("DELETE FROM results WHERE run = ?", old)  # a key range each
+        self.db.executemany("DELETE FROM passes WHERE run = ?", old)
         self.db.executemany("DELETE FROM runs WHERE seq = ?", old)
 
     # -- the listing ----------------------------------------------------------------------------
@@ -252,22 +295,65 @@ class HistoryStore:
     def rows(self, since: str | None = None) -> Iterator[Row]:
         """Every result since ``since``, grouped by test, oldest run first."""
         with _errors(self.path, "read"):
-            cursor = self.db.execute(
+            since = since or ""
+            found = [(Row(*row), seq) for *row, seq in self.db.execute(
                 "SELECT t.key, t.nodeid, runs.created, r.outcome, r.category, r.duration_s,"
-                " runs.commit_sha FROM results r JOIN runs ON runs.seq = r.run"
-                " JOIN tests t ON t.id = r.test WHERE runs.created >= ?"
-                " ORDER BY t.key, runs.created, runs.seq", (since or "",))
-            for row in cursor:
-                yield Row(*row)
+                " runs.commit_sha, runs.seq FROM results r JOIN runs ON runs.seq = r.run"
+                " JOIN tests t ON t.id = r.test WHERE runs.created >= ?", (since,))]
+            tests = {test: (key, nodeid) for test, key, nodeid in self.db.execute(
+                "SELECT id, key, nodeid FROM tests")}
+            for seq, created, commit, blob in self.db.execute(
+                    "SELECT runs.seq, runs.created, runs.commit_sha, p.tests FROM passes p"
+                    " JOIN runs ON runs.seq = p.run WHERE runs.created >= ?", (since,)):
+                for test in _unpacked(blob):
+                    if test in tests:
+                        key, nodeid = tests[test]
+                        found.append((Row(key, nodeid, created, "passed", None, QUICK_S / 2,
+                                          commit), seq))
+            found.sort(key=lambda pair: (pair[0].key, pair[0].created, pair[1]))
+            for row, _ in found:
+                yield row
 
 
-# CROSS JOIN keeps runs the outer loop: newest first through runs_created, one primary-key
-# look-up of (run, test) each, stopping once the window is full.
-_RECENT = """
-SELECT runs.created, r.outcome, r.duration_s, r.category
-FROM runs CROSS JOIN results r ON r.run = runs.seq AND r.test = ?
-ORDER BY runs.created DESC, runs.seq DESC LIMIT ?
+_ROWS = """
+SELECT r.run, runs.created, r.outcome, r.duration_s, r.category
+FROM results r JOIN runs ON runs.seq = r.run WHERE r.test = ?
 """
+
+
+def _quick(result: Result) -> bool:
+    return (result.outcome == "passed" and float(result.duration_s) < QUICK_S
+            and result.category is None and result.verdict is None)
+
+
+def _packed(ids: array.array[int]) -> bytes:
+    if sys.byteorder != "little":  # the file may move between machines
+        ids.byteswap()
+    return ids.tobytes()
+
+
+def _unpacked(blob: bytes) -> array.array[int]:
+    ids = array.array("I")
+    ids.frombytes(blob)
+    if sys.byteorder != "little":
+        ids.byteswap()
+    return ids
+
+
+class _Passes:
+    """The quick passes of each run, unpacked once per run asked about."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.cache: dict[int, array.array[int]] = {}
+
+    def has(self, run: int, test: int) -> bool:
+        ids = self.cache.get(run)
+        if ids is None:
+            row = self.db.execute("SELECT tests FROM passes WHERE run = ?", (run,)).fetchone()
+            ids = self.cache[run] = _unpacked(row[0]) if row else array.array("I")
+        index = bisect.bisect_left(ids, test)
+        return index < len(ids) and ids[index] == test
 _FAILED_DATES = """
 UPDATE tests SET
     first_failed = CASE WHEN first_failed IS NULL OR ?1 < first_failed THEN ?1
@@ -302,11 +388,28 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
         db.execute("PRAGMA synchronous = NORMAL")
         if version == _VERSION:
             return
+        if 0 < version < _VERSION:  # an older file: add what is new, keep every row
+            _upgrade(db, path)
+            return
         if version > _VERSION:
             raise HistoryError(f"{path} was written by a newer pytest-poolchaos "
                                f"(history format {version}); not touching it")
     with _errors(path, "write"):
         db.execute("PRAGMA journal_mode = WAL")  # persistent: set once, when created
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _upgrade(db: sqlite3.Connection, path: Path) -> None:
+    with _errors(path, "write"):
         db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA.split(";"):
