@@ -97,7 +97,10 @@ def safe_text(text: str, limit: int | None = None) -> str:
 def _patterns() -> tuple[re.Pattern[str], ...]:
     # Compiled on first use: a green run that prints nothing secret never pays for them.
     name = re.compile(_SECRET_WORDS, re.IGNORECASE)
-    url = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
+    # Every repeat is bounded: an unbounded run tried from each position of a long value (a
+    # 300 kB config blob in an env var) made the search quadratic and held a run for minutes.
+    url = re.compile(r"\b([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{1,256}:)[^@/\s]{1,256}@",
+                     re.IGNORECASE)
     tokens = re.compile(
         r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
         r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_[A-Za-z0-9_]{30,}"  # GitHub
@@ -105,15 +108,16 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
         r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
     )
     bearer = re.compile(r"(\b(?:Bearer|Token)\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
-    value = r"(?!\*\*\*)['\"]?[^\s'\",;&]{" + str(_MIN_LEN) + r",}['\"]?"
+    value = r"(?!\*\*\*)['\"]?[^\s'\",;&]{" + str(_MIN_LEN) + r",4096}['\"]?"
     named = re.compile(
         # --api-token=VALUE, --password VALUE
-        r"(--[\w-]*(?:token|secret|passw\w*|passphrase|api[-_]?key|access[-_]?key|"
-        r"private[-_]?key|credential\w*|auth\w*|cookie|signature|dsn)[\w-]*(?:=|\s+))" + value
+        r"((?<![\w-])--[\w-]{0,64}(?:token|secret|passw\w{0,32}|passphrase|api[-_]?key|access[-_]?key|"
+        r"private[-_]?key|credential\w{0,32}|auth\w{0,32}|cookie|signature|dsn)[\w-]{0,64}"
+        r"(?:=|\s{1,8}))" + value
         # API_TOKEN=VALUE (environment style, upper case)
-        + r"|(?-i:\b([A-Z0-9_]*(?:" + _SECRET_WORDS + r")[A-Z0-9_]*=))" + value
+        + r"|(?-i:\b([A-Z0-9_]{0,64}(?:" + _SECRET_WORDS + r")[A-Z0-9_]{0,64}=))" + value
         # password: VALUE, "api_key": "VALUE" (configuration style)
         + r"|(\b(?:password|passwd|passphrase|secret|api_?key|access_token|auth_token|"
-        r"client_secret)['\"]?\s*[:=]\s*)" + value,
+        r"client_secret)['\"]?\s{0,8}[:=]\s{0,8})" + value,
         re.IGNORECASE)
     return name, url, tokens, bearer, named
