@@ -181,15 +181,18 @@ def measure(suite: Suite, xdist: bool, runs: int) -> str:
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def _fresh(suite: Suite) -> None:
-    # The journal and history files grow with every run; counting starts from empty ones so
-    # two counts of the same run agree.
+def _fresh(suite: Suite, plugin: bool) -> None:
+    # The journal and history files grow with every run, so counting starts from files that
+    # hold exactly one earlier run: two counts agree, and the count is a user's steady state
+    # (a store that exists), not the one run that creates it.
     for name in ("journal.jsonl", "history.sqlite", "history.sqlite-wal", "history.sqlite-shm"):
         (suite.path / name).unlink(missing_ok=True)
+    subprocess.run(command(suite, plugin, xdist=False), cwd=suite.path, env=_env(),
+                   capture_output=True, timeout=600)
 
 
 def instructions(suite: Suite, plugin: bool) -> int:
-    _fresh(suite)
+    _fresh(suite, plugin)
     args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
             *command(suite, plugin, xdist=False)]
     done = subprocess.run(args, cwd=suite.path, env=_env(), capture_output=True, text=True,
@@ -201,9 +204,7 @@ def instructions(suite: Suite, plugin: bool) -> int:
 
 
 def measure_instructions(suite: Suite) -> str:
-    for plugin in (False, True):  # bytecode caches first: compiling is not the plugin's cost
-        subprocess.run(command(suite, plugin, xdist=False), cwd=suite.path, env=_env(),
-                       capture_output=True, timeout=600)
+    # _fresh's run also fills the bytecode caches: compiling is not the plugin's cost.
     base, with_plugin = instructions(suite, False), instructions(suite, True)
     per = "" if suite.tests == 1 else f"  added {(with_plugin - base) / suite.tests:,.0f} per test"
     return (f"{suite.name:<10} serial  instructions {base / 1e6:8.1f}M -> "

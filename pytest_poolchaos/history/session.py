@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..model import Verdict
 from ..settings import cache_folder
 from .keys import key_of
 from .stats import SLOW_MARGIN_S, flaky_line, summarize
@@ -96,6 +95,8 @@ def _apply(record: TestRecord, history: dict[str, object]) -> None:
     diagnosis = record.diagnosis
     if diagnosis is None or not history.get("recovered"):
         return
+    from ..model import Verdict  # the diagnosis values load only when something failed
+
     if diagnosis.verdict is Verdict.UNKNOWN:
         record.diagnosis = diagnosis.evolve(
             verdict=Verdict.FLAKY, reasons=(*diagnosis.reasons, flaky_line(history)))
