@@ -33,7 +33,7 @@ _SEEN: set[str] = set()  # secret values seen in this process, set or removed by
 
 @functools.lru_cache(maxsize=4096)
 def is_secret(name: str) -> bool:
-    return _patterns()[0].search(name) is not None
+    return _names().search(name) is not None
 
 
 def redact_value(name: str, value: str | None) -> str | None:
@@ -63,7 +63,7 @@ def redact_text(text: str, environ: dict[str, str] | None = None) -> str:
             text = text.replace(value, MASK)
     if _hint().search(text) is None:
         return text
-    _, url, tokens, bearer, named = _patterns()
+    url, tokens, bearer, named = _patterns()
     text = url.sub(rf"\g<1>{MASK}@", text)
     text = tokens.sub(MASK, text)
     text = bearer.sub(rf"\g<1>{MASK}", text)
@@ -96,6 +96,11 @@ def safe_text(text: str, limit: int | None = None) -> str:
 
 
 @functools.cache
+def _names() -> re.Pattern[str]:
+    return re.compile(_SECRET_WORDS, re.IGNORECASE)
+
+
+@functools.cache
 def _hint() -> re.Pattern[str]:
     # Every pattern below needs one of these words; compiling them all costs a one-test run
     # 7 ms (its arguments go to the journal), this one a tenth of that.
@@ -106,7 +111,6 @@ def _hint() -> re.Pattern[str]:
 @functools.cache
 def _patterns() -> tuple[re.Pattern[str], ...]:
     # Compiled on first use: a green run that prints nothing secret never pays for them.
-    name = re.compile(_SECRET_WORDS, re.IGNORECASE)
     # Every repeat is bounded: an unbounded run tried from each position of a long value (a
     # 300 kB config blob in an env var) made the search quadratic and held a run for minutes.
     url = re.compile(r"\b([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{1,256}:)[^@/\s]{1,256}@",
@@ -130,4 +134,4 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
         + r"|(\b(?:password|passwd|passphrase|secret|api_?key|access_token|auth_token|"
         r"client_secret)['\"]?\s{0,8}[:=]\s{0,8})" + value,
         re.IGNORECASE)
-    return name, url, tokens, bearer, named
+    return url, tokens, bearer, named
