@@ -71,6 +71,19 @@ def test_the_listing_ranks_the_flaky_test_first(five_runs, capsys, monkeypatch):
                                                       "test_suite.py::test_fine"}
 
 
+@pytest.mark.parametrize("columns", ["40", "160"])
+def test_node_ids_are_never_folded_whatever_the_width(five_runs, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", columns)
+    capsys.readouterr()
+    assert main(["history", "--db", "history.sqlite", "--durations"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for nodeid in ("test_suite.py::test_sometimes", "test_suite.py::test_always"):
+        assert any(nodeid in line for line in lines), (nodeid, lines)
+    if columns == "40":  # too narrow for a table: each test on its own line, figures below
+        at = next(i for i, line in enumerate(lines) if "test_suite.py::test_sometimes" in line)
+        assert "failed 2/5 (40%)" in lines[at + 1]
+
+
 def test_since_and_a_missing_store(five_runs, capsys, tmp_path):
     capsys.readouterr()
     assert main(["history", "--db", "history.sqlite", "--since", "2999-01-01"]) == 0

@@ -93,17 +93,35 @@ def _draw(data: Mapping[str, Any], console: Any, durations: bool) -> None:
         return
     console.print()
     if data["flakiest"]:
-        console.print(_table("flakiest tests", _FLAKY, list(_flaky_rows(data["flakiest"]))))
+        _section(console, "flakiest tests", _FLAKY, list(_flaky_rows(data["flakiest"])))
     else:
         console.print(f"no test failed in these {data['runs']} runs", markup=False)
     if data["slower"]:
         console.print()
-        console.print(_table("slower than their own baseline (latest run against the runs "
-                             "before it)", _SLOW, list(_slow_rows(data["slower"]))))
+        _section(console, "slower than their own baseline (latest run against the runs "
+                 "before it)", _SLOW, list(_slow_rows(data["slower"])))
     if durations and data["slowest"]:
         console.print()
-        console.print(_table("slowest tests (passing runs)", _SLOW,
-                             list(_slow_rows(data["slowest"]))))
+        _section(console, "slowest tests (passing runs)", _SLOW,
+                 list(_slow_rows(data["slowest"])))
+
+
+def _section(console: Any, title: str, header: tuple[str, ...],
+             rows: list[tuple[str, ...]]) -> None:
+    # A node id is never folded (it is what a reader copies into the next command): a table
+    # when every id fits on its row, otherwise each test on its own line with its figures
+    # under it.
+    widths = [max(len(text) for text in column) for column in zip(header, *rows, strict=True)]
+    if sum(widths) + 3 * len(widths) <= console.width:  # the columns and their padding
+        console.print(_table(title, header, rows))
+        return
+    console.print(title, style="bold", markup=False)
+    for row in rows:
+        console.print(f"  {row[0]}", markup=False, no_wrap=True, overflow="ignore",
+                      crop=False)
+        figures = ", ".join(value if name in _LEFT else f"{name} {value}"
+                            for name, value in zip(header[1:], row[1:], strict=True))
+        console.print(f"    {figures}", markup=False)
 
 
 def _headline(data: Mapping[str, Any]) -> str:
@@ -143,9 +161,9 @@ def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
     table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                   header_style="bold", pad_edge=False)
     for name in header:
-        if name == "test":  # the one column that may take the room and fold
+        if name == "test":
             longest = max((len(row[0]) for row in rows), default=4)
-            table.add_column(name, overflow="fold", ratio=1, min_width=min(longest, 24))
+            table.add_column(name, no_wrap=True, min_width=longest)
         else:
             table.add_column(name, no_wrap=name != "categories",
                              justify="left" if name in _LEFT else "right")
