@@ -198,9 +198,9 @@ def next_step(result: SessionResult) -> str:
 def _prove(result: SessionResult, open_: list[tuple[TestRecord, Diagnosis]]) -> str:
     runs, seconds = rerun_cost(result, [r for r, _ in open_], PROVE_RERUNS)
     which = "the open verdict" if len(open_) == 1 else f"the {len(open_)} open verdicts"
-    return (f"next: --poolchaos-rerun={PROVE_RERUNS} would prove {which} (deterministic, "
-            f"flaky or order-dependent, with the polluter named): about {plural(runs, 'rerun')}, "
-            f"roughly {_seconds(seconds)} from this run's durations.")
+    return (f"next: --poolchaos-rerun={PROVE_RERUNS} would prove {which} (flaky, "
+            f"deterministic or order-dependent) and name polluters: about "
+            f"{plural(runs, 'rerun')}, roughly {_seconds(seconds)}.")
 
 
 def rerun_cost(result: SessionResult, records: list[TestRecord], reruns: int
