@@ -316,12 +316,12 @@ def test_ran_alongside_shows_where_it_matters_and_in_full_with_v():
     others["t.py::test_b"].leaks = (Leak("process", "process 8 `server`", "process:server"),)
     lifecycle = _timed(Category.LIFECYCLE, **others)
     normal, verbose = render(lifecycle, View(0, 100)), render(lifecycle, View(1, 100))
-    assert "t.py::test_b on gw1" in normal, "it left the same resource behind"
-    assert "t.py::test_a on gw1" not in normal
+    assert "1.00 s on gw1  t.py::test_b" in normal, "it left the same resource behind"
+    assert "1.00 s on gw1  t.py::test_a" not in normal
     assert "(+3 more with -v)" in normal
-    assert all(f"{name} on gw1" in verbose for name in others)
+    assert all(f"1.00 s on gw1  {name}" in verbose for name in others)
     timing = render(_timed(Category.TIMEOUT, **others), View(0, 100))
-    assert "t.py::test_a on gw1" in timing, "a timeout's neighbours all matter"
+    assert "1.00 s on gw1  t.py::test_a" in timing, "a timeout's neighbours all matter"
     quiet = _timed(Category.LIFECYCLE, **{"t.py::test_a": others["t.py::test_a"]})
     assert "ran alongside" not in render(quiet, View(0, 100))
 

@@ -107,7 +107,7 @@ def test_verbose_adds_every_evidence_line_reruns_rules_polluter_and_alongside():
         assert "order-dependent, passed 1 of 2 reruns" in text
         assert "polluter: t.py::test_sets_env (found by ledger, 1 run, 0.4 s)" in text
     # test_other touched nothing test_rate met and pollution is not timing: -v only
-    assert "t.py::test_other on gw1, 0.25 s overlap" in verbose
+    assert "0.25 s on gw1  t.py::test_other" in verbose
     assert "ran alongside" not in normal
     assert "fourth line" in verbose
     assert "fourth line" not in normal

@@ -164,10 +164,15 @@ def real_resources(e: Evidence) -> Finding | None:
         return None
     origin = spawn_origin(e)
     by = f" by {origin[0]} ({origin[1]})" if origin else ""
+    # Every process of one pool has the same origin: say it once, not per process.
+    tails = {label.partition(" started by ")[2] for label in e.spawned}
+    shown = [label.partition(" started by ")[0] for label in e.spawned[:3]] \
+        if len(tails) == 1 and "" not in tails else list(e.spawned[:3])
+    common = f", all started by {tails.pop()}" if shown[0] != e.spawned[0] else ""
     return hit(
         0.6,
         [f"this test used test doubles but still started {len(e.spawned)} real "
-         f"process(es)/socket(s): {', '.join(e.spawned[:3])}"],
+         f"process(es)/socket(s){common}: {', '.join(shown)}"],
         f"{len(e.spawned)} real process(es)/socket(s) were started{by} although the test "
         f"used doubles: the patch does not cover that call; patch it in "
         f"{origin[0] if origin else 'the module that makes it'}, or inject the dependency.",

@@ -170,7 +170,7 @@ def slower_rows(result: SessionResult) -> list[tuple[str, float, float, float]]:
 # -- what to do next ---------------------------------------------------------------------------
 
 PROVE_RERUNS = 3  # the rerun count the next-step line proposes
-_STARTUP_S = (0.5, 10.0)  # bounds on the estimated start-up of one pytest subprocess
+_STARTUP_S = (1.0, 10.0)  # bounds on the estimated start-up of one pytest subprocess
 
 
 def next_step(result: SessionResult) -> str:
@@ -209,6 +209,7 @@ def rerun_cost(result: SessionResult, records: list[TestRecord], reruns: int
     take: inline reruns in this process, isolated ones in a fresh pytest each; a timeout is
     rerun isolated only, with its limit raised threefold."""
     startup = _startup_s(result)
+    order = list(result.records)
     runs, seconds = 0, 0.0
     for record in records:
         diagnosis = record.diagnosis
@@ -219,6 +220,14 @@ def rerun_cost(result: SessionResult, records: list[TestRecord], reruns: int
         else:
             runs += 2 * reruns
             seconds += reruns * (2 * record.duration_s + startup)
+        if record.evidence is not None and record.evidence.pollution:
+            # Earlier tests' changes were in effect: a polluter search of about log2(n)
+            # runs, each a subprocess running the candidates before it and the test.
+            before = order[:order.index(record.nodeid)] if record.nodeid in order else []
+            steps = max(1, len(before)).bit_length()
+            spent = sum(result.records[n].duration_s for n in before) / 2
+            runs += steps
+            seconds += steps * (startup + spent + record.duration_s)
     return runs, seconds
 
 

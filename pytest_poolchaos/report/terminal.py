@@ -203,9 +203,10 @@ def _alongside(record: TestRecord, diagnosis: Diagnosis, result: SessionResult,
         shown = [o for o in others if o[0] in shared][:ALONGSIDE_SHOWN]
     if not shown:
         return
-    yield _text(" " * INDENT + "ran alongside (other workers)", "underline")
+    yield _text(" " * INDENT + "ran alongside (overlap, other worker, test)", "underline")
     for nodeid, worker, overlap in shown:
-        yield from _wrap(_text(f"{nodeid} on {worker or '?'}, {overlap:.2f} s overlap"),
+        # The node id last: it runs on whole rather than pushing the numbers to a new line.
+        yield from _wrap(_text(f"{overlap:.2f} s on {worker or '?'}  {nodeid}"),
                          view.width, INDENT + 2, 2)
     if len(others) > len(shown):
         yield _text(" " * (INDENT + 2) + f"(+{len(others) - len(shown)} more with -v)", "dim")
