@@ -170,7 +170,7 @@ def slower_rows(result: SessionResult) -> list[tuple[str, float, float, float]]:
 # -- what to do next ---------------------------------------------------------------------------
 
 PROVE_RERUNS = 3  # the rerun count the next-step line proposes
-_STARTUP_S = (1.0, 10.0)  # bounds on the estimated start-up of one pytest subprocess
+_STARTUP_S = (1.5, 10.0)  # bounds on one pytest subprocess (start-up, collection, exit)
 
 
 def next_step(result: SessionResult) -> str:
