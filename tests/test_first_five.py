@@ -278,7 +278,7 @@ LONG = "test_" + "_".join(["the_replacement_worker_warms_up"] * 3)
 
 
 @pytest.mark.parametrize("args", [("-q",), ("-q", "-n", "2"), ("-n", "2", "-p", "no:randomly")])
-def test_node_ids_never_wrap(chaostester, monkeypatch, args):
+def test_node_ids_never_wrap_nor_run_past_the_edge(chaostester, monkeypatch, args):
     monkeypatch.setenv("COLUMNS", "60")
     chaostester.pytester.makepyfile(test_wrap=f"""
         def {LONG}():
@@ -298,6 +298,8 @@ def test_node_ids_never_wrap(chaostester, monkeypatch, args):
         for token in line.split():
             if token != nodeid and len(token) > 12:
                 assert token.strip(".,:;()") not in nodeid, (token, section)
+        # past the edge only a word longer than the room, alone: the terminal would cut it
+        assert len(line) <= 60 or re.fullmatch(r"\s*(?:\d+\. )?\S+", line), (line, section)
 
 
 def _timed(category: Category, **records: Record) -> SessionResult:

@@ -144,7 +144,8 @@ def shorten(text: str, limit: int) -> str:
     if len(line) <= limit:
         return line
     cut = line[: max(1, limit - 3)]
-    if " " in cut[limit // 2:]:
+    # Never in the middle of a word: a node id or a call stays whole or goes.
+    if line[len(cut)] != " " and " " in cut:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:") + "..."
 

@@ -154,13 +154,19 @@ def _numbered(title: str, items: Sequence[tuple[str, str]], result: SessionResul
 def _quiet_lines(result: SessionResult, view: View) -> Iterator[Text]:
     for record, diagnosis in summary.failures(result):
         category = diagnosis.category.value
-        head = f"{record.nodeid} {category} {diagnosis.confidence:.2f}"
+        # One line per failure, never broken: the node id stays whole for copying. When it
+        # leaves no room for the category, the category goes on an indented line of its own
+        # rather than past the terminal's edge, where the terminal would cut it anywhere.
+        lead = record.nodeid + " "
+        if len(lead) + len(category) + 5 > view.width:
+            yield _text(record.nodeid)
+            lead = " " * INDENT
+        head = f"{lead}{category} {diagnosis.confidence:.2f}"
         room = view.width - len(head) - 7
         fix = summary.first_suggestion(diagnosis, room) if room >= 12 else ""
-        # One line per failure, never broken: the node id stays whole for copying.
+        fix = fix if len(fix.split()) >= 3 else ""  # "In..." says nothing
         line = _text(head + (f"  fix: {safe(fix, result)}" if fix else ""))
-        line.stylize(STYLE.get(category, ""), len(record.nodeid) + 1,
-                     len(record.nodeid) + 1 + len(category))
+        line.stylize(STYLE.get(category, ""), len(lead), len(lead) + len(category))
         yield line
 
 
