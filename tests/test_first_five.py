@@ -326,6 +326,14 @@ def test_ran_alongside_shows_where_it_matters_and_in_full_with_v():
     assert "1.00 s on gw1  t.py::test_a" in timing, "a timeout's neighbours all matter"
     quiet = _timed(Category.LIFECYCLE, **{"t.py::test_a": others["t.py::test_a"]})
     assert "ran alongside" not in render(quiet, View(0, 100))
+    # an exact count in code that started nothing is not about timing; with a pool it is
+    alone = {"t.py::test_a": others["t.py::test_a"]}
+    sequential = _timed(Category.EXPECTATION, **alone)
+    assert "ran alongside" not in render(sequential, View(0, 100))
+    pooled = _timed(Category.EXPECTATION, **alone)
+    pooled.records["t.py::test_f"].evidence = Evidence(
+        "t.py::test_f", "call", spawned=("process 9 `worker` started by app.pool (pool.py:3)",))
+    assert "1.00 s on gw1  t.py::test_a" in render(pooled, View(0, 100))
 
 
 def _result(*diagnoses: Diagnosis, duration: float = 0.5) -> SessionResult:

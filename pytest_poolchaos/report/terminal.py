@@ -41,7 +41,7 @@ STYLE = {
     "unclassified": "white",
 }
 #: Failures whose cause may lie in what ran at the same time: their neighbours always matter.
-TIMING = ("timeout", "expectation", "race")
+TIMING = ("timeout", "race")
 EVIDENCE_SHOWN = 3  # default verbosity; -v shows every line
 ALONGSIDE_SHOWN = 3
 ROWS_SHOWN = 20  # leak and near-timeout tables; -v shows every row
@@ -202,7 +202,7 @@ def _alongside(record: TestRecord, diagnosis: Diagnosis, result: SessionResult,
     others = result.alongside.get(record.nodeid, [])
     if view.verbose:
         shown = list(others)
-    elif diagnosis.category.value in TIMING:
+    elif timing_related(record, diagnosis):
         shown = others[:ALONGSIDE_SHOWN]
     else:
         shared = touched(record, result)
@@ -216,6 +216,16 @@ def _alongside(record: TestRecord, diagnosis: Diagnosis, result: SessionResult,
                          view.width, INDENT + 2, 2)
     if len(others) > len(shown):
         yield _text(" " * (INDENT + 2) + f"(+{len(others) - len(shown)} more with -v)", "dim")
+
+
+def timing_related(record: TestRecord, diagnosis: Diagnosis) -> bool:
+    """A timeout or race, a flaky failure, or a bound missed by a test that ran something
+    concurrently: what ran beside it may be why. A count off in code that started nothing
+    is not."""
+    category = diagnosis.category.value
+    if category in TIMING or diagnosis.verdict.value == "flaky":
+        return True
+    return category == "expectation" and bool(record.evidence and record.evidence.spawned)
 
 
 def touched(record: TestRecord, result: SessionResult) -> set[str]:
