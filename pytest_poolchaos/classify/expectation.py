@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 
@@ -99,11 +100,34 @@ def ordering(e: Evidence) -> Finding | None:
         0.8,
         [f"the compared sequences hold the same {size} items in another order",
          f"left {c.left}, right {c.right}"],
-        Suggestion("Concurrent work completes in any order: compare sorted(...) or "
-                   "collections.Counter(...) of both sides, or collect results in submission "
-                   "order (executor.map keeps input order, as_completed does not).",
-                   "assert sorted(results) == sorted(expected)"),
+        _order_advice(e),
     )
+
+
+def _order_advice(e: Evidence) -> Suggestion:
+    text = ("Concurrent work completes in any order: compare both sides sorted or as "
+            "collections.Counter, or collect results in submission order (executor.map keeps "
+            "input order, as_completed does not)")
+    sides = _equal_sides(line(e))
+    if sides is None:
+        return Suggestion(f"{text}.")
+    # The failing assert itself, order-free: the names are the test's own.
+    return Suggestion(f"{text}{where(e)}:", f"assert sorted({sides[0]}) == sorted({sides[1]})")
+
+
+def _equal_sides(source: str) -> tuple[str, str] | None:
+    """The two sides of ``assert a == b[, message]`` as written, else None."""
+    try:
+        tree = ast.parse(source.strip())
+    except SyntaxError:
+        return None
+    node = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(node, ast.Assert) or not isinstance(node.test, ast.Compare):
+        return None
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return None
+    return ast.unparse(test.left), ast.unparse(test.comparators[0])
 
 
 def approx(e: Evidence) -> Finding | None:

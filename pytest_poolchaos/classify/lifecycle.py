@@ -100,9 +100,9 @@ def address_in_use(e: Evidence) -> Finding | None:
         0.9,
         [f"the address is already in use{call}{where(e)}: a server or socket that an earlier "
          f"test (or a parallel worker) opened on the same port is still bound"],
-        Suggestion("Bind to port 0 and read the port the system chose, close servers in "
-                   "teardown, and set SO_REUSEADDR for quick rebinds.",
-                   "sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]"),
+        Suggestion(f"The port{call} was taken: bind to port 0 and read the port the system "
+                   f"chose (getsockname()[1]), close servers in teardown, and set "
+                   f"SO_REUSEADDR for quick rebinds."),
     )
 
 
