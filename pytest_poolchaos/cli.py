@@ -85,10 +85,10 @@ def _report_parser(commands: Any) -> None:
         description="Rebuild the report of a run that died without one (killed by "
                     "pytest-timeout's thread method, the OOM killer or a CI timeout) from the "
                     "journal it left.")
-    report.add_argument("--journal", default=str(DEFAULT_JOURNAL), metavar="PATH",
+    report.add_argument("--journal", metavar="PATH",
                         help="a journal file, or the directory of per-run files that "
                              "--poolchaos-journal=auto keeps (its newest run is reported); "
-                             "default: %(default)s")
+                             f"default: {DEFAULT_JOURNAL} here or in a parent folder")
     report.add_argument("--run", dest="run_id", metavar="ID",
                         help="the run to report when a journal file holds several (a prefix "
                              "of its id, as the next run's header prints it); default: the "
@@ -154,10 +154,11 @@ def _since(text: str) -> str:
 
 
 def _report(options: argparse.Namespace) -> int:
-    path = journal.latest_file(Path(options.journal))
+    given = Path(options.journal) if options.journal else _find_journal()
+    path = journal.latest_file(given)
     runs = journal.read_runs(path) if path is not None else []
     if path is None or not runs:
-        raise _Failed(f"no journal entries in {options.journal}")
+        raise _Failed(f"no journal entries in {given}")
     chosen = [run for run in runs if run.run.startswith(options.run_id or "")]
     if not chosen:
         raise _Failed(f"no run {options.run_id!r} in {path}")
@@ -215,6 +216,18 @@ def _history_import(options: argparse.Namespace) -> int:
                   f"{run.created[:16].replace('T', ' ')} UTC)")
     print(f"history: {path}")
     return 1 if failed else 0
+
+
+def _find_journal() -> Path:
+    """The ``auto`` journal directory of the nearest rootdir: pytest may have run from a
+    parent folder (its rootdir), so the cache is looked for upwards, as git looks for .git."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_JOURNAL).is_dir():
+            return folder / DEFAULT_JOURNAL
+    raise _Failed(f"no journal found ({DEFAULT_JOURNAL} here or in a parent folder; pytest "
+                  f"writes one per run unless --poolchaos-journal=off or -p no:cacheprovider); "
+                  f"pass --journal PATH")
 
 
 def _find_history(given: str | None, creating: bool = False) -> Path:

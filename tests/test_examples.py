@@ -74,9 +74,30 @@ def test_example_diagnoses_carry_the_numbers_and_names_that_explain_them(chaoste
     assert "nothing was listening" in said("test_handles_affinity_errors_gracefully")
     assert "exit code 0" in said("test_worker_answers_requests")
     assert "pool 'orders' is still running" in said("test_orders_pool_restarts_cleanly")
-    assert "create_autospec" in said("test_pool_session_affinity_with_mock_adapter")
-    assert "still started 2 real process(es)" in said("test_mock_layer_starts_no_processes")
+    assert "the double does none of what it measures" in said(
+        "test_pool_session_affinity_with_mock_adapter")
+    missed = said("test_mock_layer_starts_no_processes")
+    assert "still started 2 real process(es)" in missed
+    assert "patch('poolsvc.adapters.Popen')" in missed
     assert "IndexError" in said("test_latency_summary_reports_tail")
+    assert "poolsvc.metrics.percentile" in said("test_latency_summary_reports_tail")
+    assert "monkeypatch.setitem(poolsvc.config.SETTINGS, 'session_affinity', True)" in polluted
+    assert "RealWorker (poolsvc.adapters)" in said("test_worker_answers_requests")
+    assert 'WorkerPool(pool_scope.name("orders"), size=2)' in said(
+        "test_orders_pool_restarts_cleanly")
+    assert "idempotent" not in transitions
+    _snippets_fit_the_code(run.data, Path(examples))
+
+
+def _snippets_fit_the_code(data: dict, root: Path) -> None:
+    """Every snippet names only classes the demo's code has, and no placeholder call."""
+    source = "\n".join(path.read_text() for path in root.rglob("*.py"))
+    for test in data["tests"]:
+        for suggestion in (test["diagnosis"] or {}).get("suggestions", ()):
+            detail = suggestion.get("detail", "")
+            assert "(...)" not in detail, (test["nodeid"], detail)
+            for name in re.findall(r"\b[A-Z][a-z]+[A-Z]\w*|\b[A-Z][a-z]+(?=\()", detail):
+                assert name in source, (test["nodeid"], name, detail)
 
 
 def test_example_leaks_are_reported_for_the_tests_that_left_them(chaostester, examples):

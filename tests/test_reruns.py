@@ -80,7 +80,7 @@ def test_isolated_rerun_quotes_the_measured_operands(chaostester):
     assert measured, diagnosis["suggestions"]
     assert "ranged 12..14" in measured[0]["text"]
     assert "< 10" in measured[0]["text"]
-    assert measured[0]["detail"] == "observed: 12, 13, 14; bound: < 10"
+    assert measured[0]["detail"] == "failing values: 12, 13, 14; passing runs: 0; bound: < 10"
 
 
 def test_timeout_reruns_measure_the_duration_with_the_limit_raised(chaostester):

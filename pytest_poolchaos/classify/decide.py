@@ -110,13 +110,45 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
     lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
              f"{where(evidence)}"]
     lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.reasons[0]}" for f in weak]
+    return _diagnosis(evidence, Category.UNCLASSIFIED, 0.5 if weak else 0.7, lines,
+                      [_unclassified_advice(evidence, what)], _scores(weak))
+
+
+def _unclassified_advice(evidence: Evidence, what: str) -> Suggestion:
+    """"An ordinary bug" only where nothing observed says otherwise: not for this plugin's
+    own leak error, not while earlier tests' changes are in effect, not for a flaky test."""
     when = f"during {evidence.when}" + (f" after {secs(evidence.duration_s)}"
                                          if evidence.duration_s else "")
-    suggestion = Suggestion(f"Treat it as an ordinary bug: {what} {when}{where(evidence)} "
-                            f"should fail the same way when the test runs alone; fix the code "
-                            f"or the test there.")
-    return _diagnosis(evidence, Category.UNCLASSIFIED, 0.5 if weak else 0.7, lines,
-                      [suggestion], _scores(weak))
+    leaks = evidence.leaks if _LEAKS_FAIL in evidence.message else ()
+    if leaks:
+        shown = "; ".join(leak.detail for leak in leaks[:2])
+        return Suggestion(f"This error is --poolchaos-leaks=fail: the test left "
+                          f"{len(leaks)} thing(s) behind ({shown}). Stop them in the test's "
+                          f"teardown (join the thread, shut the pool down, terminate the "
+                          f"process); the test's own checks passed.")
+    verdict = evidence.reruns.verdict if evidence.reruns is not None else Verdict.UNKNOWN
+    if verdict is Verdict.FLAKY:
+        return Suggestion(f"{what} {when}{where(evidence)} does not fail every run (flaky), yet "
+                          f"no timing, pollution or mock signal was seen: look for randomness "
+                          f"or shared state in the code it calls.")
+    if evidence.pollution and verdict is not Verdict.DETERMINISTIC:
+        first = evidence.pollution[0]
+        return Suggestion(f"{len(evidence.pollution)} global change(s) from earlier tests were "
+                          f"in effect ({first.describe()} by {first.nodeid}) when {what} "
+                          f"happened{where(evidence)}: run it alone (pytest "
+                          f"'{evidence.nodeid}'); if it passes there, that change is the cause, "
+                          f"else fix the code or the test there.")
+    raiser = next(iter(evidence.raised_in), "")
+    module = raiser.partition(":")[0].rsplit(".", 1)[-1]
+    inside = "" if not raiser or module.startswith("test_") else \
+        f" (raised in {raiser.replace(':', '.')})"
+    return Suggestion(f"Treat it as an ordinary bug: {what} {when}{where(evidence)}{inside} "
+                      f"should fail the same way when the test runs alone; fix the code "
+                      f"or the test there.")
+
+
+#: the words of this plugin's own teardown error (scope._fail_message)
+_LEAKS_FAIL = "(--poolchaos-leaks=fail)"
 
 
 def _diagnosis(evidence: Evidence, category: Category, confidence: float, lines: list[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 from ..model import Evidence, Finding, Suggestion
 from .signals import describe, hit, line, search, where
@@ -42,7 +43,7 @@ def broken_executor(e: Evidence) -> Finding | None:
     return hit(
         0.95,
         [f"{describe(exc)}{where(e)}", cause, *_live_leaks(e)],
-        _per_test_pool(),
+        _per_test_pool(e),
         Suggestion(f"Find why the worker died ({_exit_code(e)}): os._exit/sys.exit in the task, "
                    f"a crash, or the OOM killer; a negative exit code -N is signal N."),
     )
@@ -57,7 +58,7 @@ def pool_shut_down(e: Evidence) -> Finding | None:
         0.9,
         [f"work was submitted to a pool after it was shut down: {match.group(0)!r}{where(e)}",
          f"the call: `{line(e)}`" if line(e) else ""],
-        _per_test_pool(),
+        _per_test_pool(e),
     )
 
 
@@ -66,12 +67,13 @@ def connection(e: Evidence) -> Finding | None:
     for qualname, meaning in _CONNECTION.items():
         exc = e.any_exception(qualname)
         if exc is not None:
-            return hit(0.8, [f"{describe(exc)}{where(e)}: {meaning}"], _connection_advice(qualname))
+            return hit(0.8, [f"{describe(exc)}{where(e)}: {meaning}"],
+                       _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
     if exc is None or not any(m.startswith(_PIPE_MODULES) for m in exc.modules):
         return None  # EOFError from input() or a parser is an ordinary bug
     return hit(0.7, [f"{describe(exc)}{where(e)}: the pipe's other end closed (a worker exited)"],
-               _connection_advice("builtins.BrokenPipeError"))
+               _connection_advice("builtins.BrokenPipeError", e))
 
 
 def loop_closed(e: Evidence) -> Finding | None:
@@ -98,9 +100,9 @@ def address_in_use(e: Evidence) -> Finding | None:
         0.9,
         [f"the address is already in use{call}{where(e)}: a server or socket that an earlier "
          f"test (or a parallel worker) opened on the same port is still bound"],
-        Suggestion("Bind to port 0 and read the port the system chose, close servers in "
-                   "teardown, and set SO_REUSEADDR for quick rebinds.",
-                   "sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]"),
+        Suggestion(f"The port{call} was taken: bind to port 0 and read the port the system "
+                   f"chose (getsockname()[1]), close servers in teardown, and set "
+                   f"SO_REUSEADDR for quick rebinds."),
     )
 
 
@@ -124,11 +126,21 @@ def already_started(e: Evidence) -> Finding | None:
         [f"{describe(e.outermost) if e.outermost else match.group(0)}{where(e)}: {what} is "
          f"still running from an earlier start that was never stopped (names are process-wide, "
          f"so an earlier test that forgot to stop it breaks every later start)"],
-        Suggestion("Stop what a test starts in its teardown (a fixture with yield), and give "
-                   "each test its own name so a leftover cannot collide: the pool_scope "
-                   "fixture's name(prefix) returns a unique one.",
-                   "pool = WorkerPool(pool_scope.name('orders')).start()"),
+        _unique_name(e, name.group(2) if name else None),
     )
+
+
+def _unique_name(e: Evidence, name: str | None) -> Suggestion:
+    """The failing line with its literal name replaced by a unique one, when it has it."""
+    text = ("Stop what a test starts in its teardown (a fixture with yield), and give each "
+            "test its own name so a leftover cannot collide: the pool_scope fixture's "
+            "name(prefix) returns a unique one")
+    source = line(e).strip()
+    literal = next((q + name + q for q in "'\"" if name and q + name + q in source), None)
+    if literal is None or name is None:
+        return Suggestion(f"{text}.")
+    fixed = source.replace(literal, f"pool_scope.name({literal})", 1)
+    return Suggestion(f"{text}; {name!r} is taken{where(e)}, so there:", fixed)
 
 
 def unhandled_thread(e: Evidence) -> Finding | None:
@@ -158,7 +170,7 @@ def worker_exit(e: Evidence) -> Finding | None:
         0.8,
         [f"a worker process exited while in use ({_exit_code(e)})",
          f"{crash.group(0)!r}" if crash else ""],
-        _per_test_pool(),
+        _per_test_pool(e),
     )
 
 
@@ -198,23 +210,64 @@ def _live_leaks(e: Evidence) -> list[str]:
     return [leak.detail for leak in e.leaks if leak.kind in _LIVE_KINDS]
 
 
-def _per_test_pool() -> Suggestion:
+_EXECUTORS = {
+    "concurrent.futures.process": "ProcessPoolExecutor",
+    "concurrent.futures.thread": "ThreadPoolExecutor",
+}
+_NOT_USER = ("pytest_poolchaos", "_pytest", "pluggy", "pytest", "conftest")
+_CONNECTED_TO = re.compile(r"socket connect to (\S+)")
+
+
+def _per_test_pool(e: Evidence) -> Suggestion:
+    """A pool per test, written out only for the pool class the failure went through."""
+    modules = {m for exc in e.exceptions for m in exc.modules}
+    executor = next((cls for module, cls in _EXECUTORS.items() if module in modules), None)
+    if executor is not None:
+        return Suggestion(
+            f"Create the {executor} per test (a function-scoped fixture that shuts it down "
+            f"after the test) instead of sharing one, so one dead worker or early shutdown "
+            f"cannot break other tests.",
+            f"@pytest.fixture\ndef pool():\n    with {executor}(max_workers=2) as ex:\n"
+            f"        yield ex")
+    owner = user_class(e)
+    what = f"{owner[1]} ({owner[0]})" if owner else "worker or pool"
     return Suggestion(
-        "Create the pool per test (a function-scoped fixture that shuts it down after the "
-        "test) instead of sharing one, so one dead worker or early shutdown cannot break "
-        "other tests.",
-        "@pytest.fixture\ndef pool():\n    with ProcessPoolExecutor(max_workers=2) as ex:\n"
-        "        yield ex",
-    )
+        f"Give each test its own {what}: a function-scoped fixture that starts it and stops "
+        f"it after the test, instead of one shared across tests, so one that an earlier test "
+        f"stopped or crashed ({_exit_code(e)}) cannot break later ones.")
 
 
-def _connection_advice(qualname: str) -> Suggestion:
+def user_class(e: Evidence) -> tuple[str, str] | None:
+    """(module, class) of the first frame that raised in the project's own code (not the
+    test module, not the standard library), from ``module:Owner.function``."""
+    for raiser in e.raised_in:
+        module, _, qualname = str(raiser).partition(":")
+        owner = qualname.rpartition(".")[0]
+        top, leaf = module.split(".", 1)[0], module.rsplit(".", 1)[-1]
+        if (owner and not is_test_module(leaf) and top not in sys.stdlib_module_names
+                and not top.startswith(_NOT_USER)):
+            return module, owner
+    return None
+
+
+def is_test_module(name: str) -> bool:
+    """pytest's default python_files patterns, and conftest."""
+    return name.startswith("test_") or name.endswith("_test") or name == "conftest"
+
+
+def _connection_advice(qualname: str, e: Evidence) -> Suggestion:
     if qualname.endswith("RefusedError"):
-        return Suggestion("Start the server (nothing had) and wait until it is ready before "
-                          "connecting: have it set a threading.Event after listen() and wait "
-                          "on it (with a timeout), or poll the port with a deadline.")
-    return Suggestion("Keep the server/worker alive until every client is done with it: stop "
-                      "it in teardown, after the clients, and check it did not crash.")
+        address = next((m.group(1) for m in map(_CONNECTED_TO.search, e.spawned) if m), None)
+        at = f" on {address}" if address else ""
+        return Suggestion(f"Nothing listened{at} when the test connected{where(e)}: start the "
+                          f"server first and wait until it is ready (have it set a "
+                          f"threading.Event after listen() and wait on it with a timeout, or "
+                          f"poll the port with a deadline).")
+    owner = user_class(e)
+    what = f"{owner[1]} ({owner[0]})" if owner else "the server or worker"
+    return Suggestion(f"{what} was gone when the test used it{where(e)}: keep it alive until "
+                      f"every client is done with it (stop it in teardown, after the "
+                      f"clients), and check it did not crash.")
 
 
 def _after_colon(text: str) -> str:

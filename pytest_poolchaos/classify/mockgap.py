@@ -20,6 +20,10 @@ _MOCK_ASSERTION = re.compile(
     r"have been (?:called|awaited)|Expected mock to have been awaited"
 )
 _ASYNC_MOCK = "AsyncMockMixin._execute_mock_call"
+_MOCK_NAMED = re.compile(r"Expected '([\w.]+)' to")
+_SPEC = re.compile(r"spec(?:_set)?='(\w+)'")
+#: a spawned label's tail: ``started by poolsvc.adapters (adapters.py:28)``
+_STARTED_BY = re.compile(r"started by ([\w.]+) \(([^)]+)\)")
 
 
 def spec_attribute(e: Evidence) -> Finding | None:
@@ -36,12 +40,22 @@ def spec_attribute(e: Evidence) -> Finding | None:
         0.95,
         [f"the code under test uses .{name} but the spec'd double has no attribute "
          f"{name!r}{where(e)}"],
-        Suggestion(f"If the real class has {name!r}, the double's spec is out of date: build it "
-                   f"from the class with unittest.mock.create_autospec(RealClass, "
-                   f"instance=True) or add {name!r} to the fake; if the real class lacks it "
-                   f"too, the code calls a method that does not exist.",
-                   "create_autospec(RealClass, instance=True)"),
+        _spec_advice(e, name),
     )
+
+
+def _spec_advice(e: Evidence, name: str) -> Suggestion:
+    spec = next((m.group(1) for m in map(_SPEC.search, e.mocks) if m), None)
+    if spec is None:
+        return Suggestion(f"If the real class has {name!r}, the double's spec is out of date: "
+                          f"rebuild it with unittest.mock.create_autospec from the class and "
+                          f"instance=True, or add {name!r} to the fake; if the real class "
+                          f"lacks it too, the code calls a method that does not exist.")
+    return Suggestion(f"The double is spec'd from {spec}, which has no {name!r}: if {spec} "
+                      f"has gained it, rebuild the double from the class "
+                      f"(create_autospec({spec}, instance=True)); if not, the code calls a "
+                      f"method {spec} does not have.",
+                      f"create_autospec({spec}, instance=True)")
 
 
 def not_implemented(e: Evidence) -> Finding | None:
@@ -68,9 +82,9 @@ def mock_value(e: Evidence) -> Finding | None:
     if awaited is not None:
         return hit(0.9, [f"{awaited.group(0)}{where(e)}: an async method was replaced by a "
                          f"synchronous Mock"],
-                   Suggestion("Patch async methods with AsyncMock (patch(..., new_callable="
-                              "AsyncMock)) or autospec the class so they get one.",
-                              "patch('module.Client.fetch', new_callable=AsyncMock)"))
+                   Suggestion(f"The code awaited a plain Mock{where(e)}: patch that async "
+                              f"method with new_callable=AsyncMock, or autospec its class so "
+                              f"async methods get an AsyncMock."))
     operands = [m for m in e.mocks if m.endswith(">") and "operand is <" in m]
     typed = [x for x in e.exceptions
              if x.is_a("builtins.TypeError") and _MOCK_NAME.search(x.message)]
@@ -113,22 +127,55 @@ def mock_assertion(e: Evidence) -> Finding | None:
     return hit(
         0.65,
         [f"mock assertion failed{where(e)}: {match.group(0)!r}"],
-        "Check the code path reached the double: patch the name where it is looked up "
-        "(patch('package.module_that_uses_it.name'), not where it is defined), and for "
-        "background work wait until it has run before asserting the call.",
+        _missed_patch(e, _MOCK_NAMED.search(match.group(0))),
     )
+
+
+def spawn_origin(e: Evidence) -> tuple[str, str] | None:
+    """(module, file:line) of the code that started the first real process, when known."""
+    found = next((m for m in map(_STARTED_BY.search, e.spawned) if m), None)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def _missed_patch(e: Evidence, named: re.Match[str] | None) -> Suggestion:
+    name = named.group(1).rsplit(".", 1)[-1] if named else None
+    origin = spawn_origin(e)
+    if name and origin:
+        module, site = origin
+        target = f"patch('{module}.{name}')"
+        return Suggestion(f"The double for {name} was never called: {module} "
+                          f"({site}) started the real process, so it looks {name} up in its "
+                          f"own namespace; patch it there, {target}, not where {name} is "
+                          f"defined.", target)
+    if name:
+        return Suggestion(f"The double for {name} was never called{where(e)}: patch {name} in "
+                          f"the module of the code that calls it (where it is looked up, not "
+                          f"where it is defined); for background work, wait until it has run "
+                          f"before asserting the call.")
+    return Suggestion(f"The double was never called{where(e)}: patch the name in the module "
+                      f"of the code that calls it (where it is looked up, not where it is "
+                      f"defined); for background work, wait until it has run before "
+                      f"asserting the call.")
 
 
 def real_resources(e: Evidence) -> Finding | None:
     """A test that used doubles still started real processes or sockets."""
     if not e.mocked or not e.spawned:
         return None
+    origin = spawn_origin(e)
+    by = f" by {origin[0]} ({origin[1]})" if origin else ""
+    # Every process of one pool has the same origin: say it once, not per process.
+    tails = {label.partition(" started by ")[2] for label in e.spawned}
+    shown = [label.partition(" started by ")[0] for label in e.spawned[:3]] \
+        if len(tails) == 1 and "" not in tails else list(e.spawned[:3])
+    common = f", all started by {tails.pop()}" if shown[0] != e.spawned[0] else ""
     return hit(
         0.6,
         [f"this test used test doubles but still started {len(e.spawned)} real "
-         f"process(es)/socket(s): {', '.join(e.spawned[:3])}"],
-        "The patch does not cover the path the code takes: patch the function that spawns the "
-        "process or opens the socket where it is looked up, or inject the dependency.",
+         f"process(es)/socket(s){common}: {', '.join(shown)}"],
+        f"{len(e.spawned)} real process(es)/socket(s) were started{by} although the test "
+        f"used doubles: the patch does not cover that call; patch it in "
+        f"{origin[0] if origin else 'the module that makes it'}, or inject the dependency.",
     )
 
 
@@ -144,8 +191,9 @@ def zero_from_double(e: Evidence) -> Finding | None:
          f"not one event of what is measured happened",
          "a real implementation under load degrades a rate; a double that lacks the feature "
          "gives exactly zero"],
-        Suggestion(f"Implement what {expr} measures in the double (or build it with "
-                   f"create_autospec and configure the returns the feature needs); if the "
-                   f"double is not meant to support it, skip this check for the mock "
-                   f"adapter instead of asserting {op} {num(bound)}."),
+        Suggestion(f"{expr} was exactly 0{where(e)} against {op} {num(bound)}: the double "
+                   f"does none of what it measures. Implement that in the double (or "
+                   f"configure the returns the feature needs); if the double is not meant to "
+                   f"support it, do not assert {expr} {op} {num(bound)} when the double is in "
+                   f"use."),
     )

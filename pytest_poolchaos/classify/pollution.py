@@ -16,15 +16,6 @@ _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
 _MIN_TOKEN = 3  # shorter keys and values ("1", "on") would match any message
 _COMMON = frozenset({"True", "False", "None", "true", "false", "null"})  # in any message too
-_FIX = {
-    "env": "monkeypatch.setenv(...) / monkeypatch.delenv(...)",
-    "cwd": "monkeypatch.chdir(...)",
-    "sys.path": "monkeypatch.syspath_prepend(...)",
-    "watched": "monkeypatch.setattr(...) / monkeypatch.setitem(...)",
-    "mock-patch": "`with patch(...)` or patcher.stop() in teardown",
-    "logging": "caplog.set_level(...)",
-    "socket-timeout": "socket.setdefaulttimeout(None) in a finally block",
-}
 
 
 def ledger_match(e: Evidence) -> Finding | None:
@@ -174,9 +165,74 @@ def _of_kind(e: Evidence, kind: str) -> list[LedgerEntry]:
 
 
 def _fix(entry: LedgerEntry) -> Suggestion:
-    fix = entry.fix or _FIX.get(entry.kind, "restore it in teardown")
-    return Suggestion(f"In {entry.nodeid}, use {fix} so the change is undone after that test "
-                      f"instead of leaking into later ones.", fix)
+    """Undo the polluter's change: the monkeypatch call for this very key when one can be
+    written out, else the way to restore it, never a placeholder call."""
+    call = restoring_call(entry)
+    change = entry.describe()
+    if call:
+        return Suggestion(f"In {entry.nodeid}, which left {change}, make the change with "
+                          f"{call.split('(', 1)[0]} (below) so it is undone after that test "
+                          f"instead of leaking into later ones.", call)
+    how = _HOW.get(entry.kind, "restore it in teardown (a fixture with yield)")
+    return Suggestion(f"In {entry.nodeid}, which left {change}: {how}, so the change is "
+                      f"undone after that test instead of leaking into later ones.")
+
+
+_HOW = {
+    "sys.path": "add the entry with monkeypatch.syspath_prepend(path)",
+    "mock-patch": "start the patch with `with patch(...)` or call its stop() in teardown",
+    "logging": "set levels with caplog.set_level(...) and remove added handlers in teardown",
+    "warnings": "change filters inside warnings.catch_warnings() or with pytest.warns",
+    "signal": "put the previous handler back (signal.signal(sig, old)) in teardown",
+    "socket-timeout": "set it back with socket.setdefaulttimeout(None) in a finally block",
+}
+_WATCHED_ITEM = re.compile(r"^([\w.]+):([\w.]+)\[('[^']*'|\"[^\"]*\"|-?\d+)\]$")
+_WATCHED_ATTR = re.compile(r"^([\w.]+):([\w.]+)$")
+_LOGGER_LEVEL = re.compile(r"^logging\.(?:root|getLogger\(([^)]*)\))\.level$")
+
+
+def restoring_call(entry: LedgerEntry) -> str:
+    """The monkeypatch call that would have made ``entry``'s change undoable, or ''."""
+    after = entry.after
+    if entry.kind == "env":
+        if after is None:
+            return f"monkeypatch.delenv({entry.key!r})"
+        value = "..." if "***" in after or len(after) > 60 else repr(after)
+        return f"monkeypatch.setenv({entry.key!r}, {value})"
+    if entry.kind == "cwd" and after and "***" not in after:
+        return f"monkeypatch.chdir({after!r})"
+    if entry.kind == "watched" and after is not None:
+        return _watched_call(entry.key, after)
+    if entry.kind == "logging" and after and (level := _LOGGER_LEVEL.match(entry.key)):
+        logger = f", logger={level.group(1)}" if level.group(1) else ""
+        return f"caplog.set_level({after!r}{logger})"
+    return ""
+
+
+def _watched_call(key: str, after: str) -> str:
+    value = _value(after)
+    if (item := _WATCHED_ITEM.match(key)) is not None:
+        module, attr, index = item.groups()
+        return f"monkeypatch.setitem({module}.{attr}, {index}, {value})"
+    if (plain := _WATCHED_ATTR.match(key)) is not None:
+        module, attr = plain.groups()
+        owner, _, name = f"{module}.{attr}".rpartition(".")
+        return f"monkeypatch.setattr({owner}, {name!r}, {value})"
+    return ""
+
+
+def _value(after: str) -> str:
+    # Redacted values are not written out: the call names the key, the value stays the test's.
+    return "..." if "***" in after or len(after) > 60 else (
+        after if after[:1] in "'\"[{(" or after in _COMMON or _is_number(after) else repr(after))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _isolate() -> Suggestion:

@@ -161,10 +161,23 @@ def near_limit(e: Evidence) -> Finding | None:
         0.6 if used >= 0.95 * info.seconds else 0.5,
         [f"the test ran {secs(used)} of its {secs(info.seconds)} limit "
          f"({pct(used, info.seconds)}) before failing"],
-        Suggestion(f"It failed at {pct(used, info.seconds)} of its {secs(info.seconds)} limit: "
-                   f"an internal wait probably ran out first; give it room "
-                   f"(@pytest.mark.timeout({num(info.seconds * 2)})) or make the work faster."),
+        _near_limit_advice(e, used, info.seconds),
     )
+
+
+def _near_limit_advice(e: Evidence, used: float, limit: float) -> Suggestion:
+    share = pct(used, limit)
+    seconds = waited(e) if e.any_exception(*TIMEOUT_ERRORS, *QUEUE_EMPTY) else None
+    if seconds is not None:
+        # The call's own timeout ran out, not pytest-timeout: that is the number to change.
+        return Suggestion(f"The wait `{line(e).strip()}` gave up after {secs(seconds)}{where(e)}, "
+                          f"at {share} of the test's {secs(limit)} limit: if the work is only "
+                          f"slow, raise that wait's timeout and keep the test's limit above "
+                          f"it; if it never finishes, look at what it waits on.")
+    raise_it = f"@pytest.mark.timeout({num(limit * 2)})"
+    return Suggestion(f"It failed at {share} of its {secs(limit)} limit: an internal wait "
+                      f"probably ran out first; give it room ({raise_it}) or make the work "
+                      f"faster.", raise_it)
 
 
 def _slow_or_stuck(seconds: float | None, e: Evidence) -> Suggestion:
@@ -173,10 +186,12 @@ def _slow_or_stuck(seconds: float | None, e: Evidence) -> Suggestion:
                           "that never started or already died) before raising the timeout.")
     limit = e.timeout.seconds if e.timeout and e.timeout.seconds else None
     cap = f", keeping it below the test's {secs(limit)} limit" if limit else ""
+    call = f"`{line(e).strip()}`{where(e)}" if line(e) else f"The wait{where(e)}"
     return Suggestion(
-        f"The wait allowed {secs(seconds)}. If the work is only slow under load, allow more "
-        f"(e.g. {num(seconds * 3)} s{cap}); if it never finishes, check the worker it waits on "
-        f"was started and is not blocked or dead."
+        f"{call} allowed {secs(seconds)} and gave up. If the work is only slow under load, "
+        f"allow more there (3x is {secs(seconds * 3)}{cap}; --poolchaos-rerun measures what "
+        f"it needs); if it never finishes, check the worker it waits on was started and is "
+        f"not blocked or dead."
     )
 
 

@@ -8,11 +8,21 @@ twice that.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from ..model import Attempt, Category, Evidence, Suggestion
 
 HEADROOM = 2.0  # suggested timeout = this times the p95 of the measured durations
+_RERUNS = ("inline", "isolated")
+_ASSERT = re.compile(r"^\s*assert\s+(?P<left>.+?)\s*(?P<op><=|>=|<|>)\s*"
+                     r"(?P<right>[-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
+#: the timeout argument of the wait that gave up, in its source line
+_WAIT_ARG = re.compile(r"(timeout\s*=\s*)([0-9]*\.?[0-9]+)")
+
+
+def _passed(attempt: Attempt) -> bool:
+    return attempt.outcome == "passed" and not attempt.values.get("over_limit", False)
 
 
 def suggestions(category: Category, original: Evidence | None,
@@ -35,34 +45,52 @@ def fmt(value: float) -> str:
 
 
 def _expectation(original: Evidence | None, attempts: Sequence[Attempt]) -> list[Suggestion]:
+    """The compared value over every run: failing runs give their value, passing runs say it
+    met the bound; a bound is suggested only from what was seen, never below the lowest."""
     comparison = original.comparison if original is not None else None
-    observed: list[float] = []
-    bound: float | None = None
-    op = comparison.op if comparison is not None else ""
-    if comparison is not None and comparison.left_value is not None:
-        observed.append(comparison.left_value)
-        bound = comparison.right_value
-    for attempt in attempts:
-        left = attempt.values.get("left")
-        if isinstance(left, int | float):
-            observed.append(float(left))
-            right = attempt.values.get("right")
-            bound = float(right) if isinstance(right, int | float) else bound
-            op = str(attempt.values.get("op") or op)
-    if len(observed) < 2 or bound is None:
+    reruns = [a for a in attempts if a.mode in _RERUNS and a.outcome != "skipped"]
+    if comparison is None or comparison.left_value is None or not reruns:
         return []
-    runs = ", ".join(fmt(value) for value in observed)
+    op, bound = comparison.op, comparison.right_value
+    observed = [comparison.left_value]
+    for attempt in reruns:
+        left = attempt.values.get("left")
+        if attempt.outcome != "passed" and isinstance(left, int | float):
+            observed.append(float(left))
+    if bound is None:
+        return []
+    passes = sum(1 for a in reruns if _passed(a))
+    failed = 1 + len(reruns) - passes
+    runs = f"{len(reruns) + 1} runs (the failing one and {len(reruns)} reruns)"
     low, high = min(observed), max(observed)
-    seen = (f"was {fmt(low)} every time" if low == high
-            else f"ranged {fmt(low)}..{fmt(high)}")
-    advice = ("the check fails the same way each run: fix the code or the expected value"
-              if low == high else "make the bound cover the observed range with a margin, "
-              "or make the value deterministic")
-    return [Suggestion(
-        f"Measured over {len(observed)} runs (the failing one and {len(observed) - 1} reruns "
-        f"that reached the assertion): the value {seen} against the asserted bound {op} "
-        f"{fmt(bound)}; {advice}.",
-        f"observed: {runs}; bound: {op} {fmt(bound)}")]
+    values = ", ".join(fmt(value) for value in observed)
+    reached = "" if len(observed) == failed else \
+        f" ({len(observed)} of the {failed} failing runs reached the assertion)"
+    seen = f"was {fmt(low)}" if low == high else f"ranged {fmt(low)}..{fmt(high)}"
+    detail = f"failing values: {values}; passing runs: {passes}; bound: {op} {fmt(bound)}"
+    if not passes:
+        again = ("fails the same way each run: fix the code or the expected value"
+                 if len(observed) > 1 and low == high else
+                 "never met the bound: the bound or the code is wrong, not the timing")
+        return [Suggestion(f"Measured over {runs}: failed every time; the value {seen} "
+                           f"against {op} {fmt(bound)}{reached}; it {again}.", detail)]
+    lowest = low if op in (">", ">=") else high
+    text = (f"Measured over {runs}: passed {passes}, failed {failed}; in the failing runs the "
+            f"value {seen}{reached}, in the passing ones it met {op} {fmt(bound)}. It varies "
+            f"from run to run: make it deterministic, or accept the spread with a bound no "
+            f"tighter than the worst value seen, {fmt(lowest)}.")
+    call = _assertion(original, op, lowest)
+    return [Suggestion(text, f"{call}\n{detail}" if call else detail)]
+
+
+def _assertion(original: Evidence | None, op: str, value: float) -> str:
+    """The failing assert with its bound set to ``value`` (``>`` becomes ``>=`` so the worst
+    value seen passes), or '' when the source line is not a plain comparison."""
+    match = _ASSERT.match(original.source_line if original is not None else "")
+    if match is None or match["op"] != op:
+        return ""
+    inclusive = {">": ">=", "<": "<="}.get(op, op)
+    return f"assert {match['left'].strip()} {inclusive} {fmt(value)}"
 
 
 def _timeout(original: Evidence | None, attempts: Sequence[Attempt]) -> list[Suggestion]:
@@ -82,9 +110,22 @@ def _timeout(original: Evidence | None, attempts: Sequence[Attempt]) -> list[Sug
     suggested = math.ceil(HEADROOM * high * 10) / 10
     durations = ", ".join(fmt(value) for value in finished)
     limit_text = f" (the limit is {fmt(limit)} s)" if limit else ""
+    fired = original is not None and original.timeout is not None and original.timeout.fired
+    # pytest-timeout's limit is raised with its marker; a call's own wait, in the call.
+    change = (f"@pytest.mark.timeout({fmt(suggested)})" if fired
+              else _raised_wait(original, suggested))
+    what = "a limit" if fired else "a wait"
     return [Suggestion(
         f"Measured: the test finished in {fmt(min(finished))}..{fmt(max(finished))} s over "
-        f"{len(finished)} rerun(s){limit_text}, p95 {fmt(high)} s; a limit of about "
+        f"{len(finished)} passing rerun(s){limit_text}, p95 {fmt(high)} s; {what} of about "
         f"{fmt(suggested)} s (twice the p95) would hold, or make the work faster.",
-        f"durations: {durations} s; p95 {fmt(high)} s; suggested "
-        f"@pytest.mark.timeout({fmt(suggested)})")]
+        f"durations: {durations} s; p95 {fmt(high)} s"
+        + (f"; suggested {change}" if change else ""))]
+
+
+def _raised_wait(original: Evidence | None, seconds: float) -> str:
+    """The failing line with its ``timeout=`` raised to ``seconds``, or ''."""
+    source = original.source_line.strip() if original is not None else ""
+    if not _WAIT_ARG.search(source):
+        return ""
+    return _WAIT_ARG.sub(lambda m: f"{m.group(1)}{fmt(seconds)}", source, count=1)

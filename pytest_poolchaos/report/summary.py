@@ -21,8 +21,10 @@ __all__ = [
     "first_suggestion",
     "leak_rows",
     "near_timeout_rows",
+    "next_step",
     "plural",
     "polluter_phrase",
+    "rerun_cost",
     "safe",
     "shorten",
     "slower_rows",
@@ -142,7 +144,8 @@ def shorten(text: str, limit: int) -> str:
     if len(line) <= limit:
         return line
     cut = line[: max(1, limit - 3)]
-    if " " in cut[limit // 2:]:
+    # Never in the middle of a word: a node id or a call stays whole or goes.
+    if line[len(cut)] != " " and " " in cut:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:") + "..."
 
@@ -163,3 +166,96 @@ def slower_rows(result: SessionResult) -> list[tuple[str, float, float, float]]:
     """(test, duration, p50, p95) of tests that took well past their recorded baseline."""
     return [(r.nodeid, r.duration_s, float(r.history["p50_s"]), float(r.history["p95_s"]))
             for r in result.records.values() if r.history and r.history.get("slower")]
+
+
+# -- what to do next ---------------------------------------------------------------------------
+
+PROVE_RERUNS = 3  # the rerun count the next-step line proposes
+_STARTUP_S = (1.5, 10.0)  # bounds on one pytest subprocess (start-up, collection, exit)
+
+
+def next_step(result: SessionResult) -> str:
+    """The one thing to do next, built from this run: prove open verdicts, else the first fix."""
+    diagnosed = failures(result)
+    open_ = [(r, d) for r, d in diagnosed if d.reruns <= 0 and d.verdict.value == "unknown"]
+    if open_:
+        return _prove(result, open_)
+    if diagnosed:
+        return _first_fix(diagnosed)
+    leaky = [r for r in result.records.values() if r.leaks]
+    if leaky:
+        first = leaky[0]
+        return (f"next: make {first.nodeid} stop what it starts in its teardown "
+                f"({plural(len(first.leaks), 'leak')}); --poolchaos-leaks=fail would then keep "
+                f"new leaks from coming back.")
+    near = near_timeout_rows(result)
+    if near:
+        nodeid, duration, limit = near[0]
+        return (f"next: {nodeid} used {duration:.2f} s of its {limit:g} s timeout; find what "
+                f"makes it slow before it starts failing.")
+    return "next: nothing to fix in this run."
+
+
+def _prove(result: SessionResult, open_: list[tuple[TestRecord, Diagnosis]]) -> str:
+    runs, seconds = rerun_cost(result, [r for r, _ in open_], PROVE_RERUNS)
+    which = "the open verdict" if len(open_) == 1 else f"the {len(open_)} open verdicts"
+    return (f"next: --poolchaos-rerun={PROVE_RERUNS} would prove {which} (flaky, "
+            f"deterministic or order-dependent) and name polluters: about "
+            f"{plural(runs, 'rerun')}, roughly {_seconds(seconds)}.")
+
+
+def rerun_cost(result: SessionResult, records: list[TestRecord], reruns: int
+               ) -> tuple[int, float]:
+    """(reruns, seconds) ``--poolchaos-rerun=reruns`` in its default mode (``both``) would
+    take: inline reruns in this process, isolated ones in a fresh pytest each; a timeout is
+    rerun isolated only, with its limit raised threefold."""
+    startup = _startup_s(result)
+    order = list(result.records)
+    runs, seconds = 0, 0.0
+    for record in records:
+        diagnosis = record.diagnosis
+        if diagnosis is not None and diagnosis.category.value == "timeout":
+            limit = record.timeout_s or record.duration_s
+            runs += reruns
+            seconds += reruns * (startup + 3 * limit)
+        else:
+            runs += 2 * reruns
+            seconds += reruns * (2 * record.duration_s + startup)
+        if record.evidence is not None and record.evidence.pollution:
+            # Earlier tests' changes were in effect: a polluter search of about log2(n)
+            # runs, each a subprocess running the candidates before it and the test.
+            before = order[:order.index(record.nodeid)] if record.nodeid in order else []
+            steps = max(1, len(before)).bit_length()
+            spent = sum(result.records[n].duration_s for n in before) / 2
+            runs += steps
+            seconds += steps * (startup + spent + record.duration_s)
+    return runs, seconds
+
+
+def _startup_s(result: SessionResult) -> float:
+    """What this run spent outside its tests (start-up, collection): one subprocess's cost."""
+    if not result.stop:  # still running (a report drawn before the session closed)
+        return 1.0
+    spent = result.stop - result.start - sum(r.duration_s for r in result.records.values())
+    low, high = _STARTUP_S
+    return min(high, max(low, spent))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def _first_fix(diagnosed: list[tuple[TestRecord, Diagnosis]]) -> str:
+    polluted = [(r, d) for r, d in diagnosed if d.polluter]
+    if polluted:
+        polluter = polluted[0][1].polluter
+        victims = sum(1 for _, d in diagnosed if d.polluter == polluter)
+        return (f"next: fix {polluter} first: it leaves behind what breaks "
+                f"{plural(victims, 'later test')}.")
+    order = {"deterministic": 0, "order-dependent": 1, "flaky": 2, "unknown": 3}
+    number, (record, diagnosis) = min(
+        enumerate(diagnosed, 1),
+        key=lambda item: (order.get(item[1][1].verdict.value, 3), -item[1][1].confidence))
+    fix = first_suggestion(diagnosis, 100)
+    return (f"next: start with {number}. {record.nodeid} ({diagnosis.verdict.value} "
+            f"{diagnosis.category.value})" + (f": {fix}" if fix else "."))

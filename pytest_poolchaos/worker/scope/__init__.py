@@ -126,7 +126,10 @@ class PoolScope:
         leaks = self._settle(resources, changes, mode, item.nodeid)
         return ScopeResult(
             leaks=tuple(leaks),
-            spawned=tuple([s.label for s in log.started if s.kind == "process"]
+            # Where it was started names the module that looked the spawning call up: the
+            # patch target a missed patch should have used.
+            spawned=tuple([f"{s.label} started by {s.where}" for s in log.started
+                           if s.kind == "process"]
                           + log.connections),
             mocked=log.mocked,
             fail_message=_fail_message(item.nodeid, leaks) if mode == "fail" and leaks else None,
