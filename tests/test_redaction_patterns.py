@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_poolchaos.sanitize import MASK, redact_text
+from pytest_poolchaos.sanitize import MASK, is_secret, redact_text
 
 
 @pytest.mark.parametrize(("text", "secret"), [
@@ -39,3 +39,12 @@ def test_long_values_of_every_shape_are_searched_once(shape):
     # Unbounded repeats made these quadratic: 300 kB took minutes (pytest-timeout ends it).
     text = shape * (300_000 // len(shape))
     assert len(redact_text(text, environ={})) <= len(text)
+
+
+@pytest.mark.parametrize(("name", "secret"), [
+    ("GITHUB_TOKEN", True), ("db_password", True), ("AWS_SECRET_ACCESS_KEY", True),
+    ("SENTRY_DSN", True), ("HTTP_AUTHORIZATION", True), ("PATH", False), ("HOME", False),
+    ("POOL_MODE", False),
+])
+def test_secret_names(name, secret):
+    assert is_secret(name) is secret
