@@ -162,7 +162,6 @@ def test_thread_pool_reports_its_threads(chaostester):
     assert re.search(r"\b2 (worker )?thread", pool["detail"]), pool["detail"]
 
 
-@pytest.mark.xfail(strict=True, reason="also seen: pool_scope.name returns the same name twice")
 def test_pool_scope_names_are_unique_within_a_test(chaostester):
     chaostester.pytester.makepyfile(
         """
