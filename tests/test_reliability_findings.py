@@ -318,8 +318,6 @@ def test_sequential_code_gets_no_concurrency_advice(chaostester):
             assert word not in advice, (name, advice)
 
 
-@pytest.mark.xfail(strict=True, reason="beyond the list: pytest-rerunfailures' server thread is "
-                                       "taken for the test's surroundings")
 def test_runner_threads_are_not_the_tests_surroundings(chaostester):
     pytest.importorskip("pytest_rerunfailures")
     pytest.importorskip("xdist")
