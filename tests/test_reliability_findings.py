@@ -110,8 +110,6 @@ def test_rerunfailures_attempts_are_diagnosed_and_counted(chaostester):
 # sys.modules between runs, so a re-imported concurrent.futures.thread can leave the package
 # handing out an older, unwrapped class than the one the plugin wraps.
 
-@pytest.mark.xfail(strict=True, reason="also seen: a pool shut down with wait=False while a task "
-                                       "runs is not reported")
 def test_pool_shut_down_without_waiting_is_reported(chaostester):
     chaostester.pytester.makepyfile(
         """
@@ -137,7 +135,6 @@ def test_pool_shut_down_without_waiting_is_reported(chaostester):
     assert [leak for leak in leaks if leak["kind"] in ("pool", "thread")], leaks
 
 
-@pytest.mark.xfail(strict=True, reason="also seen: a ThreadPool is reported with 0 threads")
 def test_thread_pool_reports_its_threads(chaostester):
     chaostester.pytester.makepyfile(
         """
@@ -275,8 +272,6 @@ def test_zz_shutdown():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="findings must be true: an executor that holds no thread "
-                                       "is reported as a leak")
 def test_an_executor_that_never_started_a_thread_is_no_finding(chaostester):
     chaostester.pytester.makepyfile(test_executors=EXECUTORS)
     run = chaostester.run(subprocess=True)

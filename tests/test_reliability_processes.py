@@ -165,8 +165,6 @@ def test_3_a_thread_of_the_test_starts_a_child():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="D10: cleanup SIGTERMs the service's worker and the "
-                                       "supervisor's helper")
 def test_cleanup_signals_only_what_the_test_started(pytester):
     pytester.makeconftest(CLEANUP_CONFTEST)
     pytester.makepyfile(worker=WORKER, service=SERVICE, test_cleanup=CLEANUP_TESTS)
@@ -278,8 +276,6 @@ def _pid_namespace_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="D11: cleanup SIGKILLs the process that reused a leaked "
-                                       "grandchild's PID")
 def test_cleanup_never_signals_a_process_that_reused_a_pid(pytester):
     # PID reuse cannot be forced in the shared namespace; in a PID namespace of its own
     # (root, as here and in CI) ns_last_pid hands the freed PID to the next process exactly.
@@ -346,8 +342,6 @@ def _pids(directory: Path) -> dict[str, int]:
             for entry in directory.glob("*-*")}
 
 
-@pytest.mark.xfail(_VISIBLE, strict=True, reason="D12: children started in the first fraction "
-                                                 "of a second are dated before the test")
 def test_forked_child_and_grandchild_are_reported(chaostester):
     chaostester.pytester.makepyfile(test_fork=FORK_TESTS)
     try:
@@ -363,8 +357,6 @@ def test_forked_child_and_grandchild_are_reported(chaostester):
     assert re.search(rf"\b{pids['grandchild']}\b", family), family
 
 
-@pytest.mark.xfail(_VISIBLE, strict=True, reason="D12: a grandchild missed by the scope is "
-                                                 "left behind as an orphan by cleanup")
 def test_cleanup_leaves_no_orphan(chaostester):
     chaostester.pytester.makepyfile(test_fork=FORK_TESTS)
     try:
@@ -401,8 +393,6 @@ def test_next():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="D4: the cleanup grace is spent inside pytest-timeout's "
-                                       "timer")
 @pytest.mark.parametrize("method", ["signal", "thread"])
 def test_cleanup_does_not_run_inside_the_timeout(pytester, method):
     pytest.importorskip("pytest_timeout")

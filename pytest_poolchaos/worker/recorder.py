@@ -141,6 +141,16 @@ class ScopeRecorder:
                 guard.record("recorder: report", error)
         return report
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        # tryfirst: outside pytest-timeout's wrapper, so its timer is off when cleanup waits.
+        try:
+            return (yield)
+        finally:
+            if self.scope.pending is not None:
+                with guard.contained("recorder: cleanup"):
+                    self.scope.finish_cleanup()
+
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         # trylast: after pytest's own teardown ran every fixture finaliser.
@@ -148,7 +158,7 @@ class ScopeRecorder:
         if running is None or running.item is not item:
             return
         try:
-            running.closed = self.scope.close(item)
+            running.closed = self.scope.close(item, defer=_timed_teardown(running))
         except Exception as error:
             guard.record("recorder: close", error)
             return
@@ -199,7 +209,7 @@ class ScopeRecorder:
             return
         self._running = None
         if running.closed is None:  # a fixture's teardown raised before ours ran
-            running.closed = self.scope.close(running.item)
+            running.closed = self.scope.close(running.item, defer=_timed_teardown(running))
         payload = self._payload(running)
         if payload:
             setattr(report, PAYLOAD_ATTR, payload.to_wire())
@@ -251,3 +261,10 @@ class ScopeRecorder:
             self.config.hook.pytest_poolchaos_diagnosis(nodeid=evidence.nodeid,
                                                         diagnosis=diagnosis)
         return diagnosis
+
+
+def _timed_teardown(running: _Running) -> bool:
+    """pytest-timeout's timer still runs during teardown (it spans the whole test unless
+    ``func_only``): cleanup must not wait inside it."""
+    limit = running.limit
+    return limit is not None and bool(limit.seconds) and not limit.func_only

@@ -25,7 +25,7 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
-    __slots__ = ("kind", "label", "phase", "pid", "ref", "where")
+    __slots__ = ("held", "kind", "label", "phase", "pid", "ref", "where")
 
     def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
                  pid: int | None = None) -> None:
@@ -35,15 +35,23 @@ class Started:
         self.where = where
         self.phase = phase
         self.pid = pid
+        #: a pool's worker containers (not the pool): its workers are still found once the
+        #: pool object itself is gone
+        self.held: tuple[Any, ...] = ()
 
 
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("connections", "forked", "mocked", "opened", "path", "phase", "started")
+    __slots__ = ("connections", "forked", "mocked", "opened", "path", "phase", "runner",
+                 "started", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
+        #: the thread that runs the test, and the threads it (or they) started: only what
+        #: these start is the test's (a session service's thread is not)
+        self.runner = threading.current_thread()
+        self.threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
         self.opened = opened
         #: the running test's file: its line is named when a library started something
         self.path = path
@@ -54,6 +62,15 @@ class SpawnLog:
         self.mocked = False
         #: real socket connects, the first few
         self.connections: list[str] = []
+
+    def owns_current(self) -> bool:
+        current = threading.current_thread()
+        return current is self.runner or current in self.threads
+
+    def adopt(self, thread: threading.Thread) -> None:
+        """``thread`` is about to start: it is the test's when the test's own thread starts it."""
+        if self.owns_current():
+            self.threads.add(thread)
 
     def testfile(self) -> str:
         return str(self.path) if self.path else ""
@@ -119,19 +136,30 @@ class Spawns:
 
     def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
         original = getattr(cls, method)
+        starts_thread = method == "start" and issubclass(cls, threading.Thread)
 
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
+            log = self.log
+            if starts_thread and log is not None:
+                # before the thread runs: what it starts at once is already known as the test's
+                _contained(log.adopt, obj)
             result = original(obj, *args, **kwargs)
             if self.log is not None:
-                where, pooled = _caller(self.log.testfile())
-                # A pool's own workers are the pool's business: the pool is checked instead;
-                # with no user frame at all, the runtime's own helper threads started it.
-                if where != "?" and (method == "__init__" or not pooled):
-                    callback(obj, where)
+                _contained(self._after, obj, method, callback)
             return result
 
         self._install(cls, method, original, wrapper)
+
+    def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None]) -> None:
+        log = self.log
+        if log is None or not log.owns_current():
+            return  # started by a thread the test did not start: not the test's
+        where, pooled = _caller(log.testfile(), depth=4)  # past _contained and the wrapper
+        # A pool's own workers are the pool's business: the pool is checked instead;
+        # with no user frame at all, the runtime's own helper threads started it.
+        if where != "?" and (method == "__init__" or not pooled):
+            callback(obj, where)
 
     def _wrap_light(self, cls: type, method: str, callback: Callable[..., None]) -> None:
         """Like _wrap, for hot paths: no frame walk, the callback sees the call's arguments."""
@@ -140,7 +168,7 @@ class Spawns:
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             if self.log is not None:
-                callback(obj, *args)
+                _contained(callback, obj, *args)
             return original(obj, *args, **kwargs)
 
         self._install(cls, method, original, wrapper)
@@ -187,7 +215,11 @@ class Spawns:
                              f"process {process.pid} ({process.name})", where, "", pid=process.pid))
 
     def _pool_created(self, pool: Any, where: str) -> None:
-        self._record(Started("pool", weakref.ref(pool), type(pool).__name__, where, ""))
+        started = Started("pool", weakref.ref(pool), type(pool).__name__, where, "")
+        started.held = tuple(held for held in (getattr(pool, attr, None) for attr in
+                                               ("_threads", "_processes", "_pool"))
+                             if isinstance(held, set | dict | list))
+        self._record(started)
 
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
@@ -195,12 +227,25 @@ class Spawns:
 
     def _connected(self, sock: Any, address: Any = None, *_: Any) -> None:
         log = self.log
-        if log is not None and len(log.connections) < 5 and isinstance(address, tuple):
+        if log is not None and len(log.connections) < 5 and isinstance(address, tuple) \
+                and len(address) >= 2:
             log.connections.append(f"socket connect to {address[0]}:{address[1]}")
 
     def _forked(self) -> None:
-        if self.log is not None:
-            self.log.forked = True
+        log = self.log
+        if log is not None and log.owns_current():
+            log.forked = True
+
+
+def _contained(func: Callable[..., None], *args: Any) -> None:
+    """Run a recording step inside the user's call: whatever it fails to record, the user's
+    call behaves exactly as it would without the plugin."""
+    try:
+        func(*args)
+    except Exception as error:
+        from ...guard import record
+
+        record("scope: recording a start", error)
 
 
 def _command_line(args: Any) -> str:
@@ -216,15 +261,17 @@ def _command_line(args: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def _caller(testfile: str = "") -> tuple[str, bool]:
+def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool]:
     """``module (file:line)`` of the first frame outside the standard library's machinery
     (plus the test file's line when a library in between did the starting), and whether pool
     machinery was on the way (then it is the pool's own thread or process)."""
-    frame: Any = sys._getframe(2)
+    frame: Any = sys._getframe(depth)
     pooled = False
     where = ""
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
+        if not isinstance(name, str):  # code run by exec() with globals of its own
+            name = ""
         if not where and not name.startswith(_MACHINERY):
             where = f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
             if not testfile or frame.f_code.co_filename == testfile:
@@ -245,7 +292,8 @@ _MOCK_ENTRIES = (
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
-              "pytest_poolchaos.scope", "pytest_poolchaos.chaos.noise", "asyncio", "selectors")
+              "pytest_poolchaos.worker.scope", "pytest_poolchaos.chaos.noise", "asyncio",
+              "selectors")
 
 
 def _class(module_name: str, cls_name: str) -> type | None:
