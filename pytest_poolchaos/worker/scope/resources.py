@@ -51,7 +51,7 @@ def alive(log: SpawnLog, skip_setup: bool) -> list[Alive]:
                 found.append(leak)
     found.extend(_live_threads([s for s in mine if s.kind == "thread"]))
     if log.forked or any(s.kind == "process" for s in log.started):
-        found.extend(_live_processes(log, mine, pool_pids))
+        found.extend(_live_processes(log, mine, pool_pids, skip_setup))
     return found
 
 
@@ -149,7 +149,8 @@ def _thread_count(pool: Any) -> int:
     return len(_busy_threads(pool))
 
 
-def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int]) -> list[Alive]:
+def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int],
+                    skip_setup: bool = False) -> list[Alive]:
     """The test's own processes still alive, and every descendant of theirs.
 
     Only a process the test started (a recorded ``Popen``/``Process`` of the test's own
@@ -160,8 +161,9 @@ def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int]) -> 
     skip = pool_pids | _runtime_helpers()
     family = descendants()
     me = os.getpid()
-    roots = [c for c in family if c.pid not in skip and (
-        c.pid in recorded or (log.forked and c.ppid == me and _started_during(c, log)))]
+    forked = any(phase != "setup" or not skip_setup for phase in log.fork_phases)
+    roots = [c for c in family if c.pid not in skip and (c.pid in recorded or (
+        forked and c.ppid == me and c.pid not in log.foreign and _started_during(c, log)))]
     below: dict[int, list[Child]] = {}
     for child in family:
         below.setdefault(child.ppid, []).append(child)

@@ -43,21 +43,27 @@ class Started:
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("connections", "forked", "mocked", "opened", "path", "phase", "runner",
-                 "started", "threads")
+    __slots__ = ("connections", "foreign", "fork_phases", "forked", "mocked", "opened", "path",
+                 "phase", "runner", "started", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
-        #: the thread that runs the test, and the threads it (or they) started: only what
-        #: these start is the test's (a session service's thread is not)
+        #: the thread that runs the test, and the threads it (or they) started with the phase
+        #: each descends from: only what these start is the test's (a session service's
+        #: thread is not), and what a thread started in setup starts later is setup's too
         self.runner = threading.current_thread()
-        self.threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+        self.threads: weakref.WeakKeyDictionary[threading.Thread, str] = (
+            weakref.WeakKeyDictionary())
         self.opened = opened
         #: the running test's file: its line is named when a library started something
         self.path = path
         self.started: list[Started] = []
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
+        #: the phases the forks descend from (see origin)
+        self.fork_phases: set[str] = set()
+        #: pids of processes other threads started meanwhile: never the test's forks
+        self.foreign: set[int] = set()
         #: a unittest.mock double or patch was made while the test ran
         self.mocked = False
         #: real socket connects, the first few
@@ -67,10 +73,15 @@ class SpawnLog:
         current = threading.current_thread()
         return current is self.runner or current in self.threads
 
+    def origin(self) -> str:
+        """The phase the current (owned) thread descends from."""
+        current = threading.current_thread()
+        return self.phase if current is self.runner else self.threads.get(current, self.phase)
+
     def adopt(self, thread: threading.Thread) -> None:
         """``thread`` is about to start: it is the test's when the test's own thread starts it."""
         if self.owns_current():
-            self.threads.add(thread)
+            self.threads[thread] = self.origin()
 
     def testfile(self) -> str:
         return str(self.path) if self.path else ""
@@ -153,8 +164,13 @@ class Spawns:
 
     def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None]) -> None:
         log = self.log
-        if log is None or not log.owns_current():
-            return  # started by a thread the test did not start: not the test's
+        if log is None:
+            return
+        if not log.owns_current():  # started by a thread the test did not start: not the test's
+            pid = getattr(obj, "pid", None)
+            if isinstance(pid, int):
+                log.foreign.add(pid)
+            return
         where, pooled = _caller(log.testfile(), depth=4)  # past _contained and the wrapper
         # A pool's own workers are the pool's business: the pool is checked instead;
         # with no user frame at all, the runtime's own helper threads started it.
@@ -199,7 +215,7 @@ class Spawns:
     def _record(self, started: Started) -> None:
         log = self.log
         if log is not None and not started.where.startswith(RUNNER_MODULES):
-            started.phase = log.phase
+            started.phase = log.origin()
             log.started.append(started)
 
     def _thread_started(self, thread: threading.Thread, where: str) -> None:
@@ -235,6 +251,7 @@ class Spawns:
         log = self.log
         if log is not None and log.owns_current():
             log.forked = True
+            log.fork_phases.add(log.origin())
 
 
 def _contained(func: Callable[..., None], *args: Any) -> None:
