@@ -13,6 +13,7 @@ Map (test -> defect):
     test_pending_asyncio_task_on_a_wider_loop_is_noticed ......... also seen: asyncio tasks
     test_an_executor_that_never_started_a_thread_is_no_finding ... findings must be true
     test_an_executor_holding_a_thread_is_still_a_finding ......... findings must be true (guard)
+    test_a_helper_that_ends_a_moment_after_the_test_is_no_finding  findings must be true
     test_sequential_code_gets_no_concurrency_advice .............. beyond the list (1)
     test_runner_threads_are_not_the_tests_surroundings ........... beyond the list (2)
 
@@ -333,3 +334,28 @@ def test_runner_threads_are_not_the_tests_surroundings(chaostester):
     assert "rerunfailures" not in told, told
     assert "run_server" not in told, told
     assert "deadlock" not in told, told
+
+
+def test_a_helper_that_ends_a_moment_after_the_test_is_no_finding(chaostester):
+    # Seen on a real suite: a test that checks a wait's timeout leaves its 0.1 s helper thread
+    # running for a moment; it ends on its own, so it was never left behind.
+    chaostester.pytester.makepyfile(
+        """
+        import threading, time
+
+        RELEASE = threading.Event()
+
+        def test_helper_ends_on_its_own():
+            threading.Thread(target=time.sleep, args=(0.12,), name="brief").start()
+
+        def test_helper_left_waiting():
+            threading.Thread(target=RELEASE.wait, args=(30,), name="stuck").start()
+
+        def test_zz_release():
+            RELEASE.set()
+        """
+    )
+    run = chaostester.run()
+    run.result.assert_outcomes(passed=3)
+    assert run.leaks("test_helper_ends_on_its_own") == []
+    assert [leak["kind"] for leak in run.leaks("test_helper_left_waiting")] == ["thread"]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
-from .spawn import SpawnLog, Spawns
+from .spawn import SETTLE_S, SpawnLog, Spawns
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -106,11 +106,13 @@ class PoolScope:
             # most tests have none, and the snapshot is a third of the scope's cost.
             opened.after_setup = state.take(self.probes)
 
-    def close(self, item: pytest.Item, defer: bool = False) -> ScopeResult | None:
+    def close(self, item: pytest.Item, defer: bool = False, settle: float = SETTLE_S
+              ) -> ScopeResult | None:
         """Leaks, cleanup and the ledger for ``item``; None when it was never opened.
 
         With ``defer`` (a timer still runs) cleanup only asks things to stop; the waiting is
-        left to ``finish_cleanup``, called once the timer is off.
+        left to ``finish_cleanup``, called once the timer is off. What ends on its own
+        within ``settle`` seconds was not left behind.
         """
         opened = self._opened
         if opened is None or self._item is not item:
@@ -125,7 +127,7 @@ class PoolScope:
         changes = self._own_changes(opened, after, wide)
         from .resources import alive
 
-        resources = alive(log, skip_setup=bool(wide))
+        resources = alive(log, skip_setup=bool(wide), settle=settle)
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
         changes = [c for c in changes if c.kind not in ignored]

@@ -18,11 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .children import Child, descendants, stamp
-from .spawn import SpawnLog, Started
-
-#: A thread told to stop just before teardown ended gets this long to finish on its own before
-#: it counts as left behind, so the report does not depend on who wins that race.
-SETTLE_S = 0.05
+from .spawn import SETTLE_S, SpawnLog, Started
 
 
 @dataclass(slots=True)
@@ -34,44 +30,56 @@ class Alive:
     key: str
     obj: Any = None
     pid: int | None = None
+    zombie: bool = False
     #: the process's identity stamp when it was found (children.stamp): never signal a pid
     #: that now belongs to another process
     stamp: float | None = None
 
 
-def alive(log: SpawnLog, skip_setup: bool) -> list[Alive]:
-    """Resources from ``log`` still alive; ``skip_setup`` leaves fixtures' own alone."""
+def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Alive]:
+    """Resources from ``log`` still alive after up to ``settle`` seconds; ``skip_setup``
+    leaves fixtures' own alone."""
+    deadline = time.monotonic() + settle
     mine = [s for s in log.started if not (skip_setup and s.phase == "setup")]
-    found: list[Alive] = []
+    found = _live_threads([s for s in mine if s.kind == "thread"], deadline)
     pool_pids: set[int] = set()
     for started in mine:
         if started.kind == "pool":
-            leak = _open_pool(started, pool_pids)
+            leak = _open_pool(started, pool_pids, deadline)
             if leak is not None:
                 found.append(leak)
-    found.extend(_live_threads([s for s in mine if s.kind == "thread"]))
     if log.forked or any(s.kind == "process" for s in log.started):
-        found.extend(_live_processes(log, mine, pool_pids, skip_setup))
+        while True:
+            processes = _live_processes(log, mine, pool_pids, skip_setup)
+            if time.monotonic() >= deadline or all(p.zombie for p in processes):
+                break
+            time.sleep(0.02)
+        found.extend(processes)
     return found
 
 
-def _live_threads(started: list[Started]) -> list[Alive]:
+def _settled(threads: list[Any], deadline: float) -> list[Any]:
+    """Those of ``threads`` still running at ``deadline``."""
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in threads if thread.is_alive()]
+
+
+def _live_threads(started: list[Started], deadline: float) -> list[Alive]:
     threads = [(s, s.ref()) for s in started]
     running = [(s, t) for s, t in threads if t is not None and t.is_alive()]
-    deadline = time.monotonic() + SETTLE_S
-    for _, thread in running:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    _settled([t for _, t in running], deadline)
     return [Alive("thread", f"thread {t.name!r} (daemon={t.daemon}) started in {s.phase} by "
                   f"{s.where} is still running", f"thread:{t.name}", obj=t)
             for s, t in running if t.is_alive()]
 
 
-def _open_pool(started: Started, pool_pids: set[int]) -> Alive | None:
+def _open_pool(started: Started, pool_pids: set[int], deadline: float) -> Alive | None:
     pool = started.ref()
     name = type(pool).__name__ if pool is not None else started.label
     where = f"created in {started.phase} by {started.where}"
     if pool is None:
-        return _dropped_pool(started, name, where, pool_pids)
+        return _dropped_pool(started, name, where, pool_pids, deadline)
     pids = _pool_pids(pool)
     pool_pids.update(pids)
     if _is_open(pool):
@@ -81,7 +89,7 @@ def _open_pool(started: Started, pool_pids: set[int]) -> Alive | None:
         size = f"{len(pids)} worker process(es)" if pids else f"{threads} thread(s)"
         return Alive("pool", f"{name} {where} was never shut down ({size})", f"pool:{name}",
                      obj=pool)
-    busy = _busy_threads(pool)
+    busy = _settled(_busy_threads(pool), deadline)
     if busy:
         return Alive("pool", f"{name} {where} was shut down without waiting; "
                      f"{len(busy)} worker thread(s) still running ({busy[0].name})",
@@ -89,8 +97,8 @@ def _open_pool(started: Started, pool_pids: set[int]) -> Alive | None:
     return None
 
 
-def _dropped_pool(started: Started, name: str, where: str, pool_pids: set[int]
-                  ) -> Alive | None:
+def _dropped_pool(started: Started, name: str, where: str, pool_pids: set[int],
+                  deadline: float) -> Alive | None:
     """A pool object already gone whose workers still run (shut down without waiting, or
     dropped while a task ran): its worker containers were kept when it was created."""
     threads: list[Any] = []
@@ -101,6 +109,7 @@ def _dropped_pool(started: Started, name: str, where: str, pool_pids: set[int]
                 pool_pids.add(worker.pid)
             if isinstance(worker, threading.Thread) and worker.is_alive():
                 threads.append(worker)
+    threads = _settled(threads, deadline)
     if not threads:
         return None
     return Alive("pool", f"{name} {where} was shut down without waiting (or dropped); "
@@ -194,7 +203,8 @@ def _process_leak(child: Child, started: Started | None, parent: Child | None) -
     obj = started.ref() if started else None
     if child.state == "Z":
         return Alive("process", f"{label}{by} exited but was never waited for (zombie)",
-                     f"process:{_command(child)}", pid=child.pid, obj=obj, stamp=child.stamp)
+                     f"process:{_command(child)}", pid=child.pid, obj=obj, stamp=child.stamp,
+                     zombie=True)
     return Alive("process", f"{label}{by} is still running", f"process:{_command(child)}",
                  pid=child.pid, obj=obj, stamp=child.stamp)
 

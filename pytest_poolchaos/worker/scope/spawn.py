@@ -22,6 +22,15 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
                   "pytest_rerunfailures", "coverage", "pytest_cov")
 
 
+#: A thread told to stop just before teardown ended gets at least this long to finish on its own
+#: before it counts as left behind, so the report does not depend on who wins that race.
+SETTLE_S = 0.05
+#: ...and up to this long when time allows (no timer is about to fire): a helper thread or
+#: process that ends on its own a moment after the test (a 0.1 s sleeper, a cancelled task's
+#: worker being stopped) is not left behind, and reporting it would not be true.
+LINGER_S = 0.3
+
+
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
