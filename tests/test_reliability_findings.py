@@ -14,6 +14,7 @@ Map (test -> defect):
     test_an_executor_that_never_started_a_thread_is_no_finding ... findings must be true
     test_an_executor_holding_a_thread_is_still_a_finding ......... findings must be true (guard)
     test_a_helper_that_ends_a_moment_after_the_test_is_no_finding  findings must be true
+    test_a_module_objects_lazily_started_worker_is_not_the_tests_leak  findings must be true
     test_sequential_code_gets_no_concurrency_advice .............. beyond the list (1)
     test_runner_threads_are_not_the_tests_surroundings ........... beyond the list (2)
 
@@ -359,3 +360,66 @@ def test_a_helper_that_ends_a_moment_after_the_test_is_no_finding(chaostester):
     run.result.assert_outcomes(passed=3)
     assert run.leaks("test_helper_ends_on_its_own") == []
     assert [leak["kind"] for leak in run.leaks("test_helper_left_waiting")] == ["thread"]
+
+
+LAZY_SERVICE = """
+import threading
+
+STOPS = []
+
+class Service:
+    '''Starts its worker thread on first use, and keeps it for as long as it lives.'''
+    def __init__(self):
+        self.thread = None
+        self.stop = threading.Event()
+        STOPS.append(self.stop)
+
+    def submit(self):
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.stop.wait, args=(30,), daemon=True)
+            self.thread.start()
+
+def serving(service):
+    def decorate(func):
+        def wrapper(*args):
+            service.submit()
+            return func(*args)
+        return wrapper
+    return decorate
+"""
+
+LAZY_TESTS = """
+from lazysvc import STOPS, Service, serving
+
+SHARED = Service()
+KEEP = []
+
+@serving(Service())
+def decorated():
+    return 1
+
+def test_first_use_of_a_module_service():
+    SHARED.submit()
+
+def test_first_call_of_a_function_decorated_with_a_module_pool():
+    assert decorated() == 1
+
+def test_own_service_left_running():
+    KEEP.append(Service())
+    KEEP[-1].submit()
+
+def test_zz_stop():
+    for stop in STOPS:
+        stop.set()
+"""
+
+
+def test_a_module_objects_lazily_started_worker_is_not_the_tests_leak(chaostester):
+    # Seen on a real suite: a pool made at import (a decorator's argument) starts its threads
+    # on the first call, in whichever test comes first; they are the module's, by design.
+    chaostester.pytester.makepyfile(lazysvc=LAZY_SERVICE, test_lazy=LAZY_TESTS)
+    run = chaostester.run("test_lazy.py")
+    run.result.assert_outcomes(passed=4)
+    assert run.leaks("test_first_use_of_a_module_service") == []
+    assert run.leaks("test_first_call_of_a_function_decorated_with_a_module_pool") == []
+    assert [leak["kind"] for leak in run.leaks("test_own_service_left_running")] == ["thread"]

@@ -40,7 +40,8 @@ def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Ali
     """Resources from ``log`` still alive after up to ``settle`` seconds; ``skip_setup``
     leaves fixtures' own alone."""
     deadline = time.monotonic() + settle
-    mine = [s for s in log.started if not (skip_setup and s.phase == "setup")]
+    mine = [s for s in log.started
+            if s.phase != "shared" and not (skip_setup and s.phase == "setup")]
     found = _live_threads([s for s in mine if s.kind == "thread"], deadline)
     pool_pids: set[int] = set()
     for started in mine:
@@ -170,7 +171,8 @@ def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int],
     skip = pool_pids | _runtime_helpers()
     family = descendants()
     me = os.getpid()
-    forked = any(phase != "setup" or not skip_setup for phase in log.fork_phases)
+    forked = any(phase == "call" or phase == "teardown" or (phase == "setup" and not skip_setup)
+                 for phase in log.fork_phases)
     roots = [c for c in family if c.pid not in skip and (c.pid in recorded or (
         forked and c.ppid == me and c.pid not in log.foreign and _started_during(c, log)))]
     below: dict[int, list[Child]] = {}

@@ -180,7 +180,12 @@ class Spawns:
             if isinstance(pid, int):
                 log.foreign.add(pid)
             return
-        where, pooled = _caller(log.testfile(), depth=4)  # past _contained and the wrapper
+        where, pooled, shared = _caller(log.testfile(), depth=4)  # past _contained, wrapper
+        if shared:
+            # the module's object did it: not the test's, nor what that thread starts later
+            if isinstance(obj, threading.Thread):
+                log.threads[obj] = "shared"
+            return
         # A pool's own workers are the pool's business: the pool is checked instead;
         # with no user frame at all, the runtime's own helper threads started it.
         if where != "?" and (method == "__init__" or not pooled):
@@ -287,13 +292,16 @@ def _command_line(args: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool]:
+def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
     """``module (file:line)`` of the first frame outside the standard library's machinery
-    (plus the test file's line when a library in between did the starting), and whether pool
-    machinery was on the way (then it is the pool's own thread or process)."""
+    (plus the test file's line when a library in between did the starting), whether pool
+    machinery was on the way (then it is the pool's own thread or process), and whether the
+    library did it for an object the test module holds (then it is that object's, started
+    lazily by its first use, and lives as long as the module)."""
     frame: Any = sys._getframe(depth)
     pooled = False
     where = ""
+    selves: list[object] = []
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if not isinstance(name, str):  # code run by exec() with globals of its own
@@ -301,13 +309,42 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool]:
         if not where and not name.startswith(_MACHINERY):
             where = f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
             if not testfile or frame.f_code.co_filename == testfile:
-                return where, pooled
+                return where, pooled, False
         elif not where:
             pooled = pooled or name.startswith(_POOL_MACHINERY)
         elif frame.f_code.co_filename == testfile:
-            return f"{where} from {os.path.basename(testfile)}:{frame.f_lineno}", pooled
+            return (f"{where} from {os.path.basename(testfile)}:{frame.f_lineno}", pooled,
+                    _held_by_module(selves, frame.f_globals))
+        if where and frame.f_code.co_argcount and frame.f_code.co_varnames[0] == "self":
+            selves.append(frame.f_locals.get("self"))
         frame = frame.f_back
-    return where or "?", pooled
+    return where or "?", pooled, False
+
+
+def _held_by_module(selves: list[object], module: dict[str, Any]) -> bool:
+    """One of ``selves`` is a global of the test module, or in the closure of one (a function
+    decorated with a module-level pool)."""
+    if not selves:
+        return False
+    wanted = {id(obj) for obj in selves if obj is not None}
+    for value in list(module.values()):
+        if id(value) in wanted:
+            return True
+        for _ in range(3):  # through decorators: the wrapper's closure, then __wrapped__
+            cells = getattr(value, "__closure__", None) or ()
+            if any(id(_cell(cell)) in wanted for cell in cells):
+                return True
+            value = getattr(value, "__wrapped__", None)
+            if value is None:
+                break
+    return False
+
+
+def _cell(cell: Any) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 _MOCK_ENTRIES = (
