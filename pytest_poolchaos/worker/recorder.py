@@ -49,6 +49,23 @@ class _Running:
         self.closed: ScopeResult | None = None
 
 
+class _AfterTimer:
+    """Finishes a cleanup that had to wait for pytest-timeout's timer to be off."""
+
+    def __init__(self, scope: PoolScope) -> None:
+        self.scope = scope
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        # tryfirst: outside pytest-timeout's wrapper, so its timer is off when cleanup waits.
+        try:
+            return (yield)
+        finally:
+            if self.scope.pending is not None:
+                with guard.contained("recorder: cleanup"):
+                    self.scope.finish_cleanup()
+
+
 class LeakError(AssertionError):
     """Raised at teardown with --poolchaos-leaks=fail when a test left resources behind."""
 
@@ -84,6 +101,10 @@ class ScopeRecorder:
     @guard.guarded(None)
     def _start(self) -> None:
         self.scope.install()
+        manager = self.config.pluginmanager
+        if manager.has_plugin("timeout") and not manager.has_plugin("poolchaos-after-timer"):
+            # only pytest-timeout's timer makes cleanup wait later: no per-test cost without it
+            manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
         self.exit_guard.start()
         surroundings.prime()
         found = journal.plan(self.config, self.settings.journal)
@@ -111,6 +132,7 @@ class ScopeRecorder:
 
     def _stop(self) -> None:
         with guard.contained("recorder unconfigure"):
+            self.scope.finish_cleanup()  # should the last test's still be waiting
             self.scope.uninstall()
         with guard.contained("exit guard"):
             # The status pytest exits with, after every sessionfinish had its say.
@@ -144,16 +166,6 @@ class ScopeRecorder:
             except Exception as error:
                 guard.record("recorder: report", error)
         return report
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
-        # tryfirst: outside pytest-timeout's wrapper, so its timer is off when cleanup waits.
-        try:
-            return (yield)
-        finally:
-            if self.scope.pending is not None:
-                with guard.contained("recorder: cleanup"):
-                    self.scope.finish_cleanup()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:

@@ -49,6 +49,9 @@ class Started:
         self.held: tuple[Any, ...] = ()
 
 
+_NONE: frozenset[Any] = frozenset()
+
+
 class SpawnLog:
     """What was started during the running test, in order."""
 
@@ -60,36 +63,40 @@ class SpawnLog:
         #: the thread that runs the test, and the threads it (or they) started with the phase
         #: each descends from: only what these start is the test's (a session service's
         #: thread is not), and what a thread started in setup starts later is setup's too
-        self.runner = threading.current_thread()
-        self.threads: weakref.WeakKeyDictionary[threading.Thread, str] = (
-            weakref.WeakKeyDictionary())
+        self.runner = threading.get_ident()
+        #: made on the first thread the test starts (most tests start none)
+        self.threads: weakref.WeakKeyDictionary[threading.Thread, str] | None = None
         self.opened = opened
         #: the running test's file: its line is named when a library started something
         self.path = path
         self.started: list[Started] = []
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
-        #: the phases the forks descend from (see origin)
-        self.fork_phases: set[str] = set()
+        #: the phases the forks descend from (see origin); replaced, never changed in place
+        self.fork_phases: frozenset[str] = _NONE
         #: pids of processes other threads started meanwhile: never the test's forks
-        self.foreign: set[int] = set()
+        self.foreign: frozenset[int] = _NONE
         #: a unittest.mock double or patch was made while the test ran
         self.mocked = False
         #: real socket connects, the first few
         self.connections: list[str] = []
 
     def owns_current(self) -> bool:
-        current = threading.current_thread()
-        return current is self.runner or current in self.threads
+        if threading.get_ident() == self.runner:
+            return True
+        return self.threads is not None and threading.current_thread() in self.threads
 
     def origin(self) -> str:
         """The phase the current (owned) thread descends from."""
-        current = threading.current_thread()
-        return self.phase if current is self.runner else self.threads.get(current, self.phase)
+        if threading.get_ident() == self.runner or self.threads is None:
+            return self.phase
+        return self.threads.get(threading.current_thread(), self.phase)
 
     def adopt(self, thread: threading.Thread) -> None:
         """``thread`` is about to start: it is the test's when the test's own thread starts it."""
         if self.owns_current():
+            if self.threads is None:
+                self.threads = weakref.WeakKeyDictionary()
             self.threads[thread] = self.origin()
 
     def testfile(self) -> str:
@@ -178,13 +185,13 @@ class Spawns:
         if not log.owns_current():  # started by a thread the test did not start: not the test's
             pid = getattr(obj, "pid", None)
             if isinstance(pid, int):
-                log.foreign.add(pid)
+                log.foreign = log.foreign | {pid}
             return
         where, pooled, shared = _caller(log.testfile(), depth=4)  # past _contained, wrapper
         if shared:
             # the module's object did it: not the test's, nor what that thread starts later
-            if isinstance(obj, threading.Thread):
-                log.threads[obj] = "shared"
+            if isinstance(obj, threading.Thread) and log.threads is not None:
+                log.threads[obj] = "shared"  # adopted before it started
             return
         # A pool's own workers are the pool's business: the pool is checked instead;
         # with no user frame at all, the runtime's own helper threads started it.
@@ -265,7 +272,7 @@ class Spawns:
         log = self.log
         if log is not None and log.owns_current():
             log.forked = True
-            log.fork_phases.add(log.origin())
+            log.fork_phases = log.fork_phases | {log.origin()}
 
 
 def _contained(func: Callable[..., None], *args: Any) -> None:
