@@ -363,9 +363,10 @@ def test_a_helper_that_ends_a_moment_after_the_test_is_no_finding(chaostester):
 
 
 LAZY_SERVICE = """
-import threading
+import multiprocessing, threading, time
 
 STOPS = []
+WORKERS = []
 
 class Service:
     '''Starts its worker thread on first use, and keeps it for as long as it lives.'''
@@ -379,6 +380,18 @@ class Service:
             self.thread = threading.Thread(target=self.stop.wait, args=(30,), daemon=True)
             self.thread.start()
 
+class ForkingPool:
+    # forks its worker process on first use (multiprocessing's fork start method)
+    def __init__(self):
+        self.worker = None
+
+    def submit(self):
+        if self.worker is None:
+            context = multiprocessing.get_context("fork")
+            self.worker = context.Process(target=time.sleep, args=(30,), daemon=True)
+            self.worker.start()
+            WORKERS.append(self.worker)
+
 def serving(service):
     def decorate(func):
         def wrapper(*args):
@@ -389,9 +402,10 @@ def serving(service):
 """
 
 LAZY_TESTS = """
-from lazysvc import STOPS, Service, serving
+from lazysvc import STOPS, WORKERS, ForkingPool, Service, serving
 
 SHARED = Service()
+FORKING = ForkingPool()
 KEEP = []
 
 @serving(Service())
@@ -404,6 +418,9 @@ def test_first_use_of_a_module_service():
 def test_first_call_of_a_function_decorated_with_a_module_pool():
     assert decorated() == 1
 
+def test_first_use_of_a_module_pool_that_forks():
+    FORKING.submit()
+
 def test_own_service_left_running():
     KEEP.append(Service())
     KEEP[-1].submit()
@@ -411,6 +428,9 @@ def test_own_service_left_running():
 def test_zz_stop():
     for stop in STOPS:
         stop.set()
+    for worker in WORKERS:
+        worker.kill()
+        worker.join(10)
 """
 
 
@@ -418,8 +438,9 @@ def test_a_module_objects_lazily_started_worker_is_not_the_tests_leak(chaosteste
     # Seen on a real suite: a pool made at import (a decorator's argument) starts its threads
     # on the first call, in whichever test comes first; they are the module's, by design.
     chaostester.pytester.makepyfile(lazysvc=LAZY_SERVICE, test_lazy=LAZY_TESTS)
-    run = chaostester.run("test_lazy.py")
-    run.result.assert_outcomes(passed=4)
+    run = chaostester.run("test_lazy.py", subprocess=True)
+    run.result.assert_outcomes(passed=5)
     assert run.leaks("test_first_use_of_a_module_service") == []
     assert run.leaks("test_first_call_of_a_function_decorated_with_a_module_pool") == []
+    assert run.leaks("test_first_use_of_a_module_pool_that_forks") == []
     assert [leak["kind"] for leak in run.leaks("test_own_service_left_running")] == ["thread"]

@@ -192,6 +192,9 @@ class Spawns:
             # the module's object did it: not the test's, nor what that thread starts later
             if isinstance(obj, threading.Thread) and log.threads is not None:
                 log.threads[obj] = "shared"  # adopted before it started
+            pid = getattr(obj, "pid", None)
+            if isinstance(pid, int):  # a forked worker: not the test's fork either
+                log.foreign = log.foreign | {pid}
             return
         # A pool's own workers are the pool's business: the pool is checked instead;
         # with no user frame at all, the runtime's own helper threads started it.
