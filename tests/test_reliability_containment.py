@@ -113,8 +113,6 @@ def test_assertion_hook_calls_no_user_code(chaostester):
 
 # -- D5 -------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D5: the connect/start wrappers raise IndexError and "
-                                       "AttributeError of their own into the test")
 def test_socket_and_thread_wrappers_behave_like_the_originals(chaostester):
     chaostester.pytester.makepyfile(
         """

@@ -101,7 +101,8 @@ def service():
 
 class Supervisor:
     '''A thread that (re)starts a helper process whenever asked.'''
-    def __init__(self):
+    def __init__(self, role="supervised-helper"):
+        self.role = role
         self.restart = threading.Event()
         self.stop = threading.Event()
         self.helpers = []
@@ -113,21 +114,29 @@ class Supervisor:
             if self.restart.wait(0.05):
                 self.restart.clear()
                 self.helpers.append(subprocess.Popen(
-                    [sys.executable, "worker.py", "sigterm.log", "supervised-helper"]))
+                    [sys.executable, "worker.py", "sigterm.log", self.role]))
 
-@pytest.fixture(scope="session")
-def supervisor():
-    sup = Supervisor()
+def supervise(role):
+    sup = Supervisor(role)
     yield sup
     sup.stop.set()
     sup.thread.join(10)
     for helper in sup.helpers:
         helper.kill()
         helper.wait()
+
+@pytest.fixture(scope="session")
+def supervisor():
+    yield from supervise("supervised-helper")
+
+@pytest.fixture(scope="session")
+def late_supervisor():
+    # first needed by a later test: its thread starts in that test's own setup
+    yield from supervise("late-helper")
 """
 
 CLEANUP_TESTS = """
-import subprocess, sys, threading, time
+import os, subprocess, sys, threading, time
 from pathlib import Path
 
 def own_child(role):
@@ -162,11 +171,21 @@ def test_3_a_thread_of_the_test_starts_a_child():
     thread.start()
     thread.join()
     ready("test3-thread-child")
+
+def test_4_forks_while_the_supervisor_restarts_a_helper(supervisor):
+    supervisor.restart.set()  # a child of this process, started during the test, not by it
+    ready("supervised-helper", 2)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+def test_5_a_supervisor_started_in_this_tests_setup(late_supervisor):
+    late_supervisor.restart.set()
+    ready("late-helper")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="D10: cleanup SIGTERMs the service's worker and the "
-                                       "supervisor's helper")
 def test_cleanup_signals_only_what_the_test_started(pytester):
     pytester.makeconftest(CLEANUP_CONFTEST)
     pytester.makepyfile(worker=WORKER, service=SERVICE, test_cleanup=CLEANUP_TESTS)
@@ -175,7 +194,7 @@ def test_cleanup_signals_only_what_the_test_started(pytester):
                                                "test_cleanup.py", timeout=90)
     finally:
         kill_recorded(pytester.path / "pids")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
     log = pytester.path / "sigterm.log"
     signalled = sorted(log.read_text().split()) if log.exists() else []
     assert signalled == ["test1-own-child", "test2-own-child", "test3-thread-child"], signalled
@@ -278,8 +297,6 @@ def _pid_namespace_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="D11: cleanup SIGKILLs the process that reused a leaked "
-                                       "grandchild's PID")
 def test_cleanup_never_signals_a_process_that_reused_a_pid(pytester):
     # PID reuse cannot be forced in the shared namespace; in a PID namespace of its own
     # (root, as here and in CI) ns_last_pid hands the freed PID to the next process exactly.
@@ -346,8 +363,6 @@ def _pids(directory: Path) -> dict[str, int]:
             for entry in directory.glob("*-*")}
 
 
-@pytest.mark.xfail(_VISIBLE, strict=True, reason="D12: children started in the first fraction "
-                                                 "of a second are dated before the test")
 def test_forked_child_and_grandchild_are_reported(chaostester):
     chaostester.pytester.makepyfile(test_fork=FORK_TESTS)
     try:
@@ -363,8 +378,6 @@ def test_forked_child_and_grandchild_are_reported(chaostester):
     assert re.search(rf"\b{pids['grandchild']}\b", family), family
 
 
-@pytest.mark.xfail(_VISIBLE, strict=True, reason="D12: a grandchild missed by the scope is "
-                                                 "left behind as an orphan by cleanup")
 def test_cleanup_leaves_no_orphan(chaostester):
     chaostester.pytester.makepyfile(test_fork=FORK_TESTS)
     try:
@@ -401,8 +414,6 @@ def test_next():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="D4: the cleanup grace is spent inside pytest-timeout's "
-                                       "timer")
 @pytest.mark.parametrize("method", ["signal", "thread"])
 def test_cleanup_does_not_run_inside_the_timeout(pytester, method):
     pytest.importorskip("pytest_timeout")

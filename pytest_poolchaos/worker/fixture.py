@@ -65,10 +65,12 @@ class PoolTools:
         self.nodeid = nodeid
         self.id = f"{next(_COUNTER)}-{uuid.uuid4().hex[:8]}"
         self._executors: list[Executor] = []
+        self._names = itertools.count(1)
 
     def name(self, prefix: str = "pool") -> str:
         """A name no other test of this session (or of a parallel worker) will use."""
-        return f"{prefix}-{self.id}"
+        # the test's id keeps it apart from other tests; the count from this test's other names
+        return f"{prefix}-{self.id}-{next(self._names)}"
 
     def executor(self, kind: str = "thread", max_workers: int | None = None) -> Executor:
         """A thread or process pool that is shut down when the test ends."""

@@ -10,6 +10,7 @@ nothing behind carries nothing. Nothing here prints or writes report files.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from ..settings import Settings
 from . import surroundings
 from .exit_guard import ExitGuard
 from .scope import PoolScope, ScopeResult
+from .scope.spawn import LINGER_S, SETTLE_S
 
 if TYPE_CHECKING:
     from ..model import Diagnosis, Evidence, TimeoutInfo
@@ -33,16 +35,35 @@ __all__ = ["LeakError", "ScopeRecorder"]
 class _Running:
     """What the recorder knows about the test in progress."""
 
-    __slots__ = ("call_s", "closed", "duration_s", "evidence", "item", "limit", "outcome")
+    __slots__ = ("began", "call_s", "closed", "duration_s", "evidence", "item", "limit",
+                 "outcome")
 
     def __init__(self, item: pytest.Item, limit: TimeoutInfo | None) -> None:
         self.item = item
         self.limit = limit  # the pytest-timeout limit in effect, read once
+        self.began = time.monotonic()  # about when pytest-timeout's timer started
         self.outcome = "passed"
         self.call_s = 0.0
         self.duration_s = 0.0
         self.evidence: Evidence | None = None
         self.closed: ScopeResult | None = None
+
+
+class _AfterTimer:
+    """Finishes a cleanup that had to wait for pytest-timeout's timer to be off."""
+
+    def __init__(self, scope: PoolScope) -> None:
+        self.scope = scope
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        # tryfirst: outside pytest-timeout's wrapper, so its timer is off when cleanup waits.
+        try:
+            return (yield)
+        finally:
+            if self.scope.pending is not None:
+                with guard.contained("recorder: cleanup"):
+                    self.scope.finish_cleanup()
 
 
 class LeakError(AssertionError):
@@ -80,6 +101,10 @@ class ScopeRecorder:
     @guard.guarded(None)
     def _start(self) -> None:
         self.scope.install()
+        manager = self.config.pluginmanager
+        if manager.has_plugin("timeout") and not manager.has_plugin("poolchaos-after-timer"):
+            # only pytest-timeout's timer makes cleanup wait later: no per-test cost without it
+            manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
         self.exit_guard.start()
         surroundings.prime()
         found = journal.plan(self.config, self.settings.journal)
@@ -107,6 +132,7 @@ class ScopeRecorder:
 
     def _stop(self) -> None:
         with guard.contained("recorder unconfigure"):
+            self.scope.finish_cleanup()  # should the last test's still be waiting
             self.scope.uninstall()
         with guard.contained("exit guard"):
             # The status pytest exits with, after every sessionfinish had its say.
@@ -148,7 +174,8 @@ class ScopeRecorder:
         if running is None or running.item is not item:
             return
         try:
-            running.closed = self.scope.close(item)
+            running.closed = self.scope.close(item, defer=_timed_teardown(running),
+                                              settle=_settle_time(running))
         except Exception as error:
             guard.record("recorder: close", error)
             return
@@ -199,7 +226,8 @@ class ScopeRecorder:
             return
         self._running = None
         if running.closed is None:  # a fixture's teardown raised before ours ran
-            running.closed = self.scope.close(running.item)
+            running.closed = self.scope.close(running.item, defer=_timed_teardown(running),
+                                              settle=_settle_time(running))
         payload = self._payload(running)
         if payload:
             setattr(report, PAYLOAD_ATTR, payload.to_wire())
@@ -251,3 +279,20 @@ class ScopeRecorder:
             self.config.hook.pytest_poolchaos_diagnosis(nodeid=evidence.nodeid,
                                                         diagnosis=diagnosis)
         return diagnosis
+
+
+def _timed_teardown(running: _Running) -> bool:
+    """pytest-timeout's timer still runs during teardown (it spans the whole test unless
+    ``func_only``): cleanup must not wait inside it."""
+    limit = running.limit
+    return limit is not None and bool(limit.seconds) and not limit.func_only
+
+
+def _settle_time(running: _Running) -> float:
+    """How long what the test started may take to end on its own: the full linger when no
+    timer runs, else only what leaves most of pytest-timeout's remaining time untouched."""
+    limit = running.limit
+    if limit is None or not _timed_teardown(running):
+        return LINGER_S
+    left = float(limit.seconds or 0.0) - (time.monotonic() - running.began)
+    return max(SETTLE_S, min(LINGER_S, (left - 0.5) / 2))

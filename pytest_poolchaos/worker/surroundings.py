@@ -29,6 +29,12 @@ _SECTION_END = r"^[+~]{5,}"
 _WAIT_MODULES = ("threading.py", "queue.py", "selectors.py", "socket.py", "ssl.py",
                  os.path.join("concurrent", "futures"), os.path.join("multiprocessing", ""))
 _OWN_THREADS = ("pytest_timeout", "<unknown>")
+#: files of the test runner: a thread whose own code (its first frame past threading.py) is
+#: here belongs to the runner (rerunfailures' status server, xdist, coverage), not the test
+_RUNNER_FILES = tuple(f"{os.sep}{name}" for name in (
+    f"_pytest{os.sep}", f"pluggy{os.sep}", f"xdist{os.sep}", f"execnet{os.sep}",
+    "pytest_rerunfailures", "pytest_timeout", f"pytest_poolchaos{os.sep}",
+    f"coverage{os.sep}", "pytest_cov"))
 _EMPTY: dict[str, float] = {}
 MAX_ALIVE = 10
 
@@ -95,7 +101,10 @@ def alive_threads(text: str) -> list[str]:
         name = match.group("name")
         if name.startswith(_OWN_THREADS):
             continue  # pytest-timeout's timer and xdist's channel reader say nothing
-        found.append(_describe(name, body[: cut.start()] if cut else body))
+        stack = body[: cut.start()] if cut else body
+        if _runners(stack):
+            continue
+        found.append(_describe(name, stack))
     return found[:MAX_ALIVE]
 
 
@@ -110,6 +119,15 @@ def _describe(name: str, stack: str) -> str:
     if _is_wait(path) and caller is not None:
         text += f" from {caller[0]} ({_short(caller[1])}:{caller[2]})"
     return text
+
+
+def _runners(stack: str) -> bool:
+    """The thread's own code is the test runner's (see _RUNNER_FILES)."""
+    for match in re.finditer(_FRAME, stack, re.M):
+        path = match.group("file")
+        if os.path.basename(path) != "threading.py":
+            return any(part in path for part in _RUNNER_FILES)
+    return False
 
 
 def _verb(path: str) -> str:

@@ -20,11 +20,11 @@ from ...guard import record
 
 if TYPE_CHECKING:
     from ...model import Leak, LedgerEntry
-    from .resources import Alive
+    from .resources import Alive, Stopping
 from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
-from .spawn import SpawnLog, Spawns
+from .spawn import SETTLE_S, SpawnLog, Spawns
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -71,6 +71,8 @@ class PoolScope:
         self._opened: _Open | None = None
         #: per fixture-info object (shared by a function's parametrized items): wide or not
         self._wide: dict[int, bool] = {}
+        #: a cleanup whose waiting was left for after pytest-timeout's timer
+        self.pending: Stopping | None = None
 
     def install(self) -> None:
         self.spawns.install()
@@ -104,8 +106,14 @@ class PoolScope:
             # most tests have none, and the snapshot is a third of the scope's cost.
             opened.after_setup = state.take(self.probes)
 
-    def close(self, item: pytest.Item) -> ScopeResult | None:
-        """Leaks, cleanup and the ledger for ``item``; None when it was never opened."""
+    def close(self, item: pytest.Item, defer: bool = False, settle: float = SETTLE_S
+              ) -> ScopeResult | None:
+        """Leaks, cleanup and the ledger for ``item``; None when it was never opened.
+
+        With ``defer`` (a timer still runs) cleanup only asks things to stop; the waiting is
+        left to ``finish_cleanup``, called once the timer is off. What ends on its own
+        within ``settle`` seconds was not left behind.
+        """
         opened = self._opened
         if opened is None or self._item is not item:
             return None
@@ -119,11 +127,11 @@ class PoolScope:
         changes = self._own_changes(opened, after, wide)
         from .resources import alive
 
-        resources = alive(log, skip_setup=bool(wide))
+        resources = alive(log, skip_setup=bool(wide), settle=settle)
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
         changes = [c for c in changes if c.kind not in ignored]
-        leaks = self._settle(resources, changes, mode, item.nodeid)
+        leaks = self._settle(resources, changes, mode, item.nodeid, defer)
         return ScopeResult(
             leaks=tuple(leaks),
             # Where it was started names the module that looked the spawning call up: the
@@ -134,6 +142,11 @@ class PoolScope:
             mocked=log.mocked,
             fail_message=_fail_message(item.nodeid, leaks) if mode == "fail" and leaks else None,
         )
+
+    def finish_cleanup(self) -> list[str]:
+        """Wait for a deferred cleanup (bounded by the grace); what would not stop."""
+        pending, self.pending = self.pending, None
+        return pending.finish() if pending is not None else []
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         return self.ledger.outstanding()
@@ -156,16 +169,12 @@ class PoolScope:
         return [c for c in changes if c.ident not in held]
 
     def _settle(self, resources: list[Alive], changes: list[state.Change], mode: str,
-                nodeid: str) -> list[Leak]:
+                nodeid: str, defer: bool = False) -> list[Leak]:
         from ...model import Leak
-        from .resources import stop
 
         leaks = [Leak(r.kind, r.detail, r.key) for r in resources]
         if mode == "cleanup" and resources:
-            stubborn = set(stop(resources, self.settings.cleanup_grace))
-            failed = f" (cleanup failed: still running after {self.settings.cleanup_grace:g} s)"
-            leaks = [Leak(r.kind, r.detail + (failed if r.detail in stubborn else
-                                              " (cleaned up)"), r.key) for r in resources]
+            leaks = self._clean(resources, defer)
         if self.settings.isolate == "restore":
             restored = _restore(changes)
             leaks += [Leak(c.kind, c.describe() + (" (restored)" if c in restored else ""),
@@ -175,6 +184,25 @@ class PoolScope:
             leaks += [Leak(c.kind, c.describe(), f"{c.kind}:{c.key}") for c in changes]
             self.ledger.record(nodeid, changes)
         return leaks
+
+
+    def _clean(self, resources: list[Alive], defer: bool) -> list[Leak]:
+        from ...model import Leak
+        from .resources import Stopping
+
+        self.finish_cleanup()  # an earlier test's, should it still be pending
+        grace = self.settings.cleanup_grace
+        stopping = Stopping(resources, grace)
+        stopping.begin()
+        if defer:
+            # Waiting here would spend pytest-timeout's time on the plugin's cleanup.
+            self.pending = stopping
+            note = f" (cleanup: asked to stop; up to {grace:g} s more after the test's timer)"
+            return [Leak(r.kind, r.detail + note, r.key) for r in resources]
+        stubborn = set(stopping.finish())
+        failed = f" (cleanup failed: still running after {grace:g} s)"
+        return [Leak(r.kind, r.detail + (failed if r.detail in stubborn else " (cleaned up)"),
+                     r.key) for r in resources]
 
 
 def _restore(changes: list[state.Change]) -> list[state.Change]:

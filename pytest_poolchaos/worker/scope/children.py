@@ -9,6 +9,7 @@ the exit code a ``Popen`` or ``multiprocessing.Process`` object is waiting for.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 _PROC = "/proc/self/task"
@@ -21,13 +22,18 @@ class Child:
     state: str  # one letter as in /proc/<pid>/stat; "Z" is a zombie
     started: float | None  # seconds since the epoch, None when unknown
     cmdline: str
+    #: what tells this process apart from a later one given the same pid (its start time in
+    #: clock ticks since boot, or psutil's create time); None when unknown
+    stamp: float | None = None
 
 
 def descendants() -> list[Child]:
     """Every live descendant of this process (children first, then theirs)."""
     if os.path.isdir(_PROC) and _has_children_files():
         pids = _proc_descendants(os.getpid())
-        return [child for child in map(_proc_child, pids) if child is not None]
+        boot = _boot_time()
+        return [child for child in (_proc_child(pid, boot) for pid in pids)
+                if child is not None]
     return _psutil_descendants()
 
 
@@ -57,24 +63,26 @@ def _proc_descendants(root: int) -> list[int]:
     return result
 
 
-_BOOT: float | None = None
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _boot_time() -> float:
-    global _BOOT
-    if _BOOT is None:
-        with open("/proc/stat", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"btime"):
-                    _BOOT = float(line.split()[1])
-                    break
-            else:
-                _BOOT = 0.0
-    return _BOOT
+    """The boot moment in epoch seconds, to the microsecond: /proc/stat's ``btime`` is whole
+    seconds, which dates a child started early in a second up to 1 s too early."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is not None:
+        try:
+            return time.time() - time.clock_gettime(clock)
+        except OSError:
+            pass
+    try:
+        with open("/proc/uptime", "rb") as handle:
+            return time.time() - float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
-def _proc_child(pid: int) -> Child | None:
+def _proc_child(pid: int, boot: float | None = None) -> Child | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read()
@@ -84,8 +92,27 @@ def _proc_child(pid: int) -> Child | None:
         return None
     # The command name is in parentheses and may itself contain spaces or parentheses.
     fields = stat[stat.rfind(b")") + 2:].split()
-    started = _boot_time() + int(fields[19]) / _TICKS if _boot_time() else None
-    return Child(pid, int(fields[1]), fields[0].decode(), started, cmdline[:200])
+    ticks = int(fields[19])
+    boot = _boot_time() if boot is None else boot
+    started = boot + ticks / _TICKS if boot else None
+    return Child(pid, int(fields[1]), fields[0].decode(), started, cmdline[:200], float(ticks))
+
+
+def stamp(pid: int) -> float | None:
+    """The identity stamp of the process now holding ``pid`` (see ``Child.stamp``)."""
+    if os.path.isdir(_PROC):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+            return float(stat[stat.rfind(b")") + 2:].split()[19])
+        except (OSError, IndexError, ValueError):
+            return None
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
 
 
 def _psutil_descendants() -> list[Child]:
@@ -98,7 +125,8 @@ def _psutil_descendants() -> list[Child]:
                 with proc.oneshot():
                     zombie = proc.status() == psutil.STATUS_ZOMBIE
                     found.append(Child(proc.pid, proc.ppid(), "Z" if zombie else "R",
-                                       proc.create_time(), " ".join(_cmdline(proc))[:200]))
+                                       proc.create_time(), " ".join(_cmdline(proc))[:200],
+                                       proc.create_time()))
             except psutil.Error:
                 continue
     except psutil.Error:

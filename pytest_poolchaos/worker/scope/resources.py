@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .children import Child, descendants
-from .spawn import SpawnLog, Started
-
-#: A thread told to stop just before teardown ended gets this long to finish on its own before
-#: it counts as left behind, so the report does not depend on who wins that race.
-SETTLE_S = 0.05
+from .children import Child, descendants, stamp
+from .spawn import SETTLE_S, SpawnLog, Started
 
 
 @dataclass(slots=True)
@@ -32,53 +30,110 @@ class Alive:
     key: str
     obj: Any = None
     pid: int | None = None
+    zombie: bool = False
+    #: the process's identity stamp when it was found (children.stamp): never signal a pid
+    #: that now belongs to another process
+    stamp: float | None = None
 
 
-def alive(log: SpawnLog, skip_setup: bool) -> list[Alive]:
-    """Resources from ``log`` still alive; ``skip_setup`` leaves fixtures' own alone."""
-    mine = [s for s in log.started if not (skip_setup and s.phase == "setup")]
-    found: list[Alive] = []
+def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Alive]:
+    """Resources from ``log`` still alive after up to ``settle`` seconds; ``skip_setup``
+    leaves fixtures' own alone."""
+    deadline = time.monotonic() + settle
+    mine = [s for s in log.started
+            if s.phase != "shared" and not (skip_setup and s.phase == "setup")]
+    found = _live_threads([s for s in mine if s.kind == "thread"], deadline)
     pool_pids: set[int] = set()
     for started in mine:
         if started.kind == "pool":
-            leak = _open_pool(started, pool_pids)
+            leak = _open_pool(started, pool_pids, deadline)
             if leak is not None:
                 found.append(leak)
-    found.extend(_live_threads([s for s in mine if s.kind == "thread"]))
     if log.forked or any(s.kind == "process" for s in log.started):
-        found.extend(_live_processes(log, mine, pool_pids))
+        while True:
+            processes = _live_processes(log, mine, pool_pids, skip_setup)
+            if time.monotonic() >= deadline or all(p.zombie for p in processes):
+                break
+            time.sleep(0.02)
+        found.extend(processes)
     return found
 
 
-def _live_threads(started: list[Started]) -> list[Alive]:
+def _settled(threads: list[Any], deadline: float) -> list[Any]:
+    """Those of ``threads`` still running at ``deadline``."""
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in threads if thread.is_alive()]
+
+
+def _live_threads(started: list[Started], deadline: float) -> list[Alive]:
     threads = [(s, s.ref()) for s in started]
     running = [(s, t) for s, t in threads if t is not None and t.is_alive()]
-    deadline = time.monotonic() + SETTLE_S
-    for _, thread in running:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    _settled([t for _, t in running], deadline)
     return [Alive("thread", f"thread {t.name!r} (daemon={t.daemon}) started in {s.phase} by "
                   f"{s.where} is still running", f"thread:{t.name}", obj=t)
             for s, t in running if t.is_alive()]
 
 
-def _open_pool(started: Started, pool_pids: set[int]) -> Alive | None:
+def _open_pool(started: Started, pool_pids: set[int], deadline: float) -> Alive | None:
     pool = started.ref()
+    name = type(pool).__name__ if pool is not None else started.label
+    where = f"created in {started.phase} by {started.where}"
     if pool is None:
-        return None
-    name = type(pool).__name__
+        return _dropped_pool(started, name, where, pool_pids, deadline)
     pids = _pool_pids(pool)
     pool_pids.update(pids)
-    where = f"created in {started.phase} by {started.where}"
     if _is_open(pool):
-        size = f"{len(pids)} worker process(es)" if pids else f"{_thread_count(pool)} thread(s)"
+        threads = _thread_count(pool)
+        if not pids and not threads:
+            return None  # never started a worker: it holds nothing, so it is no finding
+        size = f"{len(pids)} worker process(es)" if pids else f"{threads} thread(s)"
         return Alive("pool", f"{name} {where} was never shut down ({size})", f"pool:{name}",
                      obj=pool)
-    busy = [t for t in getattr(pool, "_threads", ()) if t.is_alive()]
+    busy = _settled(_busy_threads(pool), deadline)
     if busy:
         return Alive("pool", f"{name} {where} was shut down without waiting; "
                      f"{len(busy)} worker thread(s) still running ({busy[0].name})",
                      f"pool:{name}", obj=pool)
     return None
+
+
+def _dropped_pool(started: Started, name: str, where: str, pool_pids: set[int],
+                  deadline: float) -> Alive | None:
+    """A pool object already gone whose workers still run (shut down without waiting, or
+    dropped while a task ran): its worker containers were kept when it was created."""
+    threads: list[Any] = []
+    for held in started.held:
+        members = held.values() if isinstance(held, dict) else held
+        for worker in list(members):
+            if getattr(worker, "pid", None):
+                pool_pids.add(worker.pid)
+            if isinstance(worker, threading.Thread) and worker.is_alive():
+                threads.append(worker)
+    threads = _settled(threads, deadline)
+    if not threads:
+        return None
+    return Alive("pool", f"{name} {where} was shut down without waiting (or dropped); "
+                 f"{len(threads)} worker thread(s) still running ({threads[0].name})",
+                 f"pool:{name}", obj=_Workers(threads))
+
+
+class _Workers:
+    """What cleanup sees of a pool object that is gone: its running worker threads."""
+
+    _shutdown = True
+
+    def __init__(self, threads: list[Any]) -> None:
+        self._threads = threads
+
+    def shutdown(self, wait: bool = False, cancel_futures: bool = False) -> None:
+        """The pool itself is gone: nothing left to tell its threads."""
+
+
+def _busy_threads(pool: Any) -> list[Any]:
+    workers = list(getattr(pool, "_threads", ()) or ()) + [
+        w for w in getattr(pool, "_pool", ()) or () if isinstance(w, threading.Thread)]
+    return [t for t in workers if t.is_alive()]
 
 
 def _is_open(pool: Any) -> bool:
@@ -99,21 +154,41 @@ def _pool_pids(pool: Any) -> set[int]:
 
 
 def _thread_count(pool: Any) -> int:
-    return sum(1 for t in getattr(pool, "_threads", ()) if t.is_alive())
+    # ThreadPoolExecutor keeps its workers in _threads; multiprocessing's ThreadPool keeps
+    # them (threads standing in for processes) in _pool
+    return len(_busy_threads(pool))
 
 
-def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int]) -> list[Alive]:
-    recorded = {s.pid: s for s in log.started if s.pid}
-    fixture_pids = {s.pid for s in log.started if s.pid and s not in mine}
-    skip = pool_pids | fixture_pids | _runtime_helpers()
-    found = []
-    for child in descendants():
-        if child.pid in skip:
+def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int],
+                    skip_setup: bool = False) -> list[Alive]:
+    """The test's own processes still alive, and every descendant of theirs.
+
+    Only a process the test started (a recorded ``Popen``/``Process`` of the test's own
+    threads, or a child it forked while it ran) roots a family; a process some other
+    descendant of this one started (a session service's worker) is never the test's.
+    """
+    recorded = {s.pid: s for s in mine if s.pid}
+    skip = pool_pids | _runtime_helpers()
+    family = descendants()
+    me = os.getpid()
+    forked = any(phase == "call" or phase == "teardown" or (phase == "setup" and not skip_setup)
+                 for phase in log.fork_phases)
+    roots = [c for c in family if c.pid not in skip and (c.pid in recorded or (
+        forked and c.ppid == me and c.pid not in log.foreign and _started_during(c, log)))]
+    below: dict[int, list[Child]] = {}
+    for child in family:
+        below.setdefault(child.ppid, []).append(child)
+    found: list[Alive] = []
+    seen: set[int] = set()
+    queue: list[tuple[Child, Child | None]] = [(child, None) for child in roots]
+    while queue:
+        child, parent = queue.pop(0)
+        if child.pid in seen or child.pid in skip:
             continue
-        started = recorded.get(child.pid)
-        if started is None and not _started_during(child, log):
-            continue
-        found.append(_process_leak(child, started))
+        seen.add(child.pid)
+        if parent is None or child.state != "Z":  # a grandchild zombie is its parent's to reap
+            found.append(_process_leak(child, recorded.get(child.pid), parent))
+        queue.extend((grandchild, child) for grandchild in below.get(child.pid, ()))
     return found
 
 
@@ -122,15 +197,18 @@ def _started_during(child: Child, log: SpawnLog) -> bool:
     return child.started is not None and child.started >= log.opened - 0.02
 
 
-def _process_leak(child: Child, started: Started | None) -> Alive:
+def _process_leak(child: Child, started: Started | None, parent: Child | None) -> Alive:
     label = started.label if started else f"process {child.pid} `{child.cmdline[:80]}`"
     by = f" started in {started.phase} by {started.where}" if started else ""
+    if parent is not None:
+        by = f" (started by the test's process {parent.pid})"
+    obj = started.ref() if started else None
     if child.state == "Z":
         return Alive("process", f"{label}{by} exited but was never waited for (zombie)",
-                     f"process:{_command(child)}", pid=child.pid,
-                     obj=started.ref() if started else None)
+                     f"process:{_command(child)}", pid=child.pid, obj=obj, stamp=child.stamp,
+                     zombie=True)
     return Alive("process", f"{label}{by} is still running", f"process:{_command(child)}",
-                 pid=child.pid, obj=started.ref() if started else None)
+                 pid=child.pid, obj=obj, stamp=child.stamp)
 
 
 def _command(child: Child) -> str:
@@ -153,25 +231,92 @@ def _runtime_helpers() -> set[int]:
 
 # -- cleanup ------------------------------------------------------------------------------------
 
-def stop(leaks: Iterable[Alive], grace: float) -> list[str]:
-    """Stop what was left behind; return one line per resource that would not stop."""
-    stubborn: list[str] = []
-    deadline = time.monotonic() + grace
-    items = list(leaks)
-    for leak in items:
-        if leak.kind == "pool":
-            _stop_pool(leak.obj)
-    for leak in items:
-        if leak.kind == "process" and leak.pid:
-            _signal(leak.pid, signal.SIGTERM)
-    for leak in items:
-        if not _wait(leak, deadline):
+class Stopping:
+    """A cleanup under way: ``begin`` asks everything to stop without waiting; ``finish``
+    waits (bounded by the grace, plus 1 s after SIGKILL) and says what would not stop.
+
+    The two halves are apart so the waiting can happen outside pytest-timeout's timer.
+    """
+
+    def __init__(self, leaks: Iterable[Alive], grace: float) -> None:
+        self.items = list(leaks)
+        self.grace = grace
+        self.deadline = 0.0
+        self.handles: dict[int, _Process] = {}
+
+    def begin(self) -> None:
+        self.deadline = time.monotonic() + self.grace
+        for leak in self.items:
+            if leak.kind == "pool":
+                _stop_pool(leak.obj)
+        # Every member of a family is known (and held by identity) before any is signalled:
+        # a grandchild whose parent dies first is still found, never left as an orphan.
+        for leak in self.items:
             if leak.kind == "process" and leak.pid:
-                _signal(leak.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-                if _wait(leak, time.monotonic() + 1.0):
+                self.handles[leak.pid] = _Process(leak.pid, leak.stamp)
+        for handle in self.handles.values():
+            handle.signal(signal.SIGTERM)
+
+    def finish(self) -> list[str]:
+        try:
+            return self._finish()
+        finally:
+            for handle in self.handles.values():
+                handle.close()
+
+    def _finish(self) -> list[str]:
+        stubborn: list[str] = []
+        for leak in self.items:
+            if self._wait(leak, self.deadline):
+                continue
+            if leak.kind == "process" and leak.pid in self.handles:
+                self._adopt_new_descendants()
+                kill = getattr(signal, "SIGKILL", signal.SIGTERM)
+                for handle in self.handles.values():
+                    if not handle.exited():
+                        handle.signal(kill)
+                if self._wait(leak, time.monotonic() + 1.0):
                     continue
             stubborn.append(leak.detail)
-    return stubborn
+        return stubborn
+
+    def _adopt_new_descendants(self) -> None:
+        """Children our stubborn processes started during the grace are theirs too."""
+        family = [c for c in descendants() if c.pid not in self.handles]
+        ours = {pid for pid, handle in self.handles.items() if not handle.exited()}
+        for child in sorted(family, key=lambda c: c.started or 0.0):
+            if child.ppid in ours:
+                self.handles[child.pid] = _Process(child.pid, child.stamp)
+                ours.add(child.pid)
+
+    def _wait(self, leak: Alive, deadline: float) -> bool:
+        """True once the resource is gone; never reaps a process it has no object for."""
+        while True:
+            if self._gone(leak):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def _gone(self, leak: Alive) -> bool:
+        if leak.kind == "thread":
+            return not leak.obj.is_alive()
+        if leak.kind == "pool":
+            return not _is_open(leak.obj) and not any(t.is_alive() for t in
+                                                      getattr(leak.obj, "_threads", ()))
+        if leak.obj is not None and hasattr(leak.obj, "poll"):
+            return leak.obj.poll() is not None  # the test's own Popen: reaping it is its job
+        if leak.obj is not None and hasattr(leak.obj, "is_alive"):
+            return not leak.obj.is_alive()
+        handle = self.handles.get(leak.pid or 0)
+        return handle is None or handle.exited()
+
+
+def stop(leaks: Iterable[Alive], grace: float) -> list[str]:
+    """Stop what was left behind; return one line per resource that would not stop."""
+    stopping = Stopping(leaks, grace)
+    stopping.begin()
+    return stopping.finish()
 
 
 def _stop_pool(pool: Any) -> None:
@@ -188,32 +333,49 @@ def _stop_pool(pool: Any) -> None:
         process.terminate()
 
 
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+class _Process:
+    """One process to stop, held by identity: a pid that another process has taken since is
+    never signalled. A pidfd (Linux 5.3+) names the process itself; elsewhere the start-time
+    stamp is checked again right before every signal."""
 
+    def __init__(self, pid: int, known: float | None) -> None:
+        self.pid = pid
+        self.known = known
+        self.fd: int | None = None
+        self.lost = known is None  # identity unknown: never signalled
+        opener = getattr(os, "pidfd_open", None)
+        if self.lost or opener is None:
+            return
+        try:
+            self.fd = opener(pid)
+        except OSError:  # gone already, or no pidfds here: the stamp check remains
+            self.lost = stamp(pid) != known
+            return
+        if stamp(pid) != known:  # the pid was taken by another process before we held it
+            self.close()
+            self.lost = True
 
-def _wait(leak: Alive, deadline: float) -> bool:
-    """True once the resource is gone; never reaps a process it does not own an object for."""
-    while True:
-        if _gone(leak):
+    def signal(self, sig: int) -> None:
+        if self.lost:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self.fd is not None:
+                signal.pidfd_send_signal(self.fd, sig)
+            elif stamp(self.pid) == self.known:
+                os.kill(self.pid, sig)
+
+    def exited(self) -> bool:
+        if self.lost:
             return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
+        if self.fd is not None:
+            return bool(select.select([self.fd], [], [], 0)[0])
+        return stamp(self.pid) != self.known or _exited(self.pid)
 
-
-def _gone(leak: Alive) -> bool:
-    if leak.kind == "thread":
-        return not leak.obj.is_alive()
-    if leak.kind == "pool":
-        return not _is_open(leak.obj) and not any(t.is_alive() for t in
-                                                  getattr(leak.obj, "_threads", ()))
-    if leak.obj is not None and hasattr(leak.obj, "poll"):
-        return leak.obj.poll() is not None  # the test's own Popen: reaping it is its job
-    if leak.obj is not None and hasattr(leak.obj, "is_alive"):
-        return not leak.obj.is_alive()
-    return _exited(leak.pid)
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
 
 
 def _exited(pid: int | None) -> bool:
@@ -233,4 +395,3 @@ def _pid_exists(pid: int) -> bool:
     import psutil
 
     return bool(psutil.pid_exists(pid))
-

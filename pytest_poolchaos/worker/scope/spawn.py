@@ -22,10 +22,19 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
                   "pytest_rerunfailures", "coverage", "pytest_cov")
 
 
+#: A thread told to stop just before teardown ended gets at least this long to finish on its own
+#: before it counts as left behind, so the report does not depend on who wins that race.
+SETTLE_S = 0.05
+#: ...and up to this long when time allows (no timer is about to fire): a helper thread or
+#: process that ends on its own a moment after the test (a 0.1 s sleeper, a cancelled task's
+#: worker being stopped) is not left behind, and reporting it would not be true.
+LINGER_S = 0.3
+
+
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
-    __slots__ = ("kind", "label", "phase", "pid", "ref", "where")
+    __slots__ = ("held", "kind", "label", "phase", "pid", "ref", "where")
 
     def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
                  pid: int | None = None) -> None:
@@ -35,25 +44,60 @@ class Started:
         self.where = where
         self.phase = phase
         self.pid = pid
+        #: a pool's worker containers (not the pool): its workers are still found once the
+        #: pool object itself is gone
+        self.held: tuple[Any, ...] = ()
+
+
+_NONE: frozenset[Any] = frozenset()
 
 
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("connections", "forked", "mocked", "opened", "path", "phase", "started")
+    __slots__ = ("connections", "foreign", "fork_phases", "forked", "mocked", "opened", "path",
+                 "phase", "runner", "started", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
+        #: the thread that runs the test, and the threads it (or they) started with the phase
+        #: each descends from: only what these start is the test's (a session service's
+        #: thread is not), and what a thread started in setup starts later is setup's too
+        self.runner = threading.get_ident()
+        #: made on the first thread the test starts (most tests start none)
+        self.threads: weakref.WeakKeyDictionary[threading.Thread, str] | None = None
         self.opened = opened
         #: the running test's file: its line is named when a library started something
         self.path = path
         self.started: list[Started] = []
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
+        #: the phases the forks descend from (see origin); replaced, never changed in place
+        self.fork_phases: frozenset[str] = _NONE
+        #: pids of processes other threads started meanwhile: never the test's forks
+        self.foreign: frozenset[int] = _NONE
         #: a unittest.mock double or patch was made while the test ran
         self.mocked = False
         #: real socket connects, the first few
         self.connections: list[str] = []
+
+    def owns_current(self) -> bool:
+        if threading.get_ident() == self.runner:
+            return True
+        return self.threads is not None and threading.current_thread() in self.threads
+
+    def origin(self) -> str:
+        """The phase the current (owned) thread descends from."""
+        if threading.get_ident() == self.runner or self.threads is None:
+            return self.phase
+        return self.threads.get(threading.current_thread(), self.phase)
+
+    def adopt(self, thread: threading.Thread) -> None:
+        """``thread`` is about to start: it is the test's when the test's own thread starts it."""
+        if self.owns_current():
+            if self.threads is None:
+                self.threads = weakref.WeakKeyDictionary()
+            self.threads[thread] = self.origin()
 
     def testfile(self) -> str:
         return str(self.path) if self.path else ""
@@ -119,19 +163,43 @@ class Spawns:
 
     def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
         original = getattr(cls, method)
+        starts_thread = method == "start" and issubclass(cls, threading.Thread)
 
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
+            log = self.log
+            if starts_thread and log is not None:
+                # before the thread runs: what it starts at once is already known as the test's
+                _contained(log.adopt, obj)
             result = original(obj, *args, **kwargs)
             if self.log is not None:
-                where, pooled = _caller(self.log.testfile())
-                # A pool's own workers are the pool's business: the pool is checked instead;
-                # with no user frame at all, the runtime's own helper threads started it.
-                if where != "?" and (method == "__init__" or not pooled):
-                    callback(obj, where)
+                _contained(self._after, obj, method, callback)
             return result
 
         self._install(cls, method, original, wrapper)
+
+    def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None]) -> None:
+        log = self.log
+        if log is None:
+            return
+        if not log.owns_current():  # started by a thread the test did not start: not the test's
+            pid = getattr(obj, "pid", None)
+            if isinstance(pid, int):
+                log.foreign = log.foreign | {pid}
+            return
+        where, pooled, shared = _caller(log.testfile(), depth=4)  # past _contained, wrapper
+        if shared:
+            # the module's object did it: not the test's, nor what that thread starts later
+            if isinstance(obj, threading.Thread) and log.threads is not None:
+                log.threads[obj] = "shared"  # adopted before it started
+            pid = getattr(obj, "pid", None)
+            if isinstance(pid, int):  # a forked worker: not the test's fork either
+                log.foreign = log.foreign | {pid}
+            return
+        # A pool's own workers are the pool's business: the pool is checked instead;
+        # with no user frame at all, the runtime's own helper threads started it.
+        if where != "?" and (method == "__init__" or not pooled):
+            callback(obj, where)
 
     def _wrap_light(self, cls: type, method: str, callback: Callable[..., None]) -> None:
         """Like _wrap, for hot paths: no frame walk, the callback sees the call's arguments."""
@@ -140,7 +208,7 @@ class Spawns:
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             if self.log is not None:
-                callback(obj, *args)
+                _contained(callback, obj, *args)
             return original(obj, *args, **kwargs)
 
         self._install(cls, method, original, wrapper)
@@ -171,7 +239,7 @@ class Spawns:
     def _record(self, started: Started) -> None:
         log = self.log
         if log is not None and not started.where.startswith(RUNNER_MODULES):
-            started.phase = log.phase
+            started.phase = log.origin()
             log.started.append(started)
 
     def _thread_started(self, thread: threading.Thread, where: str) -> None:
@@ -187,7 +255,11 @@ class Spawns:
                              f"process {process.pid} ({process.name})", where, "", pid=process.pid))
 
     def _pool_created(self, pool: Any, where: str) -> None:
-        self._record(Started("pool", weakref.ref(pool), type(pool).__name__, where, ""))
+        started = Started("pool", weakref.ref(pool), type(pool).__name__, where, "")
+        started.held = tuple(held for held in (getattr(pool, attr, None) for attr in
+                                               ("_threads", "_processes", "_pool"))
+                             if isinstance(held, set | dict | list))
+        self._record(started)
 
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
@@ -195,12 +267,26 @@ class Spawns:
 
     def _connected(self, sock: Any, address: Any = None, *_: Any) -> None:
         log = self.log
-        if log is not None and len(log.connections) < 5 and isinstance(address, tuple):
+        if log is not None and len(log.connections) < 5 and isinstance(address, tuple) \
+                and len(address) >= 2:
             log.connections.append(f"socket connect to {address[0]}:{address[1]}")
 
     def _forked(self) -> None:
-        if self.log is not None:
-            self.log.forked = True
+        log = self.log
+        if log is not None and log.owns_current():
+            log.forked = True
+            log.fork_phases = log.fork_phases | {log.origin()}
+
+
+def _contained(func: Callable[..., None], *args: Any) -> None:
+    """Run a recording step inside the user's call: whatever it fails to record, the user's
+    call behaves exactly as it would without the plugin."""
+    try:
+        func(*args)
+    except Exception as error:
+        from ...guard import record
+
+        record("scope: recording a start", error)
 
 
 def _command_line(args: Any) -> str:
@@ -216,25 +302,59 @@ def _command_line(args: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def _caller(testfile: str = "") -> tuple[str, bool]:
+def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
     """``module (file:line)`` of the first frame outside the standard library's machinery
-    (plus the test file's line when a library in between did the starting), and whether pool
-    machinery was on the way (then it is the pool's own thread or process)."""
-    frame: Any = sys._getframe(2)
+    (plus the test file's line when a library in between did the starting), whether pool
+    machinery was on the way (then it is the pool's own thread or process), and whether the
+    library did it for an object the test module holds (then it is that object's, started
+    lazily by its first use, and lives as long as the module)."""
+    frame: Any = sys._getframe(depth)
     pooled = False
     where = ""
+    selves: list[object] = []
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
+        if not isinstance(name, str):  # code run by exec() with globals of its own
+            name = ""
         if not where and not name.startswith(_MACHINERY):
             where = f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
             if not testfile or frame.f_code.co_filename == testfile:
-                return where, pooled
+                return where, pooled, False
         elif not where:
             pooled = pooled or name.startswith(_POOL_MACHINERY)
         elif frame.f_code.co_filename == testfile:
-            return f"{where} from {os.path.basename(testfile)}:{frame.f_lineno}", pooled
+            return (f"{where} from {os.path.basename(testfile)}:{frame.f_lineno}", pooled,
+                    _held_by_module(selves, frame.f_globals))
+        if where and frame.f_code.co_argcount and frame.f_code.co_varnames[0] == "self":
+            selves.append(frame.f_locals.get("self"))
         frame = frame.f_back
-    return where or "?", pooled
+    return where or "?", pooled, False
+
+
+def _held_by_module(selves: list[object], module: dict[str, Any]) -> bool:
+    """One of ``selves`` is a global of the test module, or in the closure of one (a function
+    decorated with a module-level pool)."""
+    if not selves:
+        return False
+    wanted = {id(obj) for obj in selves if obj is not None}
+    for value in list(module.values()):
+        if id(value) in wanted:
+            return True
+        for _ in range(3):  # through decorators: the wrapper's closure, then __wrapped__
+            cells = getattr(value, "__closure__", None) or ()
+            if any(id(_cell(cell)) in wanted for cell in cells):
+                return True
+            value = getattr(value, "__wrapped__", None)
+            if value is None:
+                break
+    return False
+
+
+def _cell(cell: Any) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 _MOCK_ENTRIES = (
@@ -245,7 +365,8 @@ _MOCK_ENTRIES = (
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
-              "pytest_poolchaos.scope", "pytest_poolchaos.chaos.noise", "asyncio", "selectors")
+              "pytest_poolchaos.worker.scope", "pytest_poolchaos.chaos.noise", "asyncio",
+              "selectors")
 
 
 def _class(module_name: str, cls_name: str) -> type | None:
