@@ -26,7 +26,7 @@ PROBE = textwrap.dedent(
     """
     import sys, time
     import pytest
-    from pytest_poolchaos import controller
+    from pytest_poolchaos.controller import session as controller
 
     spent = []
     remember = controller.ChaosController._remember
