@@ -106,6 +106,10 @@ def test_a_failure_that_came_and_went_is_flaky_by_history_without_reruns(chaoste
     assert f"history: failed 1 of the last 3 recorded runs, flip rate 1.00, first failed on " \
            f"{history['first_failed'][:10]}" in text
     assert "flaky by its history (not rerun)" in text
+    # its own history disproves "an ordinary bug that fails the same way alone"
+    [suggestion] = diagnosis["suggestions"]
+    assert suggestion["text"].startswith("It failed 1 of the last 3 recorded runs")
+    assert "ordinary bug" not in text
     assert run.test("test_steady")["history"] is None  # a fast passing test is not looked up
 
 

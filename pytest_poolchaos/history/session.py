@@ -95,11 +95,20 @@ def _apply(record: TestRecord, history: dict[str, object]) -> None:
     diagnosis = record.diagnosis
     if diagnosis is None or not history.get("recovered"):
         return
-    from ..model import Verdict  # the diagnosis values load only when something failed
+    from ..model import Category, Suggestion, Verdict  # loaded only when something failed
 
-    if diagnosis.verdict is Verdict.UNKNOWN:
-        record.diagnosis = diagnosis.evolve(
-            verdict=Verdict.FLAKY, reasons=(*diagnosis.reasons, flaky_line(history)))
+    if diagnosis.verdict is not Verdict.UNKNOWN:
+        return
+    suggestions = diagnosis.suggestions
+    if diagnosis.category is Category.UNCLASSIFIED:
+        # "an ordinary bug that fails the same way alone" is what its own history disproves
+        suggestions = (Suggestion(
+            f"It failed {history.get('failures')} of the last {history.get('runs')} recorded "
+            f"runs and passed in between, yet this run showed no timing, pollution or mock "
+            f"signal: look for randomness, ordering or shared state in the code it calls; "
+            f"--poolchaos-rerun=5 measures how often it fails here and what varies."),)
+    record.diagnosis = diagnosis.evolve(verdict=Verdict.FLAKY, suggestions=suggestions,
+                                        reasons=(*diagnosis.reasons, flaky_line(history)))
 
 
 def _quick(record: TestRecord) -> bool:
