@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import subprocess
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -22,11 +22,13 @@ from pytest_poolchaos.model import (
     CrashFacts,
     Evidence,
     ExceptionRecord,
+    FrameFact,
     Leak,
     LedgerEntry,
     RerunFacts,
     TimeoutInfo,
     Verdict,
+    Worker,
 )
 
 
@@ -56,6 +58,16 @@ def entry(kind: str, key: str, after: str | None, before: str | None = None,
 
 
 ASSERT = AssertionError("assert")
+#: what the scope saw: pool threads still working, and the same threads all done
+BUSY = (Worker("thread", "pool_0", "busy", "fetch (app.py:9)"),
+        Worker("thread", "pool_1", "busy", "fetch (app.py:9)"))
+DONE = (Worker("thread", "pool_0", "idle"), Worker("thread", "pool_1", "exited"))
+ON_WORKER = FrameFact("worker-thread", "raised on a worker thread (through "
+                                       "concurrent.futures.thread.run)")
+
+
+class LockTimeout(Exception):
+    pass
 FAILED_TIMEOUT = "Failed: Timeout (>0.5s) from pytest-timeout."
 WAIT_MESSAGE = ("assert False\n +  where False = <bound method Event.wait of "
                 "<threading.Event at 0x7f: unset>>(0.5)")
@@ -107,22 +119,25 @@ CASES = [
          "the 2 s limit comes from cli (method thread)", "--timeout-method=signal"),
     # -- expectation --------------------------------------------------------------------------
     Case("expectation.threshold",
-         ev(ASSERT, comparison=cmp(">=", 5, 10), source_line="assert ok >= 10"),
+         ev(ASSERT, comparison=cmp(">=", 5, 10), source_line="assert ok >= 10", workers=BUSY),
          ev(ASSERT, comparison=cmp("<", "b", "a"), source_line="assert x < 'a'"),
          "asserted ok >= 10, got 5 (50% of the bound)", "ok >= 4"),
     Case("expectation.exact-count",
-         ev(ASSERT, comparison=cmp("==", 9, 10), source_line="assert len(done) == 10"),
-         ev(ASSERT, comparison=cmp("==", 9, 50), source_line="assert len(done) == 50"),
+         ev(ASSERT, comparison=cmp("==", 9, 10), source_line="assert len(done) == 10",
+            workers=BUSY),
+         ev(ASSERT, comparison=cmp("==", 9, 50), source_line="assert len(done) == 50",
+            workers=BUSY),
          "counted 9, expected exactly 10 (off by 1", "9 <= count <= 10"),
     Case("expectation.ordering",
          ev(ASSERT, comparison=cmp("==", [3, 1, 2], [1, 2, 3], left_len=3, right_len=3),
-            reordered=True),
-         ev(ASSERT, comparison=cmp("==", [3, 1, 4], [1, 2, 3], left_len=3, right_len=3)),
+            reordered=True, workers=DONE),
+         ev(ASSERT, comparison=cmp("==", [3, 1, 4], [1, 2, 3], left_len=3, right_len=3),
+            workers=DONE),
          "same 3 items in another order", "sorted("),
     Case("expectation.approx",
          ev(ASSERT, comparison=Comparison("==", "0.5", "0.6 ± 6.0e-07", "float",
-                                          "ApproxScalar", 0.5, 0.6)),
-         ev(ASSERT, comparison=cmp("==", 0.5, 0.6)),
+                                          "ApproxScalar", 0.5, 0.6), workers=BUSY),
+         ev(ASSERT, comparison=cmp("==", 0.5, 0.6), workers=BUSY),
          "expected 0.6 ± 6.0e-07, got 0.5 (off by 0.1, 16.7%)", "pytest.approx(0.6, rel=0.25)"),
     # -- lifecycle ----------------------------------------------------------------------------
     Case("lifecycle.broken-executor",
@@ -256,6 +271,52 @@ CASES = [
          ev(ASSERT, mocked=True, spawned=("process 4312 'sleep 30'",)),
          ev(ASSERT, spawned=("process 4312 'sleep 30'",)),
          "1 real process(es)/socket(s): process 4312 'sleep 30'", "patch"),
+    # -- race ---------------------------------------------------------------------------------
+    Case("race.lock-ownership",
+         ev(RuntimeError("cannot release un-acquired lock"),
+            workers=(Worker("thread", "on-done_0", "exited"),),
+            frame_facts=(ON_WORKER, FrameFact("lock", "RLock self._txn in commit (pool.py:99)"))),
+         # the same double release in code that ran no thread is an ordinary bug
+         ev(RuntimeError("cannot release un-acquired lock"),
+            frame_facts=(FrameFact("lock", "RLock self._txn in commit (pool.py:99)"),)),
+         "RLock self._txn in commit (pool.py:99) was held", "thread 'on-done_0' exited"),
+    Case("race.concurrent-mutation",
+         ev(RuntimeError("dictionary changed size during iteration"),
+            workers=(Worker("thread", "writer", "busy", "put (cache.py:30)"),),
+            frame_facts=(FrameFact("container", "dict self._data in sweep (cache.py:58)"),)),
+         ev(RuntimeError("dictionary changed size during iteration"),
+            frame_facts=(FrameFact("container", "dict self._data in sweep (cache.py:58)"),)),
+         "dict self._data in sweep (cache.py:58) was changed", "snapshot taken under that lock"),
+    Case("race.generator-reentry",
+         ev(ValueError("generator already executing"), workers=DONE,
+            frame_facts=(ON_WORKER, FrameFact("generator", "generator jobs in consume "
+                                                           "(queue.py:75)"))),
+         ev(ValueError("generator already executing"),
+            frame_facts=(FrameFact("generator", "generator jobs in consume (queue.py:75)"),)),
+         "generator jobs in consume (queue.py:75) is shared", "queue.Queue"),
+    Case("race.lost-update",
+         ev(ASSERT, comparison=cmp("==", 1, 2), workers=DONE,
+            source_line="assert stats.completed == 2"),
+         # the threads still working: the count is late, not lost (expectation.exact-count)
+         ev(ASSERT, comparison=cmp("==", 1, 2), workers=BUSY,
+            source_line="assert stats.completed == 2"),
+         "counted 1, expected exactly 2, after every thread", "atomic under one lock"),
+    Case("race.file-check-then-act",
+         ev(FileExistsError(17, "File exists", "/tmp/spool"), workers=DONE,
+            frame_facts=(ON_WORKER,)),
+         ev(FileExistsError(17, "File exists", "/tmp/spool")),
+         "raised on a worker thread while 2 threads ran", "exist_ok=True"),
+    Case("race.lock-order",
+         ev(LockTimeout("timed out locking bob after 0.5s"), workers=DONE,
+            frame_facts=(ON_WORKER, FrameFact("lock", "lock first.lock in transfer (bank.py:20)"),
+                         FrameFact("lock", "lock second.lock in transfer (bank.py:20)"))),
+         ev(LockTimeout("timed out locking bob after 0.5s"), workers=DONE,
+            frame_facts=(ON_WORKER, FrameFact("lock", "lock first.lock in transfer (bank.py:20)"))),
+         "lock first.lock, lock second.lock", "one global order"),
+    Case("race.flips-alone",
+         ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY), workers=DONE),
+         ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY)),
+         "flips between reruns with no earlier test", "interleaving", wins=False),
 ]
 
 
@@ -291,7 +352,6 @@ def test_positive_is_diagnosed_with_its_numbers(case):
             diagnosis.suggestions)
 
 
-@pytest.mark.xfail(strict=True, reason="the race category has no rules yet")
 def test_every_category_has_at_least_four_signals():
     per_category: dict[Category, set[str]] = {}
     for case in CASES:
@@ -299,6 +359,19 @@ def test_every_category_has_at_least_four_signals():
             per_category.setdefault(by_id()[case.rule].category, set()).add(case.rule)
     assert all(len(rules) >= 4 for rules in per_category.values()), per_category
     assert set(per_category) == set(Category) - {Category.UNCLASSIFIED}
+
+
+EXPECTATIONS = [case for case in CASES if case.rule.startswith("expectation.")]
+
+
+@pytest.mark.parametrize("case", EXPECTATIONS, ids=ids)
+def test_the_same_mismatch_in_sequential_code_is_an_ordinary_bug(case):
+    sequential = replace(case.positive, workers=())
+    findings = [f for rule in RULES if (f := rule.check(sequential)) is not None]
+    diagnosis = decide(sequential, findings)
+    assert diagnosis.category is Category.UNCLASSIFIED, diagnosis.reasons
+    advice = " ".join(s.text for s in diagnosis.suggestions).lower()
+    assert not any(word in advice for word in ("load", "concurren", "arrived", "tolerance"))
 
 
 def test_every_rule_has_a_case_a_doc_and_a_unique_id():

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..model import Category, Evidence, Finding, Rule
-from . import expectation, lifecycle, mockgap, pollution, timeout
+from . import expectation, lifecycle, mockgap, pollution, race, timeout
 
 __all__ = ["RULES", "by_id"]
 
@@ -30,7 +30,7 @@ def _rule(rule_id: str, category: Category, check: Check) -> Rule:
 
 
 _T, _E, _L = Category.TIMEOUT, Category.EXPECTATION, Category.LIFECYCLE
-_P, _M = Category.CONFIG_POLLUTION, Category.MOCK_GAP
+_P, _M, _R = Category.CONFIG_POLLUTION, Category.MOCK_GAP, Category.RACE
 
 RULES: tuple[Rule, ...] = (
     _rule("timeout.pytest-timeout", _T, timeout.pytest_timeout),
@@ -71,6 +71,13 @@ RULES: tuple[Rule, ...] = (
     _rule("mock-gap.mock-assertion", _M, mockgap.mock_assertion),
     _rule("mock-gap.real-resources", _M, mockgap.real_resources),
     _rule("mock-gap.zero-from-double", _M, mockgap.zero_from_double),
+    _rule("race.lock-ownership", _R, race.lock_ownership),
+    _rule("race.concurrent-mutation", _R, race.concurrent_mutation),
+    _rule("race.generator-reentry", _R, race.generator_reentry),
+    _rule("race.lost-update", _R, race.lost_update),
+    _rule("race.file-check-then-act", _R, race.file_check_then_act),
+    _rule("race.lock-order", _R, race.lock_order),
+    _rule("race.flips-alone", _R, race.flips_alone),
 )
 
 

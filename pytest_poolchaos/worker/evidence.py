@@ -25,7 +25,7 @@ import pytest
 
 from .. import timeouts
 from ..guard import guarded
-from ..model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
+from ..model import Comparison, Evidence, ExceptionRecord, FrameFact, TimeoutInfo, Worker
 from ..sanitize import safe_text
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     text = "\n".join([message, *(record.message for record in records)])
     captured = _matching(comparisons.last if comparisons else None, error)
     where, line = _location(item, error)
+    workers, facts = _live_facts(item, chain, scope)
     return Evidence(
         nodeid=item.nodeid,
         when=report.when,
@@ -101,7 +102,18 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
         location=where,
         raised_in=tuple(_raiser(exc) for exc, _ in chain),
         reordered=bool(captured and captured.reordered),
+        workers=workers,
+        frame_facts=facts,
     )
+
+
+@guarded(((), ()))
+def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
+                scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
+    from . import frames
+
+    root = str(item.config.rootpath)
+    return frames.workers(scope.started()), frames.frame_facts((e for e, _ in chain), root)
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
-from .spawn import SpawnLog, Spawns
+from .spawn import SpawnLog, Spawns, Started
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -131,6 +131,11 @@ class PoolScope:
             mocked=log.mocked,
             fail_message=_fail_message(item.nodeid, leaks) if mode == "fail" and leaks else None,
         )
+
+    def started(self) -> list[Started]:
+        """What the running test (setup included) started so far."""
+        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        return list(log.started) if log is not None else []
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         return self.ledger.outstanding()
