@@ -279,7 +279,8 @@ CASES = [
          # the same double release in code that ran no thread is an ordinary bug
          ev(RuntimeError("cannot release un-acquired lock"),
             frame_facts=(FrameFact("lock", "RLock self._txn in commit (pool.py:99)"),)),
-         "RLock self._txn in commit (pool.py:99) was held", "thread 'on-done_0' exited"),
+         "on a worker thread; the lock: RLock self._txn in commit (pool.py:99)",
+         "thread 'on-done_0' exited"),
     Case("race.concurrent-mutation",
          ev(RuntimeError("dictionary changed size during iteration"),
             workers=(Worker("thread", "writer", "busy", "put (cache.py:30)"),),

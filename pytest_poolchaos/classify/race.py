@@ -34,7 +34,7 @@ def lock_ownership(e: Evidence) -> Finding | None:
         return None
     return hit(
         0.85,
-        [f"{describe(exc)}{where(e)}, raised where {_first(locks)} was held",
+        [f"{describe(exc)}{where(e)}{_on_worker(e)}; the lock: {_first(locks)}",
          f"threads in this test: {_threads(e)}",
          f"the failure names the thread(s) {', '.join(named)}" if named else ""],
         Suggestion(f"A lock is acquired on one thread and released (or re-entered) on another: "
@@ -172,6 +172,10 @@ def _exact(e: Evidence, qualname: str) -> ExceptionRecord | None:
 
 def _first(facts: list[FrameFact]) -> str:
     return facts[0].detail
+
+
+def _on_worker(e: Evidence) -> str:
+    return ", raised on a worker thread" if e.facts("worker-thread") else ""
 
 
 def _threads(e: Evidence) -> str:

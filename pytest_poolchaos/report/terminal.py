@@ -34,6 +34,7 @@ STYLE = {
     "lifecycle": "red",
     "config-pollution": "cyan",
     "mock-gap": "blue",
+    "race": "dark_orange",
     "unclassified": "white",
 }
 EVIDENCE_SHOWN = 3  # default verbosity; -v shows every line
