@@ -117,6 +117,20 @@ CASES = [
          ev(crash=CrashFacts("worker 'gw0' crashed (exit code 1)", 1, 0.2, "gw0"),
             timeout=TimeoutInfo(2.0, "thread", "cli")),
          "the 2 s limit comes from cli (method thread)", "--timeout-method=signal"),
+    Case("timeout.dropped-wait",
+         ev(AssertionError("assert False"), workers=BUSY,
+            frame_facts=(FrameFact("dropped-wait", "`cache.warmed.wait(0.2)` at line 38 "
+                                                   "returned False and the test went on"),)),
+         # the same failure with no wait whose result was dropped
+         ev(AssertionError("assert False"), workers=BUSY),
+         "`cache.warmed.wait(0.2)` at line 38 returned False", "assert event.wait"),
+    Case("timeout.deadline-gave-up",
+         ev(AssertionError("assert None"), source_line="assert wait_for_token(b, deadline=0.3)",
+            frame_facts=(FrameFact("deadline", "wait_for_token() polls until a clock "
+                                               "deadline (bucket.py:39)"),)),
+         ev(AssertionError("assert None"), source_line="assert wait_for_token(b, deadline=0.3)"),
+         "wait_for_token() polls until a clock deadline (bucket.py:39) and gave up",
+         "bucket.py:39"),
     # -- expectation --------------------------------------------------------------------------
     Case("expectation.threshold",
          ev(ASSERT, comparison=cmp(">=", 5, 10), source_line="assert ok >= 10", workers=BUSY),
@@ -125,8 +139,8 @@ CASES = [
     Case("expectation.exact-count",
          ev(ASSERT, comparison=cmp("==", 9, 10), source_line="assert len(done) == 10",
             workers=BUSY),
-         ev(ASSERT, comparison=cmp("==", 9, 50), source_line="assert len(done) == 50",
-            workers=BUSY),
+         # the same count in code that ran nothing concurrently: an ordinary bug
+         ev(ASSERT, comparison=cmp("==", 9, 10), source_line="assert len(done) == 10"),
          "counted 9, expected exactly 10 (off by 1", "9 <= count <= 10"),
     Case("expectation.ordering",
          ev(ASSERT, comparison=cmp("==", [3, 1, 2], [1, 2, 3], left_len=3, right_len=3),
@@ -229,6 +243,15 @@ CASES = [
          ev(TimeoutError("timed out"), pollution=(entry("socket-timeout", "socket", "0.01"),)),
          ev(ValueError("x"), pollution=(entry("socket-timeout", "socket", "0.01"),)),
          "socket = 0.01", "setdefaulttimeout(None)"),
+    Case("config-pollution.captured-logs",
+         ev(AssertionError("assert 'bucket empty' in ''"),
+            frame_facts=(FrameFact("caplog", "caplog in test_warns (test_log.py:30)"),),
+            pollution=(entry("logging", "logging.root.level", "ERROR", "WARNING"),)),
+         # caplog in use but no logging change outstanding: the code did not log
+         ev(AssertionError("assert 'bucket empty' in ''"),
+            frame_facts=(FrameFact("caplog", "caplog in test_warns (test_log.py:30)"),),
+            pollution=(entry("env", "OTHER", "1"),)),
+         "asserts on captured logs", "caplog.set_level"),
     Case("config-pollution.order-dependent",
          ev(ASSERT, reruns=RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_a")),
          ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY)),
@@ -267,6 +290,21 @@ CASES = [
          ev(AssertionError("assert 0.0 >= 0.9"),
             comparison=cmp(">=", 0.0, 0.9), source_line="assert result.hit_rate >= 0.9"),
          "result.hit_rate is 0", "create_autospec"),
+    Case("mock-gap.side-effect-exhausted",
+         ev(rec(StopIteration(), "test_export", "app.export", "unittest.mock"),
+            frame_facts=(FrameFact("double", "reader is a Mock in test_rows (test_export.py:5)"),)),
+         # a generator of the code itself running out is an ordinary bug
+         ev(rec(StopIteration(), "test_export", "app.export")),
+         "came from inside unittest.mock", "one item per call"),
+    Case("mock-gap.double-in-computation",
+         ev(ZeroDivisionError("float division by zero"),
+            frame_facts=(FrameFact("double-at-raise", "quota is a test-defined StubQuota in "
+                                                      "pacing (bucket.py:84)"),)),
+         # the double was used elsewhere in the test, not where the division failed
+         ev(ZeroDivisionError("float division by zero"),
+            frame_facts=(FrameFact("double", "quota is a test-defined StubQuota in "
+                                             "test_pacing (test_bucket.py:9)"),)),
+         "raised where quota is a test-defined StubQuota", "create_autospec"),
     Case("mock-gap.real-resources",
          ev(ASSERT, mocked=True, spawned=("process 4312 'sleep 30'",)),
          ev(ASSERT, spawned=("process 4312 'sleep 30'",)),
@@ -407,3 +445,47 @@ def test_a_named_pool_already_started_is_not_called_a_thread_started_twice():
     assert "pool 'orders' is still running from an earlier start" in found.reasons[0]
     assert "Thread/Process" not in found.reasons[0]
     assert "pool_scope" in found.suggestions[0].text
+
+
+def diagnose(evidence: Evidence):
+    return decide(evidence, [f for rule in RULES if (f := rule.check(evidence)) is not None])
+
+
+def test_a_missed_patch_outranks_the_refused_connection_it_caused():
+    refused = ConnectionRefusedError(111, "Connection refused")
+    missed = diagnose(ev(refused, mocked=True, spawned=("socket connect to 127.0.0.1:5000",)))
+    assert missed.category is Category.MOCK_GAP, missed.reasons
+    # nearest negative: no double in the test, the server really was not there
+    assert diagnose(ev(refused, spawned=("socket connect to 127.0.0.1:5000",))).category \
+        is Category.LIFECYCLE
+
+
+def test_a_socket_with_its_own_timeout_is_not_blamed_on_the_default():
+    default = (entry("socket-timeout", "socket.getdefaulttimeout()", "0.5", "None"),)
+    own = ev(TimeoutError("timed out"), pollution=default,
+             frame_facts=(FrameFact("socket", "sock timeout=0.2"),))
+    assert by_id()["config-pollution.socket-timeout"].check(own) is None
+    assert diagnose(own).category is Category.TIMEOUT
+    inherited = replace(own, frame_facts=(FrameFact("socket", "sock timeout=0.5"),))
+    assert diagnose(inherited).category is Category.CONFIG_POLLUTION
+
+
+def test_a_module_loaded_from_a_directory_an_earlier_test_added_is_pollution():
+    added = (entry("sys.path", "sys.path", "10 entries (+/tmp/plugins0)", "9 entries"),)
+    shadowed = ev(AttributeError("module 'serializers' has no attribute 'JSON'"),
+                  pollution=added,
+                  frame_facts=(FrameFact("module", "serializers /tmp/plugins0/serializers.py"),))
+    diagnosis = diagnose(shadowed)
+    assert diagnosis.category is Category.CONFIG_POLLUTION, diagnosis.reasons
+    assert "loaded from /tmp/plugins0/serializers.py" in diagnosis.reasons[0]
+    # the project's own module, from its own directory: an ordinary AttributeError
+    own = replace(shadowed, frame_facts=(FrameFact("module", "serializers /repo/serializers.py"),))
+    assert diagnose(own).category is Category.UNCLASSIFIED
+
+
+@pytest.mark.parametrize(("got", "want"), [(45, 30), (4, 0)])
+def test_timed_counts_in_concurrent_code_are_expectations_and_not_in_sequential(got, want):
+    failed = ev(ASSERT, comparison=cmp("==", got, want), workers=DONE)
+    assert diagnose(failed).category is Category.EXPECTATION
+    assert by_id()["race.lost-update"].check(failed) is None
+    assert diagnose(replace(failed, workers=())).category is Category.UNCLASSIFIED

@@ -66,7 +66,11 @@ def connection(e: Evidence) -> Finding | None:
     for qualname, meaning in _CONNECTION.items():
         exc = e.any_exception(qualname)
         if exc is not None:
-            return hit(0.8, [f"{describe(exc)}{where(e)}: {meaning}"], _connection_advice(qualname))
+            # In a test that used doubles and still opened a real socket, the patch missed
+            # (mockgap.real_resources): the refusal is its consequence.
+            score = 0.5 if e.mocked and e.spawned else 0.8
+            return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
+                       _connection_advice(qualname))
     exc = e.any_exception("builtins.EOFError")
     if exc is None or not any(m.startswith(_PIPE_MODULES) for m in exc.modules):
         return None  # EOFError from input() or a parser is an ordinary bug
@@ -133,7 +137,9 @@ def already_started(e: Evidence) -> Finding | None:
 
 def unhandled_thread(e: Evidence) -> Finding | None:
     """An exception in a background thread (or a finaliser) was never handled."""
-    thread = [w for w in e.warnings if w.startswith("PytestUnhandledThreadException")]
+    raised = [f"PytestUnhandledThreadExceptionWarning: {x.message}" for x in e.exceptions
+              if x.type.endswith(".PytestUnhandledThreadExceptionWarning")]
+    thread = raised + [w for w in e.warnings if w.startswith("PytestUnhandledThreadException")]
     unraisable = [w for w in e.warnings if w.startswith("PytestUnraisableException")]
     if not thread and not unraisable:
         return None

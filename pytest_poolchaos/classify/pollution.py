@@ -82,9 +82,16 @@ def cwd_relative(e: Evidence) -> Finding | None:
 
 
 def syspath_import(e: Evidence) -> Finding | None:
-    """An import failed while an earlier test's sys.path change is in effect."""
-    exc = e.any_exception("builtins.ImportError")
+    """An import failed, or a module was loaded from a directory, while an earlier test's
+    sys.path change (adding that directory) is in effect."""
     paths = _of_kind(e, "sys.path")
+    shadow = _shadowing(e, paths)
+    if shadow is not None:
+        entry, name, path = shadow
+        return hit(0.85, [f"the module {name!r} used where it failed was loaded from {path}, "
+                          f"a directory {entry.nodeid} added to sys.path and never removed"],
+                   _fix(entry))
+    exc = e.any_exception("builtins.ImportError")
     if exc is None or not paths:
         return None
     return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {paths[0].describe()}"],
@@ -106,8 +113,22 @@ def socket_timeout(e: Evidence) -> Finding | None:
     entries = _of_kind(e, "socket-timeout")
     if not entries or e.any_exception("builtins.TimeoutError") is None:
         return None
+    own = [f.detail.rsplit("timeout=", 1)[-1] for f in e.facts("socket")]
+    if own and entries[0].after not in own:
+        return None  # the socket had a timeout of its own: the default did not govern it
     return hit(0.9, [f"{entries[0].nodeid} left {entries[0].describe()}; this socket "
                      f"timed out under that default"], _fix(entries[0]))
+
+
+def captured_logs(e: Evidence) -> Finding | None:
+    """A caplog assertion failed while logging configuration an earlier test changed is still
+    in effect (a level, a handler, propagation, a disabled logger)."""
+    logging = _of_kind(e, "logging")
+    if not logging or not e.facts("caplog") or e.any_exception("builtins.AssertionError") is None:
+        return None
+    return hit(0.75, [f"this test asserts on captured logs ({e.facts('caplog')[0].detail}) and "
+                      f"{logging[0].nodeid} left {logging[0].describe()}"],
+               _fix(logging[0]))
 
 
 def order_dependent(e: Evidence) -> Finding | None:
@@ -167,6 +188,17 @@ def _tokens(entry: LedgerEntry) -> list[str]:
 
 def _contains(haystack: str, token: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(token)}(?![\w])", haystack) is not None
+
+
+def _shadowing(e: Evidence, paths: list[LedgerEntry]
+               ) -> tuple[LedgerEntry, str, str] | None:
+    for fact in e.facts("module"):
+        name, _, path = fact.detail.partition(" ")
+        for entry in paths:
+            added = re.findall(r"\+([^,)]+)", entry.after or "")
+            if any(path.startswith(directory.rstrip("/") + "/") for directory in added):
+                return entry, name, path
+    return None
 
 
 def _of_kind(e: Evidence, kind: str) -> list[LedgerEntry]:

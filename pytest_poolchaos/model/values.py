@@ -219,7 +219,9 @@ class Worker:
 @dataclass(frozen=True, slots=True)
 class FrameFact:
     """What the live traceback held where it failed: ``kind`` is lock, container, generator,
-    double or worker-thread; ``detail`` names the object and its frame."""
+    double (in any user frame), double-at-raise (in the frame that raised), socket (with its
+    own timeout), worker-thread, module (name and file), caplog, dropped-wait or deadline;
+    ``detail`` names the object and its frame."""
 
     kind: str
     detail: str

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import _thread
 import collections
+import linecache
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from types import FrameType, GeneratorType, TracebackType
+from types import CodeType, FrameType, FunctionType, GeneratorType, ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..model import FrameFact, Worker
@@ -32,7 +34,11 @@ _WORKER_RUNS = {("concurrent.futures.thread", "run"), ("concurrent.futures.threa
                 ("threading", "run"), ("multiprocessing.pool", "worker")}
 _IDLE_IN = ("queue.py", "threading.py", "concurrent/futures/thread.py", "selectors.py")
 _STDLIB = os.path.dirname(os.__file__)
-_MAX_FACTS = 12
+_MAX_FACTS = 16
+#: a statement that is only ``something.wait(...)``: its result is dropped
+_BARE_WAIT = re.compile(r"^\s*([A-Za-z_][\w.]*)\.wait\([^)]*\)\s*(?:#.*)?$")
+_CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
+_CLOCK_LOOP = re.compile(r"^\s*while\b.*\b(?:monotonic|time|perf_counter)\(\)")
 _MAX_WORKERS = 16
 
 
@@ -133,8 +139,11 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
         user = [f for f in frames if _is_user(f, root)]
         if user:
             facts += _held(user[-1])
+            facts += _modules(user[-1])
+            facts += _polling_calls(user[-1], dict(user[-1].f_locals))
         for frame in user:
             facts += _doubles(frame)
+            facts += _test_frame(frame)
     return tuple(dict.fromkeys(facts))[:_MAX_FACTS]
 
 
@@ -155,17 +164,95 @@ def _worker_thread(frames: list[FrameType]) -> list[FrameFact]:
 def _held(frame: FrameType) -> list[FrameFact]:
     """Locks, shared containers and generators the raising frame held, directly or as
     attributes of ``self``."""
-    facts = []
+    facts = [FrameFact("double-at-raise", fact.detail) for fact in _doubles(frame)]
+    sockets = sys.modules.get("socket")
     for name, value in _reachable(frame):
         kind = type(value)
         label = f"{kind.__name__} {name} in {_where(frame)}"
-        if kind in _LOCKS or _is_python_rlock(kind):
+        if sockets is not None and kind is sockets.socket:
+            facts.append(FrameFact("socket", f"{name} timeout={value.gettimeout()!r}"))
+        elif kind in _LOCKS or _is_python_rlock(kind):
             facts.append(FrameFact("lock", label))
         elif kind in _CONTAINERS:
             facts.append(FrameFact("container", label))
         elif kind is GeneratorType:
             facts.append(FrameFact("generator", label))
     return facts
+
+
+def _modules(frame: FrameType) -> list[FrameFact]:
+    """Modules of the project the raising frame used, with the file each was loaded from."""
+    names = set(frame.f_code.co_names) | set(frame.f_code.co_varnames)
+    scopes = (dict(frame.f_locals), frame.f_globals)
+    found = {}
+    for name in names:
+        value = next((scope[name] for scope in scopes if name in scope), None)
+        if type(value) is ModuleType:
+            path = (_own(value, "__dict__") or {}).get("__file__")
+            if isinstance(path, str) and not path.startswith(_STDLIB) and \
+                    "site-packages" not in path:
+                found[name] = path
+    return [FrameFact("module", f"{name} {path}") for name, path in sorted(found.items())]
+
+
+def _test_frame(frame: FrameType) -> list[FrameFact]:
+    """caplog in use, and an Event left unset after a wait whose result was dropped."""
+    facts = []
+    local = dict(frame.f_locals)
+    for name, value in local.items():
+        kind = type(value)
+        if kind.__name__ == "LogCaptureFixture" and _class_attr(kind, "__module__") == \
+                "_pytest.logging":
+            facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
+    return facts + _dropped_waits(frame, local)
+
+
+def _dropped_waits(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
+    facts = []
+    for lineno, text in _lines_before(frame):
+        match = _BARE_WAIT.match(text)
+        if match is None:
+            continue
+        event = _resolve(match.group(1), local)
+        if type(event) is threading.Event and not event.is_set():
+            facts.append(FrameFact("dropped-wait", f"`{text.strip()}` at line {lineno} "
+                                                   f"returned False and the test went on"))
+    return facts[:2]
+
+
+def _polling_calls(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    facts = []
+    for name in _CALLED.findall(line):
+        func = local.get(name, frame.f_globals.get(name))
+        code = _own(func, "__code__") if type(func) is FunctionType else None
+        if code is not None and _polls_a_clock(code):
+            facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
+                                               f"({os.path.basename(code.co_filename)}:"
+                                               f"{code.co_firstlineno})"))
+    return facts
+
+
+def _polls_a_clock(code: CodeType) -> bool:
+    """A loop in the function's source whose condition reads a clock."""
+    lines = [linecache.getline(code.co_filename, code.co_firstlineno + i) for i in range(60)]
+    return any(_CLOCK_LOOP.search(text) for text in lines) and \
+        bool({"monotonic", "time", "perf_counter"} & set(code.co_names))
+
+
+def _lines_before(frame: FrameType) -> Iterator[tuple[int, str]]:
+    first = frame.f_code.co_firstlineno
+    for lineno in range(first, min(frame.f_lineno, first + 200)):
+        yield lineno, linecache.getline(frame.f_code.co_filename, lineno)
+
+
+def _resolve(dotted: str, local: dict[str, Any]) -> Any:
+    head, *rest = dotted.split(".")
+    value = local.get(head)
+    for part in rest:
+        inner = _own(value, "__dict__")
+        value = inner.get(part) if type(inner) is dict else None
+    return value
 
 
 def _is_python_rlock(kind: type) -> bool:
