@@ -77,9 +77,9 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -
 def _thread_worker(thread: threading.Thread, frames: dict[int, FrameType],
                    seen: set[int]) -> list[Worker]:
     ident = thread.ident
-    if ident is None or ident in seen:
+    if ident is None or id(thread) in seen:  # idents of exited threads are reused
         return []
-    seen.add(ident)
+    seen.add(id(thread))
     frame = frames.get(ident)
     if frame is None or not thread.is_alive():
         return [Worker("thread", thread.name, "exited")]
