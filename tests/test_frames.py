@@ -158,3 +158,23 @@ def test_modules_used_where_it_failed_name_their_file(nested):
 
     facts = kinds(raised(uses_a_module)).get("module", [])
     assert any(d.startswith("frames ") and d.endswith("frames.py") for d in facts)
+
+
+def test_unittest_assert_methods_give_their_operands():
+    import unittest
+
+    from pytest_poolchaos.worker import evidence
+
+    case = unittest.TestCase()
+    equal = evidence._unittest(raised(case.assertEqual, 2, 3))
+    assert equal is not None
+    assert (equal.comparison.op, equal.comparison.left_value,
+            equal.comparison.right_value) == ("==", 2.0, 3.0)
+    lists = evidence._unittest(raised(case.assertEqual, [2, 1], [1, 2]))
+    assert lists is not None
+    assert lists.reordered
+    bound = evidence._unittest(raised(case.assertGreaterEqual, 5, 10))
+    assert bound is not None
+    assert bound.comparison.op == ">="
+    # nearest negative: assertTrue compares nothing
+    assert evidence._unittest(raised(case.assertTrue, 0)) is None

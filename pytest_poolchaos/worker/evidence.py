@@ -85,7 +85,7 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     records = tuple(_record(exc, relation) for exc, relation in chain)
     message = _clean(_crash_message(report))
     text = "\n".join([message, *(record.message for record in records)])
-    captured = _matching(comparisons.last if comparisons else None, error)
+    captured = _matching(comparisons.last if comparisons else None, error) or _unittest(error)
     where, line = _location(item, error)
     workers, facts = _live_facts(item, chain, scope)
     return Evidence(
@@ -162,6 +162,34 @@ def _matching(captured: _Captured | None, error: BaseException | None) -> _Captu
     site = _raise_site(error.__traceback__)
     if captured.where is None or site is None or captured.where == site:
         return captured
+    return None
+
+
+#: unittest's assert methods (and the helpers they call) -> the operator they check, with the
+#: names of their two operands
+_UNITTEST_OPS = {
+    "_baseAssertEqual": ("==", "first", "second"), "assertEqual": ("==", "first", "second"),
+    "assertNotEqual": ("!=", "first", "second"), "assertLess": ("<", "a", "b"),
+    "assertLessEqual": ("<=", "a", "b"), "assertGreater": (">", "a", "b"),
+    "assertGreaterEqual": (">=", "a", "b"), "assertAlmostEqual": ("==", "first", "second"),
+    "assertListEqual": ("==", "list1", "list2"), "assertTupleEqual": ("==", "tuple1", "tuple2"),
+    "assertSequenceEqual": ("==", "seq1", "seq2"), "assertDictEqual": ("==", "d1", "d2"),
+    "assertSetEqual": ("==", "set1", "set2"), "assertCountEqual": ("==", "first", "second"),
+}
+
+
+def _unittest(error: BaseException | None) -> _Captured | None:
+    """The operands of a failed unittest assert method, read from its live frame: pytest's
+    assertion hook never sees them."""
+    if not isinstance(error, AssertionError):
+        return None
+    for frame, _ in _frames(error.__traceback__):
+        if frame.f_globals.get("__name__") != "unittest.case":
+            continue
+        found = _UNITTEST_OPS.get(frame.f_code.co_name)
+        local = frame.f_locals
+        if found is not None and found[1] in local and found[2] in local:
+            return _capture(found[0], local[found[1]], local[found[2]])
     return None
 
 
