@@ -252,6 +252,17 @@ CASES = [
             frame_facts=(FrameFact("caplog", "caplog in test_warns (test_log.py:30)"),),
             pollution=(entry("env", "OTHER", "1"),)),
          "asserts on captured logs", "caplog.set_level"),
+    Case("config-pollution.read-on-the-way",
+         ev(RuntimeError("connection dropped"),
+            frame_facts=(FrameFact("reads", "max_retries: DEFAULTS JOBQ_MAX_RETRIES environ "
+                                            "get int os"),),
+            pollution=(entry("env", "JOBQ_MAX_RETRIES", "0"),)),
+         # the same change, but nothing on the failing path reads it
+         ev(RuntimeError("connection dropped"),
+            frame_facts=(FrameFact("reads", "max_workers: DEFAULTS JOBQ_WORKERS environ "
+                                            "get int os"),),
+            pollution=(entry("env", "JOBQ_MAX_RETRIES", "0"),)),
+         "max_retries on the failing path reads JOBQ_MAX_RETRIES", "monkeypatch.setenv"),
     Case("config-pollution.order-dependent",
          ev(ASSERT, reruns=RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_a")),
          ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY)),

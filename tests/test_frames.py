@@ -178,3 +178,19 @@ def test_unittest_assert_methods_give_their_operands():
     assert bound.comparison.op == ">="
     # nearest negative: assertTrue compares nothing
     assert evidence._unittest(raised(case.assertTrue, 0)) is None
+
+
+def read_limit():
+    import os
+
+    return int(os.environ.get("FRAMES_TEST_LIMIT", "3"))
+
+
+def uses_the_limit():
+    raise RuntimeError(f"over {read_limit()}")
+
+
+def test_the_code_on_the_failing_path_and_what_it_calls_is_read():
+    reads = kinds(raised(uses_the_limit))["reads"]
+    assert any(d.startswith("read_limit: ") and "FRAMES_TEST_LIMIT" in d.split() for d in reads)
+    assert any(d.startswith("uses_the_limit: ") for d in reads)

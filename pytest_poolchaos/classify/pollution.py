@@ -120,6 +120,35 @@ def socket_timeout(e: Evidence) -> Finding | None:
                      f"timed out under that default"], _fix(entries[0]))
 
 
+def read_on_the_way(e: Evidence) -> Finding | None:
+    """Code on the failing path reads a setting (an environment variable, a watched global's
+    key) that an earlier test changed and never restored."""
+    for entry in e.pollution:
+        wanted = _read_tokens(entry)
+        if not wanted:
+            continue
+        for fact in e.facts("reads"):
+            where_read, _, tokens = fact.detail.partition(": ")
+            if wanted <= set(tokens.split()):
+                return hit(0.8, [f"{where_read} on the failing path reads "
+                                 f"{' / '.join(sorted(wanted))}, and {entry.nodeid} left "
+                                 f"{entry.describe()}"], _fix(entry))
+    return None
+
+
+def _read_tokens(entry: LedgerEntry) -> set[str]:
+    """What code that reads the entry's setting names: the variable for an environment
+    change, the global and its key for a watched one."""
+    if entry.kind == "env":
+        return {entry.key} if len(entry.key) >= _MIN_TOKEN else set()
+    if entry.kind == "watched":
+        target = entry.key.split(":", 1)[-1]
+        name = target.split("[", 1)[0].rsplit(".", 1)[-1]
+        keys = re.findall(r"\[['\"]?([^\]'\"]+)", target)
+        return {name, *keys[-1:]} if name else set()
+    return set()
+
+
 def captured_logs(e: Evidence) -> Finding | None:
     """A caplog assertion failed while logging configuration an earlier test changed is still
     in effect (a level, a handler, propagation, a disabled logger)."""

@@ -35,6 +35,8 @@ _WORKER_RUNS = {("concurrent.futures.thread", "run"), ("concurrent.futures.threa
 _IDLE_IN = ("queue.py", "threading.py", "concurrent/futures/thread.py", "selectors.py")
 _STDLIB = os.path.dirname(os.__file__)
 _MAX_FACTS = 16
+_MAX_READS = 16
+_TOKEN = re.compile(r"[A-Za-z_][\w.-]{2,60}")
 #: a statement that is only ``something.wait(...)``: its result is dropped
 _BARE_WAIT = re.compile(r"^\s*([A-Za-z_][\w.]*)\.wait\([^)]*\)\s*(?:#.*)?$")
 _CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
@@ -133,6 +135,7 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
     """Locks, containers and generators where each exception was raised, doubles in any user
     frame, and whether it was raised on a worker thread."""
     facts: list[FrameFact] = []
+    reads: list[FrameFact] = []
     for error in errors:
         frames = list(_tb_frames(error.__traceback__))
         facts += _worker_thread(frames)
@@ -144,7 +147,9 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
         for frame in user:
             facts += _doubles(frame)
             facts += _test_frame(frame)
-    return tuple(dict.fromkeys(facts))[:_MAX_FACTS]
+        reads += [r for frame in user for r in _reads(frame, root)]
+    kept = tuple(dict.fromkeys(facts))[:_MAX_FACTS]
+    return kept + tuple(dict.fromkeys(reads))[:_MAX_READS]
 
 
 def _tb_frames(tb: TracebackType | None) -> Iterator[FrameType]:
@@ -178,6 +183,39 @@ def _held(frame: FrameType) -> list[FrameFact]:
         elif kind is GeneratorType:
             facts.append(FrameFact("generator", label))
     return facts
+
+
+def _reads(frame: FrameType, root: str) -> list[FrameFact]:
+    """The names and string constants of the code on the failing path: each user frame's
+    function and the project functions it calls by name (one level), as
+    ``qualname: token token ...``; what an earlier test changed can be looked up in them."""
+    codes = [frame.f_code]
+    for name in frame.f_code.co_names[:40]:
+        codes += _project_code(frame.f_globals.get(name), frame.f_code.co_names, root)
+    return [FrameFact("reads", f"{getattr(code, 'co_qualname', code.co_name)}: "
+                               f"{' '.join(_tokens(code))}") for code in codes[:8]]
+
+
+def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
+    """Code objects of functions under ``root`` that ``value`` (a function, or a module whose
+    attribute ``names`` mentions) holds."""
+    if type(value) is FunctionType:
+        code = _own(value, "__code__")
+        return [code] if isinstance(code, CodeType) and code.co_filename.startswith(root) else []
+    if type(value) is ModuleType:
+        members = _own(value, "__dict__") or {}
+        found = []
+        for name in names:
+            member = members.get(name) if isinstance(members, dict) else None
+            if type(member) is FunctionType:
+                found += _project_code(member, (), root)
+        return found[:4]
+    return []
+
+
+def _tokens(code: CodeType) -> list[str]:
+    words = [c for c in code.co_consts if type(c) is str and _TOKEN.fullmatch(c)]
+    return sorted(set(words) | set(code.co_names))[:60]
 
 
 def _modules(frame: FrameType) -> list[FrameFact]:
