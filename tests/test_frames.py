@@ -194,3 +194,17 @@ def test_the_code_on_the_failing_path_and_what_it_calls_is_read():
     reads = kinds(raised(uses_the_limit))["reads"]
     assert any(d.startswith("read_limit: ") and "FRAMES_TEST_LIMIT" in d.split() for d in reads)
     assert any(d.startswith("uses_the_limit: ") for d in reads)
+
+
+class Pool:
+    def prune(self) -> int:
+        return len([c for c in range(2) if read_limit() > 5])
+
+
+def test_methods_the_failing_frame_calls_on_its_objects_are_read():
+    def fails():
+        pool = Pool()
+        assert pool.prune() == 1
+
+    reads = kinds(raised(fails))["reads"]
+    assert any(d.startswith("Pool.prune: ") and "read_limit" in d.split() for d in reads)

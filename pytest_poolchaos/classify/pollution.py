@@ -141,7 +141,10 @@ def _read_tokens(entry: LedgerEntry) -> set[str]:
     change, the global and its key for a watched one."""
     if entry.kind == "env":
         return {entry.key} if len(entry.key) >= _MIN_TOKEN else set()
-    if entry.kind == "watched":
+    if entry.kind == "mock-patch":  # package.module.name: the code calls module.name
+        parts = entry.key.split(".")
+        return set(parts[-2:]) if len(parts) >= 2 else set()
+    if ":" in entry.key:  # module:NAME['key'] of a watched (or project) global
         target = entry.key.split(":", 1)[-1]
         name = target.split("[", 1)[0].rsplit(".", 1)[-1]
         keys = re.findall(r"\[['\"]?([^\]'\"]+)", target)

@@ -190,8 +190,12 @@ def _reads(frame: FrameType, root: str) -> list[FrameFact]:
     function and the project functions it calls by name (one level), as
     ``qualname: token token ...``; what an earlier test changed can be looked up in them."""
     codes = [frame.f_code]
-    for name in frame.f_code.co_names[:40]:
-        codes += _project_code(frame.f_globals.get(name), frame.f_code.co_names, root)
+    names = frame.f_code.co_names
+    local = dict(frame.f_locals)
+    for name in names[:40]:
+        codes += _project_code(frame.f_globals.get(name), names, root)
+    for value in list(local.values())[:20]:  # methods the frame calls on its project objects
+        codes += _methods(value, names, root)
     return [FrameFact("reads", f"{getattr(code, 'co_qualname', code.co_name)}: "
                                f"{' '.join(_tokens(code))}") for code in codes[:8]]
 
@@ -213,9 +217,26 @@ def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeTyp
     return []
 
 
+def _methods(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
+    members = _class_attr(type(value), "__dict__")
+    found: list[CodeType] = []
+    if members is None:
+        return found
+    for name in names:
+        member = members.get(name)
+        if type(member) is FunctionType:
+            found += _project_code(member, (), root)
+    return found[:4]
+
+
 def _tokens(code: CodeType) -> list[str]:
-    words = [c for c in code.co_consts if type(c) is str and _TOKEN.fullmatch(c)]
-    return sorted(set(words) | set(code.co_names))[:60]
+    # comprehensions and lambdas are code objects of their own, run as part of this one
+    inner = [c for c in code.co_consts if type(c) is CodeType]
+    words: set[str] = set()
+    for each in (code, *inner):
+        words |= {c for c in each.co_consts if type(c) is str and _TOKEN.fullmatch(c)}
+        words |= set(each.co_names)
+    return sorted(words)[:60]
 
 
 def _modules(frame: FrameType) -> list[FrameFact]:
