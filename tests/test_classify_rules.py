@@ -500,3 +500,15 @@ def test_timed_counts_in_concurrent_code_are_expectations_and_not_in_sequential(
     assert diagnose(failed).category is Category.EXPECTATION
     assert by_id()["race.lost-update"].check(failed) is None
     assert diagnose(replace(failed, workers=())).category is Category.UNCLASSIFIED
+
+
+def test_a_changed_tz_is_read_by_the_time_functions_on_the_failing_path():
+    tz = (entry("env", "TZ", "<+0545>-5:45"),)
+    formats = ev(AssertionError("assert '03:58' == '22:13'"), pollution=tz,
+                 frame_facts=(FrameFact("reads", "format_ts: localtime strftime time"),))
+    diagnosis = diagnose(formats)
+    assert diagnosis.category is Category.CONFIG_POLLUTION, diagnosis.reasons
+    assert "format_ts on the failing path reads localtime" in diagnosis.reasons[0]
+    # nearest negative: the same change, and code that never asks for local time
+    plain = replace(formats, frame_facts=(FrameFact("reads", "format_ts: isoformat utc"),))
+    assert diagnose(plain).category is Category.UNCLASSIFIED

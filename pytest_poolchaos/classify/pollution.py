@@ -124,32 +124,42 @@ def read_on_the_way(e: Evidence) -> Finding | None:
     """Code on the failing path reads a setting (an environment variable, a watched global's
     key) that an earlier test changed and never restored."""
     for entry in e.pollution:
-        wanted = _read_tokens(entry)
-        if not wanted:
-            continue
-        for fact in e.facts("reads"):
-            where_read, _, tokens = fact.detail.partition(": ")
-            if wanted <= set(tokens.split()):
-                return hit(0.8, [f"{where_read} on the failing path reads "
-                                 f"{' / '.join(sorted(wanted))}, and {entry.nodeid} left "
-                                 f"{entry.describe()}"], _fix(entry))
+        for wanted in _read_tokens(entry):
+            for fact in e.facts("reads"):
+                where_read, _, tokens = fact.detail.partition(": ")
+                if wanted <= set(tokens.split()):
+                    return hit(0.8, [f"{where_read} on the failing path reads "
+                                     f"{' / '.join(sorted(wanted))}, and {entry.nodeid} left "
+                                     f"{entry.describe()}"], _fix(entry))
     return None
 
 
-def _read_tokens(entry: LedgerEntry) -> set[str]:
-    """What code that reads the entry's setting names: the variable for an environment
-    change, the global and its key for a watched one."""
+#: environment variables the C library and the standard library read on their own, and the
+#: calls that read them
+_IMPLICIT_ENV = {
+    "TZ": ("localtime", "mktime", "strftime", "ctime", "asctime", "fromtimestamp",
+           "astimezone", "tzset"),
+    "LANG": ("getlocale", "getpreferredencoding", "strcoll", "strxfrm"),
+    "LC_ALL": ("getlocale", "getpreferredencoding", "strcoll", "strxfrm"),
+}
+
+
+def _read_tokens(entry: LedgerEntry) -> list[set[str]]:
+    """What code that reads the entry's setting names (any one set of names will do): the
+    variable, or a call that reads it implicitly, for an environment change; the module and
+    name of a patch; the global and its key for a watched one."""
     if entry.kind == "env":
-        return {entry.key} if len(entry.key) >= _MIN_TOKEN else set()
+        named = [{entry.key}] if len(entry.key) >= _MIN_TOKEN else []
+        return named + [{call} for call in _IMPLICIT_ENV.get(entry.key, ())]
     if entry.kind == "mock-patch":  # package.module.name: the code calls module.name
         parts = entry.key.split(".")
-        return set(parts[-2:]) if len(parts) >= 2 else set()
+        return [set(parts[-2:])] if len(parts) >= 2 else []
     if ":" in entry.key:  # module:NAME['key'] of a watched (or project) global
         target = entry.key.split(":", 1)[-1]
         name = target.split("[", 1)[0].rsplit(".", 1)[-1]
         keys = re.findall(r"\[['\"]?([^\]'\"]+)", target)
-        return {name, *keys[-1:]} if name else set()
-    return set()
+        return [{name, *keys[-1:]}] if name else []
+    return []
 
 
 def captured_logs(e: Evidence) -> Finding | None:
