@@ -203,6 +203,13 @@ CASES = [
          ev(crash=CrashFacts("worker 'gw0' crashed (exit code 1)", 1, 1.9, "gw0"),
             timeout=TimeoutInfo(2.0, "thread", "cli")),
          "had been running 0.30 s", "out-of-memory killer"),
+    Case("lifecycle.dead-before-timeout",
+         ev(queue.Empty(), source_line="item = results.get(timeout=1.5)",
+            workers=(Worker("process", "Process-1", "exited", exit_code=1),)),
+         # the worker still alive: the wait was simply too short (timeout.queue-empty)
+         ev(queue.Empty(), source_line="item = results.get(timeout=1.5)",
+            workers=(Worker("process", "Process-1", "alive"),)),
+         "process 'Process-1' exited (exit code 1) before the wait ran out", "is_alive()"),
     # -- config-pollution ---------------------------------------------------------------------
     Case("config-pollution.ledger-match",
          ev(AssertionError("assert 'mock' == 'real'"),

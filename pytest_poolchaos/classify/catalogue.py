@@ -57,6 +57,7 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.own-leaks", _L, lifecycle.own_leaks),
     _rule("lifecycle.never-awaited", _L, lifecycle.never_awaited),
     _rule("lifecycle.process-died", _L, lifecycle.process_died),
+    _rule("lifecycle.dead-before-timeout", _L, lifecycle.dead_before_timeout),
     _rule("config-pollution.ledger-match", _P, pollution.ledger_match),
     _rule("config-pollution.watched", _P, pollution.watched),
     _rule("config-pollution.env-key-error", _P, pollution.env_key_error),
