@@ -34,8 +34,9 @@ _WORKER_RUNS = {("concurrent.futures.thread", "run"), ("concurrent.futures.threa
                 ("threading", "run"), ("multiprocessing.pool", "worker")}
 _IDLE_IN = ("queue.py", "threading.py", "concurrent/futures/thread.py", "selectors.py")
 _STDLIB = os.path.dirname(os.__file__)
-_MAX_FACTS = 16
+_PER_KIND = 4
 _MAX_READS = 16
+_MAX_TOKENS = 120
 _TOKEN = re.compile(r"[A-Za-z_][\w.-]{2,60}")
 #: a statement that is only ``something.wait(...)``: its result is dropped
 _BARE_WAIT = re.compile(r"^\s*([A-Za-z_][\w.]*)\.wait\([^)]*\)\s*(?:#.*)?$")
@@ -148,8 +149,19 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _doubles(frame)
             facts += _test_frame(frame)
         reads += [r for frame in user for r in _reads(frame, root)]
-    kept = tuple(dict.fromkeys(facts))[:_MAX_FACTS]
-    return kept + tuple(dict.fromkeys(reads))[:_MAX_READS]
+    return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
+
+
+def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
+    """Unique facts, at most ``per_kind`` of each kind (containers abound: they must not
+    crowd out a dropped wait or caplog)."""
+    counts: dict[str, int] = {}
+    kept = []
+    for fact in dict.fromkeys(facts):
+        counts[fact.kind] = counts.get(fact.kind, 0) + 1
+        if counts[fact.kind] <= per_kind:
+            kept.append(fact)
+    return tuple(kept)
 
 
 def _tb_frames(tb: TracebackType | None) -> Iterator[FrameType]:
@@ -236,7 +248,7 @@ def _tokens(code: CodeType) -> list[str]:
     for each in (code, *inner):
         words |= {c for c in each.co_consts if type(c) is str and _TOKEN.fullmatch(c)}
         words |= set(each.co_names)
-    return sorted(words)[:60]
+    return sorted(words)[:_MAX_TOKENS]
 
 
 def _modules(frame: FrameType) -> list[FrameFact]:
