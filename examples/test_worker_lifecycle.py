@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from poolsvc import WorkerPool, WorkerStateMachine, configure
 from poolsvc.affinity import AffinityClient
 
@@ -9,7 +11,8 @@ from poolsvc.affinity import AffinityClient
 def test_worker_state_machine_handles_all_transitions():
     sm = WorkerStateMachine()
     sm.to("ready")
-    sm.run_one_task()
+    with ThreadPoolExecutor(1, thread_name_prefix="task") as runner:  # as the pool runs tasks
+        runner.submit(sm.run_one_task).result(timeout=2)
     assert sm.health_check()
     sm.to("stopping")
     sm.to("stopped")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_poolchaos.model import Category
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 LABELS = {
@@ -26,6 +28,7 @@ LABELS = {
     "test_multi_layer.py::test_pool_session_affinity_with_mock_adapter": "mock-gap",
     "test_multi_layer.py::test_mock_layer_starts_no_processes": "mock-gap",
     "test_multi_layer.py::test_latency_summary_reports_tail": "unclassified",
+    "test_dispatch.py::test_request_result_is_delivered": "race",
 }
 OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR) (\S+)", re.M)
 
@@ -51,6 +54,7 @@ def test_each_example_gets_its_label_and_passing_ones_none(chaostester, examples
     categories = _categories(run.data)
     failed = {nodeid: label for nodeid, label in categories.items() if label is not None}
     assert failed == LABELS
+    assert set(LABELS.values()) == {category.value for category in Category}, "every category"
     assert len(categories) > len(LABELS), "the demo has passing tests too"
     assert run.data["summary"]["failed"] == len(LABELS)
 
@@ -86,6 +90,11 @@ def test_example_diagnoses_carry_the_numbers_and_names_that_explain_them(chaoste
     assert 'WorkerPool(pool_scope.name("orders"), size=2)' in said(
         "test_orders_pool_restarts_cleanly")
     assert "idempotent" not in transitions
+    handed_over = said("test_request_result_is_delivered")
+    assert "the lock: RLock self._slot in give_back (lease.py:" in handed_over
+    assert "thread 'handler_0'" in handed_over
+    assert "thread 'delivery_0'" in handed_over
+    assert "timeout" not in handed_over.lower()
     _snippets_fit_the_code(run.data, Path(examples))
 
 

@@ -22,7 +22,8 @@ def test_first():
     pass
 
 def test_count():
-    assert 3 == 4
+    done = []; worker = threading.Thread(target=done.extend, args=([1, 2, 3],))
+    worker.start(); worker.join(); assert len(done) == 4
 
 @pytest.mark.timeout(0.5, method="thread")
 def test_hang():
@@ -55,7 +56,7 @@ def test_thread_timeout_kill_is_reported_from_the_journal(chaostester, capsys):
                           "test_killed.py::test_hang"}
     hang = tests["test_killed.py::test_hang"]["diagnosis"]
     assert hang["category"] == "timeout"
-    assert "marker at test_killed.py:11" in " ".join(hang["evidence"])
+    assert "marker at test_killed.py:12" in " ".join(hang["evidence"])
     assert tests["test_killed.py::test_count"]["diagnosis"]["category"] == "expectation"
     assert tests["test_killed.py::test_first"]["outcome"] == "passed"
     assert data["session"]["exitstatus"] == 1

@@ -81,8 +81,6 @@ def test_surrogate_thread_name_reaches_serial_reports(chaostester):
 
 # -- D3 -------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D3: the assertion-compare hook calls len() and getattr "
-                                       "on the operands")
 def test_assertion_hook_calls_no_user_code(chaostester):
     chaostester.pytester.makepyfile(
         """

@@ -64,12 +64,14 @@ def test_reruns_leave_outcome_reports_and_exit_status_alone(chaostester):
 def test_isolated_rerun_quotes_the_measured_operands(chaostester):
     chaostester.pytester.makepyfile(test_measure="""
         import pathlib
+        from concurrent.futures import ThreadPoolExecutor
 
         def test_latency():
             counter = pathlib.Path(__file__).with_name("calls.txt")
             calls = int(counter.read_text()) if counter.exists() else 0
             counter.write_text(str(calls + 1))
-            latency = 12 + calls
+            with ThreadPoolExecutor(1) as pool:  # measured on concurrent work
+                latency = pool.submit(int, 12 + calls).result()
             assert latency < 10
     """)
     run = chaostester.run("--poolchaos-rerun=2", "--poolchaos-rerun-mode=isolated")

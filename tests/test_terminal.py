@@ -27,7 +27,10 @@ FAILING = """
         pass
 
     def test_rate():
-        rate = 0.4
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:  # a rate measured on concurrent work
+            rate = sum(pool.map(float, [0.2, 0.2]))
         assert rate >= 0.8
 
     def test_sets_env():

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..model import Category, Evidence, Finding, Rule
-from . import expectation, lifecycle, mockgap, pollution, timeout
+from . import expectation, lifecycle, mockgap, pollution, race, timeout
 
 __all__ = ["RULES", "by_id"]
 
@@ -30,7 +30,7 @@ def _rule(rule_id: str, category: Category, check: Check) -> Rule:
 
 
 _T, _E, _L = Category.TIMEOUT, Category.EXPECTATION, Category.LIFECYCLE
-_P, _M = Category.CONFIG_POLLUTION, Category.MOCK_GAP
+_P, _M, _R = Category.CONFIG_POLLUTION, Category.MOCK_GAP, Category.RACE
 
 RULES: tuple[Rule, ...] = (
     _rule("timeout.pytest-timeout", _T, timeout.pytest_timeout),
@@ -40,6 +40,8 @@ RULES: tuple[Rule, ...] = (
     _rule("timeout.event-wait", _T, timeout.event_wait),
     _rule("timeout.near-limit", _T, timeout.near_limit),
     _rule("timeout.thread-method-kill", _T, timeout.thread_method_kill),
+    _rule("timeout.dropped-wait", _T, timeout.dropped_wait),
+    _rule("timeout.deadline-gave-up", _T, timeout.deadline_gave_up),
     _rule("expectation.threshold", _E, expectation.threshold),
     _rule("expectation.exact-count", _E, expectation.exact_count),
     _rule("expectation.ordering", _E, expectation.ordering),
@@ -55,6 +57,7 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.own-leaks", _L, lifecycle.own_leaks),
     _rule("lifecycle.never-awaited", _L, lifecycle.never_awaited),
     _rule("lifecycle.process-died", _L, lifecycle.process_died),
+    _rule("lifecycle.dead-before-timeout", _L, lifecycle.dead_before_timeout),
     _rule("config-pollution.ledger-match", _P, pollution.ledger_match),
     _rule("config-pollution.watched", _P, pollution.watched),
     _rule("config-pollution.env-key-error", _P, pollution.env_key_error),
@@ -62,6 +65,8 @@ RULES: tuple[Rule, ...] = (
     _rule("config-pollution.sys-path-import", _P, pollution.syspath_import),
     _rule("config-pollution.leaked-patch", _P, pollution.leaked_patch),
     _rule("config-pollution.socket-timeout", _P, pollution.socket_timeout),
+    _rule("config-pollution.captured-logs", _P, pollution.captured_logs),
+    _rule("config-pollution.read-on-the-way", _P, pollution.read_on_the_way),
     _rule("config-pollution.order-dependent", _P, pollution.order_dependent),
     _rule("config-pollution.outstanding", _P, pollution.outstanding),
     _rule("mock-gap.spec-attribute", _M, mockgap.spec_attribute),
@@ -71,6 +76,15 @@ RULES: tuple[Rule, ...] = (
     _rule("mock-gap.mock-assertion", _M, mockgap.mock_assertion),
     _rule("mock-gap.real-resources", _M, mockgap.real_resources),
     _rule("mock-gap.zero-from-double", _M, mockgap.zero_from_double),
+    _rule("mock-gap.side-effect-exhausted", _M, mockgap.side_effect_exhausted),
+    _rule("mock-gap.double-in-computation", _M, mockgap.double_in_computation),
+    _rule("race.lock-ownership", _R, race.lock_ownership),
+    _rule("race.concurrent-mutation", _R, race.concurrent_mutation),
+    _rule("race.generator-reentry", _R, race.generator_reentry),
+    _rule("race.lost-update", _R, race.lost_update),
+    _rule("race.file-check-then-act", _R, race.file_check_then_act),
+    _rule("race.lock-order", _R, race.lock_order),
+    _rule("race.flips-alone", _R, race.flips_alone),
 )
 
 

@@ -14,6 +14,7 @@ from ..guard import record
 from ..model import Category, Diagnosis, Evidence, Finding, RuleScore, Suggestion, Verdict
 from ..sanitize import redact_text
 from .signals import describe, secs, where
+from .weights import weighted
 
 __all__ = ["MIN_SCORE", "combine", "decide", "is_disabled"]
 
@@ -42,7 +43,7 @@ def decide(evidence: Evidence, findings: Sequence[object],
     grouped: dict[Category, list[Finding]] = defaultdict(list)
     for finding in sorted(kept, key=lambda f: -f.score):
         grouped[finding.category].append(finding)
-    totals = sorted(((combine(f.score for f in group), category)
+    totals = sorted(((combine(weighted(f.rule, f.score) for f in group), category)
                      for category, group in grouped.items()), key=lambda t: -t[0])
     if not totals or totals[0][0] < MIN_SCORE:
         return _unclassified(evidence, kept)

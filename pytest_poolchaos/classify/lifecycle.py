@@ -7,7 +7,7 @@ import sys
 
 from ..model import Evidence, Finding, Suggestion
 from .signals import describe, hit, line, search, where
-from .timeout import killed_by_thread_timer
+from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
                         r"|Pool not running|Executor is shut ?down", re.I)
@@ -67,7 +67,10 @@ def connection(e: Evidence) -> Finding | None:
     for qualname, meaning in _CONNECTION.items():
         exc = e.any_exception(qualname)
         if exc is not None:
-            return hit(0.8, [f"{describe(exc)}{where(e)}: {meaning}"],
+            # In a test that used doubles and still opened a real socket, the patch missed
+            # (mockgap.real_resources): the refusal is its consequence.
+            score = 0.5 if e.mocked and e.spawned else 0.8
+            return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
     if exc is None or not any(m.startswith(_PIPE_MODULES) for m in exc.modules):
@@ -145,7 +148,9 @@ def _unique_name(e: Evidence, name: str | None) -> Suggestion:
 
 def unhandled_thread(e: Evidence) -> Finding | None:
     """An exception in a background thread (or a finaliser) was never handled."""
-    thread = [w for w in e.warnings if w.startswith("PytestUnhandledThreadException")]
+    raised = [f"PytestUnhandledThreadExceptionWarning: {x.message}" for x in e.exceptions
+              if x.type.endswith(".PytestUnhandledThreadExceptionWarning")]
+    thread = raised + [w for w in e.warnings if w.startswith("PytestUnhandledThreadException")]
     unraisable = [w for w in e.warnings if w.startswith("PytestUnraisableException")]
     if not thread and not unraisable:
         return None
@@ -300,3 +305,28 @@ def _death_advice(code: int | None) -> Suggestion:
     return Suggestion("Something in the test ended the process (os._exit, sys.exit in a forked "
                       "child, a pool initializer calling exit): run it alone with -p no:xdist "
                       "and look for os._exit/exit calls in the code it runs.")
+
+
+#: exit statuses a process gets from whoever stops it (SIGKILL, SIGTERM), often after the wait
+#: already ran out: they say nothing about why the wait ran out
+_STOPPED = (0, -9, -15)
+
+
+def dead_before_timeout(e: Evidence) -> Finding | None:
+    """A wait ran out while a process the test started had already died: the timeout is the
+    consequence, the dead worker the cause."""
+    waited = e.any_exception(*TIMEOUT_ERRORS, *QUEUE_EMPTY) or (
+        e.timeout is not None and e.timeout.fired)
+    dead = [w for w in e.workers if w.kind == "process" and w.state == "exited"
+            and w.exit_code is not None and w.exit_code not in _STOPPED]
+    if not waited or not dead or e.any_exception("subprocess.TimeoutExpired"):
+        return None
+    return hit(
+        0.9,
+        [f"{dead[0].describe()} before the wait ran out: nothing was left to do the work",
+         *(w.describe() for w in dead[1:3])],
+        Suggestion(f"Find why {dead[0].kind} {dead[0].name!r} died (exit code "
+                   f"{dead[0].exit_code}: an exception, os._exit, a crash); a longer timeout "
+                   f"would only wait longer for a worker that is gone. Check the worker is "
+                   f"alive (is_alive(), exitcode) before waiting on its results."),
+    )

@@ -169,8 +169,12 @@ def real_resources(e: Evidence) -> Finding | None:
     shown = [label.partition(" started by ")[0] for label in e.spawned[:3]] \
         if len(tails) == 1 and "" not in tails else list(e.spawned[:3])
     common = f", all started by {tails.pop()}" if shown[0] != e.spawned[0] else ""
+    # The real thing's own error (refused, not found) is what the missed patch caused: it
+    # outranks the lifecycle reading of that error.
+    caused = e.any_exception("builtins.ConnectionError", "builtins.FileNotFoundError",
+                             "subprocess.CalledProcessError")
     return hit(
-        0.6,
+        0.9 if caused is not None else 0.6,
         [f"this test used test doubles but still started {len(e.spawned)} real "
          f"process(es)/socket(s){common}: {', '.join(shown)}"],
         f"{len(e.spawned)} real process(es)/socket(s) were started{by} although the test "
@@ -196,4 +200,41 @@ def zero_from_double(e: Evidence) -> Finding | None:
                    f"configure the returns the feature needs); if the double is not meant to "
                    f"support it, do not assert {expr} {op} {num(bound)} when the double is in "
                    f"use."),
+    )
+
+
+def side_effect_exhausted(e: Evidence) -> Finding | None:
+    """StopIteration raised inside unittest.mock: a double's side_effect list ran out."""
+    exc = next((x for x in e.exceptions if x.type == "builtins.StopIteration"
+                and "unittest.mock" in x.modules), None)
+    if exc is None:
+        return None
+    doubles = [f.detail for f in e.facts("double")]
+    return hit(
+        0.85,
+        [f"StopIteration{where(e)} came from inside unittest.mock: a double's side_effect "
+         f"sequence was used up",
+         f"the double: {doubles[0]}" if doubles else ""],
+        Suggestion("The code calls the double more often than its side_effect list has "
+                   "items: give it one item per call the code makes (including the final "
+                   "empty read), or a function as side_effect."),
+    )
+
+
+def double_in_computation(e: Evidence) -> Finding | None:
+    """A zero or None from a double reached arithmetic: ZeroDivisionError or TypeError raised
+    in a frame that holds a test double."""
+    exc = next((x for x in e.exceptions
+                if x.type in ("builtins.ZeroDivisionError", "builtins.TypeError")), None)
+    doubles = e.facts("double-at-raise")
+    if exc is None or not doubles:
+        return None
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)}, raised where {doubles[0].detail}",
+         "a double's default (0, None) flowed into a computation the real object feeds "
+         "with a real value"],
+        Suggestion(f"Give the double the value the code computes with ({doubles[0].detail}): "
+                   f"set the attribute or return value the real object provides, or build it "
+                   f"with create_autospec(RealClass) and configure what the code reads."),
     )

@@ -73,9 +73,16 @@ def cwd_relative(e: Evidence) -> Finding | None:
 
 
 def syspath_import(e: Evidence) -> Finding | None:
-    """An import failed while an earlier test's sys.path change is in effect."""
-    exc = e.any_exception("builtins.ImportError")
+    """An import failed, or a module was loaded from a directory, while an earlier test's
+    sys.path change (adding that directory) is in effect."""
     paths = _of_kind(e, "sys.path")
+    shadow = _shadowing(e, paths)
+    if shadow is not None:
+        entry, name, path = shadow
+        return hit(0.85, [f"the module {name!r} used where it failed was loaded from {path}, "
+                          f"a directory {entry.nodeid} added to sys.path and never removed"],
+                   _fix(entry))
+    exc = e.any_exception("builtins.ImportError")
     if exc is None or not paths:
         return None
     return hit(0.7, [f"{describe(exc)} while {paths[0].nodeid} left {paths[0].describe()}"],
@@ -97,8 +104,64 @@ def socket_timeout(e: Evidence) -> Finding | None:
     entries = _of_kind(e, "socket-timeout")
     if not entries or e.any_exception("builtins.TimeoutError") is None:
         return None
+    own = [f.detail.rsplit("timeout=", 1)[-1] for f in e.facts("socket")]
+    if own and entries[0].after not in own:
+        return None  # the socket had a timeout of its own: the default did not govern it
     return hit(0.9, [f"{entries[0].nodeid} left {entries[0].describe()}; this socket "
                      f"timed out under that default"], _fix(entries[0]))
+
+
+def read_on_the_way(e: Evidence) -> Finding | None:
+    """Code on the failing path reads a setting (an environment variable, a watched global's
+    key) that an earlier test changed and never restored."""
+    for entry in e.pollution:
+        for wanted in _read_tokens(entry):
+            for fact in e.facts("reads"):
+                where_read, _, tokens = fact.detail.partition(": ")
+                if wanted <= set(tokens.split()):
+                    return hit(0.8, [f"{where_read} on the failing path reads "
+                                     f"{' / '.join(sorted(wanted))}, and {entry.nodeid} left "
+                                     f"{entry.describe()}"], _fix(entry))
+    return None
+
+
+#: environment variables the C library and the standard library read on their own, and the
+#: calls that read them
+_IMPLICIT_ENV = {
+    "TZ": ("localtime", "mktime", "strftime", "ctime", "asctime", "fromtimestamp",
+           "astimezone", "tzset"),
+    "LANG": ("getlocale", "getpreferredencoding", "strcoll", "strxfrm"),
+    "LC_ALL": ("getlocale", "getpreferredencoding", "strcoll", "strxfrm"),
+}
+
+
+def _read_tokens(entry: LedgerEntry) -> list[set[str]]:
+    """What code that reads the entry's setting names (any one set of names will do): the
+    variable, or a call that reads it implicitly, for an environment change; the module and
+    name of a patch; the global and its key for a watched one."""
+    if entry.kind == "env":
+        named = [{entry.key}] if len(entry.key) >= _MIN_TOKEN else []
+        return named + [{call} for call in _IMPLICIT_ENV.get(entry.key, ())]
+    if entry.kind == "mock-patch":  # package.module.name: the code calls module.name
+        parts = entry.key.split(".")
+        return [set(parts[-2:])] if len(parts) >= 2 else []
+    if ":" in entry.key:  # module:NAME['key'] of a watched (or project) global
+        target = entry.key.split(":", 1)[-1]
+        name = target.split("[", 1)[0].rsplit(".", 1)[-1]
+        keys = re.findall(r"\[['\"]?([^\]'\"]+)", target)
+        return [{name, *keys[-1:]}] if name else []
+    return []
+
+
+def captured_logs(e: Evidence) -> Finding | None:
+    """A caplog assertion failed while logging configuration an earlier test changed is still
+    in effect (a level, a handler, propagation, a disabled logger)."""
+    logging = _of_kind(e, "logging")
+    if not logging or not e.facts("caplog") or e.any_exception("builtins.AssertionError") is None:
+        return None
+    return hit(0.75, [f"this test asserts on captured logs ({e.facts('caplog')[0].detail}) and "
+                      f"{logging[0].nodeid} left {logging[0].describe()}"],
+               _fix(logging[0]))
 
 
 def order_dependent(e: Evidence) -> Finding | None:
@@ -158,6 +221,17 @@ def _tokens(entry: LedgerEntry) -> list[str]:
 
 def _contains(haystack: str, token: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(token)}(?![\w])", haystack) is not None
+
+
+def _shadowing(e: Evidence, paths: list[LedgerEntry]
+               ) -> tuple[LedgerEntry, str, str] | None:
+    for fact in e.facts("module"):
+        name, _, path = fact.detail.partition(" ")
+        for entry in paths:
+            added = re.findall(r"\+([^,)]+)", entry.after or "")
+            if any(path.startswith(directory.rstrip("/") + "/") for directory in added):
+                return entry, name, path
+    return None
 
 
 def _of_kind(e: Evidence, kind: str) -> list[LedgerEntry]:

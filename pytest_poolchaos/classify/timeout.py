@@ -231,3 +231,36 @@ def thread_method_kill(e: Evidence) -> Finding | None:
         Suggestion("Use --timeout-method=signal where available: the test then fails normally "
                    "and the rest of the session still runs."),
     )
+
+
+def dropped_wait(e: Evidence) -> Finding | None:
+    """An Event.wait(timeout) whose False result the test ignored, the event still unset when
+    a later line failed: the wait ran out, the failure is its consequence."""
+    dropped = e.facts("dropped-wait")
+    if not dropped:
+        return None
+    busy = [w.describe() for w in e.workers if w.state == "busy"]
+    return hit(
+        0.8,
+        [f"{dropped[0].detail}{where(e)}",
+         f"still working when it failed: {busy[0]}" if busy else ""],
+        Suggestion("Check the result of the wait (`assert event.wait(timeout=...)`) so the "
+                   "failure says the wait ran out; the work it waited for was not done in "
+                   "time: give it longer only if it is merely slow."),
+    )
+
+
+def deadline_gave_up(e: Evidence) -> Finding | None:
+    """The failing line called a function that polls against a clock deadline, and it gave
+    up (returned a false value)."""
+    polls = e.facts("deadline")
+    if not polls or e.any_exception("builtins.AssertionError") is None:
+        return None
+    return hit(
+        0.75,
+        [f"{polls[0].detail} and gave up{where(e)}",
+         f"the call: `{line(e)}`" if line(e) else ""],
+        Suggestion(f"The deadline ran out before the condition held: {polls[0].detail}. Find "
+                   f"why the condition was late (the work it waits for) before giving the "
+                   f"deadline more room."),
+    )

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Evidence,
         ExceptionRecord,
         Finding,
+        FrameFact,
         Leak,
         LedgerEntry,
         RerunFacts,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         RuleScore,
         Suggestion,
         Verdict,
+        Worker,
         describe_change,
     )
 
@@ -52,6 +54,7 @@ __all__ = [
     "Evidence",
     "ExceptionRecord",
     "Finding",
+    "FrameFact",
     "Leak",
     "LedgerEntry",
     "RerunFacts",
@@ -63,6 +66,7 @@ __all__ = [
     "TestRecord",
     "TimeoutInfo",
     "Verdict",
+    "Worker",
     "WorkerSummary",
     "describe_change",
 ]

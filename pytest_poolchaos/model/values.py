@@ -21,6 +21,7 @@ __all__ = [
     "Evidence",
     "ExceptionRecord",
     "Finding",
+    "FrameFact",
     "Leak",
     "LedgerEntry",
     "RerunFacts",
@@ -29,6 +30,7 @@ __all__ = [
     "Suggestion",
     "TimeoutInfo",
     "Verdict",
+    "Worker",
     "describe_change",
 ]
 
@@ -199,6 +201,34 @@ class CrashFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Worker:
+    """A thread, pool or process the test's scope saw start, as it was when the test failed."""
+
+    kind: str  # thread | pool | process
+    name: str
+    state: str  # busy | idle (a pool thread waiting for work) | exited | alive
+    where: str = ""  # for a busy thread: the function and line it was in
+    exit_code: int | None = None
+
+    def describe(self) -> str:
+        code = f" (exit code {self.exit_code})" if self.exit_code is not None else ""
+        at = f" in {self.where}" if self.where else ""
+        return f"{self.kind} {self.name!r} {self.state}{at}{code}"
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFact:
+    """What the live traceback held where it failed: ``kind`` is lock, container, generator,
+    double (in any user frame), double-at-raise (in the frame that raised), socket (with its
+    own timeout), worker-thread, module (name and file), caplog, dropped-wait, deadline, or
+    reads (a function on the failing path and the names and strings its code uses);
+    ``detail`` names the object and its frame."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """Everything gathered about one failed test; rules read nothing else."""
 
@@ -231,6 +261,10 @@ class Evidence:
     alive: tuple[str, ...] | None = None
     reruns: RerunFacts | None = None
     crash: CrashFacts | None = None
+    #: threads, pools and processes this test (or its fixtures) started, at the failure
+    workers: tuple[Worker, ...] = ()
+    #: locks, shared containers, generators and doubles found in the traceback's frames
+    frame_facts: tuple[FrameFact, ...] = ()
 
     @property
     def outermost(self) -> ExceptionRecord | None:
@@ -243,6 +277,15 @@ class Evidence:
 
     def any_exception(self, *qualnames: str) -> ExceptionRecord | None:
         return next((exc for exc in self.exceptions if exc.is_a(*qualnames)), None)
+
+    @property
+    def concurrent(self) -> bool:
+        """The test ran something concurrently: the scope saw a thread, pool or process start,
+        or the failure crossed a worker thread."""
+        return bool(self.workers) or any(f.kind == "worker-thread" for f in self.frame_facts)
+
+    def facts(self, kind: str) -> list[FrameFact]:
+        return [fact for fact in self.frame_facts if fact.kind == kind]
 
     def to_json(self) -> JSON:
         out: JSON = {}
@@ -257,6 +300,8 @@ class Evidence:
         values["exceptions"] = _tuple_of(ExceptionRecord, values.get("exceptions", ()))
         values["leaks"] = tuple(Leak.from_json(x) for x in values.get("leaks", ()))
         values["pollution"] = _tuple_of(LedgerEntry, values.get("pollution", ()))
+        values["workers"] = _tuple_of(Worker, values.get("workers", ()))
+        values["frame_facts"] = _tuple_of(FrameFact, values.get("frame_facts", ()))
         for name in ("mocks", "spawned", "warnings", "raised_in"):
             values[name] = tuple(values.get(name) or ())
         if values.get("alive") is not None:

@@ -37,7 +37,7 @@ STYLE = {
     "lifecycle": "red",
     "config-pollution": "cyan",
     "mock-gap": "blue",
-    "race": "bright_red",
+    "race": "dark_orange",
     "unclassified": "white",
 }
 #: Failures whose cause may lie in what ran at the same time: their neighbours always matter.

@@ -8,15 +8,17 @@ objects could keep the very pools and sockets alive that the scope is about to c
 from __future__ import annotations
 
 import builtins
+import collections
 import inspect
 import linecache
 import numbers
 import os
 import re
 import sys
+import types
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,7 @@ import pytest
 
 from .. import timeouts
 from ..guard import guarded
-from ..model import Comparison, Evidence, ExceptionRecord, TimeoutInfo
+from ..model import Comparison, Evidence, ExceptionRecord, FrameFact, TimeoutInfo, Worker
 from ..sanitize import safe_text
 
 if TYPE_CHECKING:
@@ -83,8 +85,9 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     records = tuple(_record(exc, relation) for exc, relation in chain)
     message = _clean(_crash_message(report))
     text = "\n".join([message, *(record.message for record in records)])
-    captured = _matching(comparisons.last if comparisons else None, error)
+    captured = _matching(comparisons.last if comparisons else None, error) or _unittest(error)
     where, line = _location(item, error)
+    workers, facts = _live_facts(item, chain, scope)
     return Evidence(
         nodeid=item.nodeid,
         when=report.when,
@@ -101,7 +104,18 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
         location=where,
         raised_in=tuple(_raiser(exc) for exc, _ in chain),
         reordered=bool(captured and captured.reordered),
+        workers=workers,
+        frame_facts=facts,
     )
+
+
+@guarded(((), ()))
+def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
+                scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
+    from . import frames
+
+    root = str(item.config.rootpath)
+    return frames.workers(scope.started()), frames.frame_facts((e for e, _ in chain), root)
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:
@@ -151,6 +165,34 @@ def _matching(captured: _Captured | None, error: BaseException | None) -> _Captu
     return None
 
 
+#: unittest's assert methods (and the helpers they call) -> the operator they check, with the
+#: names of their two operands
+_UNITTEST_OPS = {
+    "_baseAssertEqual": ("==", "first", "second"), "assertEqual": ("==", "first", "second"),
+    "assertNotEqual": ("!=", "first", "second"), "assertLess": ("<", "a", "b"),
+    "assertLessEqual": ("<=", "a", "b"), "assertGreater": (">", "a", "b"),
+    "assertGreaterEqual": (">=", "a", "b"), "assertAlmostEqual": ("==", "first", "second"),
+    "assertListEqual": ("==", "list1", "list2"), "assertTupleEqual": ("==", "tuple1", "tuple2"),
+    "assertSequenceEqual": ("==", "seq1", "seq2"), "assertDictEqual": ("==", "d1", "d2"),
+    "assertSetEqual": ("==", "set1", "set2"), "assertCountEqual": ("==", "first", "second"),
+}
+
+
+def _unittest(error: BaseException | None) -> _Captured | None:
+    """The operands of a failed unittest assert method, read from its live frame: pytest's
+    assertion hook never sees them."""
+    if not isinstance(error, AssertionError):
+        return None
+    for frame, _ in _frames(error.__traceback__):
+        if frame.f_globals.get("__name__") != "unittest.case":
+            continue
+        found = _UNITTEST_OPS.get(frame.f_code.co_name)
+        local = frame.f_locals
+        if found is not None and found[1] in local and found[2] in local:
+            return _capture(found[0], local[found[1]], local[found[2]])
+    return None
+
+
 def _assert_site() -> tuple[str, int] | None:
     frame = inspect.currentframe()
     while frame is not None and _is_own(frame):
@@ -170,38 +212,51 @@ def _raise_site(tb: TracebackType | None) -> tuple[str, int] | None:
     return (last.tb_frame.f_code.co_filename, last.tb_lineno) if last is not None else None
 
 
+# The operands are the test's own objects, seen inside its failing assert: they are judged by
+# exact type and read through instance dictionaries only (no len(), getattr, isinstance that
+# could reach a user __class__/__len__/__getattr__, no hashing or repr of user objects).
+_SIZED = (list, tuple, dict, set, frozenset, str, bytes, bytearray, collections.deque)
+_SCALARS = (int, float, str, bytes, bool, type(None))
+_SAFE_MODULES = ("builtins", "collections", "datetime", "decimal", "fractions", "pathlib",
+                 "_pytest", "unittest.mock", "enum", "uuid")
+
+
 def _number(value: object) -> float | None:
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is bool:
         return None
-    if isinstance(value, numbers.Real):
-        return float(value)
-    expected = getattr(value, "expected", None)  # pytest.approx(x) keeps x as ``expected``
-    if type(value).__name__.startswith("Approx") and isinstance(expected, numbers.Real):
-        return float(expected)
+    if kind in (int, float) or (_module_of(kind) in ("decimal", "fractions")
+                                and issubclass(kind, numbers.Real)):
+        return float(value)  # type: ignore[arg-type]
+    if kind.__name__.startswith("Approx") and _module_of(kind).startswith("_pytest"):
+        expected = _own(value, "expected")  # pytest.approx(x) keeps x as ``expected``
+        if isinstance(expected, int | float) and type(expected) in (int, float):
+            return float(expected)
     return None
 
 
 def _length(value: object) -> int | None:
-    if not isinstance(value, Sized) or _is_mock(value) or isinstance(value, str | bytes):
+    if type(value) not in _SIZED or type(value) in (str, bytes):
         return None
-    try:
-        return len(value)
-    except Exception:  # a user __len__ may raise
-        return None
+    return len(value)  # type: ignore[arg-type]
 
 
 def _reordered(op: str, left: object, right: object) -> bool:
-    if op != "==" or not isinstance(left, list | tuple) or not isinstance(right, list | tuple):
+    if op != "==" or type(left) not in (list, tuple) or type(right) not in (list, tuple):
         return False
+    if not isinstance(left, list | tuple) or not isinstance(right, list | tuple):
+        return False  # never: the exact types were checked (this narrows them for mypy)
+    if not all(type(item) in _SCALARS for item in (*left, *right)):
+        return False  # hashing or comparing user objects would run their code
     if len(left) != len(right) or list(left) == list(right):
         return False
-    try:
-        return Counter(left) == Counter(right)
-    except TypeError:  # unhashable items: compare their reprs instead
-        return sorted(map(repr, left)) == sorted(map(repr, right))
+    return bool(Counter(left) == Counter(right))
 
 
 def _repr(value: object) -> str:
+    kind = type(value)
+    if not _module_of(kind).startswith(_SAFE_MODULES):
+        return f"<{kind.__qualname__} object>"
     try:
         text = repr(value)
     except Exception as error:
@@ -209,18 +264,32 @@ def _repr(value: object) -> str:
     return _clean(_MOCK_ID.sub("", text), _MAX_REPR)
 
 
+def _module_of(kind: type) -> str:
+    try:
+        return str(type.__getattribute__(kind, "__module__"))
+    except Exception:
+        return ""
+
+
+def _own(obj: object, name: str) -> object:
+    try:
+        return object.__getattribute__(obj, name)
+    except Exception:
+        return None
+
+
 # -- mocks and coroutines -------------------------------------------------------------------
 
 
 def _is_mock(value: object) -> bool:
     mock = sys.modules.get("unittest.mock")
-    return mock is not None and isinstance(value, mock.NonCallableMock)
+    return mock is not None and issubclass(type(value), mock.NonCallableMock)
 
 
 def _double(value: object, side: str) -> str | None:
     if _is_mock(value):
         return f"{side} operand is {_repr(value)}"
-    if inspect.iscoroutine(value):
+    if type(value) is types.CoroutineType:
         return f"{side} operand is an un-awaited coroutine {value.__qualname__!r}"
     return None
 

@@ -239,6 +239,12 @@ class ScopeRecorder:
 
         gathered = evidence.from_call(item, call, report, self.comparisons, self.scope,
                                       worker=self.worker)
+        if self.settings.chaos is not None:
+            from ..model import Worker
+
+            # The injected noise is concurrency too: the test failed with it running.
+            noise = Worker("noise", self.settings.chaos.describe(), "busy")
+            gathered = replace(gathered, workers=(*gathered.workers, noise))
         return surroundings.enrich(gathered, report) or gathered
 
     def _payload(self, running: _Running) -> TestPayload:

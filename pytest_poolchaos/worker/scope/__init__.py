@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from ...settings import Settings
 from . import globals as state
 from .ledger import Ledger
-from .spawn import SETTLE_S, SpawnLog, Spawns
+from .spawn import SETTLE_S, SpawnLog, Spawns, Started
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -147,6 +147,11 @@ class PoolScope:
         """Wait for a deferred cleanup (bounded by the grace); what would not stop."""
         pending, self.pending = self.pending, None
         return pending.finish() if pending is not None else []
+
+    def started(self) -> list[Started]:
+        """What the running test (setup included) started so far."""
+        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        return list(log.started) if log is not None else []
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         return self.ledger.outstanding()

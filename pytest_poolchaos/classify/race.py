@@ -1,0 +1,207 @@
+"""Race: the test is right and the code under test is wrong under concurrency.
+
+A lock used from a thread that does not own it, a container changed while another thread
+iterates it, a generator entered from two threads, a lost update, a check-then-act on a file,
+locks taken in opposite orders. Every check needs concurrency the scope saw (threads, pools
+or processes this test started, or a traceback that crossed a worker thread) plus the object
+involved, found live in the frame that raised; the advice names the threads and the object,
+never a longer timeout or a looser bound.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
+from .signals import describe, hit, where
+
+#: the message of each container type's "changed during iteration" RuntimeError
+_MUTATED = {"dict": "dictionary", "OrderedDict": "OrderedDict", "defaultdict": "dictionary",
+            "set": "Set", "deque": "deque", "list": "list"}
+_LOCK_WORDS = re.compile(r"(?i)\block\b|un-?acquired|release unlocked|not owned|owner")
+_COUNT_OFF = 2  # a lost update or a double check-then-act moves a count by one or two
+
+
+def lock_ownership(e: Evidence) -> Finding | None:
+    """A lock was released or used from a thread that does not own it: the RuntimeError
+    about a lock, raised in a frame holding that lock, in a test that ran threads."""
+    exc = _exact(e, "builtins.RuntimeError")
+    locks = e.facts("lock")
+    named = _threads_named(e)
+    if exc is None or not locks or not e.concurrent:
+        return None
+    if not _LOCK_WORDS.search(exc.message) and not named:
+        return None
+    return hit(
+        0.85,
+        [f"{describe(exc)}{where(e)}{_on_worker(e)}; the lock: {_first(locks)}",
+         f"threads in this test: {_threads(e)}",
+         f"the failure names the thread(s) {', '.join(named)}" if named else ""],
+        Suggestion(f"A lock is acquired on one thread and released (or re-entered) on another: "
+                   f"{_first(locks)}. Threading locks belong to the thread that acquired "
+                   f"them; release it on that thread (use `with lock:` in one function), or "
+                   f"hand work over with a queue or a threading.Event instead of a lock "
+                   f"({_threads(e)})."),
+    )
+
+
+def concurrent_mutation(e: Evidence) -> Finding | None:
+    """A container changed size while it was iterated, with another thread of the test
+    writing to it."""
+    exc = _exact(e, "builtins.RuntimeError")
+    if exc is None or not e.concurrent:
+        return None
+    changed = [f for f in e.facts("container")
+               if _MUTATED.get(f.detail.split(" ", 1)[0], "\0") in exc.message]
+    if not changed:
+        return None
+    return hit(
+        0.85,
+        [f"{describe(exc)}{where(e)}: {_first(changed)} was changed while being iterated",
+         f"threads in this test: {_threads(e)}"],
+        Suggestion(f"Another thread writes to {_first(changed)} while this one iterates it. "
+                   f"Guard every read and write of it with the same lock, or iterate over a "
+                   f"snapshot taken under that lock (`for key in list(items):` inside "
+                   f"`with lock:`)."),
+    )
+
+
+def generator_reentry(e: Evidence) -> Finding | None:
+    """One generator was advanced from two threads at once ("generator already executing")."""
+    exc = _exact(e, "builtins.ValueError")
+    generators = e.facts("generator")
+    if exc is None or not generators or not e.concurrent or "generator" not in exc.message:
+        return None
+    return hit(
+        0.85,
+        [f"{describe(exc)}{where(e)}: {_first(generators)} is shared by several threads",
+         f"threads in this test: {_threads(e)}"],
+        Suggestion(f"Generators are not thread-safe: {_first(generators)} is advanced from "
+                   f"several threads ({_threads(e)}). Feed the threads through a "
+                   f"queue.Queue filled by one producer, or wrap next() in a lock."),
+    )
+
+
+def lost_update(e: Evidence) -> Finding | None:
+    """An exact count is off by one or two after every thread of the test had finished: an
+    update was lost or a check-then-act ran twice, the work was not merely unfinished."""
+    counts = _count(e)
+    if counts is None or not _finished(e):
+        return None
+    got, want = counts
+    if not got or not want or not 1 <= abs(got - want) <= _COUNT_OFF:
+        # "none should wait" is an expectation about contention, and a count of zero means
+        # nothing ran at all: a lost update leaves at least one of the racing updates.
+        return None
+    what = ("a check-then-act ran on more than one thread" if got > want
+            else "an update was lost (a read-modify-write raced)")
+    return hit(
+        0.7,
+        [f"counted {got}, expected exactly {want}, after every thread of the test had "
+         f"finished: {what}",
+         f"threads in this test: {_threads(e)}"],
+        Suggestion(f"The threads ({_threads(e)}) had all finished, so the missing or extra "
+                   f"{abs(got - want)} is not late work: make the read-modify-write (or the "
+                   f"check and the act) atomic under one lock, or use a thread-safe "
+                   f"counter/queue; keep the exact assertion."),
+    )
+
+
+def file_check_then_act(e: Evidence) -> Finding | None:
+    """FileExistsError raised on one of several worker threads: both checked, both created."""
+    exc = e.any_exception("builtins.FileExistsError")
+    threads = [w for w in e.workers if w.kind == "thread"]
+    if exc is None or not e.facts("worker-thread") or len(threads) < 2:
+        return None
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)} raised on a worker thread while {len(threads)} threads "
+         f"ran: another thread created it between the check and the create",
+         f"threads in this test: {_threads(e)}"],
+        Suggestion("Create it without checking first (os.makedirs(path, exist_ok=True), or "
+                   "open(..., 'x') and treat FileExistsError as 'someone else made it'): a "
+                   "check followed by a create is not atomic across threads."),
+    )
+
+
+def lock_order(e: Evidence) -> Finding | None:
+    """A worker thread gave up while holding or waiting for one of several locks: two
+    threads took the same locks in opposite orders."""
+    locks = e.facts("lock")
+    exc = e.outermost
+    threads = [w for w in e.workers if w.kind == "thread"]
+    if exc is None or len({f.detail.split(" in ", 1)[0] for f in locks}) < 2:
+        return None
+    if not e.facts("worker-thread") or len(threads) < 2 or _exact(e, "builtins.RuntimeError"):
+        return None
+    return hit(
+        0.6,
+        [f"{describe(exc)}{where(e)} on a worker thread whose frame held "
+         f"{', '.join(f.detail.split(' in ', 1)[0] for f in locks[:3])}",
+         f"threads in this test: {_threads(e)}"],
+        Suggestion("Two threads take the same locks in opposite orders and each waits for the "
+                   "other's: always acquire them in one global order (e.g. sorted by id or "
+                   "name), or take a single lock for the pair."),
+    )
+
+
+def flips_alone(e: Evidence) -> Finding | None:
+    """Reruns saw the outcome flip with no polluter, in a test that ran threads (weak on its
+    own: it supports the other race signals)."""
+    reruns = e.reruns
+    if reruns is None or reruns.verdict is not Verdict.FLAKY or reruns.polluter:
+        return None
+    if not e.concurrent:
+        return None
+    return hit(
+        0.3,
+        [f"the outcome flips between reruns with no earlier test involved, and the test ran "
+         f"{_threads(e)}"],
+        "Look at what these threads share: an interleaving that only sometimes happens "
+        "decides the outcome.",
+    )
+
+
+# -- readers --------------------------------------------------------------------------------
+
+
+def _exact(e: Evidence, qualname: str) -> ExceptionRecord | None:
+    """An exception of exactly that type (subclasses carry their own meaning)."""
+    return next((exc for exc in e.exceptions if exc.type == qualname), None)
+
+
+def _first(facts: list[FrameFact]) -> str:
+    return facts[0].detail
+
+
+def _on_worker(e: Evidence) -> str:
+    return ", raised on a worker thread" if e.facts("worker-thread") else ""
+
+
+def _threads(e: Evidence) -> str:
+    shown = [w.describe() for w in e.workers[:4]]
+    more = f" and {len(e.workers) - 4} more" if len(e.workers) > 4 else ""
+    return "; ".join(shown) + more if shown else "a worker thread"
+
+
+def _threads_named(e: Evidence) -> list[str]:
+    text = e.text()
+    return [w.name for w in e.workers if w.kind == "thread" and len(w.name) > 3
+            and w.name in text][:3]
+
+
+def _finished(e: Evidence) -> bool:
+    threads = [w for w in e.workers if w.kind == "thread"]
+    return len(threads) >= 2 and all(w.state in ("exited", "idle") for w in threads)
+
+
+def _count(e: Evidence) -> tuple[int, int] | None:
+    c = e.comparison
+    if c is None or c.op != "==" or e.reordered:
+        return None
+    left, right = c.left_value, c.right_value
+    if left is not None and right is not None and left.is_integer() and right.is_integer():
+        return int(left), int(right)
+    if c.left_len is not None and c.right_len is not None:
+        return c.left_len, c.right_len
+    return None

@@ -1,0 +1,408 @@
+"""Facts read from live objects when a test fails: its workers and its traceback's frames.
+
+Runs once per failure, never on a green test. Nothing here calls user code: objects are
+judged by ``type()`` against exact types, and attributes are read from instance and class
+dictionaries (``object.__getattribute__``), never through ``getattr`` or ``len``.
+"""
+
+from __future__ import annotations
+
+import _thread
+import collections
+import linecache
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from types import CodeType, FrameType, FunctionType, GeneratorType, ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..model import FrameFact, Worker
+
+if TYPE_CHECKING:
+    from .scope.spawn import Started
+
+__all__ = ["frame_facts", "workers"]
+
+_LOCKS: tuple[type, ...] = (_thread.LockType, _thread.RLock, threading.Condition,
+                            threading.Semaphore, threading.BoundedSemaphore)
+_CONTAINERS: tuple[type, ...] = (dict, set, list, collections.deque, collections.OrderedDict,
+                                 collections.defaultdict)
+_DOUBLE_WORDS = ("fake", "stub", "dummy", "mock", "double")
+_WORKER_RUNS = {("concurrent.futures.thread", "run"), ("concurrent.futures.thread", "_worker"),
+                ("threading", "run"), ("multiprocessing.pool", "worker")}
+_IDLE_IN = ("queue.py", "threading.py", "concurrent/futures/thread.py", "selectors.py")
+_STDLIB = os.path.dirname(os.__file__)
+_PER_KIND = 4
+_MAX_READS = 16
+_MAX_TOKENS = 120
+_TOKEN = re.compile(r"[A-Za-z_][\w.-]{2,60}")
+#: a statement that is only ``something.wait(...)``: its result is dropped
+_BARE_WAIT = re.compile(r"^\s*([A-Za-z_][\w.]*)\.wait\([^)]*\)\s*(?:#.*)?$")
+_CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
+_CLOCK_LOOP = re.compile(r"^\s*while\b.*\b(?:monotonic|time|perf_counter)\(\)")
+_MAX_WORKERS = 16
+
+
+# -- workers --------------------------------------------------------------------------------
+
+
+def workers(started: Iterable[Started]) -> tuple[Worker, ...]:
+    """Each thread, pool and process the scope saw start, as it is now."""
+    frames = sys._current_frames()
+    out: list[Worker] = []
+    seen: set[int] = set()
+    for entry in started:
+        obj = entry.ref()
+        if obj is None:
+            continue
+        found = _worker(entry.kind, obj, frames, seen)
+        out.extend(found)
+        if len(out) >= _MAX_WORKERS:
+            break
+    return tuple(out[:_MAX_WORKERS])
+
+
+def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -> list[Worker]:
+    if kind == "thread" and isinstance(obj, threading.Thread):
+        return _thread_worker(obj, frames, seen)
+    if kind == "pool":
+        threads = _own(obj, "_threads") or ()  # ThreadPoolExecutor keeps a set of them
+        found = [w for t in list(threads) if isinstance(t, threading.Thread)
+                 for w in _thread_worker(t, frames, seen)]
+        return found or [Worker("pool", type(obj).__name__, "alive")]
+    if kind == "process":
+        return [_process_worker(obj)]
+    return []
+
+
+def _thread_worker(thread: threading.Thread, frames: dict[int, FrameType],
+                   seen: set[int]) -> list[Worker]:
+    ident = thread.ident
+    if ident is None or id(thread) in seen:  # idents of exited threads are reused
+        return []
+    seen.add(id(thread))
+    frame = frames.get(ident)
+    if frame is None or not thread.is_alive():
+        return [Worker("thread", thread.name, "exited")]
+    return [_thread_state(thread.name, frame)]
+
+
+def _thread_state(name: str, frame: FrameType) -> Worker:
+    stack = list(_stack(frame))
+    pooled = any(_module(f) == "concurrent.futures.thread" and f.f_code.co_name == "_worker"
+                 for f in stack)
+    user = next((f for f in stack if not _is_stdlib(f) and not _is_own(f)), None)
+    if pooled and user is None and stack[0].f_code.co_filename.endswith(_IDLE_IN):
+        return Worker("thread", name, "idle")
+    shown = user or stack[0]
+    where = f"{shown.f_code.co_name} ({os.path.basename(shown.f_code.co_filename)}:" \
+            f"{shown.f_lineno})"
+    return Worker("thread", name, "busy", where)
+
+
+def _stack(frame: FrameType | None) -> Iterator[FrameType]:
+    """Innermost first."""
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def _process_worker(process: Any) -> Worker:
+    popen = _own(process, "_popen") or process  # multiprocessing.Process, else a Popen
+    pid = _own(popen, "pid")
+    code = _own(popen, "returncode")
+    name = str(_own(process, "_name") or pid)
+    if isinstance(code, int):
+        return Worker("process", name, "exited", exit_code=code)
+    if isinstance(pid, int) and _zombie(pid):
+        return Worker("process", name, "exited")
+    return Worker("process", name, "alive")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):  # no /proc, or the pid is gone (reaped)
+        return False
+
+
+# -- the traceback's frames -----------------------------------------------------------------
+
+
+def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, ...]:
+    """Locks, containers and generators where each exception was raised, doubles in any user
+    frame, and whether it was raised on a worker thread."""
+    facts: list[FrameFact] = []
+    reads: list[FrameFact] = []
+    for error in errors:
+        frames = list(_tb_frames(error.__traceback__))
+        facts += _worker_thread(frames)
+        user = [f for f in frames if _is_user(f, root)]
+        if user:
+            facts += _held(user[-1])
+            facts += _modules(user[-1])
+            facts += _polling_calls(user[-1], dict(user[-1].f_locals))
+        for frame in user:
+            facts += _doubles(frame)
+            facts += _test_frame(frame)
+        reads += [r for frame in user for r in _reads(frame, root)]
+    return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
+
+
+def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
+    """Unique facts, at most ``per_kind`` of each kind (containers abound: they must not
+    crowd out a dropped wait or caplog)."""
+    counts: dict[str, int] = {}
+    kept = []
+    for fact in dict.fromkeys(facts):
+        counts[fact.kind] = counts.get(fact.kind, 0) + 1
+        if counts[fact.kind] <= per_kind:
+            kept.append(fact)
+    return tuple(kept)
+
+
+def _tb_frames(tb: TracebackType | None) -> Iterator[FrameType]:
+    while tb is not None:
+        yield tb.tb_frame
+        tb = tb.tb_next
+
+
+def _worker_thread(frames: list[FrameType]) -> list[FrameFact]:
+    for frame in frames:
+        if (_module(frame), frame.f_code.co_name) in _WORKER_RUNS:
+            return [FrameFact("worker-thread", f"raised on a worker thread (through "
+                                               f"{_module(frame)}.{frame.f_code.co_name})")]
+    return []
+
+
+def _held(frame: FrameType) -> list[FrameFact]:
+    """Locks, shared containers and generators the raising frame held, directly or as
+    attributes of ``self``."""
+    facts = [FrameFact("double-at-raise", fact.detail) for fact in _doubles(frame)]
+    sockets = sys.modules.get("socket")
+    for name, value in _reachable(frame):
+        kind = type(value)
+        label = f"{kind.__name__} {name} in {_where(frame)}"
+        if sockets is not None and kind is sockets.socket:
+            facts.append(FrameFact("socket", f"{name} timeout={value.gettimeout()!r}"))
+        elif kind in _LOCKS or _is_python_rlock(kind):
+            facts.append(FrameFact("lock", label))
+        elif kind in _CONTAINERS:
+            facts.append(FrameFact("container", label))
+        elif kind is GeneratorType:
+            facts.append(FrameFact("generator", label))
+    return facts
+
+
+def _reads(frame: FrameType, root: str) -> list[FrameFact]:
+    """The names and string constants of the code on the failing path: each user frame's
+    function and the project functions it calls by name (one level), as
+    ``qualname: token token ...``; what an earlier test changed can be looked up in them."""
+    codes = [frame.f_code]
+    names = frame.f_code.co_names
+    local = dict(frame.f_locals)
+    for name in names[:40]:
+        codes += _project_code(frame.f_globals.get(name), names, root)
+    for value in list(local.values())[:20]:  # methods the frame calls on its project objects
+        codes += _methods(value, names, root)
+    return [FrameFact("reads", f"{getattr(code, 'co_qualname', code.co_name)}: "
+                               f"{' '.join(_tokens(code))}") for code in codes[:8]]
+
+
+def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
+    """Code objects of functions under ``root`` that ``value`` (a function, or a module whose
+    attribute ``names`` mentions) holds."""
+    if type(value) is FunctionType:
+        code = _own(value, "__code__")
+        return [code] if isinstance(code, CodeType) and code.co_filename.startswith(root) else []
+    if type(value) is ModuleType:
+        members = _own(value, "__dict__") or {}
+        found = []
+        for name in names:
+            member = members.get(name) if isinstance(members, dict) else None
+            if type(member) is FunctionType:
+                found += _project_code(member, (), root)
+        return found[:4]
+    return []
+
+
+def _methods(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
+    members = _class_attr(type(value), "__dict__")
+    found: list[CodeType] = []
+    if members is None:
+        return found
+    for name in names:
+        member = members.get(name)
+        if type(member) is FunctionType:
+            found += _project_code(member, (), root)
+    return found[:4]
+
+
+def _tokens(code: CodeType) -> list[str]:
+    # comprehensions and lambdas are code objects of their own, run as part of this one
+    inner = [c for c in code.co_consts if type(c) is CodeType]
+    words: set[str] = set()
+    for each in (code, *inner):
+        words |= {c for c in each.co_consts if type(c) is str and _TOKEN.fullmatch(c)}
+        words |= set(each.co_names)
+    return sorted(words)[:_MAX_TOKENS]
+
+
+def _modules(frame: FrameType) -> list[FrameFact]:
+    """Modules of the project the raising frame used, with the file each was loaded from."""
+    names = set(frame.f_code.co_names) | set(frame.f_code.co_varnames)
+    scopes = (dict(frame.f_locals), frame.f_globals)
+    found = {}
+    for name in names:
+        value = next((scope[name] for scope in scopes if name in scope), None)
+        if type(value) is ModuleType:
+            path = (_own(value, "__dict__") or {}).get("__file__")
+            if isinstance(path, str) and not path.startswith(_STDLIB) and \
+                    "site-packages" not in path:
+                found[name] = path
+    return [FrameFact("module", f"{name} {path}") for name, path in sorted(found.items())]
+
+
+def _test_frame(frame: FrameType) -> list[FrameFact]:
+    """caplog in use, and an Event left unset after a wait whose result was dropped."""
+    facts = []
+    local = dict(frame.f_locals)
+    for name, value in local.items():
+        kind = type(value)
+        if kind.__name__ == "LogCaptureFixture" and _class_attr(kind, "__module__") == \
+                "_pytest.logging":
+            facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
+    return facts + _dropped_waits(frame, local)
+
+
+def _dropped_waits(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
+    facts = []
+    for lineno, text in _lines_before(frame):
+        match = _BARE_WAIT.match(text)
+        if match is None:
+            continue
+        event = _resolve(match.group(1), local)
+        if type(event) is threading.Event and not event.is_set():
+            facts.append(FrameFact("dropped-wait", f"`{text.strip()}` at line {lineno} "
+                                                   f"returned False and the test went on"))
+    return facts[:2]
+
+
+def _polling_calls(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    facts = []
+    for name in _CALLED.findall(line):
+        func = local.get(name, frame.f_globals.get(name))
+        code = _own(func, "__code__") if type(func) is FunctionType else None
+        if code is not None and _polls_a_clock(code):
+            facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
+                                               f"({os.path.basename(code.co_filename)}:"
+                                               f"{code.co_firstlineno})"))
+    return facts
+
+
+def _polls_a_clock(code: CodeType) -> bool:
+    """A loop in the function's source whose condition reads a clock."""
+    lines = [linecache.getline(code.co_filename, code.co_firstlineno + i) for i in range(60)]
+    return any(_CLOCK_LOOP.search(text) for text in lines) and \
+        bool({"monotonic", "time", "perf_counter"} & set(code.co_names))
+
+
+def _lines_before(frame: FrameType) -> Iterator[tuple[int, str]]:
+    first = frame.f_code.co_firstlineno
+    for lineno in range(first, min(frame.f_lineno, first + 200)):
+        yield lineno, linecache.getline(frame.f_code.co_filename, lineno)
+
+
+def _resolve(dotted: str, local: dict[str, Any]) -> Any:
+    head, *rest = dotted.split(".")
+    value = local.get(head)
+    for part in rest:
+        inner = _own(value, "__dict__")
+        value = inner.get(part) if type(inner) is dict else None
+    return value
+
+
+def _is_python_rlock(kind: type) -> bool:
+    return kind.__module__ == "threading" and kind.__name__ == "_RLock"
+
+
+def _reachable(frame: FrameType) -> Iterator[tuple[str, Any]]:
+    local = {k: v for k, v in dict(frame.f_locals).items() if not k.startswith("@py")}
+    for name, value in local.items():
+        yield name, value
+        plain = _class_attr(type(value), "__module__") != "builtins"
+        attributes = _own(value, "__dict__") if plain else None
+        if type(attributes) is dict:  # one level into the frame's objects: self._lock
+            for attr, inner in list(attributes.items())[:50]:
+                if type(attr) is str:
+                    yield f"{name}.{attr}", inner
+
+
+def _doubles(frame: FrameType) -> list[FrameFact]:
+    facts = []
+    for name, value in dict(frame.f_locals).items():
+        what = double_kind(value) if not name.startswith("@py") else ""
+        if what:
+            facts.append(FrameFact("double", f"{name} is {what} in {_where(frame)}"))
+    return facts
+
+
+def double_kind(value: object) -> str:
+    """'a Mock' / 'a test-defined FakeClock' / '' -- judged by its class alone."""
+    kind = type(value)
+    mock = sys.modules.get("unittest.mock")
+    if mock is not None and issubclass(kind, mock.NonCallableMock):
+        return f"a {kind.__name__}"
+    module = str(_class_attr(kind, "__module__") or "")
+    name = kind.__name__
+    tail = module.rsplit(".", 1)[-1]
+    if tail.startswith("test_") or tail.endswith("_test") or tail == "conftest":
+        return f"a test-defined {name}"
+    if any(word in name.lower() for word in _DOUBLE_WORDS) and kind.__module__ != "builtins":
+        return f"a {name}"
+    return ""
+
+
+# -- small helpers --------------------------------------------------------------------------
+
+
+def _own(obj: Any, name: str) -> Any:
+    """``obj.name`` from the instance dictionary or slots, without running user code."""
+    try:
+        return object.__getattribute__(obj, name)
+    except Exception:
+        return None
+
+
+def _class_attr(kind: type, name: str) -> Any:
+    try:
+        return type.__getattribute__(kind, name)
+    except Exception:
+        return None
+
+
+def _module(frame: FrameType) -> str:
+    return str(frame.f_globals.get("__name__", ""))
+
+
+def _is_own(frame: FrameType) -> bool:
+    return _module(frame).startswith(("pytest_poolchaos", "_pytest", "pluggy"))
+
+
+def _is_stdlib(frame: FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    return filename.startswith(_STDLIB) and "site-packages" not in filename
+
+
+def _is_user(frame: FrameType, root: str) -> bool:
+    filename = frame.f_code.co_filename
+    return filename.startswith(root) and "site-packages" not in filename and not _is_own(frame)
+
+
+def _where(frame: FrameType) -> str:
+    return f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:" \
+           f"{frame.f_lineno})"

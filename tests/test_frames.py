@@ -1,0 +1,210 @@
+"""Facts read from live frames and threads at a failure, in-process: each fact and its
+nearest negative, and that reading them runs no user code."""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from pytest_poolchaos.worker import frames
+from pytest_poolchaos.worker.scope.spawn import Started
+
+ROOT = str(Path(__file__).parent)
+
+
+def raised(func, *args):
+    try:
+        func(*args)
+    except BaseException as error:  # any failure is what is inspected
+        return error
+    raise AssertionError("expected a failure")
+
+
+def kinds(error: BaseException) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for fact in frames.frame_facts([error], ROOT):
+        found.setdefault(fact.kind, []).append(fact.detail)
+    return found
+
+
+class Lease:
+    def __init__(self) -> None:
+        self.slot = threading.RLock()
+
+    def give_back(self) -> None:
+        self.slot.release()
+
+
+def test_a_lock_released_on_a_pool_thread_is_seen_with_the_thread_crossing():
+    lease = Lease()
+    with ThreadPoolExecutor(1) as pool:
+        error = raised(lambda: pool.submit(lease.give_back).result(timeout=2))
+    facts = kinds(error)
+    assert any(d.startswith("RLock self.slot in give_back") for d in facts["lock"])
+    assert facts["worker-thread"]
+    # nearest negative: the same release on this thread crosses no worker
+    assert "worker-thread" not in kinds(raised(Lease().give_back))
+
+
+class Observed:
+    """Attribute access and len() have effects (a lazy query)."""
+
+    calls: list[str] = []
+
+    def __getattr__(self, name):
+        Observed.calls.append(name)
+        raise AttributeError(name)
+
+    def __len__(self):
+        Observed.calls.append("len")
+        return 1
+
+
+def test_reading_frames_runs_no_user_code():
+    def fails(observed):
+        raise ValueError("boom")
+
+    Observed.calls.clear()
+    kinds(raised(fails, Observed()))
+    assert Observed.calls == []
+
+
+class FakeClock:
+    def now(self) -> float:
+        raise NotImplementedError
+
+
+def test_doubles_are_found_by_their_class_and_where_they_raised():
+    def divide(quota):
+        return 1 / quota.size
+
+    facts = kinds(raised(divide, mock.Mock(size=0)))
+    assert any("quota is a Mock" in d for d in facts["double-at-raise"])
+    facts = kinds(raised(FakeClock().now))
+    assert any("self is a test-defined FakeClock" in d for d in facts["double"])
+    # nearest negative: a plain object of the standard library is no double
+    assert "double" not in kinds(raised(divide, types.SimpleNamespace(size=0)))
+
+
+def test_a_wait_whose_result_was_dropped_is_read_from_the_test_frame():
+    def dropped():
+        ready = threading.Event()
+        ready.wait(0.01)
+        assert ready.is_set()
+
+    def checked():
+        ready = threading.Event()
+        assert ready.wait(0.01)
+
+    assert any("ready.wait(0.01)" in d for d in kinds(raised(dropped))["dropped-wait"])
+    assert "dropped-wait" not in kinds(raised(checked))
+
+
+def poll_until(check, deadline: float):
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        if check():
+            return True
+        time.sleep(0.005)
+    return None
+
+
+def first_try(check, deadline: float):
+    return check() or None
+
+
+def test_a_call_on_the_failing_line_that_polls_a_clock_is_a_deadline():
+    def polled():
+        assert poll_until(lambda: False, deadline=0.01)
+
+    def tried():
+        assert first_try(lambda: False, deadline=0.01)
+
+    assert any("poll_until() polls" in d for d in kinds(raised(polled))["deadline"])
+    assert "deadline" not in kinds(raised(tried))
+
+
+def test_workers_are_busy_idle_or_exited():
+    release = threading.Event()
+    busy = threading.Thread(target=release.wait, args=(5,), name="busy-one")
+    done = threading.Thread(target=int, name="done-one")
+    busy.start()
+    done.start()
+    done.join()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="idle")
+    pool.submit(int).result()
+    try:
+        started = [Started(kind, weakref.ref(obj), "", "x", "call")
+                   for kind, obj in (("thread", busy), ("thread", done), ("pool", pool))]
+        states = {w.name: w.state for w in frames.workers(started)}
+    finally:
+        release.set()
+        busy.join(5)
+        pool.shutdown(wait=True)
+    assert states == {"busy-one": "busy", "done-one": "exited", "idle_0": "idle"}
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_modules_used_where_it_failed_name_their_file(nested):
+    def uses_a_module():
+        return frames.no_such_name if not nested else frames.workers.no_such_attribute
+
+    facts = kinds(raised(uses_a_module)).get("module", [])
+    assert any(d.startswith("frames ") and d.endswith("frames.py") for d in facts)
+
+
+def test_unittest_assert_methods_give_their_operands():
+    import unittest
+
+    from pytest_poolchaos.worker import evidence
+
+    case = unittest.TestCase()
+    equal = evidence._unittest(raised(case.assertEqual, 2, 3))
+    assert equal is not None
+    assert (equal.comparison.op, equal.comparison.left_value,
+            equal.comparison.right_value) == ("==", 2.0, 3.0)
+    lists = evidence._unittest(raised(case.assertEqual, [2, 1], [1, 2]))
+    assert lists is not None
+    assert lists.reordered
+    bound = evidence._unittest(raised(case.assertGreaterEqual, 5, 10))
+    assert bound is not None
+    assert bound.comparison.op == ">="
+    # nearest negative: assertTrue compares nothing
+    assert evidence._unittest(raised(case.assertTrue, 0)) is None
+
+
+def read_limit():
+    import os
+
+    return int(os.environ.get("FRAMES_TEST_LIMIT", "3"))
+
+
+def uses_the_limit():
+    raise RuntimeError(f"over {read_limit()}")
+
+
+def test_the_code_on_the_failing_path_and_what_it_calls_is_read():
+    reads = kinds(raised(uses_the_limit))["reads"]
+    assert any(d.startswith("read_limit: ") and "FRAMES_TEST_LIMIT" in d.split() for d in reads)
+    assert any(d.startswith("uses_the_limit: ") for d in reads)
+
+
+class Pool:
+    def prune(self) -> int:
+        return len([c for c in range(2) if read_limit() > 5])
+
+
+def test_methods_the_failing_frame_calls_on_its_objects_are_read():
+    def fails():
+        pool = Pool()
+        assert pool.prune() == 1
+
+    reads = kinds(raised(fails))["reads"]
+    assert any(d.startswith("Pool.prune: ") and "read_limit" in d.split() for d in reads)
