@@ -236,5 +236,6 @@ def double_in_computation(e: Evidence) -> Finding | None:
          "with a real value"],
         Suggestion(f"Give the double the value the code computes with ({doubles[0].detail}): "
                    f"set the attribute or return value the real object provides, or build it "
-                   f"with create_autospec(RealClass) and configure what the code reads."),
+                   f"with create_autospec from the real class and configure what the code "
+                   f"reads."),
     )
