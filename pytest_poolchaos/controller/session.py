@@ -151,7 +151,13 @@ class ChaosController:
             return  # a green run does not even import them
         from ..diagnose import refine
 
-        refine(session, self.settings, result)
+        line = refine(session, self.settings, result)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line and reporter is not None:
+            # Right under pytest's progress, before its summary: the reruns happened there.
+            if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):
+                reporter.write("\n")
+            reporter.write_line(redact_text(line))
 
     @guard.guarded(None)
     def _remember(self, result: SessionResult) -> None:

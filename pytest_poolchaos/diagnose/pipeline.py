@@ -8,7 +8,7 @@ status: it only replaces ``TestRecord.diagnosis``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from ..model import Attempt, Category, Diagnosis, RerunFacts, Suggestion, Verdic
 from .bisect import PolluterSearch, Search
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
-from .reruns import inline, isolated
+from .reruns import RAISE_FACTOR, batched, can_bound_inline, inline, inline_limit, isolated
 from .runner import Runner
 from .verdict import Tally, suspect_order, tally, verdict
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
 _LEFT_RUNNING = (*_RESOURCE_KINDS, "thread")
+_STARTUP_S = 2.0  # what starting one pytest subprocess with the plugin costs, about
+_SLACK_S = 30.0
 
 
 @dataclass
@@ -42,32 +44,140 @@ class _Context:
     items: dict[str, pytest.Item]
     affected: int
     progress: DiagnosticProgress
+    #: perf_counter() time the confirming run must end by; None: only the search budgets
+    deadline: float | None = None
+    #: mode of a batch attempt: "confirm" for the confirming run, "isolated" for --rerun rounds
+    batch_mode: str = "isolated"
+
+    def left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.perf_counter()
 
 
-def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> None:
-    """Rerun failed tests and search polluters; update result.records' diagnoses in place."""
-    if settings.rerun <= 0:
-        return
+def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> str | None:
+    """Rerun failed tests and search polluters; update result.records' diagnoses in place.
+
+    Returns one line saying what ran and what it cost (None when nothing ran)."""
     victims = [r for r in result.records.values()
                if r.outcome in ("failed", "error") and r.diagnosis is not None]
     if not victims:
-        return
-    config = session.config
-    items = {item.nodeid: item for item in session.items}
-    runner = Runner(config, settings, result.environ)
-    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1) + (
-        settings.rerun if settings.rerun_chaos else 0)
-    with DiagnosticProgress(config, runs * len(victims)) as progress:
-        context = _Context(config, settings, result, runner, items, leaked_resources(result),
-                           progress)
+        return None
+    skipped = _why_not(session, settings, result, victims)
+    if skipped is not None:
         for record in victims:
-            _refine_one(context, record)
+            name_suspect(record)
+        return skipped or None
+    start = time.perf_counter()
+    config = session.config
+    rounds = settings.rerun or 1
+    confirm = settings.rerun <= 0
+    with DiagnosticProgress(config, rounds * (1 + len(victims)) + len(victims)) as progress:
+        context = _Context(config, settings, result, Runner(config, settings, result.environ),
+                           {item.nodeid: item for item in session.items},
+                           leaked_resources(result), progress,
+                           start + settings.confirm_seconds if confirm else None,
+                           "confirm" if confirm else "isolated")
+        attempts: dict[str, list[Attempt]] = {record.nodeid: [] for record in victims}
+        for number in range(rounds):
+            _round(context, victims, attempts, number, rounds)
+        _second_look(context, victims, attempts)
+        for record in victims:
+            _refine_one(context, record, attempts[record.nodeid])
+            name_suspect(record)
+    return _cost_line(context, victims, confirm, time.perf_counter() - start)
+
+
+def _why_not(session: pytest.Session, settings: Settings, result: SessionResult,
+             victims: list[TestRecord]) -> str | None:
+    """Why no rerun runs at all ("" when off), or None when they run."""
+    if settings.rerun > 0:
+        return None
+    if settings.confirm != "auto":
+        return ""
+    if result.exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop:
+        return "poolchaos: no confirming run: the session was interrupted"
+    if all(r.outcome in ("failed", "error", "skipped") for r in result.records.values()):
+        # Nothing passed, so no test's state can have made another fail: the run says it all.
+        return "poolchaos: no confirming run: every test failed"
+    expected = sum(r.duration_s for r in victims) + _STARTUP_S
+    if expected > settings.confirm_seconds:
+        return (f"poolchaos: no confirming run: the {len(victims)} failure(s) took "
+                f"{expected:.0f} s, more than --poolchaos-confirm-seconds="
+                f"{settings.confirm_seconds:g}")
+    return None
+
+
+def _round(context: _Context, victims: list[TestRecord], attempts: dict[str, list[Attempt]],
+           number: int, rounds: int) -> None:
+    """One rerun of every failure: inline where the mode asks, the rest in one batch."""
+    settings = context.settings
+    batch: list[TestRecord] = []
+    for record in victims:
+        item = context.items.get(record.nodeid)
+        if settings.rerun > 0 and settings.rerun_mode in ("inline", "both") and \
+                item is not None and not _is_timeout(record) and can_bound_inline():
+            context.progress.show(record.nodeid, f"inline rerun {number + 1}/{rounds}")
+            attempt = _inline(context, item, record)
+            if attempt is not None:
+                attempts[record.nodeid].append(attempt)
+            context.progress.advance()
+            if settings.rerun_mode == "inline":
+                continue
+        batch.append(record)
+    if batch:
+        _batch(context, batch, attempts, f"round {number + 1}/{rounds}")
 
 
 @guarded(None)
-def _refine_one(context: _Context, record: TestRecord) -> None:
+def _inline(context: _Context, item: pytest.Item, record: TestRecord) -> Attempt | None:
+    if context.left() <= 1.0:
+        return None
+    try:
+        return inline(item, min(inline_limit(item, record.duration_s), context.left()))
+    except pytest.exit.Exception:
+        return None
+
+
+def _batch(context: _Context, batch: list[TestRecord], attempts: dict[str, list[Attempt]],
+           what: str) -> None:
+    """All of ``batch`` in one fresh pytest subprocess, in their original order; a test the
+    batch did not finish (a hang, a crash) runs alone, since its verdict is still open."""
+    if context.left() <= 1.0:
+        return
+    context.progress.show(f"{len(batch)} failure(s)", f"confirming run ({what}) of")
+    limits = {r.nodeid: _limit(r) for r in batch}
+    raised = {nodeid: limit * RAISE_FACTOR for nodeid, limit in limits.items() if limit}
+    budget = sum(raised.get(r.nodeid, 0.0) + max(r.duration_s, 1.0) * 3 for r in batch)
+    run = context.runner.run([r.nodeid for r in batch],
+                             timeout=min(budget + _SLACK_S, context.left()),
+                             raise_limit=raised or None)
+    context.progress.advance()
+    for record in batch:
+        test = run.tests.get(record.nodeid)
+        if test is not None:
+            attempts[record.nodeid].append(batched(
+                context.batch_mode, test, limits[record.nodeid], raised.get(record.nodeid),
+                len(batch), context.affected))
+        elif context.left() > 1.0:
+            context.progress.show(record.nodeid, "isolated rerun of")
+            attempt = isolated(context.runner, record.nodeid, record.duration_s,
+                               limits[record.nodeid], context.affected,
+                               cap=context.left())
+            attempts[record.nodeid].append(attempt)
+
+
+def _second_look(context: _Context, victims: list[TestRecord],
+                 attempts: dict[str, list[Attempt]]) -> None:
+    """Tests that passed without their neighbours but only once: one more batch, so a random
+    flake is not taken for order dependence (that needs two passes without them)."""
+    again = [r for r in victims
+             if suspect_order(counts := tally(attempts[r.nodeid])) and counts.isolated_passes < 2]
+    if again:
+        _batch(context, again, attempts, "second look")
+
+
+@guarded(None)
+def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt]) -> None:
     assert record.diagnosis is not None
-    attempts = list(_reruns(context, record))
     counts = tally(attempts)
     noisy = _noisy(context, record, counts)
     if noisy is not None and noisy.load_sensitive:
@@ -76,9 +186,11 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
         search: Search | None = Search(reproduced=False)
     else:
         search = _search(context, record) if context.settings.bisect and suspect_order(
-            counts) else None
+            counts) and counts.isolated_passes >= 2 and context.left() > 1.0 else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
-    if search is not None and record.diagnosis.polluter:
+    if search is not None and record.diagnosis.polluter and context.deadline is None:
+        # Not in the confirming run: a cleaner is advice, not a verdict, and the default
+        # run's cost must stay small.
         record.diagnosis = _with_cleaners(context, record, record.diagnosis, search)
     if noisy is not None:
         from .noisy import apply
@@ -86,28 +198,40 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
         record.diagnosis = apply(noisy, record.diagnosis, record.evidence)
 
 
-def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
-    settings, timeout = context.settings, _is_timeout(record)
-    item = context.items.get(record.nodeid)
-    # pytest-timeout arms its timer around the whole protocol hook, which inline reruns do not
-    # go through: a test that timed out could hang this process, so it reruns isolated only.
-    if settings.rerun_mode in ("inline", "both") and item is not None and not timeout:
-        for number in range(settings.rerun):
-            context.progress.show(record.nodeid, f"inline rerun {number + 1}/{settings.rerun}")
-            try:
-                yield inline(item)
-            except pytest.exit.Exception:
-                break
-            finally:
-                context.progress.advance()
-    if settings.rerun_mode in ("isolated", "both") or item is None or timeout:
-        limit = record.evidence.timeout.seconds if timeout and record.evidence and \
-            record.evidence.timeout else None
-        for number in range(settings.rerun):
-            context.progress.show(record.nodeid, f"isolated rerun {number + 1}/{settings.rerun}")
-            yield isolated(context.runner, record.nodeid, record.duration_s, limit,
-                           context.affected)
-            context.progress.advance()
+def _limit(record: TestRecord) -> float | None:
+    if not _is_timeout(record) or record.evidence is None or record.evidence.timeout is None:
+        return None
+    return record.evidence.timeout.seconds
+
+
+def name_suspect(record: TestRecord) -> None:
+    """A config-pollution diagnosis whose evidence names an earlier test names it as polluter.
+
+    Only when no rerun showed the test failing alone or at random: a test flaky on its own
+    never gets a polluter."""
+    diagnosis, evidence = record.diagnosis, record.evidence
+    if diagnosis is None or evidence is None or diagnosis.polluter or \
+            diagnosis.polluter_search or diagnosis.category is not Category.CONFIG_POLLUTION or \
+            diagnosis.verdict in (Verdict.FLAKY, Verdict.DETERMINISTIC):
+        return
+    for reason in diagnosis.reasons:
+        for entry in evidence.pollution:
+            if entry.nodeid != record.nodeid and entry.nodeid in reason:
+                record.diagnosis = diagnosis.evolve(
+                    polluter=entry.nodeid,
+                    polluter_search={"method": "suspect", "runs": 0, "seconds": 0.0})
+                return
+
+
+def _cost_line(context: _Context, victims: list[TestRecord], confirm: bool,
+               seconds: float) -> str:
+    verdicts = [r.diagnosis.verdict for r in victims if r.diagnosis is not None]
+    counted = {v: verdicts.count(v) for v in Verdict if verdicts.count(v)}
+    told = ", ".join(f"{n} {v.value}" for v, n in counted.items())
+    what = ("confirming run" if confirm
+            else f"{context.settings.rerun} rerun round(s) ({context.settings.rerun_mode})")
+    return (f"poolchaos: {what} of {len(victims)} failure(s): {context.runner.runs} pytest "
+            f"subprocess run(s), {seconds:.1f} s; {told or 'no verdict'}")
 
 
 def _noisy(context: _Context, record: TestRecord, counts: Tally) -> Noisy | None:
@@ -137,7 +261,7 @@ def _search(context: _Context, record: TestRecord) -> Search | None:
     context.progress.show(record.nodeid, "searching the polluter of")
     durations = {nodeid: r.duration_s for nodeid, r in context.result.records.items()}
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
-                            context.settings.bisect_seconds, durations)
+                            min(context.settings.bisect_seconds, context.left()), durations)
     evidence = record.evidence
     text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
                                     record.longrepr]))
@@ -153,7 +277,7 @@ def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
     assert polluter is not None
     records = context.result.records
     runs_left = context.settings.bisect_budget - search.runs
-    seconds_left = context.settings.bisect_seconds - search.seconds
+    seconds_left = min(context.settings.bisect_seconds - search.seconds, context.left())
     if runs_left <= 0 or seconds_left <= 0:
         return diagnosis.evolve(reasons=(*diagnosis.reasons,
                                           "no budget left to search for a cleaner"))
