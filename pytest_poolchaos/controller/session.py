@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["ChaosController"]
 
 _OUTCOME = 1  # index of the outcome in a report row
+#: set in the environment of the pytest subprocesses of diagnostic reruns (diagnose.child.OUT)
+DIAGNOSTIC_CHILD = "POOLCHAOS_DIAGNOSE_OUT"
 
 
 class ChaosController:
@@ -162,7 +164,8 @@ class ChaosController:
     @guard.guarded(None)
     def _remember(self, result: SessionResult) -> None:
         # After the reruns (their verdicts are recorded), before the reports (they show it).
-        if self.settings.history is not None:
+        # A diagnostic rerun is no run of the suite: it must not count in the history.
+        if self.settings.history is not None and not os.environ.get(DIAGNOSTIC_CHILD):
             from ..history.session import remember
 
             remember(self.config, self.settings.history, result)
@@ -177,6 +180,8 @@ class ChaosController:
 
     @guard.guarded(None)
     def _write(self, result: SessionResult) -> None:
+        if os.environ.get(DIAGNOSTIC_CHILD):
+            return  # a diagnostic rerun: its parent reads the child plugin's lines, no report
         from ..report import write_files
 
         write_files(result, self.settings)

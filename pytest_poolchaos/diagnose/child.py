@@ -19,7 +19,7 @@ import pytest
 from ..model import PAYLOAD_ATTR
 from ..outcome import crash_message, fold
 
-OUT = "POOLCHAOS_DIAGNOSE_OUT"
+OUT = "POOLCHAOS_DIAGNOSE_OUT"  # also tells the controller to write no report files
 TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
 
 _seen: dict[str, dict[str, Any]] = {}

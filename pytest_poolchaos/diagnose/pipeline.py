@@ -9,24 +9,42 @@ status: it only replaces ``TestRecord.diagnosis``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ..classify.pollution import failure_words
 from ..guard import guarded
-from ..model import Attempt, Category, Diagnosis, RerunFacts, Suggestion, Verdict
-from .bisect import PolluterSearch, Search
+from ..model import (
+    Attempt,
+    Category,
+    Diagnosis,
+    LedgerEntry,
+    RerunFacts,
+    Suggestion,
+    Verdict,
+)
+from .bisect import PolluterSearch, Search, named_in_failure
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
-from .reruns import RAISE_FACTOR, batched, can_bound_inline, inline, inline_limit, isolated
+from .reruns import (
+    RAISE_FACTOR,
+    batched,
+    can_bound_inline,
+    from_child,
+    inline,
+    inline_limit,
+    isolated,
+)
 from .runner import Runner
-from .verdict import Tally, suspect_order, tally, verdict
+from .verdict import STABLE_ALONE, Tally, suspect_order, tally, verdict
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
     from ..settings import Settings
+    from .cleaners import Cleaners
     from .noisy import Noisy
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
@@ -48,6 +66,8 @@ class _Context:
     deadline: float | None = None
     #: mode of a batch attempt: "confirm" for the confirming run, "isolated" for --rerun rounds
     batch_mode: str = "isolated"
+    #: polluter -> (the victim its cleaner search ran for, what it found)
+    cleaned: dict[str, tuple[str, Cleaners]] = field(default_factory=dict)
 
     def left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.perf_counter()
@@ -80,8 +100,10 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
         for number in range(rounds):
             _round(context, victims, attempts, number, rounds)
         _second_look(context, victims, attempts)
+        found = _ledger_pairs(context, [r for r in victims if _searchable(
+            context, tally(attempts[r.nodeid]))])
         for record in victims:
-            _refine_one(context, record, attempts[record.nodeid])
+            _refine_one(context, record, attempts[record.nodeid], found.get(record.nodeid))
             name_suspect(record)
     return _cost_line(context, victims, confirm, time.perf_counter() - start)
 
@@ -175,8 +197,50 @@ def _second_look(context: _Context, victims: list[TestRecord],
         _batch(context, again, attempts, "second look")
 
 
+def _searchable(context: _Context, counts: Tally) -> bool:
+    return context.settings.bisect and suspect_order(counts) and \
+        counts.isolated_passes >= STABLE_ALONE and context.left() > 1.0
+
+
+@guarded({})
+def _ledger_pairs(context: _Context, victims: list[TestRecord]) -> dict[str, Search]:
+    """The ledger fast path for many victims at once: each suspect runs once, followed by
+    every victim whose failure names what it left (in their original order). A victim that
+    fails there is confirmed; the others go through the search of their own."""
+    groups: dict[str, list[TestRecord]] = {}
+    for record in victims:
+        candidates, ledger, text = _search_inputs(context, record)
+        named = named_in_failure(candidates, ledger, text)
+        if named:
+            groups.setdefault(named[0], []).append(record)
+    found: dict[str, Search] = {}
+    for suspect, group in groups.items():
+        if len(group) < 2 or context.left() <= 1.0:
+            continue  # a lone victim takes the ordinary fast path: the same single run
+        context.progress.show(suspect, f"confirming {len(group)} victim(s) of")
+        nodeids = [suspect, *(r.nodeid for r in group)]
+        expected = sum(context.result.records[n].duration_s for n in nodeids)
+        run = context.runner.run(nodeids, timeout=min(expected * 3 + _SLACK_S, context.left()),
+                                 light=True)
+        for record in group:
+            test = run.result(record.nodeid)
+            if test.outcome not in ("failed", "error"):
+                continue
+            attempt = from_child("pair", test)
+            ledger = record.evidence.pollution if record.evidence else ()
+            found[record.nodeid] = Search(
+                method="ledger", polluter=suspect, reproduced=True,
+                left_behind=[e for e in ledger if e.nodeid == suspect],
+                attempts=[replace(attempt, message=f"after {suspect}, with the other "
+                                  f"{len(group) - 1} test(s) it is named by"
+                                  + (f": {attempt.message}" if attempt.message else ""))],
+                runs=1, seconds=run.seconds)
+    return found
+
+
 @guarded(None)
-def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt]) -> None:
+def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt],
+                paired: Search | None = None) -> None:
     assert record.diagnosis is not None
     counts = tally(attempts)
     noisy = _noisy(context, record, counts)
@@ -184,9 +248,10 @@ def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt]) 
         # It fails alone under noise: load is the cause, no earlier test is (and passing
         # every quiet rerun alone must not read as order-dependent).
         search: Search | None = Search(reproduced=False)
+    elif paired is not None:
+        search = paired
     else:
-        search = _search(context, record) if context.settings.bisect and suspect_order(
-            counts) and counts.isolated_passes >= 2 and context.left() > 1.0 else None
+        search = _search(context, record) if _searchable(context, counts) else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
     if search is not None and record.diagnosis.polluter and context.deadline is None:
         # Not in the confirming run: a cleaner is advice, not a verdict, and the default
@@ -254,18 +319,24 @@ def _noisy(context: _Context, record: TestRecord, counts: Tally) -> Noisy | None
                              record.duration_s, limit, counts, step)
 
 
+def _search_inputs(context: _Context, record: TestRecord) -> tuple[
+        list[str], Sequence[LedgerEntry], str]:
+    evidence = record.evidence
+    text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
+                                    record.longrepr]))
+    return (candidates_before(context.result, record),
+            evidence.pollution if evidence else (), text)
+
+
 def _search(context: _Context, record: TestRecord) -> Search | None:
-    candidates = candidates_before(context.result, record)
+    candidates, ledger, text = _search_inputs(context, record)
     if not candidates:
         return Search(reproduced=False)
     context.progress.show(record.nodeid, "searching the polluter of")
     durations = {nodeid: r.duration_s for nodeid, r in context.result.records.items()}
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
                             min(context.settings.bisect_seconds, context.left()), durations)
-    evidence = record.evidence
-    text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
-                                    record.longrepr]))
-    return finder.find(record.nodeid, candidates, evidence.pollution if evidence else (), text)
+    return finder.find(record.nodeid, candidates, ledger, text)
 
 
 def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
@@ -281,14 +352,26 @@ def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
     if runs_left <= 0 or seconds_left <= 0:
         return diagnosis.evolve(reasons=(*diagnosis.reasons,
                                           "no budget left to search for a cleaner"))
-    candidates = [nodeid for nodeid in records if nodeid not in (polluter, record.nodeid)]
+    # The tests that ran between the polluter and the victim in the suite did not clean it
+    # (it failed after them): only the others can.
+    between = set(candidates_before(context.result, record)) - set(
+        candidates_before(context.result, records[polluter])) if polluter in records else set()
+    candidates = [nodeid for nodeid in records
+                  if nodeid not in (polluter, record.nodeid) and nodeid not in between]
     related = related_tests(search.left_behind,
                             {nodeid: records[nodeid].leaks for nodeid in candidates})
-    context.progress.show(record.nodeid, "searching a cleaner for")
-    durations = {nodeid: r.duration_s for nodeid, r in records.items()}
-    found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
-        polluter, record.nodeid, candidates, related)
     lines: list[str] = []
+    if polluter in context.cleaned:
+        # Victims of one polluter share what resets it: one search per polluter.
+        first, found = context.cleaned[polluter]
+        lines.append(f"cleaner search ran once for {polluter}'s victims (with {first})")
+        found = replace(found, attempts=[])
+    else:
+        context.progress.show(record.nodeid, "searching a cleaner for")
+        durations = {nodeid: r.duration_s for nodeid, r in records.items()}
+        found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
+            polluter, record.nodeid, candidates, related)
+        context.cleaned[polluter] = (record.nodeid, found)
     advised: list[Suggestion] = []
     for cleaner in found.found:
         more_lines, more_advice = advice(cleaner, polluter, record.nodeid, search.left_behind,

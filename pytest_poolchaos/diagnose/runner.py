@@ -89,9 +89,8 @@ class Runner:
                 env[child.TIMEOUT] = f"{raise_limit:.3f}"
             elif raise_limit:
                 env[child.TIMEOUT] = json.dumps({k: round(v, 3) for k, v in raise_limit.items()})
-            args = ([*self.light] if light else
-                    [*self.base, f"--poolchaos-json={Path(tmp, 'report.json')}", *extra]
-                    ) + list(nodeids)
+            # No report file: the controller writes none in a diagnostic child (child.OUT).
+            args = [*(self.light if light else [*self.base, *extra]), *nodeids]
             start = time.perf_counter()
             returncode, killed = _call(args, self.cwd, env, max(1.0, timeout))
             seconds = time.perf_counter() - start
