@@ -1,7 +1,9 @@
 """What diagnosing 40 failures costs: plain run vs the confirming run vs ``--poolchaos-rerun=3``.
 
-Generates a suite of 100 tests in a temporary directory, each doing a little work (about
-20 ms), 40 of which fail in the plain run:
+Generates a suite of 100 tests in a temporary directory, each doing some work (``--work``
+seconds of sleep, 0.1 by default: the plain run then takes about as long as the 15 s suite of
+issue #7; with 0.02 pytest's start-up dominates every rerun), 40 of which fail in the plain
+run:
 
 * 28 deterministic failures (a wrong expected value);
 * 6 flaky on their own (they fail on their 1st and 3rd run, whatever ran before them; a
@@ -17,7 +19,7 @@ It also checks the verdicts it expects (deterministic, flaky, order-dependent wi
 polluter) from the JSON report, so a cheap but wrong rerun cannot pass for a fast one.
 
     python benchmarks/rerun_cost.py            # 3 runs per configuration
-    python benchmarks/rerun_cost.py --runs 1
+    python benchmarks/rerun_cost.py --runs 1 --work 0.02
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import textwrap
 import time
 from pathlib import Path
 
-WORK = "time.sleep(0.02)"
+WORK = "time.sleep(WORK_S)"
 DETERMINISTIC = 28
 FLAKY = 6
 VICTIMS = 6
@@ -47,8 +49,8 @@ CONFIGS = {
 }
 
 
-def write_suite(root: Path) -> None:
-    head = "import os\nimport time\nfrom pathlib import Path\n\n"
+def write_suite(root: Path, work_s: float) -> None:
+    head = f"import os\nimport time\nfrom pathlib import Path\n\nWORK_S = {work_s}\n\n"
     det = [f"def test_wrong_{i:02d}():\n    {WORK}\n    assert {i} + 1 == {i + 2}\n"
            for i in range(DETERMINISTIC)]
     (root / "test_a_wrong.py").write_text(head + "\n\n".join(det))
@@ -111,10 +113,11 @@ def check(data: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", type=float, default=0.1, help="seconds each test sleeps")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="poolchaos-rerun-cost-") as tmp:
         root = Path(tmp)
-        write_suite(root)
+        write_suite(root, options.work)
         times: dict[str, list[float]] = {name: [] for name in CONFIGS}
         reports: dict[str, dict | None] = {}
         for _ in range(options.runs):
@@ -123,8 +126,8 @@ def main() -> None:
                 times[name].append(seconds)
     plain = statistics.median(times["plain (no plugin)"])
     print(f"suite: {DETERMINISTIC + FLAKY + VICTIMS + PASSING + 2} tests, 40 failures "
-          f"({DETERMINISTIC} deterministic, {FLAKY} flaky, {VICTIMS} order-dependent); "
-          f"median of {options.runs} run(s)")
+          f"({DETERMINISTIC} deterministic, {FLAKY} flaky, {VICTIMS} order-dependent), "
+          f"{options.work:g} s of work each; median of {options.runs} run(s)")
     for name in CONFIGS:
         median = statistics.median(times[name])
         print(f"  {name:<26} {median:6.2f} s   {median / plain:5.2f}x plain")

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
 _LEFT_RUNNING = (*_RESOURCE_KINDS, "thread")
 _STARTUP_S = 2.0  # what starting one pytest subprocess with the plugin costs, about
+# A cleaner is advice, not a verdict, and its group runs take most of the suite: all cleaner
+# searches together get this share of the session's own duration (at least CLEANER_MIN_S).
+CLEANER_SHARE = 0.25
+CLEANER_MIN_S = 10.0
 _SLACK_S = 30.0
 
 
@@ -68,6 +72,8 @@ class _Context:
     batch_mode: str = "isolated"
     #: polluter -> (the victim its cleaner search ran for, what it found)
     cleaned: dict[str, tuple[str, Cleaners]] = field(default_factory=dict)
+    #: seconds every cleaner search together may still take (see CLEANER_SHARE)
+    cleaner_left: float = float("inf")
 
     def left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.perf_counter()
@@ -96,6 +102,8 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
                            leaked_resources(result), progress,
                            start + settings.confirm_seconds if confirm else None,
                            "confirm" if confirm else "isolated")
+        context.cleaner_left = max(CLEANER_MIN_S,
+                                   CLEANER_SHARE * max(0.0, result.stop - result.start))
         attempts: dict[str, list[Attempt]] = {record.nodeid: [] for record in victims}
         for number in range(rounds):
             _round(context, victims, attempts, number, rounds)
@@ -348,7 +356,8 @@ def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
     assert polluter is not None
     records = context.result.records
     runs_left = context.settings.bisect_budget - search.runs
-    seconds_left = min(context.settings.bisect_seconds - search.seconds, context.left())
+    seconds_left = min(context.settings.bisect_seconds - search.seconds, context.left(),
+                       context.cleaner_left)
     if runs_left <= 0 or seconds_left <= 0:
         return diagnosis.evolve(reasons=(*diagnosis.reasons,
                                           "no budget left to search for a cleaner"))
@@ -371,6 +380,7 @@ def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
         durations = {nodeid: r.duration_s for nodeid, r in records.items()}
         found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
             polluter, record.nodeid, candidates, related)
+        context.cleaner_left -= found.seconds
         context.cleaned[polluter] = (record.nodeid, found)
     advised: list[Suggestion] = []
     for cleaner in found.found:
