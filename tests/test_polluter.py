@@ -238,3 +238,21 @@ def test_ledger_miss_falls_back_to_bisection():
 def test_watched_keys_match_by_their_last_part():
     ledger = [LedgerEntry("a", "watched", "pkg.settings:DEBUG_MODE", "False", "True")]
     assert named_in_failure(["a"], ledger, "DEBUG_MODE must be off") == ["a"]
+
+
+def test_the_victims_own_module_is_searched_first():
+    # 120 earlier tests in other modules, 6 in the victim's: a polluter next to the victim
+    # takes one run for the module and a bisection of 6, not of 126.
+    others = [f"test_other{m}.py::t{n}" for m in range(4) for n in range(30)]
+    local = [f"test_victim.py::t{n}" for n in range(6)]
+    runner = FakeRunner(local[4])
+    search = PolluterSearch(runner, 20, 60.0, {}).find("test_victim.py::victim",
+                                                       [*others, *local], (), "")
+    assert search.polluter == local[4]
+    assert search.runs == runner.runs <= 1 + math.ceil(math.log2(len(local)))
+    # a polluter elsewhere costs that one run more than a bisection of the rest
+    runner = FakeRunner(others[7])
+    search = PolluterSearch(runner, 20, 60.0, {}).find("test_victim.py::victim",
+                                                       [*others, *local], (), "")
+    assert search.polluter == others[7]
+    assert search.runs <= 1 + math.ceil(math.log2(len(others))) + 1

@@ -110,7 +110,11 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
         _second_look(context, victims, attempts)
         found = _ledger_pairs(context, [r for r in victims if _searchable(
             context, tally(attempts[r.nodeid]))])
-        for record in victims:
+        # Cheapest searches first, so a time budget that runs out leaves the fewest open: the
+        # victims a pair run confirmed already, then those with the fewest earlier tests.
+        ranked = sorted(victims, key=lambda r: (r.nodeid not in found,
+                                                len(candidates_before(result, r))))
+        for record in ranked:
             _refine_one(context, record, attempts[record.nodeid], found.get(record.nodeid))
             name_suspect(record)
     return _cost_line(context, victims, confirm, time.perf_counter() - start)
@@ -283,17 +287,18 @@ def name_suspect(record: TestRecord) -> None:
     Only when no rerun showed the test failing alone or at random: a test flaky on its own
     never gets a polluter."""
     diagnosis, evidence = record.diagnosis, record.evidence
-    if diagnosis is None or evidence is None or diagnosis.polluter or \
+    if diagnosis is None or evidence is None or not diagnosis.reasons or diagnosis.polluter or \
             diagnosis.polluter_search or diagnosis.category is not Category.CONFIG_POLLUTION or \
             diagnosis.verdict in (Verdict.FLAKY, Verdict.DETERMINISTIC):
         return
-    for reason in diagnosis.reasons:
-        for entry in evidence.pollution:
-            if entry.nodeid != record.nodeid and entry.nodeid in reason:
-                record.diagnosis = diagnosis.evolve(
-                    polluter=entry.nodeid,
-                    polluter_search={"method": "suspect", "runs": 0, "seconds": 0.0})
-                return
+    # The winning rule's first line names the earlier test it blames; later lines may only
+    # list other outstanding changes.
+    for entry in evidence.pollution:
+        if entry.nodeid != record.nodeid and entry.nodeid in diagnosis.reasons[0]:
+            record.diagnosis = diagnosis.evolve(
+                polluter=entry.nodeid,
+                polluter_search={"method": "suspect", "runs": 0, "seconds": 0.0})
+            return
 
 
 def _cost_line(context: _Context, victims: list[TestRecord], confirm: bool,
