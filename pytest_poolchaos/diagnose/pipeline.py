@@ -204,7 +204,8 @@ def _second_look(context: _Context, victims: list[TestRecord],
     """Tests that passed without their neighbours but only once: one more batch, so a random
     flake is not taken for order dependence (that needs two passes without them)."""
     again = [r for r in victims
-             if suspect_order(counts := tally(attempts[r.nodeid])) and counts.isolated_passes < 2]
+             if suspect_order(counts := tally(attempts[r.nodeid]))
+             and counts.isolated_passes < STABLE_ALONE]
     if again:
         _batch(context, again, attempts, "second look")
 
