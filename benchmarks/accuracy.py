@@ -15,6 +15,9 @@ Tune rules against --half tune only; heldout/ is for reporting (benchmarks/corpu
     python benchmarks/accuracy.py --cost                # 40 failures: plain vs --rerun 3 only
     python benchmarks/accuracy.py --fit weights.json    # per-rule weights fitted on tune
     python benchmarks/accuracy.py --json metrics.json   # everything printed, as JSON
+    python benchmarks/accuracy.py --pytest-arg=--poolchaos-confirm=off  # without confirming
+
+The default run is what a user gets: it includes the confirming run of the failures.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import accuracy_metrics as am
 CORPUS = Path(__file__).resolve().parent / "corpus"
 STATE_ENV = "CORPUS_STATE_DIR"
 COST_FAILURES = 40
+EXTRA: list[str] = []  # --pytest-arg: more options for every run (e.g. the confirm budget)
 SHORT = {"timeout": "tmo", "expectation": "exp", "lifecycle": "life",
          "config-pollution": "poll", "mock-gap": "mock", "race": "race",
          "unclassified": "uncl", am.NO_DIAGNOSIS: "none", am.PASSED: "pass"}
@@ -65,7 +69,7 @@ def run_half(half: Path, rerun: int, nodeids: Sequence[str] = (),
         args = [sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", "no:cacheprovider",
                 "-p", "no:randomly", "-q", "--no-header", f"--basetemp={tmp / 'basetemp'}",
                 f"--poolchaos-json={report}", f"--junitxml={junit}", "-o",
-                "junit_family=xunit2", f"--poolchaos-rerun={rerun}", *nodeids]
+                "junit_family=xunit2", f"--poolchaos-rerun={rerun}", *EXTRA, *nodeids]
         start = time.perf_counter()
         with log.open("w") as out:
             done = subprocess.run(args, cwd=half, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -213,9 +217,13 @@ def main() -> int:
                         help="time the 40-failure suite plain and with --poolchaos-rerun=3")
     parser.add_argument("--fit", type=Path, metavar="OUT",
                         help="fit per-rule weights on the tune half and write them as JSON")
+    parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
+                        help="one more pytest option for every run (repeatable), e.g. "
+                             "--pytest-arg=--poolchaos-confirm=off for the run before confirm")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep each run's JSON report, junit XML and log in DIR")
     options = parser.parse_args()
+    EXTRA.extend(options.pytest_arg)
     half = options.half or ("none" if options.cost and options.fit is None else "tune")
     halves: tuple[str, ...] = {"both": ("tune", "heldout"), "none": ()}.get(half, (half,))
     if options.fit is not None and "tune" not in halves:

@@ -85,6 +85,22 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "confirm",
+        "After the session, run the failed tests once more, together, in one fresh pytest "
+        "subprocess: a failure that passes there depends on what ran before it (its polluter "
+        "is searched), one that fails again reproduces alone. auto: within "
+        "--poolchaos-confirm-seconds, skipped when every test failed or the run was "
+        "interrupted; off: never. Diagnostic only: outcomes and exit status stay. "
+        "Default: auto.",
+        choices=("auto", "off"),
+    ),
+    Option(
+        "confirm_seconds",
+        "Most seconds the confirming run (and the polluter search it leads to) may take. "
+        "Default: 60.",
+        metavar="SECONDS",
+    ),
+    Option(
         "rerun_mode",
         "inline: rerun in this process after the session; isolated: rerun each test alone in "
         "a fresh pytest subprocess; both. Default: both.",

@@ -37,6 +37,9 @@ class Settings(NamedTuple):
     cleanup_grace: float = 1.0
     rerun: int = 0
     rerun_mode: str = "both"
+    #: "auto" or "off": the confirming run of the failures after the session
+    confirm: str = "auto"
+    confirm_seconds: float = 60.0
     bisect: bool = False
     bisect_budget: int = 20
     bisect_seconds: float = 120.0
@@ -62,6 +65,8 @@ def resolve(config: pytest.Config) -> Settings:
     hunt = get("hunt", _count, 0)
     rerun = 0 if hunt else get("rerun", _count, 0)  # a hunt reruns every test already
     bisect = get("bisect", _boolean, None)
+    # a hunt reruns every test already; the confirming run would only repeat it
+    confirm = "off" if hunt else get("confirm", _choice, "auto")
     return Settings(
         leaks=get("leaks", _choice, "warn"),
         isolate=get("isolate", _choice, "off"),
@@ -71,7 +76,9 @@ def resolve(config: pytest.Config) -> Settings:
         cleanup_grace=get("cleanup_grace", _seconds, 1.0),
         rerun=rerun,
         rerun_mode=get("rerun_mode", _choice, "both"),
-        bisect=rerun > 0 if bisect is None else bisect,
+        confirm=confirm,
+        confirm_seconds=get("confirm_seconds", _seconds, 60.0),
+        bisect=(rerun > 0 or confirm == "auto") if bisect is None else bisect,
         bisect_budget=get("bisect_budget", _positive, 20),
         bisect_seconds=get("bisect_seconds", _seconds, 120.0),
         exit_timeout=get("exit_timeout", _seconds, 0.0),

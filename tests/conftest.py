@@ -17,8 +17,10 @@ import pytest
 SCHEMA = json.loads((Path(__file__).parent / "data" / "poolchaos-report.schema.json").read_text())
 # pytest-rerunfailures is installed for the tests about it (they pass "-p rerunfailures");
 # every other session runs without it, as the suite did before it was a test dependency.
+# The confirming run (on by default) is off for tests that are not about it: it would make
+# every session with a failure start another pytest. Tests of it pass --poolchaos-confirm=auto.
 BASE_ARGS = ("-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider",
-             "-p", "no:rerunfailures")
+             "-p", "no:rerunfailures", "--poolchaos-confirm=off")
 
 
 class ChaosTester:

@@ -435,8 +435,6 @@ def test_cleanup_does_not_run_inside_the_timeout(pytester, method):
 
 # -- D1 -------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D1: the inline rerun waits forever on the held lock",
-                   raises=pytest.Pytester.TimeoutExpired)
 def test_inline_rerun_of_a_test_holding_a_lock_is_bounded(chaostester):
     pytest.importorskip("pytest_timeout")
     chaostester.pytester.makepyfile(
@@ -457,7 +455,38 @@ def test_inline_rerun_of_a_test_holding_a_lock_is_bounded(chaostester):
     assert_no_crash(run.text())
     run.result.assert_outcomes(failed=1)
     assert run.ret == pytest.ExitCode.TESTS_FAILED
-    assert run.diagnosis("test_fails_while_holding_a_lock")
+    diagnosis = run.diagnosis("test_fails_while_holding_a_lock")
+    assert diagnosis
+    inline = [a for a in diagnosis["attempts"] if a["mode"] == "inline"]
+    assert [a["outcome"] for a in inline] == ["failed"]
+    assert "stopped after 1 s" in inline[0]["message"]
+
+
+def test_inline_rerun_without_a_timeout_plugin_is_bounded_by_its_own_budget(chaostester,
+                                                                             monkeypatch):
+    from pytest_poolchaos.diagnose import reruns
+
+    monkeypatch.setattr(reruns, "INLINE_BUDGET_S", 0.5)
+    chaostester.pytester.makepyfile(
+        """
+        import threading
+
+        LOCK = threading.Lock()
+
+        def test_fails_while_holding_a_lock():
+            LOCK.acquire()
+            assert 1 + 1 == 3
+        """
+    )
+    start = time.monotonic()
+    run = chaostester.run("--poolchaos-rerun=2", "--poolchaos-rerun-mode=inline",
+                          "-p", "no:timeout", "-p", "no:xdist")
+    assert time.monotonic() - start < 10
+    run.result.assert_outcomes(failed=1)
+    inline = [a for a in run.diagnosis("test_fails_while_holding_a_lock")["attempts"]
+              if a["mode"] == "inline"]
+    assert [a["outcome"] for a in inline] == ["failed", "failed"]
+    assert all("inline rerun stopped after 0.5" in a["message"] for a in inline), inline
 
 
 # -- D17 ------------------------------------------------------------------------------------

@@ -114,11 +114,18 @@ def test_timeout_reruns_measure_the_duration_with_the_limit_raised(chaostester):
      Verdict.DETERMINISTIC),
     ([_attempt("inline", "passed"), _attempt("inline", "failed")], None, Verdict.FLAKY),
     ([_attempt("isolated", "passed"), _attempt("isolated", "failed")], None, Verdict.FLAKY),
-    ([_attempt("inline", "failed"), _attempt("isolated", "passed")], None,
+    ([_attempt("inline", "failed"), *[_attempt("isolated", "passed")] * 2], None,
      Verdict.ORDER_DEPENDENT),
-    ([_attempt("inline", "failed"), _attempt("isolated", "passed")], True,
+    ([_attempt("inline", "failed"), *[_attempt("isolated", "passed")] * 2], True,
+     Verdict.ORDER_DEPENDENT),
+    ([_attempt("inline", "passed"), *[_attempt("confirm", "passed")] * 2], True,
      Verdict.ORDER_DEPENDENT),
     ([_attempt("inline", "failed"), _attempt("isolated", "passed")], False, Verdict.FLAKY),
+    # one pass alone is no stable result: a random flake must not look order-dependent
+    ([_attempt("inline", "failed"), _attempt("isolated", "passed")], None, Verdict.UNKNOWN),
+    ([_attempt("confirm", "passed")], True, Verdict.UNKNOWN),
+    # two passes alone, but the failing order never reproduced
+    ([*[_attempt("confirm", "passed")] * 2], None, Verdict.UNKNOWN),
     ([_attempt("isolated", "passed", over_limit=True)], None, Verdict.DETERMINISTIC),
 ])
 def test_verdict_rules(attempts, confirmed, expected):

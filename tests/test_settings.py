@@ -33,8 +33,17 @@ def test_defaults(pytester):
     assert settings.leaks == "warn"
     assert settings.isolate == "off"
     assert settings.rerun == 0
-    assert settings.bisect is False
+    assert settings.confirm == "auto"
+    assert settings.confirm_seconds == 60.0
+    assert settings.bisect is True  # the confirming run leads to a polluter search
     assert settings.json is None
+
+
+def test_confirm_off_turns_the_default_search_off_too(pytester):
+    pytester.makeini("[pytest]\npoolchaos_confirm = off\npoolchaos_confirm_seconds = 5\n")
+    settings = resolved(pytester)
+    assert (settings.confirm, settings.confirm_seconds, settings.bisect) == ("off", 5.0, False)
+    assert resolved(pytester, "--poolchaos-confirm=auto").confirm == "auto"
 
 
 @pytest.mark.parametrize("filename", sorted(INI_STYLES))
@@ -79,6 +88,11 @@ def test_watch_accepts_lines_and_repeats(pytester):
         (["--poolchaos-cleanup-grace=soon"], "", "expected a number of seconds >= 0"),
         (["--poolchaos-watch=nocolon"], "", "expected package.module:attribute entries"),
         ([], "poolchaos_bisect = maybe", "poolchaos_bisect"),
+        (["--poolchaos-confirm=always"], "", "--poolchaos-confirm / poolchaos_confirm: "
+         "expected one of auto, off, got 'always'"),
+        ([], "poolchaos_confirm = yes", "poolchaos_confirm: expected one of auto, off"),
+        (["--poolchaos-confirm-seconds=-3"], "", "--poolchaos-confirm-seconds / "
+         "poolchaos_confirm_seconds: expected a number of seconds >= 0"),
     ],
 )
 def test_bad_values_are_usage_errors_naming_option_and_accepted_values(

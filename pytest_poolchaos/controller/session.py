@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["ChaosController"]
 
 _OUTCOME = 1  # index of the outcome in a report row
+#: set in the environment of the pytest subprocesses of diagnostic reruns (diagnose.child.OUT)
+DIAGNOSTIC_CHILD = "POOLCHAOS_DIAGNOSE_OUT"
 
 
 class ChaosController:
@@ -53,6 +55,8 @@ class ChaosController:
         self._seen: dict[str, tuple[Any, ...]] = {}
         self.plan: journal.JournalPlan | None = None
         self.notice: list[str] = []
+        #: nodeid -> failed attempts a retry plugin (pytest-rerunfailures, flaky) reran
+        self._retried: dict[str, int] = {}
 
     # -- the session ------------------------------------------------------------------------
 
@@ -111,6 +115,9 @@ class ChaosController:
         try:
             extra = report.__dict__
             nodeid = report.nodeid
+            # pytest-rerunfailures marks a failed attempt it retries with outcome "rerun"
+            if str(report.outcome) == "rerun":
+                self._retried[nodeid] = self._retried.get(nodeid, 0) + 1
             row = self._seen.get(nodeid)
             outcome = fold(row[_OUTCOME] if row else "passed", report)
             if row is None:
@@ -142,6 +149,8 @@ class ChaosController:
                 longrepr=longrepr)
             if wire:
                 record.take(TestPayload.from_wire(wire))
+                if nodeid in self._retried:
+                    _retried(record, TestPayload.from_wire(wire), self._retried[nodeid])
         self._seen.clear()
 
     @guard.guarded(None)
@@ -151,12 +160,26 @@ class ChaosController:
             return  # a green run does not even import them
         from ..diagnose import refine
 
-        refine(session, self.settings, result)
+        line = refine(session, self.settings, result) if any(
+            r.outcome in ("failed", "error") for r in result.diagnosed) else None
+        retried = [r.nodeid for r in result.diagnosed if r.outcome == "passed"]
+        if retried:
+            shown = ", ".join(retried[:3]) + (" ..." if len(retried) > 3 else "")
+            line = "\n".join(filter(None, [line, f"poolchaos: {len(retried)} test(s) passed "
+                                              f"only on retry, flaky: {shown}"]))
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line and reporter is not None:
+            # Right under pytest's progress, before its summary: the reruns happened there.
+            if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):
+                reporter.write("\n")
+            for text in line.splitlines():
+                reporter.write_line(redact_text(text))
 
     @guard.guarded(None)
     def _remember(self, result: SessionResult) -> None:
         # After the reruns (their verdicts are recorded), before the reports (they show it).
-        if self.settings.history is not None:
+        # A diagnostic rerun is no run of the suite: it must not count in the history.
+        if self.settings.history is not None and not os.environ.get(DIAGNOSTIC_CHILD):
             from ..history.session import remember
 
             remember(self.config, self.settings.history, result)
@@ -171,6 +194,8 @@ class ChaosController:
 
     @guard.guarded(None)
     def _write(self, result: SessionResult) -> None:
+        if os.environ.get(DIAGNOSTIC_CHILD):
+            return  # a diagnostic rerun: its parent reads the child plugin's lines, no report
         from ..report import write_files
 
         write_files(result, self.settings)
@@ -187,6 +212,30 @@ class ChaosController:
         if self.session.diagnosed:
             self.session.alongside = _alongside(self.session.records)
         return self.session
+
+
+@guard.guarded(None)
+def _retried(record: TestRecord, payload: TestPayload, failed: int) -> None:
+    """Every failed attempt of a retried test is evidence: one that passed on retry is flaky
+    (its failed attempt's diagnosis stands, with that verdict); one that still fails keeps
+    the diagnosis of its last attempt and says how many attempts failed."""
+    diagnosis = record.diagnosis or payload.diagnosis
+    if diagnosis is None:
+        return
+    from ..model import Verdict
+
+    attempts = failed + 1
+    if record.outcome in ("failed", "error"):
+        line = f"failed all {attempts} attempts under the retry plugin (reruns={failed})"
+        record.diagnosis = diagnosis.evolve(reasons=(*diagnosis.reasons, line))
+        return
+    if record.outcome != "passed":
+        return
+    line = (f"passed on retry: failed {failed} of {attempts} attempts under the retry plugin "
+            f"(pytest reports it passed)")
+    record.diagnosis = diagnosis.evolve(verdict=Verdict.FLAKY, reruns=attempts,
+                                        pass_rate=round(1 / attempts, 3),
+                                        reasons=(line, *diagnosis.reasons))
 
 
 @guard.guarded([])

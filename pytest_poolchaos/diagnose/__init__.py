@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 
-def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> None:
-    """Rerun failed tests and search polluters; update result.records' diagnoses in place."""
+def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> str | None:
+    """Rerun failed tests and search polluters; update result.records' diagnoses in place.
+
+    Returns a line saying what ran and what it cost, or None when nothing ran."""
     from .pipeline import refine as run
 
-    run(session, settings, result)
+    return run(session, settings, result)

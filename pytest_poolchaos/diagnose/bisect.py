@@ -61,7 +61,7 @@ class PolluterSearch:
         self.start = time.perf_counter()
         try:
             if not self._fast_path(victim, candidates, ledger, failure_text):
-                self._bisect(victim, list(candidates), ledger)
+                self._module_first(victim, list(candidates), ledger)
         finally:
             self.search.seconds = time.perf_counter() - self.start
         return self.search
@@ -80,9 +80,21 @@ class PolluterSearch:
 
     # -- bisection ----------------------------------------------------------------------------
 
+    def _module_first(self, victim: str, candidates: list[str],
+                      ledger: Sequence[LedgerEntry]) -> None:
+        """Most polluters share the victim's module: one run of that module's earlier tests
+        either narrows the search to them or rules them out, before bisecting the rest."""
+        module = _module(victim)
+        local = [c for c in candidates if _module(c) == module]
+        if not local or len(local) == len(candidates) or self._out_of_budget():
+            return self._bisect(victim, candidates, ledger)
+        if self._fails([*local, victim], "bisect"):
+            self.search.reproduced = True
+            return self._bisect(victim, local, ledger, confirmed=True)
+        return self._bisect(victim, [c for c in candidates if _module(c) != module], ledger)
+
     def _bisect(self, victim: str, candidates: list[str],
-                ledger: Sequence[LedgerEntry]) -> None:
-        confirmed = False
+                ledger: Sequence[LedgerEntry], confirmed: bool = False) -> None:
         while len(candidates) > 1:
             if self._out_of_budget():
                 return self._exhausted(candidates)
@@ -133,6 +145,10 @@ class PolluterSearch:
     def _out_of_budget(self) -> bool:
         return (self.search.runs >= self.budget_runs
                 or time.perf_counter() - self.start >= self.budget_s)
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def named_in_failure(candidates: Sequence[str], ledger: Sequence[LedgerEntry],

@@ -4,7 +4,8 @@ It writes one JSON line per finished test (outcome, duration, the recorder's Evi
 as the test ends, so a run killed by a timeout still tells what happened before. The JSON report
 does not carry Evidence, and the comparison operands are what measured suggestions need.
 It can also raise every test's pytest-timeout limit, markers included (a marker beats
-``--timeout`` on the command line).
+``--timeout`` on the command line): one limit for all, or a JSON map of nodeid to limit when
+a batch of failures runs together.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from ..model import PAYLOAD_ATTR
 from ..outcome import crash_message, fold
 
-OUT = "POOLCHAOS_DIAGNOSE_OUT"
+OUT = "POOLCHAOS_DIAGNOSE_OUT"  # also tells the controller to write no report files
 TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
 
 _seen: dict[str, dict[str, Any]] = {}
@@ -28,9 +29,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     limit = os.environ.get(TIMEOUT)
     if not limit or not config.pluginmanager.hasplugin("timeout"):
         return
+    limits = _limits(limit)
     for item in items:
-        # Prepended, so get_closest_marker finds it before the test's own marker.
-        item.add_marker(pytest.mark.timeout(float(limit)), append=False)
+        value = limits.get(item.nodeid) if isinstance(limits, dict) else limits
+        if value is not None:
+            # Prepended, so get_closest_marker finds it before the test's own marker.
+            item.add_marker(pytest.mark.timeout(float(value)), append=False)
+
+
+def _limits(text: str) -> dict[str, float] | float | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    return float(value) if isinstance(value, int | float) else None
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -22,6 +22,7 @@ from .runner import Runner
 
 _RELATED_TRIES = 3
 _SLACK_S = 30.0
+STARTUP_S = 2.0  # what starting one pytest subprocess costs, about
 
 
 @dataclass
@@ -68,6 +69,10 @@ class CleanerSearch:
 
     def _group(self, polluter: str, victim: str, group: list[str]) -> None:
         if not group or self._out_of_budget():
+            return
+        expected = sum(self.durations.get(n, 0.0) for n in [polluter, *group, victim])
+        if expected + STARTUP_S > self.budget_s - (time.perf_counter() - self.start):
+            self.result.exhausted = True  # one run of the group would not fit: do not start it
             return
         if not self._passes(polluter, group, victim, "bisect"):
             return  # nothing in the group cleans (or only together with a polluter of its own)

@@ -8,29 +8,53 @@ status: it only replaces ``TestRecord.diagnosis``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ..classify.pollution import failure_words
 from ..guard import guarded
-from ..model import Attempt, Category, Diagnosis, RerunFacts, Suggestion, Verdict
-from .bisect import PolluterSearch, Search
+from ..model import (
+    Attempt,
+    Category,
+    Diagnosis,
+    LedgerEntry,
+    RerunFacts,
+    Suggestion,
+    Verdict,
+)
+from .bisect import PolluterSearch, Search, named_in_failure
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
-from .reruns import inline, isolated
+from .reruns import (
+    RAISE_FACTOR,
+    batched,
+    can_bound_inline,
+    from_child,
+    inline,
+    inline_limit,
+    isolated,
+)
 from .runner import Runner
-from .verdict import Tally, suspect_order, tally, verdict
+from .verdict import STABLE_ALONE, Tally, suspect_order, tally, verdict
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
     from ..settings import Settings
+    from .cleaners import Cleaners
     from .noisy import Noisy
 
 _RESOURCE_KINDS = ("process", "server", "socket", "listener", "pool")
 _LEFT_RUNNING = (*_RESOURCE_KINDS, "thread")
+_STARTUP_S = 2.0  # what starting one pytest subprocess with the plugin costs, about
+# A cleaner is advice, not a verdict, and its group runs take most of the suite: all cleaner
+# searches together get this share of the session's own duration (at least CLEANER_MIN_S).
+CLEANER_SHARE = 0.25
+CLEANER_MIN_S = 10.0
+_SLACK_S = 30.0
 
 
 @dataclass
@@ -42,43 +66,209 @@ class _Context:
     items: dict[str, pytest.Item]
     affected: int
     progress: DiagnosticProgress
+    #: perf_counter() time the confirming run must end by; None: only the search budgets
+    deadline: float | None = None
+    #: mode of a batch attempt: "confirm" for the confirming run, "isolated" for --rerun rounds
+    batch_mode: str = "isolated"
+    #: polluter -> (the victim its cleaner search ran for, what it found)
+    cleaned: dict[str, tuple[str, Cleaners]] = field(default_factory=dict)
+    #: seconds every cleaner search together may still take (see CLEANER_SHARE)
+    cleaner_left: float = float("inf")
+
+    def left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.perf_counter()
 
 
-def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> None:
-    """Rerun failed tests and search polluters; update result.records' diagnoses in place."""
-    if settings.rerun <= 0:
-        return
+def refine(session: pytest.Session, settings: Settings, result: SessionResult) -> str | None:
+    """Rerun failed tests and search polluters; update result.records' diagnoses in place.
+
+    Returns one line saying what ran and what it cost (None when nothing ran)."""
     victims = [r for r in result.records.values()
                if r.outcome in ("failed", "error") and r.diagnosis is not None]
     if not victims:
-        return
-    config = session.config
-    items = {item.nodeid: item for item in session.items}
-    runner = Runner(config, settings, result.environ)
-    runs = settings.rerun * (2 if settings.rerun_mode == "both" else 1) + (
-        settings.rerun if settings.rerun_chaos else 0)
-    with DiagnosticProgress(config, runs * len(victims)) as progress:
-        context = _Context(config, settings, result, runner, items, leaked_resources(result),
-                           progress)
+        return None
+    skipped = _why_not(session, settings, result, victims)
+    if skipped is not None:
         for record in victims:
-            _refine_one(context, record)
+            name_suspect(record)
+        return skipped or None
+    start = time.perf_counter()
+    config = session.config
+    rounds = settings.rerun or 1
+    confirm = settings.rerun <= 0
+    with DiagnosticProgress(config, rounds * (1 + len(victims)) + len(victims)) as progress:
+        context = _Context(config, settings, result, Runner(config, settings, result.environ),
+                           {item.nodeid: item for item in session.items},
+                           leaked_resources(result), progress,
+                           start + settings.confirm_seconds if confirm else None,
+                           "confirm" if confirm else "isolated")
+        context.cleaner_left = max(CLEANER_MIN_S,
+                                   CLEANER_SHARE * max(0.0, result.stop - result.start))
+        attempts: dict[str, list[Attempt]] = {record.nodeid: [] for record in victims}
+        for number in range(rounds):
+            _round(context, victims, attempts, number, rounds)
+        _second_look(context, victims, attempts)
+        found = _ledger_pairs(context, [r for r in victims if _searchable(
+            context, tally(attempts[r.nodeid]))])
+        # Cheapest searches first, so a time budget that runs out leaves the fewest open: the
+        # victims a pair run confirmed already, then those with the fewest earlier tests.
+        ranked = sorted(victims, key=lambda r: (r.nodeid not in found,
+                                                len(candidates_before(result, r))))
+        for record in ranked:
+            _refine_one(context, record, attempts[record.nodeid], found.get(record.nodeid))
+            name_suspect(record)
+    return _cost_line(context, victims, confirm, time.perf_counter() - start)
+
+
+def _why_not(session: pytest.Session, settings: Settings, result: SessionResult,
+             victims: list[TestRecord]) -> str | None:
+    """Why no rerun runs at all ("" when off), or None when they run."""
+    if settings.rerun > 0:
+        return None
+    if settings.confirm != "auto":
+        return ""
+    if result.exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop:
+        return "poolchaos: no confirming run: the session was interrupted"
+    if all(r.outcome in ("failed", "error", "skipped") for r in result.records.values()):
+        # Nothing passed, so no test's state can have made another fail: the run says it all.
+        return "poolchaos: no confirming run: every test failed"
+    expected = sum(r.duration_s for r in victims) + _STARTUP_S
+    if expected > settings.confirm_seconds:
+        return (f"poolchaos: no confirming run: the {len(victims)} failure(s) took "
+                f"{expected:.0f} s, more than --poolchaos-confirm-seconds="
+                f"{settings.confirm_seconds:g}")
+    return None
+
+
+def _round(context: _Context, victims: list[TestRecord], attempts: dict[str, list[Attempt]],
+           number: int, rounds: int) -> None:
+    """One rerun of every failure: inline where the mode asks, the rest in one batch."""
+    settings = context.settings
+    batch: list[TestRecord] = []
+    for record in victims:
+        item = context.items.get(record.nodeid)
+        if settings.rerun > 0 and settings.rerun_mode in ("inline", "both") and \
+                item is not None and not _is_timeout(record) and can_bound_inline():
+            context.progress.show(record.nodeid, f"inline rerun {number + 1}/{rounds}")
+            attempt = _inline(context, item, record)
+            if attempt is not None:
+                attempts[record.nodeid].append(attempt)
+            context.progress.advance()
+            if settings.rerun_mode == "inline":
+                continue
+        batch.append(record)
+    if batch:
+        _batch(context, batch, attempts, f"round {number + 1}/{rounds}")
 
 
 @guarded(None)
-def _refine_one(context: _Context, record: TestRecord) -> None:
+def _inline(context: _Context, item: pytest.Item, record: TestRecord) -> Attempt | None:
+    if context.left() <= 1.0:
+        return None
+    try:
+        return inline(item, min(inline_limit(item, record.duration_s), context.left()))
+    except pytest.exit.Exception:
+        return None
+
+
+def _batch(context: _Context, batch: list[TestRecord], attempts: dict[str, list[Attempt]],
+           what: str) -> None:
+    """All of ``batch`` in one fresh pytest subprocess, in their original order; a test the
+    batch did not finish (a hang, a crash) runs alone, since its verdict is still open."""
+    if context.left() <= 1.0:
+        return
+    context.progress.show(f"{len(batch)} failure(s)", f"confirming run ({what}) of")
+    limits = {r.nodeid: _limit(r) for r in batch}
+    raised = {nodeid: limit * RAISE_FACTOR for nodeid, limit in limits.items() if limit}
+    budget = sum(raised.get(r.nodeid, 0.0) + max(r.duration_s, 1.0) * 3 for r in batch)
+    run = context.runner.run([r.nodeid for r in batch],
+                             timeout=min(budget + _SLACK_S, context.left()),
+                             raise_limit=raised or None)
+    context.progress.advance()
+    for record in batch:
+        test = run.tests.get(record.nodeid)
+        if test is not None:
+            attempts[record.nodeid].append(batched(
+                context.batch_mode, test, limits[record.nodeid], raised.get(record.nodeid),
+                len(batch), context.affected))
+        elif context.left() > 1.0:
+            context.progress.show(record.nodeid, "isolated rerun of")
+            attempt = isolated(context.runner, record.nodeid, record.duration_s,
+                               limits[record.nodeid], context.affected,
+                               cap=context.left())
+            attempts[record.nodeid].append(attempt)
+
+
+def _second_look(context: _Context, victims: list[TestRecord],
+                 attempts: dict[str, list[Attempt]]) -> None:
+    """Tests that passed without their neighbours but only once: one more batch, so a random
+    flake is not taken for order dependence (that needs two passes without them)."""
+    again = [r for r in victims
+             if suspect_order(counts := tally(attempts[r.nodeid]))
+             and counts.isolated_passes < STABLE_ALONE]
+    if again:
+        _batch(context, again, attempts, "second look")
+
+
+def _searchable(context: _Context, counts: Tally) -> bool:
+    return context.settings.bisect and suspect_order(counts) and \
+        counts.isolated_passes >= STABLE_ALONE and context.left() > 1.0
+
+
+@guarded({})
+def _ledger_pairs(context: _Context, victims: list[TestRecord]) -> dict[str, Search]:
+    """The ledger fast path for many victims at once: each suspect runs once, followed by
+    every victim whose failure names what it left (in their original order). A victim that
+    fails there is confirmed; the others go through the search of their own."""
+    groups: dict[str, list[TestRecord]] = {}
+    for record in victims:
+        candidates, ledger, text = _search_inputs(context, record)
+        named = named_in_failure(candidates, ledger, text)
+        if named:
+            groups.setdefault(named[0], []).append(record)
+    found: dict[str, Search] = {}
+    for suspect, group in groups.items():
+        if len(group) < 2 or context.left() <= 1.0:
+            continue  # a lone victim takes the ordinary fast path: the same single run
+        context.progress.show(suspect, f"confirming {len(group)} victim(s) of")
+        nodeids = [suspect, *(r.nodeid for r in group)]
+        expected = sum(context.result.records[n].duration_s for n in nodeids)
+        run = context.runner.run(nodeids, timeout=min(expected * 3 + _SLACK_S, context.left()),
+                                 light=True)
+        for record in group:
+            test = run.result(record.nodeid)
+            if test.outcome not in ("failed", "error"):
+                continue
+            attempt = from_child("pair", test)
+            ledger = record.evidence.pollution if record.evidence else ()
+            found[record.nodeid] = Search(
+                method="ledger", polluter=suspect, reproduced=True,
+                left_behind=[e for e in ledger if e.nodeid == suspect],
+                attempts=[replace(attempt, message=f"after {suspect}, with the other "
+                                  f"{len(group) - 1} test(s) it is named by"
+                                  + (f": {attempt.message}" if attempt.message else ""))],
+                runs=1, seconds=run.seconds)
+    return found
+
+
+@guarded(None)
+def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt],
+                paired: Search | None = None) -> None:
     assert record.diagnosis is not None
-    attempts = list(_reruns(context, record))
     counts = tally(attempts)
     noisy = _noisy(context, record, counts)
     if noisy is not None and noisy.load_sensitive:
         # It fails alone under noise: load is the cause, no earlier test is (and passing
         # every quiet rerun alone must not read as order-dependent).
         search: Search | None = Search(reproduced=False)
+    elif paired is not None:
+        search = paired
     else:
-        search = _search(context, record) if context.settings.bisect and suspect_order(
-            counts) else None
+        search = _search(context, record) if _searchable(context, counts) else None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
-    if search is not None and record.diagnosis.polluter:
+    if search is not None and record.diagnosis.polluter and context.deadline is None:
+        # Not in the confirming run: a cleaner is advice, not a verdict, and the default
+        # run's cost must stay small.
         record.diagnosis = _with_cleaners(context, record, record.diagnosis, search)
     if noisy is not None:
         from .noisy import apply
@@ -86,28 +276,41 @@ def _refine_one(context: _Context, record: TestRecord) -> None:
         record.diagnosis = apply(noisy, record.diagnosis, record.evidence)
 
 
-def _reruns(context: _Context, record: TestRecord) -> Iterator[Attempt]:
-    settings, timeout = context.settings, _is_timeout(record)
-    item = context.items.get(record.nodeid)
-    # pytest-timeout arms its timer around the whole protocol hook, which inline reruns do not
-    # go through: a test that timed out could hang this process, so it reruns isolated only.
-    if settings.rerun_mode in ("inline", "both") and item is not None and not timeout:
-        for number in range(settings.rerun):
-            context.progress.show(record.nodeid, f"inline rerun {number + 1}/{settings.rerun}")
-            try:
-                yield inline(item)
-            except pytest.exit.Exception:
-                break
-            finally:
-                context.progress.advance()
-    if settings.rerun_mode in ("isolated", "both") or item is None or timeout:
-        limit = record.evidence.timeout.seconds if timeout and record.evidence and \
-            record.evidence.timeout else None
-        for number in range(settings.rerun):
-            context.progress.show(record.nodeid, f"isolated rerun {number + 1}/{settings.rerun}")
-            yield isolated(context.runner, record.nodeid, record.duration_s, limit,
-                           context.affected)
-            context.progress.advance()
+def _limit(record: TestRecord) -> float | None:
+    if not _is_timeout(record) or record.evidence is None or record.evidence.timeout is None:
+        return None
+    return record.evidence.timeout.seconds
+
+
+def name_suspect(record: TestRecord) -> None:
+    """A config-pollution diagnosis whose evidence names an earlier test names it as polluter.
+
+    Only when no rerun showed the test failing alone or at random: a test flaky on its own
+    never gets a polluter."""
+    diagnosis, evidence = record.diagnosis, record.evidence
+    if diagnosis is None or evidence is None or not diagnosis.reasons or diagnosis.polluter or \
+            diagnosis.polluter_search or diagnosis.category is not Category.CONFIG_POLLUTION or \
+            diagnosis.verdict in (Verdict.FLAKY, Verdict.DETERMINISTIC):
+        return
+    # The winning rule's first line names the earlier test it blames; later lines may only
+    # list other outstanding changes.
+    for entry in evidence.pollution:
+        if entry.nodeid != record.nodeid and entry.nodeid in diagnosis.reasons[0]:
+            record.diagnosis = diagnosis.evolve(
+                polluter=entry.nodeid,
+                polluter_search={"method": "suspect", "runs": 0, "seconds": 0.0})
+            return
+
+
+def _cost_line(context: _Context, victims: list[TestRecord], confirm: bool,
+               seconds: float) -> str:
+    verdicts = [r.diagnosis.verdict for r in victims if r.diagnosis is not None]
+    counted = {v: verdicts.count(v) for v in Verdict if verdicts.count(v)}
+    told = ", ".join(f"{n} {v.value}" for v, n in counted.items())
+    what = ("confirming run" if confirm
+            else f"{context.settings.rerun} rerun round(s) ({context.settings.rerun_mode})")
+    return (f"poolchaos: {what} of {len(victims)} failure(s): {context.runner.runs} pytest "
+            f"subprocess run(s), {seconds:.1f} s; {told or 'no verdict'}")
 
 
 def _noisy(context: _Context, record: TestRecord, counts: Tally) -> Noisy | None:
@@ -130,18 +333,24 @@ def _noisy(context: _Context, record: TestRecord, counts: Tally) -> Noisy | None
                              record.duration_s, limit, counts, step)
 
 
+def _search_inputs(context: _Context, record: TestRecord) -> tuple[
+        list[str], Sequence[LedgerEntry], str]:
+    evidence = record.evidence
+    text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
+                                    record.longrepr]))
+    return (candidates_before(context.result, record),
+            evidence.pollution if evidence else (), text)
+
+
 def _search(context: _Context, record: TestRecord) -> Search | None:
-    candidates = candidates_before(context.result, record)
+    candidates, ledger, text = _search_inputs(context, record)
     if not candidates:
         return Search(reproduced=False)
     context.progress.show(record.nodeid, "searching the polluter of")
     durations = {nodeid: r.duration_s for nodeid, r in context.result.records.items()}
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
-                            context.settings.bisect_seconds, durations)
-    evidence = record.evidence
-    text = "\n".join(filter(None, [failure_words(evidence) if evidence else "",
-                                    record.longrepr]))
-    return finder.find(record.nodeid, candidates, evidence.pollution if evidence else (), text)
+                            min(context.settings.bisect_seconds, context.left()), durations)
+    return finder.find(record.nodeid, candidates, ledger, text)
 
 
 def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
@@ -153,18 +362,32 @@ def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
     assert polluter is not None
     records = context.result.records
     runs_left = context.settings.bisect_budget - search.runs
-    seconds_left = context.settings.bisect_seconds - search.seconds
+    seconds_left = min(context.settings.bisect_seconds - search.seconds, context.left(),
+                       context.cleaner_left)
     if runs_left <= 0 or seconds_left <= 0:
         return diagnosis.evolve(reasons=(*diagnosis.reasons,
                                           "no budget left to search for a cleaner"))
-    candidates = [nodeid for nodeid in records if nodeid not in (polluter, record.nodeid)]
+    # The tests that ran between the polluter and the victim in the suite did not clean it
+    # (it failed after them): only the others can.
+    between = set(candidates_before(context.result, record)) - set(
+        candidates_before(context.result, records[polluter])) if polluter in records else set()
+    candidates = [nodeid for nodeid in records
+                  if nodeid not in (polluter, record.nodeid) and nodeid not in between]
     related = related_tests(search.left_behind,
                             {nodeid: records[nodeid].leaks for nodeid in candidates})
-    context.progress.show(record.nodeid, "searching a cleaner for")
-    durations = {nodeid: r.duration_s for nodeid, r in records.items()}
-    found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
-        polluter, record.nodeid, candidates, related)
     lines: list[str] = []
+    if polluter in context.cleaned:
+        # Victims of one polluter share what resets it: one search per polluter.
+        first, found = context.cleaned[polluter]
+        lines.append(f"cleaner search ran once for {polluter}'s victims (with {first})")
+        found = replace(found, attempts=[])
+    else:
+        context.progress.show(record.nodeid, "searching a cleaner for")
+        durations = {nodeid: r.duration_s for nodeid, r in records.items()}
+        found = CleanerSearch(context.runner, runs_left, seconds_left, durations).find(
+            polluter, record.nodeid, candidates, related)
+        context.cleaner_left -= found.seconds
+        context.cleaned[polluter] = (record.nodeid, found)
     advised: list[Suggestion] = []
     for cleaner in found.found:
         more_lines, more_advice = advice(cleaner, polluter, record.nodeid, search.left_behind,

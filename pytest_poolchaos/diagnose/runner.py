@@ -76,19 +76,21 @@ class Runner:
         self.runs = 0
 
     def run(self, nodeids: Sequence[str], timeout: float,
-            raise_limit: float | None = None, light: bool = False,
+            raise_limit: float | Mapping[str, float] | None = None, light: bool = False,
             extra: Sequence[str] = ()) -> ChildRun:
         """``light``: only the last test's outcome matters, so the plugin can stay out.
-        ``extra``: more options for the plugin (a chaos spec); not with ``light``."""
+        ``extra``: more options for the plugin (a chaos spec); not with ``light``.
+        ``raise_limit``: one limit for every test, or a limit per nodeid (a batch)."""
         self.runs += 1
         with tempfile.TemporaryDirectory(prefix="poolchaos-diagnose-") as tmp:
             out = Path(tmp, "tests.jsonl")
             env = dict(self.environ, **{child.OUT: str(out)})
-            if raise_limit is not None:
+            if isinstance(raise_limit, int | float):
                 env[child.TIMEOUT] = f"{raise_limit:.3f}"
-            args = ([*self.light] if light else
-                    [*self.base, f"--poolchaos-json={Path(tmp, 'report.json')}", *extra]
-                    ) + list(nodeids)
+            elif raise_limit:
+                env[child.TIMEOUT] = json.dumps({k: round(v, 3) for k, v in raise_limit.items()})
+            # No report file: the controller writes none in a diagnostic child (child.OUT).
+            args = [*(self.light if light else [*self.base, *extra]), *nodeids]
             start = time.perf_counter()
             returncode, killed = _call(args, self.cwd, env, max(1.0, timeout))
             seconds = time.perf_counter() - start
@@ -100,6 +102,7 @@ def _base_args(config: pytest.Config, settings: Settings) -> list[str]:
     args = [sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", child.__name__,
             "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
             f"--rootdir={config.rootpath}", "--poolchaos-rerun=0", "--poolchaos-no-bisect",
+            "--poolchaos-confirm=off",
             "--poolchaos-journal=off", "--poolchaos-annotations=off",
             # quiet and single unless a caller adds noise (an ini file may ask for either)
             "--poolchaos-chaos=off", "--poolchaos-hunt=0"]

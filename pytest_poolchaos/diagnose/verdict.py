@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from ..model import Attempt, Verdict
 
-RERUN_MODES = ("inline", "isolated")
+RERUN_MODES = ("inline", "isolated", "confirm")
+_ALONE = ("isolated", "confirm")  # without the neighbours the test had in the suite
+STABLE_ALONE = 2  # passes without its neighbours before a test can be order-dependent
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ def passed(attempt: Attempt) -> bool:
 
 def tally(attempts: Sequence[Attempt]) -> Tally:
     reruns = [a for a in attempts if a.mode in RERUN_MODES and a.outcome != "skipped"]
-    alone = [a for a in reruns if a.mode == "isolated"]
+    alone = [a for a in reruns if a.mode in _ALONE]
     inline = [a for a in reruns if a.mode == "inline"]
     return Tally(len(reruns), sum(map(passed, reruns)), len(alone), sum(map(passed, alone)),
                  len(inline), sum(map(passed, inline)))
@@ -48,17 +50,24 @@ def suspect_order(counts: Tally) -> bool:
 
 
 def verdict(counts: Tally, order_confirmed: bool | None) -> Verdict:
-    """``order_confirmed``: the polluter search's answer (None when no search ran)."""
+    """``order_confirmed``: the polluter search's answer (None when no search ran, or it ran
+    out of budget).
+
+    Order-dependent needs a stable result alone (``STABLE_ALONE`` passes) and the failing order
+    reproduced at least once (by the search, or by a rerun in the suite's own state): a test
+    that failed once at random and then passed alone is flaky, never some earlier test's fault.
+    """
     if counts.runs == 0:
         return Verdict.UNKNOWN
     if suspect_order(counts):
-        if order_confirmed is None:
-            # Without a search, a test that passes alone but failed in every suite-state rerun
-            # is taken as order-dependent; one that also passed in the suite state is flaky.
-            if counts.inline_runs and counts.inline_passes == counts.inline_runs:
-                return Verdict.FLAKY
+        in_suite_state = counts.inline_runs > 0
+        if order_confirmed is False or (order_confirmed is None and in_suite_state
+                                        and counts.inline_passes == counts.inline_runs):
+            return Verdict.FLAKY  # no earlier test makes it fail, or it passed in place
+        reproduced = order_confirmed is True or (in_suite_state and not counts.inline_passes)
+        if counts.isolated_passes >= STABLE_ALONE and reproduced:
             return Verdict.ORDER_DEPENDENT
-        return Verdict.ORDER_DEPENDENT if order_confirmed else Verdict.FLAKY
+        return Verdict.UNKNOWN
     if counts.passes == 0:
         return Verdict.DETERMINISTIC
     return Verdict.FLAKY

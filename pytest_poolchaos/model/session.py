@@ -151,7 +151,8 @@ class SessionResult:
         counts = {category.value: 0 for category in Category}
         for record in self.diagnosed:
             assert record.diagnosis is not None
-            counts[record.diagnosis.category.value] += 1
+            if record.outcome in ("failed", "error"):  # not a test that passed on retry
+                counts[record.diagnosis.category.value] += 1
         return counts
 
 

@@ -42,8 +42,10 @@ def safe(text: str, result: SessionResult) -> str:
 
 
 def failures(result: SessionResult) -> list[tuple[TestRecord, Diagnosis]]:
-    """Diagnosed failures in the order the tests ran."""
-    return [(r, r.diagnosis) for r in result.records.values() if r.diagnosis is not None]
+    """Diagnosed failures in the order the tests ran (a test that passed on retry is none:
+    its flaky verdict is in the JSON report and a line of its own)."""
+    return [(r, r.diagnosis) for r in result.records.values()
+            if r.diagnosis is not None and r.outcome in ("failed", "error")]
 
 
 def leak_count(result: SessionResult) -> tuple[int, int]:
