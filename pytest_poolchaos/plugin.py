@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import guard, hookspecs, roles
+from .checks import check_rule_ids
 from .controller.session import ChaosController
 from .options import MARKER, register
 from .report import TerminalSection
@@ -69,6 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     settings = resolve(config)
+    check_rule_ids(settings.disable_rules)
     guard.reset()
     config.stash[SETTINGS] = settings
     config.addinivalue_line("markers", MARKER)

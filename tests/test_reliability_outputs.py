@@ -333,7 +333,6 @@ def test_report_cli_with_unwritable_json_path(pytester):
 
 # -- D20 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="D20: the value is accepted without a word")
 @pytest.mark.parametrize(("arg", "named"), [
     ("--poolchaos-json=", "--poolchaos-json"),
     ("--poolchaos-markdown=", "--poolchaos-markdown"),
