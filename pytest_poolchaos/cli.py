@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from . import journal
 from .model import SessionResult, TestRecord
 from .postmortem import build_result
 from .report import json as json_report
+from .sanitize import safe_text
 
 __all__ = ["main"]
 
@@ -168,7 +170,10 @@ def _report(options: argparse.Namespace) -> int:
         # well-formed JSON whose fields have types no version of the plugin writes
         raise _Failed(f"cannot use the journal {path}: {type(error).__name__}: {error}"
                       ) from None
-    render(result, run, path, sys.stdout)
+    # A journal written by another version, or edited, may hold what this one would mask.
+    text = io.StringIO()
+    render(result, run, path, text)
+    sys.stdout.write(safe_text(text.getvalue()))
     if options.json:
         _write_json(Path(options.json), json_report.build(result))
     return 0

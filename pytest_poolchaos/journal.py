@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .sanitize import scrub
+
 if TYPE_CHECKING:
     from .model import TimeoutInfo
 
@@ -52,7 +54,7 @@ class JournalWriter:
     def write(self, event: str, **fields: Any) -> None:
         if self._fd is None:
             return
-        body = json.dumps({"event": event, "time": time.time(), **fields}, default=str,
+        body = json.dumps(scrub({"event": event, "time": time.time(), **fields}), default=str,
                           ensure_ascii=True)
         os.write(self._fd, (self._head + body[1:] + "\n").encode("ascii"))
 

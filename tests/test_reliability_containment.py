@@ -54,7 +54,6 @@ SURROGATE_SUITE = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="D2: a lone surrogate in a leak kills the xdist worker")
 def test_surrogate_thread_name_and_env_key_under_xdist(chaostester):
     pytest.importorskip("xdist")
     chaostester.pytester.makepyfile(**SURROGATE_SUITE)

@@ -158,6 +158,7 @@ def test_runs_sharing_a_journal_keep_each_others_records(pytester):
 SECRETS = {
     "env var named like a secret": "hunter2-S1",
     "option named like a secret": "ci-token-S13",
+    "option named like a secret, value as its own argument": "db-pass-S21",
     "secret env var set and removed by the test": "tmp-token-S7",
     "URL password": "pgpass-S9",
     "AWS access key": "AKIAQX7ZEXAMPLE2KEYS",
@@ -193,16 +194,19 @@ def test_token_shapes_in_error():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="D14: secrets reach the JSON report, the journal and "
-                                       "poolchaos report")
-def test_secrets_are_masked_in_every_output(pytester, monkeypatch):
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_secrets_are_masked_in_every_output(pytester, monkeypatch, workers):
+    if workers:
+        pytest.importorskip("xdist")
     pytester.makeconftest(
-        "def pytest_addoption(parser):\n    parser.addoption('--api-token', default=None)\n")
+        "def pytest_addoption(parser):\n    parser.addoption('--api-token', default=None)\n"
+        "    parser.addoption('--db-password', default=None)\n")
     pytester.makepyfile(test_s=SECRET_SUITE)
     monkeypatch.setenv("SERVICE_PASSWORD", SECRETS["env var named like a secret"])
     try:
         run = pytester.runpytest_subprocess(
-            *PLUGIN, "--api-token=ci-token-S13", "--poolchaos-json=r.json",
+            *PLUGIN, *workers, "--api-token=ci-token-S13", "--db-password", "db-pass-S21",
+            "--poolchaos-json=r.json",
             "--poolchaos-markdown=r.md", "--poolchaos-journal=j.jsonl",
             "--poolchaos-annotations=on", timeout=60)
     finally:

@@ -17,7 +17,7 @@ import pytest
 from .. import guard, journal, roles, timeouts
 from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
 from ..outcome import crash_message, fold
-from ..sanitize import redact_text
+from ..sanitize import redact_args, redact_text
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class ChaosController:
         self.local = local
         self.session = SessionResult(
             records={},
-            args=[str(arg) for arg in config.invocation_params.args],
+            args=redact_args([str(arg) for arg in config.invocation_params.args]),
             workers=_worker_count(config),
             start=time.time(),
             environ=dict(os.environ),

@@ -46,17 +46,17 @@ class TerminalSection:
 
     @guard.guarded(False)
     def _draw(self, terminalreporter: pytest.TerminalReporter, result: SessionResult) -> bool:
-        from .summary import clean_line
+        from .summary import clean_line, safe
 
         line = clean_line(result)
         if line is not None:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(safe(line, result))
             return True
         from .terminal import render, view_of  # rich and the rest load only to say something
 
         view = view_of(self.config, terminalreporter)
         terminalreporter.write_sep("=", "poolchaos")
-        terminalreporter.write(render(result, view))
+        terminalreporter.write(safe(render(result, view), result))
         return True
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -114,4 +114,6 @@ def _write_markdown(result: SessionResult, settings: Settings) -> None:
     from . import markdown
 
     assert settings.markdown is not None
-    markdown.write(settings.markdown, markdown.build(result))
+    from .summary import safe
+
+    markdown.write(settings.markdown, safe(markdown.build(result), result))

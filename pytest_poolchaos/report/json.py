@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..sanitize import redact_text
+from ..sanitize import redact_text, scrub
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
@@ -21,7 +21,7 @@ SCHEMA = "poolchaos-report/1"
 def build(result: SessionResult) -> dict[str, Any]:
     """The whole report as plain data; pure, so it is tested without a pytest run."""
     records = list(result.records.values())
-    return {
+    return scrub({
         "schema": SCHEMA,
         "created": datetime.fromtimestamp(result.stop or result.start, timezone.utc).isoformat(),
         "plugin_version": _version(),
@@ -38,7 +38,7 @@ def build(result: SessionResult) -> dict[str, Any]:
         },
         "summary": _summary(records, result.by_category()),
         "tests": [_test(record) for record in records],
-    }
+    }, result.environ)
 
 
 def _summary(records: list[TestRecord], by_category: dict[str, int]) -> dict[str, Any]:

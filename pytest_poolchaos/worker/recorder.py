@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import guard, journal, roles, timeouts
+from .. import guard, journal, roles, sanitize, timeouts
 from ..model import PAYLOAD_ATTR, SUMMARY_KEY, TestPayload, WorkerSummary
 from ..outcome import fold
 from ..settings import Settings
@@ -79,6 +79,7 @@ class ScopeRecorder:
 
     @guard.guarded(None)
     def _start(self) -> None:
+        sanitize.watch_environ()
         self.scope.install()
         self.exit_guard.start()
         surroundings.prime()

@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ...sanitize import redact_args
+
 #: Modules whose threads and processes belong to the test runner, not to the test.
 RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist", "execnet",
                   "pytest_rerunfailures", "coverage", "pytest_cov")
@@ -210,8 +212,9 @@ def _command_line(args: Any) -> str:
         parts = [os.fsdecode(args)]
     else:
         parts = [os.fsdecode(a) if isinstance(a, bytes | os.PathLike) else str(a) for a in args]
+    # Masked before shortening: a shortened URL no longer looks like one.
     shown = [f"…/{'/'.join(p.rsplit('/', 2)[-2:])}" if len(p) > 30 and p.count("/") > 2 else p
-             for p in parts]
+             for p in redact_args(parts)]
     text = " ".join(shown)
     return text if len(text) <= 80 else text[:79] + "…"
 
