@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ChaosController"]
 
+# Bound at import: a test that patches time.time and leaks the patch must not stop the books.
+_now = time.time
+
 _OUTCOME = 1  # index of the outcome in a report row
 
 
@@ -44,7 +47,7 @@ class ChaosController:
             records={},
             args=redact_args([str(arg) for arg in config.invocation_params.args]),
             workers=_worker_count(config),
-            start=time.time(),
+            start=_now(),
             environ=dict(os.environ),
         )
         self.journal: journal.JournalWriter | None = None
@@ -65,8 +68,9 @@ class ChaosController:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         # Workers append to this run's journal under this run's id.
-        if self.plan is not None:
-            node.workerinput[journal.WORKERINPUT_KEY] = self.plan.to_wire()
+        with guard.contained("controller: configure worker"):
+            if self.plan is not None:
+                node.workerinput[journal.WORKERINPUT_KEY] = self.plan.to_wire()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -76,7 +80,7 @@ class ChaosController:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Before the terminal reporter's summary and junitxml's file: the diagnosis is final
         # and the report files exist when they are written.
-        result = self.finish(int(exitstatus))
+        result = self._finish(int(exitstatus)) or self.session
         self._refine(session, result)
         self._remember(result)
         self._junit(result)
@@ -87,7 +91,7 @@ class ChaosController:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.journal is not None:
-            self.journal.close()
+            guard.call_guarded("controller: journal", self.journal.close)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -173,12 +177,18 @@ class ChaosController:
     def _write(self, result: SessionResult) -> None:
         from ..report import write_files
 
+        result.problems = list(dict.fromkeys([*result.problems, *guard.PROBLEMS]))
         write_files(result, self.settings)
+
+    @guard.guarded(None)
+    def _finish(self, exitstatus: int) -> SessionResult:
+        # The reporters still draw what the session holds when closing the books failed.
+        return self.finish(exitstatus)
 
     def finish(self, exitstatus: int) -> SessionResult:
         """Close the session's books; called once from pytest_sessionfinish."""
         self._records()
-        self.session.stop = time.time()
+        self.session.stop = _now()
         self.session.exitstatus = exitstatus
         if self.local is not None:
             self.session.hanging.extend(self.local.summary().hanging)

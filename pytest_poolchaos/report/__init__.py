@@ -42,6 +42,7 @@ class TerminalSection:
         if not self._draw(terminalreporter, result):
             terminalreporter.write_line(f"poolchaos: could not draw the report: "
                                         f"{guard.PROBLEMS[-1] if guard.PROBLEMS else '?'}")
+        guard.SHOWN[0] = len(guard.PROBLEMS)
         self.drawn = True
 
     @guard.guarded(False)

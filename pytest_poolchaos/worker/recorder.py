@@ -77,12 +77,15 @@ class ScopeRecorder:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._stop()
 
-    @guard.guarded(None)
     def _start(self) -> None:
-        sanitize.watch_environ()
-        self.scope.install()
-        self.exit_guard.start()
-        surroundings.prime()
+        # Each step on its own: a fault in one leaves the others working.
+        guard.call_guarded("recorder: environ", sanitize.watch_environ)
+        guard.call_guarded("recorder: install", self.scope.install)
+        guard.call_guarded("recorder: exit guard", self.exit_guard.start)
+        guard.call_guarded("recorder: surroundings", surroundings.prime)
+        guard.call_guarded("recorder: journal", self._open_journal)
+
+    def _open_journal(self) -> None:
         found = journal.plan(self.config, self.settings.journal)
         if found is not None:
             self.journal = journal.JournalWriter(found.path, found.run, self.worker)
@@ -114,7 +117,7 @@ class ScopeRecorder:
             status = self.session.exitstatus if self.session is not None else 0
             self.exit_guard.arm(int(status))
         if self.journal is not None:
-            self.journal.close()
+            guard.call_guarded("recorder: journal", self.journal.close)
 
     # -- one test: setup, each phase's report, teardown --------------------------------------
     # This runs for every test of every suite: the state of the running test is kept here (one

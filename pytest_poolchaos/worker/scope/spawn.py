@@ -17,7 +17,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ...guard import record
 from ...sanitize import redact_args
+
+# Bound at import: a test that patches time.time and leaks the patch must not stop the scope.
+_now = time.time
 
 #: Modules whose threads and processes belong to the test runner, not to the test.
 RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist", "execnet",
@@ -83,7 +87,7 @@ class Spawns:
         if hasattr(os, "register_at_fork"):
             # Cannot be unregistered: the callback checks that we are still installed.
             os.register_at_fork(after_in_parent=self._forked)
-        self.refresh()
+        self._refresh_contained()
 
     def refresh(self, force: bool = False) -> None:
         """Wrap pool and multiprocessing classes once their modules have been imported.
@@ -101,17 +105,28 @@ class Spawns:
             ("multiprocessing.pool", "Pool", "__init__", self._pool_created),
             ("multiprocessing.process", "BaseProcess", "start", self._process_started),
         )
+        # Each target on its own: one that cannot be wrapped (a C type swapped in by a shim)
+        # costs only its own records, never the others' or the scope's opening.
         for module_name, cls_name, method, callback in targets:
-            cls = _class(module_name, cls_name)
-            if cls is not None and not _wrapped(cls, method):
-                self._wrap(cls, method, callback)
+            self._try_wrap(module_name, cls_name, method, self._wrap, callback)
         for module_name, cls_name, method in _MOCK_ENTRIES:
+            self._try_wrap(module_name, cls_name, method, self._wrap_light, self._mock_used)
+        self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
+
+    def _try_wrap(self, module_name: str, cls_name: str, method: str,
+                  wrap: Callable[..., None], callback: Callable[..., Any]) -> None:
+        try:
             cls = _class(module_name, cls_name)
             if cls is not None and not _wrapped(cls, method):
-                self._wrap_light(cls, method, self._mock_used)
-        socket_cls = _class("socket", "socket")
-        if socket_cls is not None and not _wrapped(socket_cls, "connect"):
-            self._wrap_light(socket_cls, "connect", self._connected)
+                wrap(cls, method, callback)
+        except Exception as error:
+            record(f"wrapping {module_name}.{cls_name}.{method}", error)
+
+    def _refresh_contained(self) -> None:
+        try:
+            self.refresh()
+        except Exception as error:  # the scope opens all the same, with what is wrapped
+            record("spawn refresh", error)
 
     def uninstall(self) -> None:
         while self._undo:
@@ -160,8 +175,8 @@ class Spawns:
     # -- per test ------------------------------------------------------------------------------
 
     def open(self, path: object = None) -> SpawnLog:
-        self.refresh()
-        self.log = SpawnLog(opened=time.time(), path=path)
+        self._refresh_contained()
+        self.log = SpawnLog(opened=_now(), path=path)
         return self.log
 
     def close(self) -> SpawnLog | None:
