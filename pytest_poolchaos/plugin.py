@@ -125,9 +125,18 @@ def _register_reporting(config: pytest.Config, settings: Settings,
         _register(config, "poolchaos-xdist", XdistCoordinator, config, settings, controller)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    # The last word: problems met after the terminal section was drawn, one line each.
+@pytest.hookimpl(wrapper=True)
+def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
+    # The last word, after every unconfigure (the recorder's trylast one included): problems
+    # met after the terminal section was drawn, one line each.
+    try:
+        return (yield)
+    finally:
+        with guard.contained("telling late problems"):
+            _tell_late(config)
+
+
+def _tell_late(config: pytest.Config) -> None:
     late = guard.unshown()
     if late and roles.reports(config):
         reporter = config.pluginmanager.get_plugin("terminalreporter")
