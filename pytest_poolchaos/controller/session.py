@@ -100,9 +100,9 @@ class ChaosController:
         self.plan = journal.plan(self.config, self.settings.journal)
         if self.plan is None:
             return
-        self.notice = _dead_run_notice(self.plan)
+        self.notice, noticed = _dead_run_notice(self.plan)
         self.journal = journal.JournalWriter(self.plan.path, self.plan.run, None)
-        self.journal.write("run-start", pid=os.getpid(),
+        self.journal.write("run-start", pid=os.getpid(), noticed=noticed,
                            args=[redact_text(arg) for arg in self.session.args],
                            timeout=journal.limit_json(timeouts.session_limit(self.config)))
         if self.plan.directory is not None:
@@ -199,24 +199,26 @@ class ChaosController:
         return self.session
 
 
-@guard.guarded([])
-def _dead_run_notice(plan: journal.JournalPlan) -> list[str]:
-    """A header naming the test the previous run died in, when it died without a report."""
-    previous = journal.latest_file(plan.directory or plan.path, besides=plan.path)
-    found = journal.dead_previous(previous, plan.run) if previous is not None else None
+@guard.guarded(([], None))
+def _dead_run_notice(plan: journal.JournalPlan) -> tuple[list[str], str | None]:
+    """A header naming the test an earlier run died in, when it died without a report, and
+    that run's id (this run's start records it, so the next run does not say it again)."""
+    paths = [plan.path] if plan.directory is None else journal.recent_files(plan.directory,
+                                                                           besides=plan.path)
+    found = journal.dead_run(paths, plan.run)
     if found is None:
-        return []
-    run, event = found
+        return [], None
+    previous, run, event = found
     head = "poolchaos: the previous run did not finish (no report was written)"
     if event is None:
-        return [f"{head}; it died between tests"]
+        return [f"{head}; it died between tests"], run.run
     from ..postmortem import unfinished_record
 
     record = unfinished_record(run, event)
     assert record.diagnosis is not None
     return [f"{head}: {record.diagnosis.category.value} in {record.nodeid}",
             f"  {record.diagnosis.reasons[0]}",
-            f"  details: poolchaos report --journal {previous} --run {run.run[:12]}"]
+            f"  details: poolchaos report --journal {previous} --run {run.run[:12]}"], run.run
 
 
 @guard.guarded({})
