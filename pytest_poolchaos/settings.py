@@ -256,9 +256,23 @@ def _unwritable(path: Path) -> str | None:
         return f"expected a writable file path; {folder} is not a directory"
     if path.exists() and not os.access(path, os.W_OK):
         return f"expected a writable file path; {path} is not writable"
-    if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+    if not path.exists() and not _can_create_in(folder):
         return f"expected a writable file path; the folder {folder} is not writable"
     return None
+
+
+def _can_create_in(folder: Path) -> bool:
+    # os.access says yes to root everywhere (/proc, a read-only mount): try, as the writer
+    # will, with a file of the writer's own hidden name pattern, removed at once.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    probe = folder / f".poolchaos-probe.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return False
+    probe.unlink(missing_ok=True)
+    return True
 
 
 #: workerinput key: the controller's resolved chaos spec, so every xdist worker makes the same

@@ -360,3 +360,13 @@ def test_bad_input_is_a_usage_error_at_start_up(pytester, arg, named):
     assert named in errors
     assert re.search(r"--poolchaos-[a-z-]+", errors), "the option is named"
     assert_no_crash(result.stdout.str() + errors)
+
+
+def test_checking_a_report_path_leaves_nothing_behind(pytester):
+    # The start-up check tries to create a file where the report will go; it must not stay.
+    out = pytester.mkdir("out")
+    pytester.makepyfile("def test_pass():\n    pass\n")
+    result = pytester.runpytest_inprocess(*PLUGIN, "--poolchaos-json=out/r.json",
+                                          "--poolchaos-markdown=out/r.md")
+    assert result.ret == pytest.ExitCode.OK
+    assert sorted(p.name for p in out.iterdir()) == ["r.json", "r.md"]
