@@ -164,15 +164,15 @@ def _report(options: argparse.Namespace) -> int:
     if not chosen:
         raise _Failed(f"no run {options.run_id!r} in {path}")
     run = chosen[-1]
+    text = io.StringIO()
     try:
         result = build_result(run)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        # well-formed JSON whose fields have types no version of the plugin writes
+        render(result, run, path, text)
+    except Exception as error:
+        # well-formed JSON whose fields hold what no version of the plugin writes
         raise _Failed(f"cannot use the journal {path}: {type(error).__name__}: {error}"
                       ) from None
     # A journal written by another version, or edited, may hold what this one would mask.
-    text = io.StringIO()
-    render(result, run, path, text)
     sys.stdout.write(safe_text(text.getvalue()))
     if options.json:
         _write_json(Path(options.json), json_report.build(result))

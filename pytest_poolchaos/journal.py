@@ -221,8 +221,17 @@ def _parsed(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             event = json.loads(line)
         except ValueError:  # a line torn by the kill
             continue
-        if isinstance(event, dict):
-            yield event
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            yield _typed(event)
+
+
+def _typed(event: dict[str, Any]) -> dict[str, Any]:
+    # Keys and names are text, whatever an edited or foreign journal holds: they index dicts.
+    for key in ("run", "worker", "nodeid"):
+        value = event.get(key)
+        if value is not None and not isinstance(value, str):
+            event[key] = json.dumps(value)
+    return event
 
 
 def read_runs(path: Path) -> list[Run]:

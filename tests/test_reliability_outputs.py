@@ -312,6 +312,10 @@ BAD_JOURNALS = {
         f'{{"event": "test-result", {RUN}, "time": 2, "nodeid": "t.py::x", '
         f'"outcome": "failed", "diagnosis": {{"category": "bogus", "confidence": 1}}}}\n'),
     "args is a number": f'{{"event": "run-start", {RUN}, "time": 1, "args": 7}}\n',
+    "time out of range": f'{{"event": "run-start", {RUN}, "time": 1e20, "args": []}}\n',
+    "worker is an object": (
+        '{"event": "run-start", "run": 5, "worker": [1], "time": 1, "args": [], "pid": "me"}\n'
+        '{"event": "test-start", "run": 5, "worker": {"a": 1}, "time": 2, "nodeid": "t::x"}\n'),
 }
 
 
