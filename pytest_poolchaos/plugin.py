@@ -86,8 +86,12 @@ def pytest_configure(config: pytest.Config) -> None:
             _register(config, "poolchaos-terminal", TerminalSection, config, controller)
             _register_reporting(config, settings, controller)
     if settings.chaos is not None or settings.hunt:
-        with guard.contained("configure chaos"):
+        try:
             _register_chaos(config, settings)
+        except pytest.UsageError:  # a combination of options that cannot work
+            raise
+        except Exception as error:
+            guard.record("configure chaos", error)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -107,6 +111,8 @@ def _register(config: pytest.Config, name: str, role: Any, *args: Any, **kwargs:
     try:
         made = role(*args, **kwargs)
         config.pluginmanager.register(made, name)
+    except pytest.UsageError:
+        raise
     except Exception as error:
         guard.record(f"configure {name}", error)
         return None

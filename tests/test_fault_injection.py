@@ -138,3 +138,14 @@ def test_a_fault_in_a_step_changes_nothing(chaostester, monkeypatch, step, when)
     assert (run.result.parseoutcomes(), run.ret) == EXPECTED
     told = [line for line in text.splitlines() if FAULT in line]
     assert len(told) == 1, "\n".join(told) or text[-3000:]
+
+
+def test_a_failed_spawn_refresh_still_opens_every_scope(chaostester, monkeypatch):
+    # The refresh runs as each test's scope opens: its failure must cost only what it wraps,
+    # never the scope itself (the leak below is found by the env probe, not by a wrapper).
+    monkeypatch.setattr(_target("pytest_poolchaos.worker.scope.spawn.Spawns.refresh")[0],
+                        "refresh", _faulty(None, "before"))
+    run = _run(chaostester)
+    assert (run.result.parseoutcomes(), run.ret) == EXPECTED
+    assert [leak["kind"] for leak in run.leaks("test_leaks_env")] == ["env"]
+    assert run.test("test_fail")["diagnosis"] is not None

@@ -17,7 +17,7 @@ import pytest
 from .. import guard, journal, roles, timeouts
 from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
 from ..outcome import crash_message, fold
-from ..sanitize import redact_args, redact_text
+from ..sanitize import redact_args, redact_text, safe_text
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -63,7 +63,9 @@ class ChaosController:
         self._open_journal()
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        return self.notice
+        lines = guard.call_guarded("controller: header",
+                                   lambda: [safe_text(line) for line in self.notice])
+        return lines or []
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

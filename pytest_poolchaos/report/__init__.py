@@ -12,6 +12,7 @@ import pytest
 
 from .. import guard
 from ..guard import guarded
+from ..sanitize import safe_text
 from ..settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -40,8 +41,9 @@ class TerminalSection:
         # Problems met after the controller closed its books (reruns, files) count too.
         result.problems = list(dict.fromkeys([*result.problems, *guard.PROBLEMS]))
         if not self._draw(terminalreporter, result):
+            problem = guard.PROBLEMS[-1] if guard.PROBLEMS else "?"
             terminalreporter.write_line(f"poolchaos: could not draw the report: "
-                                        f"{guard.PROBLEMS[-1] if guard.PROBLEMS else '?'}")
+                                        f"{safe_text(problem)}")
         guard.SHOWN[0] = len(guard.PROBLEMS)
         self.drawn = True
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..sanitize import printable
+
 __all__ = ["append_text", "is_step_summary", "write_text"]
 
 
 def write_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically: a reader sees the old file or the new one, never half."""
+    text = printable(text)  # a report read from elsewhere may hold lone surrogates
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -29,6 +32,7 @@ def write_text(path: Path, text: str) -> None:
 
 def append_text(path: Path, text: str) -> None:
     """Add ``text`` after what ``path`` holds (a file other steps of a CI job write too)."""
+    text = printable(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
         if handle.tell() and not text.startswith("\n"):
