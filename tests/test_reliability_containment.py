@@ -17,6 +17,7 @@ Map (test -> defect):
     test_non_text_finding_evidence_keeps_the_terminal_section ... D9
     test_fault_while_wrapping_at_session_start_is_contained .... D21 (spawn refresh)
     test_fault_at_session_finish_is_contained .................. D21 (controller finish)
+Every other hook step made to raise in turn: test_fault_injection.py (D21).
 """
 
 from __future__ import annotations

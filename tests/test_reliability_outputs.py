@@ -9,13 +9,14 @@ Map (test -> defect):
     test_a_file_the_plugin_did_not_write_is_never_moved ......... D15
     test_default_journal_survives_a_thread_timeout_kill ........ D6
     test_runs_sharing_a_journal_keep_each_others_records ........ D16
-    test_secrets_are_masked_in_every_output ...................... D14
+    test_secrets_are_masked_in_every_output ...................... D14 (serial and xdist)
     test_big_env_values_are_clipped_in_every_output .............. D13
     test_markdown_appends_to_the_step_summary .................... D18
     test_report_files_follow_the_umask ............................ D18
     test_report_cli_on_well_formed_journal_with_wrong_types ..... D19
     test_report_cli_with_unwritable_json_path .................... D19
     test_bad_input_is_a_usage_error_at_start_up ................... D20
+    test_checking_a_report_path_leaves_nothing_behind ............ D20 (the start-up check)
 """
 
 from __future__ import annotations
