@@ -83,6 +83,17 @@ STEPS = [
     ("pytest_poolchaos.journal.JournalWriter.close", "after"),
 ]
 
+CHAOS = "--poolchaos-chaos=jitter=1ms,seed=1"
+#: steps of chaos mode, run with CHAOS
+CHAOS_STEPS = [
+    ("pytest_poolchaos.chaos.noise.Noise.install", "before"),
+    ("pytest_poolchaos.chaos.noise.Noise.begin", "before"),
+    ("pytest_poolchaos.chaos.noise.Noise.end", "before"),
+    ("pytest_poolchaos.chaos.noise.Noise.summary", "before"),
+    ("pytest_poolchaos.chaos.noise.Noise.uninstall", "after"),
+    ("pytest_poolchaos.chaos.session.replay_hint", "before"),
+]
+
 
 def _target(dotted: str) -> tuple[Any, str]:
     """The object holding the step and the step's name (a module or a class attribute)."""
@@ -107,21 +118,28 @@ def _faulty(original: Any, when: str) -> Any:
     return step
 
 
-def _run(chaostester: Any) -> Any:
+def _run(chaostester: Any, *args: str) -> Any:
     chaostester.pytester.makepyfile(test_suite=SUITE)
-    return chaostester.run(*OUTPUTS)
+    return chaostester.run(*OUTPUTS, *args)
 
 
-def test_without_a_fault(chaostester):
+def _cases() -> list[Any]:
+    return [pytest.param(step, when, args, id=step.split(".", 1)[1])
+            for steps, args in ((STEPS, ()), (CHAOS_STEPS, (CHAOS,)))
+            for step, when in steps]
+
+
+@pytest.mark.parametrize("args", [(), (CHAOS,)], ids=["default", "chaos"])
+def test_without_a_fault(chaostester, args):
     # The control: what every faulty run must match, and no problem told.
-    run = _run(chaostester)
+    run = _run(chaostester, *args)
     assert (run.result.parseoutcomes(), run.ret) == EXPECTED
     assert "plugin problem" not in run.text()
     assert run.test("test_fail")["diagnosis"] is not None
 
 
-@pytest.mark.parametrize(("step", "when"), STEPS, ids=[step.split(".", 1)[1] for step, _ in STEPS])
-def test_a_fault_in_a_step_changes_nothing(chaostester, monkeypatch, step, when):
+@pytest.mark.parametrize(("step", "when", "args"), _cases())
+def test_a_fault_in_a_step_changes_nothing(chaostester, monkeypatch, step, when, args):
     holder, name = _target(step)
     original = getattr(holder, name)
     hits = []
@@ -131,7 +149,7 @@ def test_a_fault_in_a_step_changes_nothing(chaostester, monkeypatch, step, when)
         return _faulty(original, when)(*args, **kwargs)
 
     monkeypatch.setattr(holder, name, counted)
-    run = _run(chaostester)
+    run = _run(chaostester, *args)
     text = run.text() + run.result.stderr.str()
     assert hits, f"{step} was never called: the fault tested nothing"
     assert_no_crash(text)
