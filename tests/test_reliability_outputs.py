@@ -209,7 +209,7 @@ def test_secrets_are_masked_in_every_output(pytester, monkeypatch, workers):
     try:
         run = pytester.runpytest_subprocess(
             *PLUGIN, *workers, "--api-token=ci-token-S13", "--db-password", "db-pass-S21",
-            "--poolchaos-json=r.json",
+            "--poolchaos-json=r.json", "--junitxml=j.xml",
             "--poolchaos-markdown=r.md", "--poolchaos-journal=j.jsonl",
             "--poolchaos-annotations=on", timeout=60)
     finally:
@@ -228,13 +228,24 @@ def test_secrets_are_masked_in_every_output(pytester, monkeypatch, workers):
         "journal": journal_text(pytester.path / "j.jsonl"),
         "poolchaos report": rebuilt.stdout.str() + rebuilt.stderr.str(),
         "poolchaos report --json": (pytester.path / "rebuilt.json").read_text(),
+        # pytest's own failure texts in the XML are pytest's; the plugin's properties are ours
+        "JUnit properties": junit_properties(pytester.path / "j.xml"),
     }
     # the outputs are there at all (a missing output would hide nothing)
     assert "test_token_shapes_in_error" in outputs["terminal section"]
     assert "test_child_started_with_the_password" in outputs["JSON"]
+    assert "poolchaos.leak" in outputs["JUnit properties"]
     leaked = [f"{what} in {where}" for where, output in outputs.items()
               for what, secret in SECRETS.items() if secret in output]
     assert not leaked, "secrets found:\n" + "\n".join(leaked)
+
+
+def junit_properties(path: Path) -> str:
+    from xml.etree import ElementTree
+
+    return "\n".join(f"{p.get('name')}={p.get('value')}"
+                     for p in ElementTree.parse(path).iter("property")
+                     if str(p.get("name")).startswith("poolchaos."))
 
 
 def journal_text(path: Path) -> str:
