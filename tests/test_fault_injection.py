@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from reliability_support import assert_no_crash
 
-FAULT = "simulated plugin fault"
+# one word: the terminal section wraps long lines at spaces, never inside a word
+FAULT = "simulated-plugin-fault"
 
 SUITE = """
 import os
