@@ -162,17 +162,27 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+_MARGIN = 1000  # kept past a limit until redacted: a secret cut in two is not recognized
+
+
 def safe_text(text: str, limit: int | None = None) -> str:
     """Redacted, encodable and, with ``limit``, clipped: what may leave the process."""
-    text = printable(redact_text(text))
-    return clip(text, limit) if limit is not None else text
+    if limit is None:
+        return printable(redact_text(text))
+    # Cut before redacting (a 5 MB value costs no regex time), with a margin so that a
+    # secret across the limit is still whole when it is masked.
+    shown = printable(redact_text(text[: limit + _MARGIN]))
+    if len(text) > limit + _MARGIN:
+        shown += "…"  # cut, even when masking made the rest short
+    return clip(shown, limit)
 
 
 @functools.cache
 def _patterns() -> tuple[re.Pattern[str], ...]:
     # Compiled on first use: a green run that prints nothing secret never pays for them.
     name = re.compile(_SECRET_WORDS, re.IGNORECASE)
-    url = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
+    # \b: tried from every position of a long word the scheme would make this quadratic
+    url = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
     tokens = re.compile(
         r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
         r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_[A-Za-z0-9_]{30,}"  # GitHub
