@@ -34,8 +34,9 @@ _SECRET_WORDS = r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KE
 _MIN_LEN = 4  # shorter values would mask ordinary words everywhere
 _SEEN: set[str] = set()  # secret values seen in this process, set or removed by tests
 _SECRET_OPTION = re.compile(
-    r"--[\w-]*(?:token|secret|passw\w*|passphrase|api[-_]?key|access[-_]?key|private[-_]?key|"
-    r"credential\w*|auth\w*|cookie|signature|dsn)[\w-]*", re.IGNORECASE)
+    r"--[\w-]{0,64}?(?:token|secret|passw\w{0,16}|passphrase|api[-_]?key|access[-_]?key|"
+    r"private[-_]?key|credential\w{0,16}|auth\w{0,16}|cookie|signature|dsn)[\w-]{0,64}",
+    re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -181,8 +182,10 @@ def safe_text(text: str, limit: int | None = None) -> str:
 def _patterns() -> tuple[re.Pattern[str], ...]:
     # Compiled on first use: a green run that prints nothing secret never pays for them.
     name = re.compile(_SECRET_WORDS, re.IGNORECASE)
-    # \b: tried from every position of a long word the scheme would make this quadratic
-    url = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
+    # \b and a bounded scheme: tried from every position of a long word (or of a run like
+    # "a-b-c-...") an unbounded scheme made this quadratic
+    url = re.compile(r"(\b[a-z][a-z0-9+.-]{0,30}://[^:/@\s]{1,256}:)[^@/\s]+@",
+                     re.IGNORECASE)
     tokens = re.compile(
         r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
         r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_[A-Za-z0-9_]{30,}"  # GitHub
@@ -193,10 +196,13 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
     value = r"(?!\*\*\*)['\"]?[^\s'\",;&]{" + str(_MIN_LEN) + r",}['\"]?"
     named = re.compile(
         # --api-token=VALUE, --password VALUE
-        r"(--[\w-]*(?:token|secret|passw\w*|passphrase|api[-_]?key|access[-_]?key|"
-        r"private[-_]?key|credential\w*|auth\w*|cookie|signature|dsn)[\w-]*(?:=|\s+))" + value
+        # Bounded repeats and a start that cannot be inside a word: unbounded ones were
+        # tried from every position of a long run of dashes or capitals (quadratic).
+        r"((?<![\w-])--[\w-]{0,64}?(?:token|secret|passw\w{0,16}|passphrase|api[-_]?key|"
+        r"access[-_]?key|private[-_]?key|credential\w{0,16}|auth\w{0,16}|cookie|signature|"
+        r"dsn)[\w-]{0,64}(?:=|\s+))" + value
         # API_TOKEN=VALUE (environment style, upper case)
-        + r"|(?-i:\b([A-Z0-9_]*(?:" + _SECRET_WORDS + r")[A-Z0-9_]*=))" + value
+        + r"|(?-i:\b([A-Z0-9_]{0,64}?(?:" + _SECRET_WORDS + r")[A-Z0-9_]{0,64}=))" + value
         # password: VALUE, "api_key": "VALUE" (configuration style)
         + r"|(\b(?:password|passwd|passphrase|secret|api_?key|access_token|auth_token|"
         r"client_secret)['\"]?\s*[:=]\s*)" + value,

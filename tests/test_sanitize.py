@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from pytest_poolchaos import sanitize
 from pytest_poolchaos.report import files
 
@@ -60,3 +62,24 @@ def test_safe_text_of_a_huge_text_is_quick_and_masks_across_the_limit(monkeypatc
     monkeypatch.setenv("LIMIT_TOKEN", "secret-across-the-limit-S6")
     text = "y" * 90 + "secret-across-the-limit-S6" + "z" * 5000
     assert "secret-across" not in sanitize.safe_text(text, 100)
+
+
+@pytest.mark.parametrize("text", ["-" * 50_000, "--auth" * 8_000, "KEY" * 15_000,
+                                  "a-b" * 16_000, "password" + " " * 50_000],
+                         ids=["dashes", "options", "capitals", "hyphenated", "spaces"])
+def test_redaction_takes_linear_time(text):
+    # Each of these took minutes with unbounded repeats (a long separator line, a serialized
+    # blob); a linear pass over 50,000 characters takes milliseconds.
+    import time
+
+    start = time.perf_counter()
+    sanitize.redact_text(text)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_the_patterns_still_mask_what_they_are_for():
+    text = ("--api-token=abcd1234 --password hunter22 API_TOKEN=xyzw1234 "
+            "password: s3cr3t99 postgres://app:pgpass-S9@db.local/app")
+    assert sanitize.redact_text(text) == (
+        "--api-token=*** --password *** API_TOKEN=*** password: *** "
+        "postgres://app:***@db.local/app")
