@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from . import journal
 from .model import SessionResult, TestRecord
 from .postmortem import build_result
 from .report import json as json_report
+from .sanitize import safe_text
 
 __all__ = ["main"]
 
@@ -163,11 +165,26 @@ def _report(options: argparse.Namespace) -> int:
     if not chosen:
         raise _Failed(f"no run {options.run_id!r} in {path}")
     run = chosen[-1]
-    result = build_result(run)
-    render(result, run, path, sys.stdout)
+    text = io.StringIO()
+    try:
+        result = build_result(run)
+        render(result, run, path, text)
+    except Exception as error:
+        # well-formed JSON whose fields hold what no version of the plugin writes
+        raise _Failed(f"cannot use the journal {path}: {type(error).__name__}: {error}"
+                      ) from None
+    # A journal written by another version, or edited, may hold what this one would mask.
+    sys.stdout.write(safe_text(text.getvalue()))
     if options.json:
-        json_report.write(Path(options.json), json_report.build(result))
+        _write_json(Path(options.json), json_report.build(result))
     return 0
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    try:
+        json_report.write(path, data)
+    except OSError as error:
+        raise _Failed(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _history(options: argparse.Namespace) -> int:
@@ -255,7 +272,7 @@ def _merge(options: argparse.Namespace) -> int:
         merged = merge(list(zip(shard_names(options.reports), reports, strict=True)))
     except MergeError as error:
         raise _Failed(str(error)) from None
-    json_report.write(Path(options.output), merged)
+    _write_json(Path(options.output), merged)
     summary = merged["summary"]
     print(f"merged {len(reports)} reports into {options.output}: {summary['tests']} tests, "
           f"{summary['failed']} failed, {summary['errors']} errors")
@@ -270,7 +287,10 @@ def _html(options: argparse.Namespace) -> int:
         data = load(Path(options.report))
     except MergeError as error:
         raise _Failed(str(error)) from None
-    html.write(Path(options.output), data)
+    try:
+        html.write(Path(options.output), data)
+    except OSError as error:
+        raise _Failed(f"cannot write {options.output}: {error.strerror or error}") from None
     print(f"wrote {options.output}")
     return 0
 

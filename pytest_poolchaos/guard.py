@@ -20,20 +20,31 @@ R = TypeVar("R")
 #: fails on every test must not grow memory).
 PROBLEMS: list[str] = []
 _LIMIT = 50
+_BUGS: set[str] = set()  # each problem without its "where": the bug, however it was reached
+#: how many of PROBLEMS the terminal section has shown; the rest are told at unconfigure
+SHOWN = [0]
 
 
 def record(where: str, error: BaseException) -> None:
     frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
     place = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-    text = f"{where}: {type(error).__name__}: {error}{place}"
-    # The same bug on every test is one problem, not thousands.
-    if text not in PROBLEMS and len(PROBLEMS) < _LIMIT:
-        PROBLEMS.append(text)
+    bug = f"{type(error).__name__}: {error}{place}"
+    # The same bug on every test, or reached from several hooks, is one problem.
+    if bug not in _BUGS and len(PROBLEMS) < _LIMIT:
+        _BUGS.add(bug)
+        PROBLEMS.append(f"{where}: {bug}")
 
 
 def reset() -> None:
     """Forget problems of an earlier session in this process (pytester runs many)."""
     PROBLEMS.clear()
+    _BUGS.clear()
+    SHOWN[0] = 0
+
+
+def unshown() -> list[str]:
+    """Problems met after the terminal section was drawn (unconfigure, annotations)."""
+    return PROBLEMS[SHOWN[0]:]
 
 
 def guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -56,6 +67,15 @@ def guarded(default: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+def call_guarded(where: str, func: Callable[[], Any]) -> Any:
+    """``func()``; on an exception record it under ``where`` and return None."""
+    try:
+        return func()
+    except Exception as error:
+        record(where, error)
+        return None
 
 
 @contextlib.contextmanager

@@ -30,10 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .sanitize import scrub
+
 if TYPE_CHECKING:
     from .model import TimeoutInfo
 
-__all__ = ["KEEP_RUNS", "JournalPlan", "JournalWriter", "Run", "latest_file", "plan", "read_runs"]
+__all__ = ["KEEP_RUNS", "JournalPlan", "JournalWriter", "Run", "dead_run", "latest_file", "plan",
+           "read_runs", "recent_files"]
 
 KEEP_RUNS = 10  # files kept by ``auto``
 RUN_PREFIX = "run-"
@@ -52,7 +55,7 @@ class JournalWriter:
     def write(self, event: str, **fields: Any) -> None:
         if self._fd is None:
             return
-        body = json.dumps({"event": event, "time": time.time(), **fields}, default=str,
+        body = json.dumps(scrub({"event": event, "time": time.time(), **fields}), default=str,
                           ensure_ascii=True)
         os.write(self._fd, (self._head + body[1:] + "\n").encode("ascii"))
 
@@ -218,8 +221,17 @@ def _parsed(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             event = json.loads(line)
         except ValueError:  # a line torn by the kill
             continue
-        if isinstance(event, dict):
-            yield event
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            yield _typed(event)
+
+
+def _typed(event: dict[str, Any]) -> dict[str, Any]:
+    # Keys and names are text, whatever an edited or foreign journal holds: they index dicts.
+    for key in ("run", "worker", "nodeid"):
+        value = event.get(key)
+        if value is not None and not isinstance(value, str):
+            event[key] = json.dumps(value)
+    return event
 
 
 def read_runs(path: Path) -> list[Run]:
@@ -255,28 +267,46 @@ def timeout_of(run: Run, event: dict[str, Any]) -> TimeoutInfo | None:
                        found.get("source"))
 
 
-def dead_previous(path: Path, besides: str) -> tuple[Run, dict[str, Any] | None] | None:
-    """The newest other run in ``path`` that died (no end record, its process gone), with
-    the test it died in; None when there is none.
+def dead_run(paths: Iterable[Path], besides: str
+             ) -> tuple[Path, Run, dict[str, Any] | None] | None:
+    """The newest run in the journal files ``paths`` that died and was not named yet.
 
-    Reads the file from its end, only as far back as that run's start: a journal that runs
-    append to grows with every run.
+    Runs may overlap (two CI jobs in one checkout): a run still going on is alive, not dead,
+    and a run that died while a later one went on is still found after that one finished.
+    Each run's start records the dead run it named (``noticed``), so a death is told once.
+    Reads each file from its end, only as far back as the newest other run's start: a
+    journal that runs append to grows with every run.
     """
+    runs: list[tuple[float, Path, Run]] = []
+    noticed: set[str] = set()
+    for path in paths:
+        for run in _group(_recent_events(path, besides)):
+            if run.run == besides or run.start is None:
+                continue
+            noticed.add(str(run.start.get("noticed")))
+            runs.append((_number(run.start.get("time")), path, run))
+    for _, path, run in sorted(runs, key=lambda found: found[0], reverse=True):
+        if run.run in noticed or run.finished or run.alive():
+            continue
+        pending = sorted(run.unfinished_tests(), key=lambda event: _number(event.get("time")))
+        return path, run, (pending[-1] if pending else None)
+    return None
+
+
+def _recent_events(path: Path, besides: str) -> list[dict[str, Any]]:
     size = _TAIL
     while True:
         events, whole = _tail_events(path, size)
-        starts = [e for e in events if e.get("event") == "run-start" and e.get("run") != besides]
-        if starts or whole:
-            break
+        if whole or any(e.get("event") == "run-start" and e.get("run") != besides
+                        for e in events):
+            return events
         size *= 8
-    if not starts:
-        return None
-    newest = str(starts[-1].get("run"))
-    run = _group(e for e in events if str(e.get("run")) == newest)[0]
-    if run.finished or run.alive():
-        return None
-    pending = sorted(run.unfinished_tests(), key=lambda event: _number(event.get("time")))
-    return run, (pending[-1] if pending else None)
+
+
+def recent_files(directory: Path, besides: Path | None = None) -> list[Path]:
+    """The run files of the ``auto`` directory, newest first (except ``besides``)."""
+    files = [p for p in sorted(directory.glob(f"{RUN_PREFIX}*.jsonl")) if p != besides]
+    return files[::-1][:KEEP_RUNS]
 
 
 # -- where this run writes ------------------------------------------------------------------

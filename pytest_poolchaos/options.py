@@ -138,7 +138,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "markdown",
-        "Write a Markdown summary (for CI job summaries) to PATH.",
+        "Write a Markdown summary (for CI job summaries) to PATH; appended when PATH is "
+        "$GITHUB_STEP_SUMMARY, which earlier steps of the job write too.",
         metavar="PATH",
     ),
     Option(

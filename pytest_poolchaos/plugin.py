@@ -14,15 +14,18 @@ Roles are plugin objects registered by name so users and tests can reach them wi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import guard, hookspecs, roles
+from .checks import check_rule_ids
 from .controller.session import ChaosController
 from .options import MARKER, register
 from .report import TerminalSection
+from .sanitize import safe_text
 from .settings import SETTINGS, Settings, resolve
 from .worker.recorder import ScopeRecorder
 
@@ -68,29 +71,88 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    settings = resolve(config)
     guard.reset()
+    settings = _settings(config)
     config.stash[SETTINGS] = settings
     config.addinivalue_line("markers", MARKER)
-    manager = config.pluginmanager
+    # A role that cannot be made is left out (an internal problem); the run goes on.
     recorder = None
     if roles.runs_tests(config):
-        recorder = ScopeRecorder(config, settings)
-        manager.register(recorder, "poolchaos-recorder")
+        recorder = _register(config, "poolchaos-recorder", ScopeRecorder, config, settings)
     if roles.reports(config):
-        controller = ChaosController(config, settings, local=recorder)
-        manager.register(controller, "poolchaos-controller")
-        manager.register(TerminalSection(config, controller), "poolchaos-terminal")
-        if getattr(config.option, "xmlpath", None):
-            from .report.junit import JunitProperties
-
-            manager.register(JunitProperties(), "poolchaos-junit")
-        if recorder is None:
-            from .controller.xdist import XdistCoordinator
-
-            manager.register(XdistCoordinator(config, settings, controller), "poolchaos-xdist")
+        controller = _register(config, "poolchaos-controller", ChaosController, config,
+                               settings, local=recorder)
+        if controller is not None:
+            _register(config, "poolchaos-terminal", TerminalSection, config, controller)
+            _register_reporting(config, settings, controller)
     if settings.chaos is not None or settings.hunt:
-        _register_chaos(config, settings)
+        try:
+            _register_chaos(config, settings)
+        except pytest.UsageError:  # a combination of options that cannot work
+            raise
+        except Exception as error:
+            guard.record("configure chaos", error)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    # Bad input is the user's to fix (a UsageError); a bug in reading it is ours.
+    try:
+        settings = resolve(config)
+        check_rule_ids(settings.disable_rules)
+    except pytest.UsageError:
+        raise
+    except Exception as error:
+        guard.record("reading the options", error)
+        return Settings()
+    return settings
+
+
+def _register(config: pytest.Config, name: str, role: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        made = role(*args, **kwargs)
+        config.pluginmanager.register(made, name)
+    except pytest.UsageError:
+        raise
+    except Exception as error:
+        guard.record(f"configure {name}", error)
+        return None
+    return made
+
+
+def _register_reporting(config: pytest.Config, settings: Settings,
+                        controller: ChaosController) -> None:
+    if getattr(config.option, "xmlpath", None):
+        from .report.junit import JunitProperties
+
+        _register(config, "poolchaos-junit", JunitProperties)
+    if not roles.runs_tests(config):
+        from .controller.xdist import XdistCoordinator
+
+        _register(config, "poolchaos-xdist", XdistCoordinator, config, settings, controller)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
+    # The last word, after every unconfigure (the recorder's trylast one included): problems
+    # met after the terminal section was drawn, one line each.
+    try:
+        return (yield)
+    finally:
+        with guard.contained("telling late problems"):
+            _tell_late(config)
+
+
+def _tell_late(config: pytest.Config) -> None:
+    late = guard.unshown()
+    if late and roles.reports(config):
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        for problem in late:
+            line = f"poolchaos: plugin problem (a bug in poolchaos, not in your tests): " \
+                   f"{safe_text(problem)}"
+            if reporter is not None:
+                reporter.write_line(line)
+            else:
+                print(line, file=sys.stderr)
 
 
 def _register_chaos(config: pytest.Config, settings: Settings) -> None:

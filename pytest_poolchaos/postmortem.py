@@ -21,7 +21,9 @@ KILLED_STATUS = 1  # what os._exit(1) from pytest-timeout leaves; any death is a
 def build_result(run: Run) -> SessionResult:
     """The run as the controller would have reported it, plus the tests that never ended."""
     start = run.start or {}
-    result = SessionResult(records={}, args=[str(a) for a in start.get("args") or ()],
+    args = start.get("args")
+    result = SessionResult(records={},
+                           args=[str(a) for a in args] if isinstance(args, list) else [],
                            workers=len({worker for worker in run.sessions if worker}),
                            start=_number(start.get("time")))
     dead = {str(event.get("nodeid")) for event in run.unfinished_tests()}
@@ -32,7 +34,7 @@ def build_result(run: Run) -> SessionResult:
         record = unfinished_record(run, event)
         result.records[record.nodeid] = record
     result.stop = _number(run.end.get("time")) if run.end else run.last_time
-    result.exitstatus = int(run.end.get("exitstatus", 0)) if run.end else KILLED_STATUS
+    result.exitstatus = _status(run.end.get("exitstatus")) if run.end else KILLED_STATUS
     return result
 
 
@@ -94,6 +96,11 @@ def crash_evidence(nodeid: str, how: str, ran_s: float | None, timeout: TimeoutI
     return Evidence(nodeid=nodeid, when="call", message=how, timeout=timeout,
                     duration_s=ran_s or 0.0, worker=worker,
                     crash=CrashFacts(how, exit_code, ran_s, worker))
+
+
+def _status(value: Any) -> int:
+    # A journal edited by hand or by another version: a status that is no number is unknown.
+    return value if isinstance(value, int) and not isinstance(value, bool) else KILLED_STATUS
 
 
 def _number(value: Any) -> float:

@@ -20,9 +20,13 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
-__all__ = ["MASK", "clip", "is_secret", "printable", "redact_text", "redact_value",
-           "remember_secret", "safe_text"]
+T = TypeVar("T")
+
+__all__ = ["MASK", "clip", "is_secret", "printable", "redact_args", "redact_text",
+           "redact_value", "remember_secret", "safe_text", "scrub", "watch_environ"]
 
 MASK = "***"
 _SECRET_WORDS = r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|KEY|" \
@@ -57,15 +61,23 @@ def remember_secret(value: str) -> None:
         _SEEN.add(value)
 
 
-def redact_text(text: str, environ: dict[str, str] | None = None) -> str:
+def redact_text(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` with every secret the module knows of masked (see the module docstring)."""
     if not text:
         return text
-    env = os.environ if environ is None else environ
-    for name, value in env.items():
-        if len(value) >= _MIN_LEN and value in text and is_secret(name):
-            text = text.replace(value, MASK)
-    for value in _SEEN:
+    return _redact(text, _known_secrets(environ))
+
+
+def _known_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    # os.environ now, and the environment the run started with when it is given
+    pairs = [*os.environ.items(), *(environ.items() if environ is not None else ())]
+    found = {value for name, value in pairs if len(value) >= _MIN_LEN and is_secret(name)}
+    # the longest first: a secret that contains another is masked whole
+    return sorted(found | _SEEN, key=len, reverse=True)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
     upper = text.upper()
@@ -76,6 +88,79 @@ def redact_text(text: str, environ: dict[str, str] | None = None) -> str:
     text = tokens.sub(MASK, text)
     text = bearer.sub(rf"\g<1>{MASK}", text)
     return named.sub(_keep_name, text)
+
+
+def scrub(data: T, environ: Mapping[str, str] | None = None) -> T:
+    """JSON-like ``data`` (dicts, lists, text) with every text redacted and made encodable.
+
+    What crosses pytest-xdist's wire or is written to a file goes through here, once, where
+    it is serialized: a lone surrogate kills execnet's encoder and the worker with it.
+    """
+    cleaned: T = _scrub(data, _known_secrets(environ))
+    return cleaned
+
+
+def _scrub(data: Any, secrets: list[str]) -> Any:
+    if isinstance(data, str):
+        return printable(_redact(data, secrets)) if data else data
+    if isinstance(data, dict):
+        return {_scrub(key, secrets): _scrub(value, secrets) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_scrub(item, secrets) for item in data]
+    return data
+
+
+def redact_args(args: Sequence[str]) -> list[str]:
+    """A command line with secrets masked, the value of ``--api-token VALUE`` included."""
+    out: list[str] = []
+    for arg in args:
+        if out and _secret_option(out[-1]) and not arg.startswith("-"):
+            remember_secret(arg)
+            out.append(MASK)
+            continue
+        name, equals, value = arg.partition("=")
+        if equals and _secret_option(name) and value:
+            remember_secret(value)
+        out.append(arg)
+    return [redact_text(arg) for arg in out]
+
+
+def _secret_option(arg: str) -> bool:
+    # the plain word check first: most arguments never reach the pattern
+    return arg.startswith("--") and is_secret(arg) and _option().fullmatch(arg) is not None
+
+
+@functools.cache
+def _option() -> re.Pattern[str]:
+    return re.compile(
+        r"--[\w-]{0,64}?(?:token|secret|passw\w{0,16}|passphrase|api[-_]?key|access[-_]?key|"
+        r"private[-_]?key|credential\w{0,16}|auth\w{0,16}|cookie|signature|dsn)[\w-]{0,64}",
+        re.IGNORECASE)
+
+
+def watch_environ() -> None:
+    """Remember the value of every secret-named variable set from now on, so that a value a
+    test set and removed again is still masked in the reports made after it.
+
+    ``os.environ`` gets a subclass with the same layout: every write of the process, whoever
+    makes it, passes through ``__setitem__``, and only writes pay for it.
+    """
+    for name, value in os.environ.items():
+        if is_secret(name):
+            remember_secret(value)
+    environ = os.environ
+    if type(environ) is os._Environ:
+        environ.__class__ = _RememberingEnviron
+
+
+class _RememberingEnviron(os._Environ):  # type: ignore[type-arg]
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        try:
+            if isinstance(key, str) and isinstance(value, str) and is_secret(key):
+                remember_secret(value)
+        except Exception:  # remembering must never change what the write does
+            pass
 
 
 def _keep_name(match: re.Match[str]) -> str:
@@ -97,10 +182,19 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+_MARGIN = 1000  # kept past a limit until redacted: a secret cut in two is not recognized
+
+
 def safe_text(text: str, limit: int | None = None) -> str:
     """Redacted, encodable and, with ``limit``, clipped: what may leave the process."""
-    text = printable(redact_text(text))
-    return clip(text, limit) if limit is not None else text
+    if limit is None:
+        return printable(redact_text(text))
+    # Cut before redacting (a 5 MB value costs no regex time), with a margin so that a
+    # secret across the limit is still whole when it is masked.
+    shown = printable(redact_text(text[: limit + _MARGIN]))
+    if len(text) > limit + _MARGIN:
+        shown += "…"  # cut, even when masking made the rest short
+    return clip(shown, limit)
 
 
 @functools.cache
@@ -120,11 +214,13 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
     value = r"(?!\*\*\*)['\"]?[^\s'\",;&]{" + str(_MIN_LEN) + r",4096}['\"]?"
     named = re.compile(
         # --api-token=VALUE, --password VALUE
-        r"((?<![\w-])--[\w-]{0,64}(?:token|secret|passw\w{0,32}|passphrase|api[-_]?key|access[-_]?key|"
-        r"private[-_]?key|credential\w{0,32}|auth\w{0,32}|cookie|signature|dsn)[\w-]{0,64}"
-        r"(?:=|\s{1,8}))" + value
+        # Bounded repeats and a start that cannot be inside a word: unbounded ones were
+        # tried from every position of a long run of dashes or capitals (quadratic).
+        r"((?<![\w-])--[\w-]{0,64}?(?:token|secret|passw\w{0,16}|passphrase|api[-_]?key|"
+        r"access[-_]?key|private[-_]?key|credential\w{0,16}|auth\w{0,16}|cookie|signature|"
+        r"dsn)[\w-]{0,64}(?:=|\s{1,8}))" + value
         # API_TOKEN=VALUE (environment style, upper case)
-        + r"|(?-i:\b([A-Z0-9_]{0,64}(?:" + _SECRET_WORDS + r")[A-Z0-9_]{0,64}=))" + value
+        + r"|(?-i:\b([A-Z0-9_]{0,64}?(?:" + _SECRET_WORDS + r")[A-Z0-9_]{0,64}=))" + value
         # password: VALUE, "api_key": "VALUE" (configuration style)
         + r"|(\b(?:password|passwd|passphrase|secret|api_?key|access_token|auth_token|"
         r"client_secret)['\"]?\s{0,8}[:=]\s{0,8})" + value,

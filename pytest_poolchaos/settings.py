@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -71,7 +72,7 @@ def resolve(config: pytest.Config) -> Settings:
         leaks=get("leaks", _choice, "warn"),
         isolate=get("isolate", _choice, "off"),
         json=get("json", _path(config), None),
-        watch=tuple(get("watch", _watch_list, [])),
+        watch=tuple(get("watch", _watch_list(config), [])),
         disable_rules=tuple(get("disable_rules", _word_list, [])),
         cleanup_grace=get("cleanup_grace", _seconds, 1.0),
         rerun=rerun,
@@ -104,6 +105,10 @@ class _Reader:
         option = _OPTION[name]
         value = self.config.getoption(option.dest, None)
         where = f"command line {option.cli}"
+        if value == "" or (isinstance(value, list) and "" in value):
+            # --poolchaos-json= (an unset CI variable) must not quietly mean the default
+            raise pytest.UsageError(f"{option.cli}: expected a value, got an empty one "
+                                    f"(from the {where})")
         if _empty(value):
             value = self._ini(option)
             where = f"ini key {option.ini}"
@@ -158,10 +163,14 @@ def _positive(option: Option, value: Any) -> int:
     return number
 
 
+MAX_SECONDS = 86400.0  # a day: more is a typo, and 1e308 overflows every timer and deadline
+
+
 def _seconds(option: Option, value: Any) -> float:
-    number = _number(value, float, "a number of seconds >= 0")
-    if not number >= 0 or number == float("inf"):
-        raise ValueError("expected a number of seconds >= 0")
+    what = f"a number of seconds from 0 to {MAX_SECONDS:g}"
+    number = _number(value, float, what)
+    if not 0 <= number <= MAX_SECONDS:
+        raise ValueError(f"expected {what}")
     return number
 
 
@@ -185,19 +194,92 @@ def _word_list(option: Option, value: Any) -> list[str]:
     return _lines(value)
 
 
-def _watch_list(option: Option, value: Any) -> list[str]:
-    items = _lines(value)
-    for item in items:
-        if not re.match(_WATCH, item):
-            raise ValueError(f"expected package.module:attribute entries, {item!r} is not one")
-    return items
+def _watch_list(config: pytest.Config) -> Callable[[Option, Any], list[str]]:
+    folders = (config.invocation_params.dir, config.rootpath)
+
+    def parse(option: Option, value: Any) -> list[str]:
+        items = _lines(value)
+        for item in items:
+            if not re.match(_WATCH, item):
+                raise ValueError(f"expected package.module:attribute entries, {item!r} is "
+                                 f"not one")
+            problem = _missing_target(item, folders)
+            if problem:
+                raise ValueError(f"expected importable package.module:attribute entries; "
+                                 f"{item}: {problem}")
+        return items
+
+    return parse
+
+
+def _import(name: str, folders: Sequence[Path]) -> Any:
+    """Import ``name``, also from the folders collection would put on sys.path later."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        added = [str(folder) for folder in folders if str(folder) not in sys.path]
+        sys.path[:0] = added
+        try:
+            return importlib.import_module(name)
+        finally:
+            for folder in added:
+                sys.path.remove(folder)
+
+
+def _missing_target(item: str, folders: Sequence[Path]) -> str | None:
+    """Why ``module:attribute`` cannot be watched, or None when it can.
+
+    The module is imported now: the user named it to be watched, and a typo found at the end
+    of a long run (a probe that silently snapshots nothing) is worth nothing.
+    """
+    module_name, _, attr = item.partition(":")
+    try:
+        target: Any = _import(module_name, folders)
+    except ImportError as error:
+        return f"no module {module_name} ({error})"
+    except Exception as error:  # the module itself fails: say so instead of a traceback
+        return f"importing {module_name} raised {type(error).__name__}: {error}"
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            return f"{module_name} has no attribute {attr}"
+        target = getattr(target, part)
+    return None
 
 
 def _path(config: pytest.Config) -> Callable[[Option, Any], Path]:
-    def parse(option: Option, value: Any) -> Path:
-        return Path(config.invocation_params.dir, str(value).strip())
+    return _file(config)
 
-    return parse
+
+def _unwritable(path: Path) -> str | None:
+    """Why a file cannot be made at ``path`` (found now, not after an hour of tests)."""
+    if path.is_dir():
+        return "expected the path of a file, not a directory"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the report writer creates the missing folders
+    if not folder.is_dir():
+        return f"expected a writable file path; {folder} is not a directory"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"expected a writable file path; {path} is not writable"
+    if not path.exists() and not _can_create_in(folder):
+        return f"expected a writable file path; the folder {folder} is not writable"
+    return None
+
+
+def _can_create_in(folder: Path) -> bool:
+    # os.access says yes to root everywhere (/proc, a read-only mount): try, as the writer
+    # will, with a file of the writer's own hidden name pattern, removed at once.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    probe = folder / f".poolchaos-probe.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return False
+    probe.unlink(missing_ok=True)
+    return True
 
 
 #: workerinput key: the controller's resolved chaos spec, so every xdist worker makes the same
@@ -227,6 +309,9 @@ def _journal(config: pytest.Config) -> Callable[[Option, Any], str]:
         if path.is_dir():
             # Never write into, move or replace a directory the user named by mistake.
             raise ValueError("expected auto, off or a file path; this is a directory")
+        problem = _unwritable(path)
+        if problem:
+            raise ValueError(problem)
         return str(path)
 
     return parse
@@ -235,8 +320,9 @@ def _journal(config: pytest.Config) -> Callable[[Option, Any], str]:
 def _file(config: pytest.Config) -> Callable[[Option, Any], Path]:
     def parse(option: Option, value: Any) -> Path:
         path = Path(config.invocation_params.dir, str(value).strip())
-        if path.is_dir():
-            raise ValueError("expected the path of a file, not a directory")
+        problem = _unwritable(path)
+        if problem:
+            raise ValueError(problem)
         return path
 
     return parse

@@ -9,6 +9,7 @@ Where each defect is tested (each file's docstring maps its tests to defect ids)
     test_reliability_processes.py    D1 D4 D10 D11 D12 D17
     test_reliability_findings.py     D22 D23, the "also seen" items, "findings must be true",
                                      and two defects beyond the list
+    test_fault_injection.py          D21: each hook step of the plugin made to raise in turn
 A test the current code fails is a strict xfail whose reason starts with its defect id: the
 fix for that defect is done when its marks can be removed.
 """

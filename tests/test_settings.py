@@ -67,12 +67,15 @@ def test_bisect_can_be_turned_off_while_reruns_are_on(pytester):
 
 
 def test_watch_accepts_lines_and_repeats(pytester):
+    # targets must exist: they are imported at start-up (a typo is a usage error)
+    pytester.makepyfile(app_config="SETTINGS = {}\n", app_pool="REGISTRY = []\n")
+    pytester.syspathinsert()
     pytester.makeini(
-        "[pytest]\npoolchaos_watch =\n    app.config:SETTINGS\n    app.pool:REGISTRY\n"
+        "[pytest]\npoolchaos_watch =\n    app_config:SETTINGS\n    app_pool:REGISTRY\n"
     )
-    assert resolved(pytester).watch == ("app.config:SETTINGS", "app.pool:REGISTRY")
-    settings = resolved(pytester, "--poolchaos-watch=a.b:C", "--poolchaos-watch=d:E")
-    assert settings.watch == ("a.b:C", "d:E")
+    assert resolved(pytester).watch == ("app_config:SETTINGS", "app_pool:REGISTRY")
+    settings = resolved(pytester, "--poolchaos-watch=os.path:join", "--poolchaos-watch=os:sep")
+    assert settings.watch == ("os.path:join", "os:sep")
 
 
 @pytest.mark.parametrize(
@@ -85,7 +88,7 @@ def test_watch_accepts_lines_and_repeats(pytester):
         (["--poolchaos-rerun=-1"], "", "expected a whole number >= 0, got '-1'"),
         ([], "poolchaos_rerun = lots", "expected a whole number >= 0, got 'lots'"),
         (["--poolchaos-bisect-budget=0"], "", "expected a whole number >= 1"),
-        (["--poolchaos-cleanup-grace=soon"], "", "expected a number of seconds >= 0"),
+        (["--poolchaos-cleanup-grace=soon"], "", "expected a number of seconds from 0 to "),
         (["--poolchaos-watch=nocolon"], "", "expected package.module:attribute entries"),
         ([], "poolchaos_bisect = maybe", "poolchaos_bisect"),
         (["--poolchaos-confirm=always"], "", "--poolchaos-confirm / poolchaos_confirm: "

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ..guard import guarded
+from ..guard import guarded, record
 from ..model import Attempt, Category, Diagnosis, Evidence, RuleScore, Suggestion, Verdict
 from ..settings import Settings
 from .spec import ChaosSpec, parse
@@ -77,6 +77,7 @@ class Hunt:
         self.noisy = configurations(settings)
         self.tests: list[HuntedTest] = []
 
+    @guarded("")
     def pytest_report_header(self, config: pytest.Config) -> str:
         return (f"poolchaos hunt: {self.settings.hunt} run(s) per test, quiet and noisy in "
                 f"turn; noise: {' | '.join(spec.describe() for spec in self.noisy)}")
@@ -85,6 +86,14 @@ class Hunt:
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         if session.testsfailed or session.config.option.collectonly:
             return None  # collection errors and --collect-only as pytest does them
+        try:
+            return self._loop(session)
+        except Exception as error:
+            record("hunt", error)
+            # Nothing hunted yet: pytest runs the tests its own way, as without the plugin.
+            return True if self.tests else None
+
+    def _loop(self, session: pytest.Session) -> bool:
         from ..diagnose.progress import DiagnosticProgress
         from ..diagnose.runner import Runner
 
@@ -179,6 +188,7 @@ class Hunt:
                 record.diagnosis = diagnose(test, self.noisy)
             session.records[test.nodeid] = record
 
+    @guarded(None)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         write = terminalreporter.write_line
         write(f"poolchaos hunt: {len(self.tests)} test(s), {self.settings.hunt} run(s) each, "

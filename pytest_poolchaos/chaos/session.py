@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ..guard import guarded
+from ..guard import contained, guarded
 from ..model import PAYLOAD_ATTR
 from ..settings import CHAOS_KEY, Settings
 from .noise import Noise
@@ -72,6 +72,7 @@ class ChaosSession:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.stop()
 
+    @guarded(None)
     def stop(self) -> None:
         if self._installed:
             self._installed = False
@@ -84,7 +85,8 @@ class ChaosSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[CHAOS_KEY] = self.spec.describe()
+        with contained("chaos: configure worker"):
+            node.workerinput[CHAOS_KEY] = self.spec.describe()
 
     # -- one test -------------------------------------------------------------------------------
 
@@ -92,11 +94,13 @@ class ChaosSession:
         # logstart/logfinish frame the test only when it is logged: the silent inline reruns
         # of the diagnostic phase are not.
         if self._installed:
-            self.noise.begin(nodeid)
+            with contained("chaos: test start"):
+                self.noise.begin(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         if self._installed:
-            self.noise.end()
+            with contained("chaos: test end"):
+                self.noise.end()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # After the recorder (tryfirst) put its payload on the report, before xdist sends it.
@@ -115,10 +119,12 @@ class ChaosSession:
 
     # -- terminal -------------------------------------------------------------------------------
 
+    @guarded("")
     def pytest_report_header(self, config: pytest.Config) -> str:
         return (f"poolchaos chaos: {self.spec.describe()} "
                 f"(same noise again: {replay_hint(self.spec)})")
 
+    @guarded(None)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.worker:
             return

@@ -17,7 +17,7 @@ import pytest
 from .. import guard, journal, roles, timeouts
 from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
 from ..outcome import crash_message, fold
-from ..sanitize import redact_text
+from ..sanitize import redact_args, redact_text, safe_text
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 
 __all__ = ["ChaosController"]
+
+# Bound at import: a test that patches time.time and leaks the patch must not stop the books.
+_now = time.time
 
 _OUTCOME = 1  # index of the outcome in a report row
 #: set in the environment of the pytest subprocesses of diagnostic reruns (diagnose.child.OUT)
@@ -44,9 +47,9 @@ class ChaosController:
         self.local = local
         self.session = SessionResult(
             records={},
-            args=[str(arg) for arg in config.invocation_params.args],
+            args=redact_args([str(arg) for arg in config.invocation_params.args]),
             workers=_worker_count(config),
-            start=time.time(),
+            start=_now(),
             environ=dict(os.environ),
         )
         self.journal: journal.JournalWriter | None = None
@@ -64,13 +67,16 @@ class ChaosController:
         self._open_journal()
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        return self.notice
+        lines = guard.call_guarded("controller: header",
+                                   lambda: [safe_text(line) for line in self.notice])
+        return lines or []
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         # Workers append to this run's journal under this run's id.
-        if self.plan is not None:
-            node.workerinput[journal.WORKERINPUT_KEY] = self.plan.to_wire()
+        with guard.contained("controller: configure worker"):
+            if self.plan is not None:
+                node.workerinput[journal.WORKERINPUT_KEY] = self.plan.to_wire()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -80,7 +86,7 @@ class ChaosController:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Before the terminal reporter's summary and junitxml's file: the diagnosis is final
         # and the report files exist when they are written.
-        result = self.finish(int(exitstatus))
+        result = self._finish(int(exitstatus)) or self.session
         self._refine(session, result)
         self._remember(result)
         self._junit(result)
@@ -91,7 +97,7 @@ class ChaosController:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.journal is not None:
-            self.journal.close()
+            guard.call_guarded("controller: journal", self.journal.close)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -100,9 +106,9 @@ class ChaosController:
         self.plan = journal.plan(self.config, self.settings.journal)
         if self.plan is None:
             return
-        self.notice = _dead_run_notice(self.plan)
+        self.notice, noticed = _dead_run_notice(self.plan)
         self.journal = journal.JournalWriter(self.plan.path, self.plan.run, None)
-        self.journal.write("run-start", pid=os.getpid(),
+        self.journal.write("run-start", pid=os.getpid(), noticed=noticed,
                            args=[redact_text(arg) for arg in self.session.args],
                            timeout=journal.limit_json(timeouts.session_limit(self.config)))
         if self.plan.directory is not None:
@@ -198,12 +204,18 @@ class ChaosController:
             return  # a diagnostic rerun: its parent reads the child plugin's lines, no report
         from ..report import write_files
 
+        result.problems = list(dict.fromkeys([*result.problems, *guard.PROBLEMS]))
         write_files(result, self.settings)
+
+    @guard.guarded(None)
+    def _finish(self, exitstatus: int) -> SessionResult:
+        # The reporters still draw what the session holds when closing the books failed.
+        return self.finish(exitstatus)
 
     def finish(self, exitstatus: int) -> SessionResult:
         """Close the session's books; called once from pytest_sessionfinish."""
         self._records()
-        self.session.stop = time.time()
+        self.session.stop = _now()
         self.session.exitstatus = exitstatus
         if self.local is not None:
             self.session.hanging.extend(self.local.summary().hanging)
@@ -238,24 +250,26 @@ def _retried(record: TestRecord, payload: TestPayload, failed: int) -> None:
                                         reasons=(line, *diagnosis.reasons))
 
 
-@guard.guarded([])
-def _dead_run_notice(plan: journal.JournalPlan) -> list[str]:
-    """A header naming the test the previous run died in, when it died without a report."""
-    previous = journal.latest_file(plan.directory or plan.path, besides=plan.path)
-    found = journal.dead_previous(previous, plan.run) if previous is not None else None
+@guard.guarded(([], None))
+def _dead_run_notice(plan: journal.JournalPlan) -> tuple[list[str], str | None]:
+    """A header naming the test an earlier run died in, when it died without a report, and
+    that run's id (this run's start records it, so the next run does not say it again)."""
+    paths = [plan.path] if plan.directory is None else journal.recent_files(plan.directory,
+                                                                           besides=plan.path)
+    found = journal.dead_run(paths, plan.run)
     if found is None:
-        return []
-    run, event = found
+        return [], None
+    previous, run, event = found
     head = "poolchaos: the previous run did not finish (no report was written)"
     if event is None:
-        return [f"{head}; it died between tests"]
+        return [f"{head}; it died between tests"], run.run
     from ..postmortem import unfinished_record
 
     record = unfinished_record(run, event)
     assert record.diagnosis is not None
     return [f"{head}: {record.diagnosis.category.value} in {record.nodeid}",
             f"  {record.diagnosis.reasons[0]}",
-            f"  details: poolchaos report --journal {previous} --run {run.run[:12]}"]
+            f"  details: poolchaos report --journal {previous} --run {run.run[:12]}"], run.run
 
 
 @guard.guarded({})

@@ -62,7 +62,8 @@ class XdistCoordinator:
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         # Replayed from the worker as the test starts; a crash report carries no times.
-        self.started[nodeid] = time.time()
+        with guard.contained("xdist test start"):
+            self.started[nodeid] = time.time()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport,

@@ -18,6 +18,7 @@ import pytest
 
 from ..model import PAYLOAD_ATTR
 from ..outcome import crash_message, fold
+from ..sanitize import scrub
 
 OUT = "POOLCHAOS_DIAGNOSE_OUT"  # also tells the controller to write no report files
 TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
@@ -68,4 +69,5 @@ def _write(entry: dict[str, Any]) -> None:
     path = os.environ.get(OUT)
     if path:
         with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(entry, default=str) + "\n")
+            # Scrubbed here: the parent never saw the secrets this run's tests set and removed.
+            out.write(json.dumps(scrub(entry), default=str) + "\n")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..sanitize import scrub
+
 if TYPE_CHECKING:
     from .values import Diagnosis, Evidence, Leak
 
@@ -49,7 +51,9 @@ class TestPayload:
             out["evidence"] = self.evidence.to_json()
         if self.diagnosis is not None:
             out["diagnosis"] = self.diagnosis.to_json()
-        return out
+        # The one place a payload is serialized: what leaves the process is redacted and
+        # encodable (a lone surrogate in a thread name kills an xdist worker's channel).
+        return scrub(out)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> TestPayload:
@@ -168,7 +172,7 @@ class WorkerSummary:
         self.hanging = hanging or []
 
     def to_wire(self) -> JSON:
-        return {"problems": list(self.problems), "hanging": list(self.hanging)}
+        return scrub({"problems": list(self.problems), "hanging": list(self.hanging)})
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any] | None) -> WorkerSummary:

@@ -12,6 +12,7 @@ import pytest
 
 from .. import guard
 from ..guard import guarded
+from ..sanitize import safe_text
 from ..settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -40,23 +41,25 @@ class TerminalSection:
         # Problems met after the controller closed its books (reruns, files) count too.
         result.problems = list(dict.fromkeys([*result.problems, *guard.PROBLEMS]))
         if not self._draw(terminalreporter, result):
+            problem = guard.PROBLEMS[-1] if guard.PROBLEMS else "?"
             terminalreporter.write_line(f"poolchaos: could not draw the report: "
-                                        f"{guard.PROBLEMS[-1] if guard.PROBLEMS else '?'}")
+                                        f"{safe_text(problem)}")
+        guard.SHOWN[0] = len(guard.PROBLEMS)
         self.drawn = True
 
     @guard.guarded(False)
     def _draw(self, terminalreporter: pytest.TerminalReporter, result: SessionResult) -> bool:
-        from .summary import clean_line
+        from .summary import clean_line, safe
 
         line = clean_line(result)
         if line is not None:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(safe(line, result))
             return True
         from .terminal import render, view_of  # rich and the rest load only to say something
 
         view = view_of(self.config, terminalreporter)
         terminalreporter.write_sep("=", "poolchaos")
-        terminalreporter.write(render(result, view))
+        terminalreporter.write(safe(render(result, view), result))
         return True
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -114,4 +117,6 @@ def _write_markdown(result: SessionResult, settings: Settings) -> None:
     from . import markdown
 
     assert settings.markdown is not None
-    markdown.write(settings.markdown, markdown.build(result))
+    from .summary import safe
+
+    markdown.write(settings.markdown, safe(markdown.build(result), result))

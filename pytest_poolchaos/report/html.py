@@ -16,8 +16,6 @@ ran alongside the chosen test.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -83,17 +81,9 @@ def render(data: Mapping[str, Any]) -> str:
 
 def write(path: Path, data: Mapping[str, Any]) -> None:
     """Render and write atomically: a reader sees the old file or the new one."""
-    text = render(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # an artifact to be read by others, unlike mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .files import write_text
+
+    write_text(path, render(data))
 
 
 # -- header and navigation ---------------------------------------------------------------------

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..sanitize import redact_text
+from ..sanitize import redact_text, scrub
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
@@ -23,7 +21,7 @@ SCHEMA = "poolchaos-report/1"
 def build(result: SessionResult) -> dict[str, Any]:
     """The whole report as plain data; pure, so it is tested without a pytest run."""
     records = list(result.records.values())
-    return {
+    return scrub({
         "schema": SCHEMA,
         "created": datetime.fromtimestamp(result.stop or result.start, timezone.utc).isoformat(),
         "plugin_version": _version(),
@@ -40,7 +38,7 @@ def build(result: SessionResult) -> dict[str, Any]:
         },
         "summary": _summary(records, result.by_category()),
         "tests": [_test(record) for record in records],
-    }
+    }, result.environ)
 
 
 def _summary(records: list[TestRecord], by_category: dict[str, int]) -> dict[str, Any]:
@@ -83,13 +81,6 @@ def _version() -> str:
 
 def write(path: Path, data: dict[str, Any]) -> None:
     """Write atomically: a crash leaves the old file or none, never half a JSON file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .files import write_text
+
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -21,6 +21,7 @@ from ..guard import contained
 from ..history.keys import key_of, key_of_junit
 from ..history.stats import history_phrase
 from ..model import PAYLOAD_ATTR
+from ..sanitize import safe_text
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
@@ -47,7 +48,8 @@ def properties(diagnosis: Mapping[str, Any] | None, leaks: Sequence[Mapping[str,
     if phrase := history_phrase(history):
         out.append((f"{PREFIX}history", phrase))
     out += [(f"{PREFIX}leak", f"{leak['kind']}: {leak['detail']}") for leak in leaks]
-    return out
+    # the XML is an output like any other: verdicts refined after the session (reruns) too
+    return [(name, safe_text(value)) for name, value in out]
 
 
 class JunitProperties:

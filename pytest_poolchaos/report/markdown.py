@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,13 +74,7 @@ def _bullets(title: str, lines: list[str], result: SessionResult) -> list[str]:
 
 
 def write(path: Path, text: str) -> None:
-    """Write atomically: a reader sees the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically, or append to GitHub's job summary (earlier steps wrote there too)."""
+    from .files import append_text, is_step_summary, write_text
+
+    (append_text if is_step_summary(path) else write_text)(path, text)

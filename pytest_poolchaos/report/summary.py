@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..sanitize import redact_text
+from ..sanitize import printable, redact_text
 
 if TYPE_CHECKING:
     from ..model import Diagnosis, SessionResult, TestRecord
@@ -38,7 +38,7 @@ def plural(count: int, word: str) -> str:
 
 def safe(text: str, result: SessionResult) -> str:
     """Texts are redacted where they are made; this is the second lock on the door."""
-    return redact_text(redact_text(text), result.environ)
+    return printable(redact_text(text, result.environ))
 
 
 def failures(result: SessionResult) -> list[tuple[TestRecord, Diagnosis]]:

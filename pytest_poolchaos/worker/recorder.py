@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import guard, journal, roles, timeouts
+from .. import guard, journal, roles, sanitize, timeouts
 from ..model import PAYLOAD_ATTR, SUMMARY_KEY, TestPayload, WorkerSummary
 from ..outcome import fold
 from ..settings import Settings
@@ -98,15 +98,22 @@ class ScopeRecorder:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._stop()
 
-    @guard.guarded(None)
     def _start(self) -> None:
-        self.scope.install()
+        # Each step on its own: a fault in one leaves the others working.
+        guard.call_guarded("recorder: environ", sanitize.watch_environ)
+        guard.call_guarded("recorder: install", self.scope.install)
+        guard.call_guarded("recorder: after-timer", self._after_timer)
+        guard.call_guarded("recorder: exit guard", self.exit_guard.start)
+        guard.call_guarded("recorder: surroundings", surroundings.prime)
+        guard.call_guarded("recorder: journal", self._open_journal)
+
+    def _after_timer(self) -> None:
         manager = self.config.pluginmanager
         if manager.has_plugin("timeout") and not manager.has_plugin("poolchaos-after-timer"):
             # only pytest-timeout's timer makes cleanup wait later: no per-test cost without it
             manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
-        self.exit_guard.start()
-        surroundings.prime()
+
+    def _open_journal(self) -> None:
         found = journal.plan(self.config, self.settings.journal)
         if found is not None:
             self.journal = journal.JournalWriter(found.path, found.run, self.worker)
@@ -139,7 +146,7 @@ class ScopeRecorder:
             status = self.session.exitstatus if self.session is not None else 0
             self.exit_guard.arm(int(status))
         if self.journal is not None:
-            self.journal.close()
+            guard.call_guarded("recorder: journal", self.journal.close)
 
     # -- one test: setup, each phase's report, teardown --------------------------------------
     # This runs for every test of every suite: the state of the running test is kept here (one

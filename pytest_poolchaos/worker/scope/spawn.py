@@ -17,6 +17,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ...guard import record
+from ...sanitize import redact_args
+
+# Bound at import: a test that patches time.time and leaks the patch must not stop the scope.
+_now = time.time
+
 #: Modules whose threads and processes belong to the test runner, not to the test.
 RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist", "execnet",
                   "pytest_rerunfailures", "coverage", "pytest_cov")
@@ -125,7 +131,7 @@ class Spawns:
         if hasattr(os, "register_at_fork"):
             # Cannot be unregistered: the callback checks that we are still installed.
             os.register_at_fork(after_in_parent=self._forked)
-        self.refresh()
+        self._refresh_contained()
 
     def refresh(self, force: bool = False) -> None:
         """Wrap pool and multiprocessing classes once their modules have been imported.
@@ -140,20 +146,35 @@ class Spawns:
         targets = (
             ("concurrent.futures.thread", "ThreadPoolExecutor", "__init__", self._pool_created),
             ("concurrent.futures.process", "ProcessPoolExecutor", "__init__", self._pool_created),
+            # The package keeps the classes its lazy __getattr__ returned, and they outlive
+            # their modules when those are dropped from sys.modules (pytester does that).
+            ("concurrent.futures", "ThreadPoolExecutor", "__init__", self._pool_created),
+            ("concurrent.futures", "ProcessPoolExecutor", "__init__", self._pool_created),
             ("multiprocessing.pool", "Pool", "__init__", self._pool_created),
             ("multiprocessing.process", "BaseProcess", "start", self._process_started),
         )
+        # Each target on its own: one that cannot be wrapped (a C type swapped in by a shim)
+        # costs only its own records, never the others' or the scope's opening.
         for module_name, cls_name, method, callback in targets:
-            cls = _class(module_name, cls_name)
-            if cls is not None and not _wrapped(cls, method):
-                self._wrap(cls, method, callback)
+            self._try_wrap(module_name, cls_name, method, self._wrap, callback)
         for module_name, cls_name, method in _MOCK_ENTRIES:
+            self._try_wrap(module_name, cls_name, method, self._wrap_light, self._mock_used)
+        self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
+
+    def _try_wrap(self, module_name: str, cls_name: str, method: str,
+                  wrap: Callable[..., None], callback: Callable[..., Any]) -> None:
+        try:
             cls = _class(module_name, cls_name)
             if cls is not None and not _wrapped(cls, method):
-                self._wrap_light(cls, method, self._mock_used)
-        socket_cls = _class("socket", "socket")
-        if socket_cls is not None and not _wrapped(socket_cls, "connect"):
-            self._wrap_light(socket_cls, "connect", self._connected)
+                wrap(cls, method, callback)
+        except Exception as error:
+            record(f"wrapping {module_name}.{cls_name}.{method}", error)
+
+    def _refresh_contained(self) -> None:
+        try:
+            self.refresh()
+        except Exception as error:  # the scope opens all the same, with what is wrapped
+            record("spawn refresh", error)
 
     def uninstall(self) -> None:
         while self._undo:
@@ -226,8 +247,8 @@ class Spawns:
     # -- per test ------------------------------------------------------------------------------
 
     def open(self, path: object = None) -> SpawnLog:
-        self.refresh()
-        self.log = SpawnLog(opened=time.time(), path=path)
+        self._refresh_contained()
+        self.log = SpawnLog(opened=_now(), path=path)
         return self.log
 
     def close(self) -> SpawnLog | None:
@@ -296,8 +317,9 @@ def _command_line(args: Any) -> str:
         parts = [os.fsdecode(args)]
     else:
         parts = [os.fsdecode(a) if isinstance(a, bytes | os.PathLike) else str(a) for a in args]
+    # Masked before shortening: a shortened URL no longer looks like one.
     shown = [f"…/{'/'.join(p.rsplit('/', 2)[-2:])}" if len(p) > 30 and p.count("/") > 2 else p
-             for p in parts]
+             for p in redact_args(parts)]
     text = " ".join(shown)
     return text if len(text) <= 80 else text[:79] + "…"
 
@@ -371,7 +393,8 @@ _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures"
 
 def _class(module_name: str, cls_name: str) -> type | None:
     module = sys.modules.get(module_name)
-    cls = getattr(module, cls_name, None) if module is not None else None
+    # vars(), not getattr(): a module's lazy __getattr__ would import what is not used yet
+    cls = vars(module).get(cls_name) if module is not None else None
     return cls if isinstance(cls, type) else None
 
 
