@@ -174,7 +174,8 @@ def _live_processes(log: SpawnLog, mine: list[Started], pool_pids: set[int],
     forked = any(phase == "call" or phase == "teardown" or (phase == "setup" and not skip_setup)
                  for phase in log.fork_phases)
     roots = [c for c in family if c.pid not in skip and (c.pid in recorded or (
-        forked and c.ppid == me and c.pid not in log.foreign and _started_during(c, log)))]
+        forked and c.ppid == me and c.pid not in log.foreign
+        and c.pid not in (log.before_fork or ()) and _started_during(c, log)))]
     below: dict[int, list[Child]] = {}
     for child in family:
         below.setdefault(child.ppid, []).append(child)

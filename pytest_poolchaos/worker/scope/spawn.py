@@ -61,8 +61,8 @@ _NONE: frozenset[Any] = frozenset()
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("connections", "foreign", "fork_phases", "forked", "mocked", "opened", "path",
-                 "phase", "runner", "started", "threads")
+    __slots__ = ("before_fork", "connections", "foreign", "fork_phases", "forked", "mocked",
+                 "opened", "path", "phase", "runner", "started", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -82,6 +82,10 @@ class SpawnLog:
         self.fork_phases: frozenset[str] = _NONE
         #: pids of processes other threads started meanwhile: never the test's forks
         self.foreign: frozenset[int] = _NONE
+        #: this process's children just before the test's first fork: none of them is one of
+        #: its forks (start times in clock ticks cannot tell a worker an earlier test's pool
+        #: started a few milliseconds before this test from one this test forked)
+        self.before_fork: frozenset[int] | None = None
         #: a unittest.mock double or patch was made while the test ran
         self.mocked = False
         #: real socket connects, the first few
@@ -130,7 +134,7 @@ class Spawns:
         self._wrap(subprocess.Popen, "__init__", self._popen_created)
         if hasattr(os, "register_at_fork"):
             # Cannot be unregistered: the callback checks that we are still installed.
-            os.register_at_fork(after_in_parent=self._forked)
+            os.register_at_fork(before=self._before_fork, after_in_parent=self._forked)
         self._refresh_contained()
 
     def refresh(self, force: bool = False) -> None:
@@ -291,6 +295,16 @@ class Spawns:
         if log is not None and len(log.connections) < 5 and isinstance(address, tuple) \
                 and len(address) >= 2:
             log.connections.append(f"socket connect to {address[0]}:{address[1]}")
+
+    def _before_fork(self) -> None:
+        log = self.log
+        if log is not None and log.before_fork is None and log.owns_current():
+            try:
+                from .children import child_pids
+
+                log.before_fork = frozenset(child_pids())
+            except Exception:  # a fork must happen whatever this fails to note
+                log.before_fork = _NONE
 
     def _forked(self) -> None:
         log = self.log
