@@ -520,3 +520,17 @@ def test_a_changed_tz_is_read_by_the_time_functions_on_the_failing_path():
     # nearest negative: the same change, and code that never asks for local time
     plain = replace(formats, frame_facts=(FrameFact("reads", "format_ts: isoformat utc"),))
     assert diagnose(plain).category is Category.UNCLASSIFIED
+
+
+def test_an_order_dependence_with_no_global_change_is_read_as_the_leftover_it_met():
+    # An earlier test left a named pool registered: the victim passes alone (order-dependent)
+    # and the ledger holds no global change of that test, so the lifecycle reading wins.
+    reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
+    leftover = ev(RuntimeError("pool 'orders' already started"), reruns=reruns)
+    found = [f for rule in RULES if (f := rule.check(leftover)) is not None]
+    assert decide(leftover, found).category is Category.LIFECYCLE
+    # the same failure after that test changed a watched global: config-pollution
+    changed = ev(RuntimeError("pool 'orders' already started"), reruns=reruns,
+                 pollution=(entry("env", "POOL_MODE", "x"),))
+    found = [f for rule in RULES if (f := rule.check(changed)) is not None]
+    assert decide(changed, found).category is Category.CONFIG_POLLUTION

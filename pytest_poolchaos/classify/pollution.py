@@ -169,8 +169,13 @@ def order_dependent(e: Evidence) -> Finding | None:
     if e.reruns is None or e.reruns.verdict is not Verdict.ORDER_DEPENDENT:
         return None
     polluter = e.reruns.polluter
+    # With no global change of the polluter in the ledger, what it left may be a resource (a
+    # pool still registered, a port still bound): a lifecycle reading of the failure then
+    # explains the order dependence better, and wins.
+    changed = any(entry.nodeid == polluter for entry in e.pollution) if polluter else \
+        bool(e.pollution)
     return hit(
-        0.85,
+        0.85 if changed else 0.6,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
          f"the polluter is {polluter}" if polluter else ""],
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
