@@ -95,7 +95,7 @@ def test_watch_accepts_lines_and_repeats(pytester):
          "expected one of auto, off, got 'always'"),
         ([], "poolchaos_confirm = yes", "poolchaos_confirm: expected one of auto, off"),
         (["--poolchaos-confirm-seconds=-3"], "", "--poolchaos-confirm-seconds / "
-         "poolchaos_confirm_seconds: expected a number of seconds >= 0"),
+         "poolchaos_confirm_seconds: expected a number of seconds from 0 to 86400"),
     ],
 )
 def test_bad_values_are_usage_errors_naming_option_and_accepted_values(
