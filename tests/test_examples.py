@@ -48,12 +48,27 @@ def _outcomes(text: str) -> dict[str, str]:
     return {nodeid: outcome for outcome, nodeid in OUTCOME.findall(text)}
 
 
+POLLUTERS = {
+    "test_worker_lifecycle.py::test_pool_can_be_configured_with_basic_workers":
+        "test_worker_lifecycle.py::test_pool_with_session_affinity",
+    "test_worker_lifecycle.py::test_worker_answers_requests":
+        "test_worker_lifecycle.py::test_worker_drains_on_shutdown",
+    "test_worker_lifecycle.py::test_orders_pool_restarts_cleanly":
+        "test_worker_lifecycle.py::test_orders_pool_serves_requests",
+}
+
+
 def test_each_example_gets_its_label_and_passing_ones_none(chaostester, examples):
-    run = chaostester.run(examples, "-p", "no:xdist", subprocess=True)
+    # The demo as the README runs it: the default confirming run included.
+    run = chaostester.run(examples, "-p", "no:xdist", "--poolchaos-confirm=auto",
+                          subprocess=True, timeout=300)
     assert run.ret == 1
     categories = _categories(run.data)
     failed = {nodeid: label for nodeid, label in categories.items() if label is not None}
     assert failed == LABELS
+    polluters = {t["nodeid"]: t["diagnosis"]["polluter"] for t in run.data["tests"]
+                 if t["diagnosis"] and t["diagnosis"]["verdict"] == "order-dependent"}
+    assert polluters == POLLUTERS
     assert set(LABELS.values()) == {category.value for category in Category}, "every category"
     assert len(categories) > len(LABELS), "the demo has passing tests too"
     assert run.data["summary"]["failed"] == len(LABELS)
