@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from ...probe import Change, Held
+from ...probe import Probe as _PublicProbe
 from ...sanitize import clip, printable, redact_value
+
+__all__ = ["Change", "Globals", "Held"]
 
 _ABSENT = object()
 # Bound at import: a test that patches os.getcwd (and leaks the patch) must not fool the probe.
@@ -36,34 +42,11 @@ _SIGNALS = tuple(getattr(signal, name) for name in
 _REPR = 120
 
 
-class Change:
-    """One difference between two snapshots, ready for a leak line and a ledger entry."""
-
-    __slots__ = ("after", "before", "fix", "key", "kind", "undo")
-
-    def __init__(self, kind: str, key: str, before: str | None, after: str | None, fix: str,
-                 undo: Callable[[], None]) -> None:
-        self.kind = kind
-        self.key = key
-        self.before = before
-        self.after = after
-        self.fix = fix
-        self.undo = undo
-
-    @property
-    def ident(self) -> tuple[str, str, str | None]:
-        return (self.kind, self.key, self.after)
-
-    def describe(self) -> str:
-        from ...model import describe_change
-
-        return describe_change(self.kind, self.key, self.before, self.after)
-
-
 class Probe:
-    """One kind of process-wide state: what changed between two snapshots of it.
+    """One kind of process-wide state, a part of ``Globals``: what changed between two
+    snapshots of it.
 
-    The built-in probes' state is taken together by ``builtin_snapshot``; others (watched
+    The built-in parts' state is taken together by ``builtin_snapshot``; others (watched
     objects) take their own.
     """
 
@@ -118,6 +101,8 @@ class SysPathProbe(Probe):
         # Counters, not sets: inserting a directory that is already there is still a change.
         added = list((Counter(after) - Counter(before)).elements())
         removed = list((Counter(before) - Counter(after)).elements())
+        if not removed and added and all(map(_pytest_import_root, added)):
+            return []  # pytest's own import of a test package's __init__.py, at its setup
         summary = ", ".join([*(f"+{p}" for p in added), *(f"-{p}" for p in removed)]) or "reordered"
 
         def undo() -> None:
@@ -217,6 +202,243 @@ class SocketTimeoutProbe(Probe):
                             lambda: socket.setdefaulttimeout(before))]
 
 
+class NamedLoggersProbe(Probe):
+    """Named loggers' level, handlers, propagate and disabled (the root logger is
+    ``LoggingProbe``'s); ``logging.config.dictConfig`` disabling existing loggers is the
+    classic case."""
+
+    kind, fix = "logger", "caplog.set_level(..., logger=name) or restore the logger in teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is None or after is None or before == after:
+            return []
+        import logging
+
+        old = dict(zip(*before, strict=False))
+        changes = []
+        for name, state in zip(*after, strict=False):
+            was = old.get(name)
+            if was == state or (was is None and _fresh(state)):
+                continue
+            was = was or _FRESH_LOGGER
+            logger = logging.getLogger(name)
+            changes.append(self.change(f"logging.getLogger({name!r})", _logger_text(was, state),
+                                       _logger_text(state, was), _logger_undo(logger, was)))
+        return changes[:_MAX_CHANGES]
+
+
+#: level, handlers, propagate, disabled of a logger nobody configured
+_FRESH_LOGGER = (0, (), True, False)
+
+
+def _fresh(state: tuple[Any, ...]) -> bool:
+    return state[0] == 0 and not state[1] and state[2] is True and state[3] is False
+_MAX_CHANGES = 20
+
+
+def _logger_text(state: tuple[Any, ...], other: tuple[Any, ...]) -> str:
+    import logging
+
+    shown = []
+    for name, value, then in zip(("level", "handlers", "propagate", "disabled"), state, other,
+                                 strict=False):
+        if value != then:
+            shown.append(f"{name}={logging.getLevelName(value) if name == 'level' else value}"
+                         if name != "handlers" else f"handlers={_names(value)}")
+    return " ".join(shown)
+
+
+def _logger_undo(logger: Any, state: tuple[Any, ...]) -> Callable[[], None]:
+    def undo() -> None:
+        logger.setLevel(state[0])
+        logger.handlers[:] = list(state[1] or ())
+        logger.propagate, logger.disabled = state[2], state[3]
+
+    return undo
+
+
+def _named_loggers(logging: Any) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+    """(names, states): the Logger objects are listed again only when loggers were added."""
+    loggers = logging.root.manager.loggerDict
+    if len(loggers) != _LOGGERS[0]:
+        kind = logging.Logger
+        named = [(name, lg) for name, lg in list(loggers.items()) if isinstance(lg, kind)]
+        _LOGGERS[:] = [len(loggers), tuple(n for n, _ in named), [lg for _, lg in named]]
+    return _LOGGERS[1], tuple([(lg.level, lg.handlers and tuple(lg.handlers), lg.propagate,
+                                lg.disabled) for lg in _LOGGERS[2]])
+
+
+#: [len(loggerDict), names, Logger objects] when last listed
+_LOGGERS: list[Any] = [-1, (), []]
+
+
+class LocaleProbe(Probe):
+    kind, fix = "locale", "restore locale.setlocale(...) in teardown (or a fixture that does)"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is None or after is None or before == after:
+            return []
+        import locale
+
+        def undo() -> None:
+            locale.setlocale(locale.LC_ALL, before)
+
+        return [self.change("locale.setlocale(LC_ALL)", before, after, undo)]
+
+
+class TimezoneProbe(Probe):
+    """``time.tzname`` after ``time.tzset()``: putting ``TZ`` back without calling ``tzset()``
+    again leaves every later test in the other zone."""
+
+    kind, fix = "timezone", "monkeypatch.setenv('TZ', ...) and time.tzset() again in teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before == after:
+            return []
+        import time
+
+        return [self.change("time.tzname (TZ)", before, after, time.tzset)]
+
+
+class RandomSeedProbe(Probe):
+    """The ``random`` module seeded by a test: every later test draws the same numbers."""
+
+    kind, fix = "random", "a random.Random(seed) of the test's own instead of random.seed()"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before == after:
+            return []
+        state = SEEDS.state_before(before + 1)
+        import random
+
+        if state is not None and state == random.getstate():
+            return []  # seeded and put back (random.setstate) within the test
+        undo = (lambda: random.setstate(state)) if state is not None else _no_undo
+        return [self.change("random.seed()", "unseeded", f"seeded with {SEEDS.last}", undo)]
+
+
+def _no_undo() -> None:
+    raise NotImplementedError("the state before the seed is not known")
+
+
+class _Seeds:
+    """Counts ``random.seed()`` calls by code other than the test runner's."""
+
+    __slots__ = ("count", "last", "original", "states")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = ""
+        self.original: Any = None
+        #: count -> the state just before that seed, the few most recent
+        self.states: dict[int, Any] = {}
+
+    def install(self) -> None:
+        import random
+
+        if self.original is not None:
+            return
+        original = self.original = random.seed
+        seeds = self
+
+        def seed(a: Any = None, version: int = 2) -> None:
+            caller = str(sys._getframe(1).f_globals.get("__name__", ""))
+            if not caller.startswith(_SEEDING_RUNNERS):
+                seeds.saw(a, random.getstate())
+            return original(a, version)
+
+        seed.__doc__, seed.__wrapped__ = original.__doc__, original  # type: ignore[attr-defined]
+        random.seed = seed
+
+    def uninstall(self) -> None:
+        import random
+
+        if self.original is not None and getattr(random.seed, "__wrapped__", None) is \
+                self.original:
+            setattr(random, "seed", self.original)  # noqa: B010 (typed as a method)
+        self.original = None
+
+    def saw(self, seed: Any, state: Any) -> None:
+        self.count += 1
+        self.last = _clipped(repr(seed))
+        self.states[self.count] = state
+        if len(self.states) > 32:
+            del self.states[min(self.states)]
+
+    def state_before(self, count: int) -> Any:
+        return self.states.get(count)
+
+
+SEEDS = _Seeds()
+_SEEDING_RUNNERS = ("_pytest", "pytest_randomly", "pytest_poolchaos", "xdist", "hypothesis",
+                    "random")
+
+
+class StartMethodProbe(Probe):
+    kind, fix = "mp-start-method", ("multiprocessing.get_context(method) for the test's own "
+                                    "pools instead of set_start_method()")
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is after or after is None:
+            return []
+        context = sys.modules["multiprocessing.context"]._default_context
+        if before is None and after is getattr(context, "_default_context", None):
+            return []  # chosen lazily, the platform default: nobody set it
+
+        def undo() -> None:
+            context._actual_context = before
+
+        return [self.change("multiprocessing start method", _context_name(before),
+                            _context_name(after), undo)]
+
+
+def _context_name(context: Any) -> str:
+    return "default" if context is None else str(getattr(context, "_name", context))
+
+
+class LoopPolicyProbe(Probe):
+    kind, fix = "asyncio-policy", "restore asyncio.set_event_loop_policy(old) in teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is after or before is _ABSENT:
+            return []
+        events = sys.modules["asyncio.events"]
+        if before is None and type(after).__module__.startswith("asyncio"):
+            return []  # the default policy, made on first use
+
+        def undo() -> None:
+            setattr(events, "_event_loop_policy", before)  # noqa: B010 (private, untyped)
+
+        return [self.change("asyncio event loop policy", _type_name(before), _type_name(after),
+                            undo)]
+
+
+def _type_name(value: Any) -> str:
+    return "default" if value is None else type(value).__qualname__
+
+
+class ExceptHookProbe(Probe):
+    kind, fix = "excepthook", "restore the previous hook in teardown (or monkeypatch.setattr)"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        changes = []
+        for name, old, new in zip(("sys.excepthook", "threading.excepthook"), before, after,
+                                  strict=False):
+            if old is new or _runner_callable(new) or _runner_callable(old):
+                continue
+            owner = sys if name.startswith("sys") else sys.modules["threading"]
+            changes.append(self.change(name, _handler(old), _handler(new),
+                                       _attr_undo(owner, name.split(".")[1], old)))
+        return changes
+
+
+def _attr_undo(owner: Any, attr: str, old: Any) -> Callable[[], None]:
+    def undo() -> None:
+        setattr(owner, attr, old)
+
+    return undo
+
+
 class WatchProbe(Probe):
     """One ``package.module:attribute`` from poolchaos_watch, snapshotted shallowly."""
 
@@ -273,11 +495,34 @@ class WatchProbe(Probe):
 
 #: The built-in probes, in the order ``builtin_snapshot`` takes their state.
 BUILTIN: tuple[type[Probe], ...] = (EnvProbe, CwdProbe, SysPathProbe, LoggingProbe,
-                                    WarningsProbe, SignalProbe, PatchProbe, SocketTimeoutProbe)
+                                    WarningsProbe, SignalProbe, PatchProbe, SocketTimeoutProbe,
+                                    NamedLoggersProbe, LocaleProbe, TimezoneProbe,
+                                    RandomSeedProbe, StartMethodProbe, LoopPolicyProbe,
+                                    ExceptHookProbe)
 
 
 def probes(watch: Sequence[str]) -> list[Probe]:
     return [kind() for kind in BUILTIN] + [WatchProbe(spec) for spec in watch]
+
+
+class Globals(_PublicProbe):
+    """The built-in pollution ledger as one probe: its parts' state is taken in one go."""
+
+    kind = "globals"
+
+    def __init__(self, watch: Sequence[str] = (), rootpath: Path | None = None) -> None:
+        self.parts = probes(watch)
+        _ROOT[:] = [] if rootpath is None else [rootpath]
+        SEEDS.install()
+
+    def take(self) -> list[Any]:
+        return take(self.parts)
+
+    def diff(self, before: Any, after: Any) -> list[Change | Held]:
+        return list(diff(self.parts, before, after))
+
+    def close(self) -> None:
+        SEEDS.uninstall()
 
 
 def builtin_snapshot() -> list[Any]:
@@ -291,6 +536,8 @@ def builtin_snapshot() -> list[Any]:
     modules = sys.modules
     logging, warnings = modules.get("logging"), modules.get("warnings")
     mock, socket = modules.get("unittest.mock"), modules.get("socket")
+    locale, context = modules.get("_locale"), modules.get("multiprocessing.context")
+    events = modules.get("asyncio.events")
     try:
         cwd = _getcwd()
     except OSError:  # the directory was removed under us
@@ -305,6 +552,13 @@ def builtin_snapshot() -> list[Any]:
         tuple(map(_getsignal, _SIGNALS)),
         None if mock is None else mock._patch._active_patches[:],
         _ABSENT if socket is None else socket.getdefaulttimeout(),
+        None if logging is None else _named_loggers(logging),
+        None if locale is None else locale.setlocale(locale.LC_ALL, None),
+        _tzname(),
+        SEEDS.count,
+        None if context is None else context._default_context._actual_context,
+        _ABSENT if events is None else events._event_loop_policy,
+        (sys.excepthook, getattr(modules.get("threading"), "excepthook", None)),
     ]
 
 
@@ -333,6 +587,46 @@ def diff(all_probes: Sequence[Probe], before: list[Any], after: list[Any]) -> li
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+#: the rootdir, for telling pytest's own sys.path insertions apart
+_ROOT: list[Path] = []
+_TEST_FILE = re.compile(r"(test_.*|.*_test|conftest)\.py")
+
+
+def _pytest_import_root(entry: str) -> bool:
+    """Would pytest's "prepend"/"append" import insert ``entry``: the rootdir, or a directory
+    under it holding test files or a test package? pytest imports a package's ``__init__.py``
+    when the package is set up, in the first test's setup, and inserts its parent then."""
+    if not _ROOT:
+        return False
+    path = Path(entry)
+    root = _ROOT[0]
+    if path == root:
+        return True
+    if root not in path.parents:
+        return False
+    return _tests_in(path) or any(_tests_in(child) for child in _children(path)
+                                  if (child / "__init__.py").is_file())
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return [child for child in path.iterdir() if child.is_dir()]
+    except OSError:
+        return []
+
+
+def _tests_in(path: Path) -> bool:
+    try:
+        return any(_TEST_FILE.fullmatch(name) for name in os.listdir(path))
+    except OSError:
+        return False
+
+
+def _tzname() -> Any:
+    time = sys.modules.get("time")
+    return None if time is None else time.tzname
+
 
 def _decode(value: Any) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else str(value)
