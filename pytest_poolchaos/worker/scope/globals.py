@@ -218,21 +218,16 @@ class NamedLoggersProbe(Probe):
         changes = []
         for name, state in zip(*after, strict=False):
             was = old.get(name)
-            if was == state or (was is None and _fresh(state)):
+            if was is None or was == state:
+                # A logger made during the test is set up by whoever made it (a library
+                # configures its own at import): nothing earlier depended on it.
                 continue
-            was = was or _FRESH_LOGGER
             logger = logging.getLogger(name)
             changes.append(self.change(f"logging.getLogger({name!r})", _logger_text(was, state),
                                        _logger_text(state, was), _logger_undo(logger, was)))
         return changes[:_MAX_CHANGES]
 
 
-#: level, handlers, propagate, disabled of a logger nobody configured
-_FRESH_LOGGER = (0, (), True, False)
-
-
-def _fresh(state: tuple[Any, ...]) -> bool:
-    return state[0] == 0 and not state[1] and state[2] is True and state[3] is False
 _MAX_CHANGES = 20
 
 
@@ -264,8 +259,8 @@ def _named_loggers(logging: Any) -> tuple[tuple[str, ...], tuple[tuple[Any, ...]
         kind = logging.Logger
         named = [(name, lg) for name, lg in list(loggers.items()) if isinstance(lg, kind)]
         _LOGGERS[:] = [len(loggers), tuple(n for n, _ in named), [lg for _, lg in named]]
-    return _LOGGERS[1], tuple([(lg.level, lg.handlers and tuple(lg.handlers), lg.propagate,
-                                lg.disabled) for lg in _LOGGERS[2]])
+    return _LOGGERS[1], tuple([(lg.level, tuple(lg.handlers) if lg.handlers else (),
+                                lg.propagate, lg.disabled) for lg in _LOGGERS[2]])
 
 
 #: [len(loggerDict), names, Logger objects] when last listed
@@ -301,18 +296,17 @@ class TimezoneProbe(Probe):
 
 
 class RandomSeedProbe(Probe):
-    """The ``random`` module seeded by a test: every later test draws the same numbers."""
+    """The ``random`` module seeded by a test and left so: every later test draws the same
+    numbers. Seeding and putting the state back (``random.setstate``) is no change."""
 
     kind, fix = "random", "a random.Random(seed) of the test's own instead of random.seed()"
 
     def diff(self, before: Any, after: Any) -> list[Change]:
-        if before == after:
+        if before == after or not SEEDS.seeded:
             return []
-        state = SEEDS.state_before(before + 1)
         import random
 
-        if state is not None and state == random.getstate():
-            return []  # seeded and put back (random.setstate) within the test
+        state = SEEDS.before.get(before + 1)
         undo = (lambda: random.setstate(state)) if state is not None else _no_undo
         return [self.change("random.seed()", "unseeded", f"seeded with {SEEDS.last}", undo)]
 
@@ -322,51 +316,61 @@ def _no_undo() -> None:
 
 
 class _Seeds:
-    """Counts ``random.seed()`` calls by code other than the test runner's."""
+    """Follows ``random.seed()`` and ``random.setstate()`` by code other than the runner's."""
 
-    __slots__ = ("count", "last", "original", "states")
+    __slots__ = ("before", "last", "originals", "seeded", "stamp")
 
     def __init__(self) -> None:
-        self.count = 0
+        self.stamp = 0
+        self.seeded = False
         self.last = ""
-        self.original: Any = None
-        #: count -> the state just before that seed, the few most recent
-        self.states: dict[int, Any] = {}
+        self.originals: tuple[Any, Any] | None = None
+        #: stamp -> the state just before that call, the few most recent
+        self.before: dict[int, Any] = {}
 
     def install(self) -> None:
         import random
 
-        if self.original is not None:
+        if self.originals is not None:
             return
-        original = self.original = random.seed
+        seed, setstate = self.originals = (random.seed, random.setstate)
         seeds = self
 
-        def seed(a: Any = None, version: int = 2) -> None:
-            caller = str(sys._getframe(1).f_globals.get("__name__", ""))
-            if not caller.startswith(_SEEDING_RUNNERS):
-                seeds.saw(a, random.getstate())
-            return original(a, version)
+        def seeding(a: Any = None, version: int = 2) -> None:
+            if _not_the_runner(sys._getframe(1)):
+                seeds.saw(repr(a), random.getstate())
+            return seed(a, version)
 
-        seed.__doc__, seed.__wrapped__ = original.__doc__, original  # type: ignore[attr-defined]
-        random.seed = seed
+        def setting(state: Any) -> None:
+            if _not_the_runner(sys._getframe(1)):
+                seeds.saw(None, random.getstate())
+            return setstate(state)
+
+        for name, wrapper, original in (("seed", seeding, seed), ("setstate", setting, setstate)):
+            wrapper.__doc__ = original.__doc__
+            setattr(wrapper, "__wrapped__", original)  # noqa: B010 (a function attribute)
+            setattr(random, name, wrapper)
 
     def uninstall(self) -> None:
         import random
 
-        if self.original is not None and getattr(random.seed, "__wrapped__", None) is \
-                self.original:
-            setattr(random, "seed", self.original)  # noqa: B010 (typed as a method)
-        self.original = None
+        for name, original in zip(("seed", "setstate"), self.originals or (), strict=False):
+            if getattr(getattr(random, name), "__wrapped__", None) is original:
+                setattr(random, name, original)
+        self.originals = None
 
-    def saw(self, seed: Any, state: Any) -> None:
-        self.count += 1
-        self.last = _clipped(repr(seed))
-        self.states[self.count] = state
-        if len(self.states) > 32:
-            del self.states[min(self.states)]
+    def saw(self, seed: str | None, state: Any) -> None:
+        self.stamp += 1
+        self.seeded = seed is not None
+        if seed is not None:
+            self.last = _clipped(seed)
+        self.before[self.stamp] = state
+        if len(self.before) > 32:
+            del self.before[min(self.before)]
 
-    def state_before(self, count: int) -> Any:
-        return self.states.get(count)
+
+def _not_the_runner(frame: Any) -> bool:
+    return not str(frame.f_globals.get("__name__", "")).startswith(_SEEDING_RUNNERS)
 
 
 SEEDS = _Seeds()
@@ -555,7 +559,7 @@ def builtin_snapshot() -> list[Any]:
         None if logging is None else _named_loggers(logging),
         None if locale is None else locale.setlocale(locale.LC_ALL, None),
         _tzname(),
-        SEEDS.count,
+        SEEDS.stamp,
         None if context is None else context._default_context._actual_context,
         _ABSENT if events is None else events._event_loop_policy,
         (sys.excepthook, getattr(modules.get("threading"), "excepthook", None)),

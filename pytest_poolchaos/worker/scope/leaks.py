@@ -216,6 +216,21 @@ class CheckedOut(Probe):
         for name, listener in listeners:
             event.listen(Pool, name, listener)
         self._listening = (event, Pool, listeners)
+        self._already_out()
+
+    def _already_out(self) -> None:
+        """Connections checked out before SQLAlchemy was seen: once per session, the test
+        that imported it may hold one already."""
+        import gc
+
+        fairy = getattr(sys.modules.get("sqlalchemy.pool.base"), "_ConnectionFairy", None)
+        if fairy is None:
+            return
+        for obj in gc.get_objects():
+            if type(obj) is fairy and getattr(obj, "_counter", 0) > 0:
+                record = getattr(obj, "_connection_record", None)
+                if record is not None:
+                    self.out[id(record)] = getattr(obj, "_pool", None)
 
     def close(self) -> None:
         if self._listening is None:
