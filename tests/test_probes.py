@@ -23,6 +23,8 @@ import time
 
 import pytest
 
+import orders_app
+
 KEEP = []
 # Made at import, as an application's modules make theirs.
 LOGGERS = [logging.getLogger(name) for name in ("orders.db", "orders.queue", "orders.api")]
@@ -125,8 +127,31 @@ def test_excepthooks_changed():
     sys.excepthook = lambda *args: None
     threading.excepthook = lambda args: None
 
+def test_module_global_rebound():
+    orders_app.TIMEOUT = 1
+
+def test_class_attribute_rebound():
+    orders_app.Pool.size = 1
+
+def test_module_global_patched(monkeypatch):
+    monkeypatch.setattr(orders_app, "RETRIES", 0)
+    monkeypatch.setattr(orders_app.Pool, "name", "other")
+
+def test_cache_filled_lazily():
+    orders_app.CACHE["warm"] = True
+
 def test_zz_start_method_changed():
     multiprocessing.set_start_method("spawn", force=True)
+"""
+
+ORDERS_APP = """
+TIMEOUT = 30
+RETRIES = 3
+CACHE = {}
+
+class Pool:
+    size = 4
+    name = "orders"
 """
 
 FOUND = {
@@ -140,11 +165,13 @@ FOUND = {
     "test_loop_policy_changed": ("asyncio-policy", "Policy"),
     "test_excepthooks_changed": ("excepthook", "sys.excepthook"),
     "test_zz_start_method_changed": ("mp-start-method", "spawn"),
+    "test_module_global_rebound": ("module-state", "orders_app.TIMEOUT = 1"),
+    "test_class_attribute_rebound": ("module-state", "orders_app.Pool.size = 1"),
 }
 NOTHING = ["test_socket_closed", "test_file_closed", "test_task_cancelled",
            "test_asyncio_run_closes_its_loop", "test_named_logger_used", "test_locale_read",
            "test_timezone_restored", "test_random_seeded_and_put_back", "test_start_method_read",
-           "test_loop_policy_read"]
+           "test_loop_policy_read", "test_module_global_patched", "test_cache_filled_lazily"]
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +184,7 @@ def left_behind(tmp_path_factory):
     path = tmp_path_factory.mktemp("probes")
     (path / "test_left_behind.py").write_text(LEFT_BEHIND)
     (path / "pytest.ini").write_text("[pytest]\n")
+    (path / "orders_app.py").write_text(ORDERS_APP)
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", "no:randomly",
                            "-p", "no:cacheprovider", "-p", "no:rerunfailures", "-q",
                            "--poolchaos-json=poolchaos.json"], cwd=path, capture_output=True,

@@ -33,9 +33,11 @@ class BuiltinProbes:
     def pytest_poolchaos_probe(self, config: pytest.Config) -> list[Probe]:
         from .globals import Globals
         from .leaks import CheckedOut, OpenFiles, PendingTasks
+        from .project import ProjectState
 
-        return [Globals(self.settings.watch, config.rootpath), OpenFiles(), PendingTasks(),
-                CheckedOut()]
+        watch = self.settings.watch
+        return [Globals(watch, config.rootpath), ProjectState(config.rootpath, watch),
+                OpenFiles(), PendingTasks(), CheckedOut()]
 
 
 class _Off(Probe):
