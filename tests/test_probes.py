@@ -132,6 +132,7 @@ def test_module_global_rebound():
 
 def test_class_attribute_rebound():
     orders_app.Pool.size = 1
+    orders_app.Single.limit = 2
 
 def test_module_global_patched(monkeypatch):
     monkeypatch.setattr(orders_app, "RETRIES", 0)
@@ -152,22 +153,26 @@ CACHE = {}
 class Pool:
     size = 4
     name = "orders"
+
+class Single:
+    limit = 1  # a namespace of one value
 """
 
-FOUND = {
-    "test_socket_left_open": ("socket", "inet 127.0.0.1:"),
-    "test_file_left_open": ("file", "orders.log"),
-    "test_task_left_pending": ("asyncio-task", "drain_forever()"),
-    "test_named_logger_changed": ("logger", "logging.getLogger('orders.db') = level=ERROR"),
-    "test_locale_changed": ("locale", "locale.setlocale(LC_ALL)"),
-    "test_timezone_changed": ("timezone", "EST"),
-    "test_random_seeded": ("random", "seeded with 1234"),
-    "test_loop_policy_changed": ("asyncio-policy", "Policy"),
-    "test_excepthooks_changed": ("excepthook", "sys.excepthook"),
-    "test_zz_start_method_changed": ("mp-start-method", "spawn"),
-    "test_module_global_rebound": ("module-state", "orders_app.TIMEOUT = 1"),
-    "test_class_attribute_rebound": ("module-state", "orders_app.Pool.size = 1"),
-}
+FOUND = [
+    ("test_socket_left_open", "socket", "inet 127.0.0.1:"),
+    ("test_file_left_open", "file", "orders.log"),
+    ("test_task_left_pending", "asyncio-task", "drain_forever()"),
+    ("test_named_logger_changed", "logger", "logging.getLogger('orders.db') = level=ERROR"),
+    ("test_locale_changed", "locale", "locale.setlocale(LC_ALL)"),
+    ("test_timezone_changed", "timezone", "EST"),
+    ("test_random_seeded", "random", "seeded with 1234"),
+    ("test_loop_policy_changed", "asyncio-policy", "Policy"),
+    ("test_excepthooks_changed", "excepthook", "sys.excepthook"),
+    ("test_zz_start_method_changed", "mp-start-method", "spawn"),
+    ("test_module_global_rebound", "module-state", "orders_app.TIMEOUT = 1"),
+    ("test_class_attribute_rebound", "module-state", "orders_app.Pool.size = 1"),
+    ("test_class_attribute_rebound", "module-state", "orders_app.Single.limit = 2"),
+]
 NOTHING = ["test_socket_closed", "test_file_closed", "test_task_cancelled",
            "test_asyncio_run_closes_its_loop", "test_named_logger_used", "test_locale_read",
            "test_timezone_restored", "test_random_seeded_and_put_back", "test_start_method_read",
@@ -194,9 +199,8 @@ def left_behind(tmp_path_factory):
     return {test["nodeid"].split("::")[-1]: test["leaks"] for test in data["tests"]}
 
 
-@pytest.mark.parametrize("test", sorted(FOUND))
-def test_probe_finds_what_the_test_left(left_behind, test):
-    kind, words = FOUND[test]
+@pytest.mark.parametrize(("test", "kind", "words"), FOUND)
+def test_probe_finds_what_the_test_left(left_behind, test, kind, words):
     leaks = left_behind[test]
     assert [leak for leak in leaks if leak["kind"] == kind and words in leak["detail"]], leaks
 
@@ -208,7 +212,7 @@ def test_the_same_work_undone_leaves_nothing(left_behind, test):
 
 def test_each_case_reports_only_its_own_kind(left_behind):
     extra = {test: [leak for leak in left_behind[test] if leak["kind"] != kind]
-             for test, (kind, _) in FOUND.items()}
+             for test, kind, _ in FOUND}
     # A named logger's two changes and the two excepthooks are one kind each.
     assert not any(extra.values()), extra
 

@@ -268,17 +268,24 @@ _LOGGERS: list[Any] = [-1, (), []]
 
 
 class LocaleProbe(Probe):
+    """The C locale, read only after ``locale.setlocale`` was called (reading it costs more
+    than the rest of the ledger)."""
+
     kind, fix = "locale", "restore locale.setlocale(...) in teardown (or a fixture that does)"
 
     def diff(self, before: Any, after: Any) -> list[Change]:
-        if before is None or after is None or before == after:
+        if before == after:
             return []
         import locale
 
-        def undo() -> None:
-            locale.setlocale(locale.LC_ALL, before)
+        was, now = LOCALES.before.get(before + 1), locale.setlocale(locale.LC_ALL)
+        if was is None or was == now:
+            return []
 
-        return [self.change("locale.setlocale(LC_ALL)", before, after, undo)]
+        def undo() -> None:
+            locale.setlocale(locale.LC_ALL, was)
+
+        return [self.change("locale.setlocale(LC_ALL)", was, now, undo)]
 
 
 class TimezoneProbe(Probe):
@@ -302,80 +309,92 @@ class RandomSeedProbe(Probe):
     kind, fix = "random", "a random.Random(seed) of the test's own instead of random.seed()"
 
     def diff(self, before: Any, after: Any) -> list[Change]:
-        if before == after or not SEEDS.seeded:
+        if before == after or SEEDS.last_name != "seed":
             return []
         import random
 
         state = SEEDS.before.get(before + 1)
         undo = (lambda: random.setstate(state)) if state is not None else _no_undo
-        return [self.change("random.seed()", "unseeded", f"seeded with {SEEDS.last}", undo)]
+        return [self.change("random.seed()", "unseeded", f"seeded with {SEEDS.last_arg}",
+                            undo)]
 
 
 def _no_undo() -> None:
     raise NotImplementedError("the state before the seed is not known")
 
 
-class _Seeds:
-    """Follows ``random.seed()`` and ``random.setstate()`` by code other than the runner's."""
+class _Calls:
+    """Counts calls of a module's functions by code other than the runner's, keeping the
+    state from just before each: a counter is all a snapshot needs to read."""
 
-    __slots__ = ("before", "last", "originals", "seeded", "stamp")
+    __slots__ = ("before", "last_arg", "last_name", "module", "names", "originals", "stamp",
+                 "state", "users")
 
-    def __init__(self) -> None:
+    def __init__(self, module: str, names: tuple[str, ...], state: Callable[[], Any]) -> None:
+        self.module, self.names, self.state = module, names, state
+        self.users = 0  # sessions in this process (pytester runs one inside another)
         self.stamp = 0
-        self.seeded = False
-        self.last = ""
-        self.originals: tuple[Any, Any] | None = None
+        self.last_name = self.last_arg = ""
+        self.originals: dict[str, Any] = {}
         #: stamp -> the state just before that call, the few most recent
         self.before: dict[int, Any] = {}
 
     def install(self) -> None:
-        import random
-
-        if self.originals is not None:
+        self.users += 1
+        if self.originals:
             return
-        seed, setstate = self.originals = (random.seed, random.setstate)
-        seeds = self
+        module = importlib.import_module(self.module)
+        for name in self.names:
+            original = self.originals[name] = getattr(module, name)
+            setattr(module, name, self._wrap(name, original))
 
-        def seeding(a: Any = None, version: int = 2) -> None:
+    def _wrap(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        calls = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             if _not_the_runner(sys._getframe(1)):
-                seeds.saw(repr(a), random.getstate())
-            return seed(a, version)
+                calls.saw(name, args, calls.state())
+            return original(*args, **kwargs)
 
-        def setting(state: Any) -> None:
-            if _not_the_runner(sys._getframe(1)):
-                seeds.saw(None, random.getstate())
-            return setstate(state)
-
-        for name, wrapper, original in (("seed", seeding, seed), ("setstate", setting, setstate)):
-            wrapper.__doc__ = original.__doc__
-            setattr(wrapper, "__wrapped__", original)  # noqa: B010 (a function attribute)
-            setattr(random, name, wrapper)
+        wrapper.__doc__, wrapper.__name__ = original.__doc__, name
+        setattr(wrapper, "__wrapped__", original)  # noqa: B010 (a function attribute)
+        return wrapper
 
     def uninstall(self) -> None:
-        import random
+        self.users = max(0, self.users - 1)
+        if self.users or not self.originals:
+            return
+        module = sys.modules.get(self.module)
+        for name, original in self.originals.items():
+            if getattr(getattr(module, name, None), "__wrapped__", None) is original:
+                setattr(module, name, original)
+        self.originals = {}
 
-        for name, original in zip(("seed", "setstate"), self.originals or (), strict=False):
-            if getattr(getattr(random, name), "__wrapped__", None) is original:
-                setattr(random, name, original)
-        self.originals = None
-
-    def saw(self, seed: str | None, state: Any) -> None:
+    def saw(self, name: str, args: tuple[Any, ...], state: Any) -> None:
         self.stamp += 1
-        self.seeded = seed is not None
-        if seed is not None:
-            self.last = _clipped(seed)
+        self.last_name = name
+        self.last_arg = _clipped(repr(args[0]) if args else "None")
         self.before[self.stamp] = state
         if len(self.before) > 32:
             del self.before[min(self.before)]
 
 
 def _not_the_runner(frame: Any) -> bool:
-    return not str(frame.f_globals.get("__name__", "")).startswith(_SEEDING_RUNNERS)
+    return not str(frame.f_globals.get("__name__", "")).startswith(_CALLING_RUNNERS)
 
 
-SEEDS = _Seeds()
-_SEEDING_RUNNERS = ("_pytest", "pytest_randomly", "pytest_poolchaos", "xdist", "hypothesis",
-                    "random")
+def _random_state() -> Any:
+    return sys.modules["random"].getstate()
+
+
+def _locale_now() -> Any:
+    return sys.modules["locale"].setlocale(sys.modules["locale"].LC_ALL)
+
+
+SEEDS = _Calls("random", ("seed", "setstate"), _random_state)
+LOCALES = _Calls("locale", ("setlocale",), _locale_now)
+_CALLING_RUNNERS = ("_pytest", "pytest_randomly", "pytest_poolchaos", "xdist", "hypothesis",
+                    "random", "locale")
 
 
 class StartMethodProbe(Probe):
@@ -518,6 +537,7 @@ class Globals(_PublicProbe):
         self.parts = probes(watch)
         _ROOT[:] = [] if rootpath is None else [rootpath]
         SEEDS.install()
+        LOCALES.install()
 
     def take(self) -> list[Any]:
         return take(self.parts)
@@ -527,6 +547,7 @@ class Globals(_PublicProbe):
 
     def close(self) -> None:
         SEEDS.uninstall()
+        LOCALES.uninstall()
 
 
 def builtin_snapshot() -> list[Any]:
@@ -540,7 +561,7 @@ def builtin_snapshot() -> list[Any]:
     modules = sys.modules
     logging, warnings = modules.get("logging"), modules.get("warnings")
     mock, socket = modules.get("unittest.mock"), modules.get("socket")
-    locale, context = modules.get("_locale"), modules.get("multiprocessing.context")
+    context = modules.get("multiprocessing.context")
     events = modules.get("asyncio.events")
     try:
         cwd = _getcwd()
@@ -557,7 +578,7 @@ def builtin_snapshot() -> list[Any]:
         None if mock is None else mock._patch._active_patches[:],
         _ABSENT if socket is None else socket.getdefaulttimeout(),
         None if logging is None else _named_loggers(logging),
-        None if locale is None else locale.setlocale(locale.LC_ALL, None),
+        LOCALES.stamp,
         _tzname(),
         SEEDS.stamp,
         None if context is None else context._default_context._actual_context,

@@ -128,6 +128,7 @@ def _address(address: Any) -> str:
 # -- asyncio ----------------------------------------------------------------------------------
 
 _EMPTY: frozenset[Any] = frozenset()
+_NO_REGISTRY = object()
 
 
 def _task_registry() -> Any:
@@ -146,9 +147,19 @@ def _task_registry() -> Any:
 class PendingTasks(Probe):
     kind = "asyncio-task"
 
+    def __init__(self) -> None:
+        self._registry: Any = None
+
     def take(self) -> Any:
-        registry = _task_registry()
+        registry = self._registry
         if registry is None:
+            if "asyncio.tasks" not in sys.modules:
+                return None
+            registry = self._registry = _task_registry()
+            if registry is None:  # kept where this Python keeps them: not followed
+                self._registry = _NO_REGISTRY
+                return None
+        elif registry is _NO_REGISTRY:
             return None
         # Weak references only: the snapshot keeps no task alive.
         return registry.data.copy() if registry.data else _EMPTY

@@ -3,9 +3,12 @@
 The project's modules are those imported from under the rootdir, never from an installed
 environment (site-packages, the interpreter's prefix), and not the test modules and conftest
 files themselves. A snapshot is the ``id`` of every value of their namespaces (module globals
-and the attributes of classes they define) plus the length of each plain dict, list and set
-among them, so rebinding ``settings.TIMEOUT = 1`` or filling a module-level cache shows; the
-modules are listed again only when ``sys.modules`` grew.
+and the attributes of classes they define) that is state rather than code (functions,
+classes, modules and descriptors are left out), plus the length of each plain dict, list and
+set among them, so rebinding ``settings.TIMEOUT = 1`` or filling a module-level cache shows.
+The modules are listed again only when ``sys.modules`` grew, and at most ``_LIMIT`` values
+are compared per test, so a large project pays a bounded price (500 values, about ten
+microseconds).
 
 A value that was None or an empty container before the test is a lazy initialisation as often
 as a leak: it goes to the ledger (evidence for a later failure that names it) without a leak
@@ -14,9 +17,11 @@ line.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,11 @@ _RUNNER = ("pytest_poolchaos", "_pytest", "pytest", "pluggy", "xdist")
 _TESTS = re.compile(r"(test_.*|.*_test|conftest)\.py[co]?")
 _INSTALLED = ("site-packages", "dist-packages")
 _SHOWN = 120
+#: values compared per test at most: the first modules' state, not every module's
+_LIMIT = 500
+#: code, not state: rebinding these is what mock patches do (and the patch probe sees)
+_CODE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
+         type, staticmethod, classmethod, property)
 _PATCHED = "<patched>"
 
 
@@ -42,17 +52,23 @@ class ProjectState(Probe):
         self.prefixes = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix,
                                                              sys.exec_prefix)})
         self._modules = -1
-        #: [(label, namespace)] and [(label, name, container)] of the last listing
-        self._spaces: list[tuple[str, Any]] = []
+        self._labels: list[str] = []
+        #: (label, namespace, a getter of the names, names) and (label, name, container)
+        self._values: list[tuple[str, Any, Any, tuple[str, ...]]] = []
         self._containers: list[tuple[str, str, Any]] = []
         self._layout = 0
 
     def take(self) -> Any:
         if len(sys.modules) != self._modules:
             self._list()
-        return (self._layout,
-                tuple([tuple(map(id, space.values())) for _, space in self._spaces]),
-                tuple([len(box) for _, _, box in self._containers]))
+        if not self._values:
+            return self._layout  # nothing of the project's is imported
+        try:
+            values = tuple([tuple(map(id, get(space))) for _, space, get, _ in self._values])
+        except KeyError:  # a name was deleted: list again next time, compare nothing now
+            self._modules = -1
+            return None
+        return (self._layout, values, tuple([len(box) for _, _, box in self._containers]))
 
     def _list(self) -> None:
         self._modules = len(sys.modules)
@@ -63,12 +79,21 @@ class ProjectState(Probe):
                 spaces.extend((f"{name}.{value.__qualname__}", value.__dict__)
                               for value in list(module.__dict__.values())
                               if isinstance(value, type) and value.__module__ == name)
-        if [label for label, _ in spaces] == [label for label, _ in self._spaces]:
+        if [label for label, _ in spaces] == self._labels:
             return  # the same modules: snapshots stay comparable
-        self._spaces = spaces
-        self._containers = [(label, key, value) for label, space in spaces
-                            for key, value in list(space.items())
-                            if type(value) in (dict, list, set) and not key.startswith("__")]
+        self._labels = [label for label, _ in spaces]
+        self._values = []
+        budget = _LIMIT
+        for label, space in spaces:
+            keys = tuple([key for key, value in list(space.items())
+                          if not _special(key) and not isinstance(value, _CODE)])[:budget]
+            if keys:
+                self._values.append((label, space, _getter(keys), keys))
+                budget -= len(keys)
+            if budget <= 0:
+                break
+        self._containers = [(label, key, space[key]) for label, space, _, keys in self._values
+                            for key in keys if type(space[key]) in (dict, list, set)]
         self._layout += 1
 
     def _own(self, name: str, module: Any) -> bool:
@@ -80,22 +105,22 @@ class ProjectState(Probe):
         return not name.startswith(_RUNNER) and not _TESTS.fullmatch(os.path.basename(path))
 
     def diff(self, before: Any, after: Any) -> Sequence[Change | Held]:
-        if before[0] != after[0]:
+        if not isinstance(before, tuple) or not isinstance(after, tuple) or before[0] != after[0]:
             return []  # listed again during the test: the new modules were just imported
         changes: list[Change] = []
-        for (label, space), old, new in zip(self._spaces, before[1], after[1], strict=False):
-            if old != new and len(old) == len(new):
-                keys = list(space)
-                changes.extend(self._rebound(label, space, keys[i], old[i])
-                               for i in range(len(new)) if old[i] != new[i] and i < len(keys))
+        for (label, space, _, keys), old, new in zip(self._values, before[1], after[1],
+                                                     strict=False):
+            if old != new:
+                changes.extend(self._rebound(label, space, key, was)
+                               for key, was, now in zip(keys, old, new, strict=False)
+                               if was != now)
         for (label, key, _box), old_len, new_len in zip(self._containers, before[2], after[2],
                                                        strict=False):
             if old_len != new_len:
                 changes.append(Change(self.kind, f"{label}.{key}", f"{old_len} item(s)",
                                       f"{new_len} item(s)", self.fix, shown=old_len != 0))
-        return [c for c in changes if not _special(c.key.rsplit(".", 1)[-1])
-                and c.key not in self.watched and c.key.split("[", 1)[0] not in self.watched
-                and c.after is not _PATCHED][:20]
+        return [c for c in changes if c.key not in self.watched
+                and c.key.split("[", 1)[0] not in self.watched and c.after is not _PATCHED][:20]
 
     def _rebound(self, label: str, space: Any, key: str, old_id: int) -> Change:
         value = space.get(key)
@@ -104,6 +129,13 @@ class ProjectState(Probe):
         shown = clip(printable(_safe_repr(value)), _SHOWN)
         return Change(self.kind, f"{label}.{key}", "None" if old_id == id(None) else "another "
                       "value", shown, self.fix, shown=old_id != id(None))
+
+
+def _getter(keys: tuple[str, ...]) -> Any:
+    """The values of ``keys`` as one tuple, read in C (itemgetter of one key is no tuple)."""
+    if len(keys) == 1:
+        return operator.itemgetter(keys[0], keys[0])
+    return operator.itemgetter(*keys)
 
 
 def _special(name: str) -> bool:
