@@ -123,6 +123,10 @@ def test_loop_policy_changed():
         pass
     asyncio.set_event_loop_policy(Policy())
 
+def test_excepthook_patched(monkeypatch):
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)
+
 def test_excepthooks_changed():
     sys.excepthook = lambda *args: None
     threading.excepthook = lambda args: None
@@ -176,7 +180,8 @@ FOUND = [
 NOTHING = ["test_socket_closed", "test_file_closed", "test_task_cancelled",
            "test_asyncio_run_closes_its_loop", "test_named_logger_used", "test_locale_read",
            "test_timezone_restored", "test_random_seeded_and_put_back", "test_start_method_read",
-           "test_loop_policy_read", "test_module_global_patched", "test_cache_filled_lazily"]
+           "test_loop_policy_read", "test_excepthook_patched", "test_module_global_patched",
+           "test_cache_filled_lazily"]
 
 
 @pytest.fixture(scope="module")
