@@ -29,6 +29,9 @@ _ABSENT = object()
 # Bound at import: a test that patches os.getcwd (and leaks the patch) must not fool the probe.
 _getcwd = os.getcwd
 _getsignal = importlib.import_module("_signal").getsignal
+# Always imported (pytest uses both): read straight from the modules, a test may rebind them.
+_time = importlib.import_module("time")
+_threading = importlib.import_module("threading")
 #: os.environ's raw mapping of bytes: copying it is what a snapshot of the environment costs
 _ENVIRON: dict[Any, Any] | None = (os.environ._data  # type: ignore[attr-defined]
                                    if isinstance(getattr(os.environ, "_data", None), dict)
@@ -579,11 +582,11 @@ def builtin_snapshot() -> list[Any]:
         _ABSENT if socket is None else socket.getdefaulttimeout(),
         None if logging is None else _named_loggers(logging),
         LOCALES.stamp,
-        _tzname(),
+        _time.tzname,
         SEEDS.stamp,
         None if context is None else context._default_context._actual_context,
         _ABSENT if events is None else events._event_loop_policy,
-        (sys.excepthook, getattr(modules.get("threading"), "excepthook", None)),
+        (sys.excepthook, _threading.excepthook),
     ]
 
 
@@ -647,10 +650,6 @@ def _tests_in(path: Path) -> bool:
     except OSError:
         return False
 
-
-def _tzname() -> Any:
-    time = sys.modules.get("time")
-    return None if time is None else time.tzname
 
 
 def _decode(value: Any) -> str:
