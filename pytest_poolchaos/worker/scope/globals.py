@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import signal
 import sys
 from collections import Counter
@@ -618,7 +617,12 @@ def diff(all_probes: Sequence[Probe], before: list[Any], after: list[Any]) -> li
 
 #: the rootdir, for telling pytest's own sys.path insertions apart
 _ROOT: list[Path] = []
-_TEST_FILE = re.compile(r"(test_.*|.*_test|conftest)\.py")
+
+
+def test_file(name: str) -> bool:
+    """A file pytest collects or loads by default: test_*.py, *_test.py, conftest.py."""
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
+                                     or name == "conftest.py")
 
 
 def _pytest_import_root(entry: str) -> bool:
@@ -646,7 +650,7 @@ def _children(path: Path) -> list[Path]:
 
 def _tests_in(path: Path) -> bool:
     try:
-        return any(_TEST_FILE.fullmatch(name) for name in os.listdir(path))
+        return any(map(test_file, os.listdir(path)))
     except OSError:
         return False
 

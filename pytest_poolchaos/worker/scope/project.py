@@ -10,16 +10,16 @@ The modules are listed again only when ``sys.modules`` grew, and at most ``_LIMI
 are compared per test, so a large project pays a bounded price (500 values, about ten
 microseconds).
 
-A value that was None or an empty container before the test is a lazy initialisation as often
-as a leak: it goes to the ledger (evidence for a later failure that names it) without a leak
-line.
+A container that grew or shrank (a cache, a registry of instances) and a value that was None
+before the test (a lazy initialisation) are as often by design as a leak: they go to the
+ledger (evidence for a later failure, and where the polluter search starts) without a leak
+line. A value rebound from another value (``settings.TIMEOUT = 1``) is a leak line too.
 """
 
 from __future__ import annotations
 
 import operator
 import os
-import re
 import sys
 import types
 from collections.abc import Sequence
@@ -28,9 +28,9 @@ from typing import Any
 
 from ...probe import Change, Held, Probe
 from ...sanitize import clip, printable
+from .globals import test_file
 
 _RUNNER = ("pytest_poolchaos", "_pytest", "pytest", "pluggy", "xdist")
-_TESTS = re.compile(r"(test_.*|.*_test|conftest)\.py[co]?")
 _INSTALLED = ("site-packages", "dist-packages")
 _SHOWN = 120
 #: values compared per test at most: the first modules' state, not every module's
@@ -102,7 +102,7 @@ class ProjectState(Probe):
             return False
         if path.startswith(self.prefixes) or any(part in path for part in _INSTALLED):
             return False
-        return not name.startswith(_RUNNER) and not _TESTS.fullmatch(os.path.basename(path))
+        return not name.startswith(_RUNNER) and not test_file(os.path.basename(path))
 
     def diff(self, before: Any, after: Any) -> Sequence[Change | Held]:
         if not isinstance(before, tuple) or not isinstance(after, tuple) or before[0] != after[0]:
@@ -118,7 +118,7 @@ class ProjectState(Probe):
                                                        strict=False):
             if old_len != new_len:
                 changes.append(Change(self.kind, f"{label}.{key}", f"{old_len} item(s)",
-                                      f"{new_len} item(s)", self.fix, shown=old_len != 0))
+                                      f"{new_len} item(s)", self.fix, shown=False))
         return [c for c in changes if c.key not in self.watched
                 and c.key.split("[", 1)[0] not in self.watched and c.after is not _PATCHED][:20]
 
