@@ -35,17 +35,21 @@ if TYPE_CHECKING:
         TimeoutInfo,
         Verdict,
     )
+    from .probe import Change, Held, Probe
 
 __all__ = [
     "Attempt",
     "Category",
+    "Change",
     "Comparison",
     "Diagnosis",
     "Evidence",
     "ExceptionRecord",
     "Finding",
+    "Held",
     "Leak",
     "LedgerEntry",
+    "Probe",
     "Rule",
     "Suggestion",
     "TimeoutInfo",
@@ -62,6 +66,10 @@ def __getattr__(name: str) -> Any:
             return version("pytest-poolchaos")
         except PackageNotFoundError:  # a source tree that was never installed
             return "0.0.0"
+    if name in ("Change", "Held", "Probe"):
+        from . import probe
+
+        return getattr(probe, name)
     if name in __all__:
         from . import model
 

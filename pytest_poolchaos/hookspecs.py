@@ -1,7 +1,8 @@
 """Hooks other plugins and conftest files may implement.
 
 The built-in rules are registered through ``pytest_poolchaos_classify`` exactly like a third
-party's, so the extension path runs on every diagnosis.
+party's, so the extension path runs on every diagnosis; the built-in probes (environment,
+loggers, sockets, asyncio tasks, ...) through ``pytest_poolchaos_probe`` likewise.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .model import Diagnosis, Evidence, Finding
+    from .probe import Probe
 
 
 @pytest.hookspec
@@ -36,6 +38,24 @@ def pytest_poolchaos_diagnosis(nodeid: str, diagnosis: Diagnosis) -> None:
 
     :param nodeid: the failed test.
     :param diagnosis: the conclusion, read-only.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec
+def pytest_poolchaos_probe(config: pytest.Config) -> Sequence[Probe] | None:
+    """Return probes that teach the per-test scope a kind of state, or None.
+
+    Called once per process that runs tests, when the first test opens (after collection, so
+    conftest files of sub-directories are loaded); every implementation is called and the
+    probes of all of them are used for the rest of the session. The scope then calls each
+    probe's ``take()`` around every test and ``diff()`` only when two snapshots differ, so a
+    probe costs what its ``take()`` costs: keep it to a few attribute reads. A probe that
+    raises is switched off and reported once; it never changes an outcome.
+
+    :param config: the pytest config (read options or the rootdir from it).
+    :return: :class:`pytest_poolchaos.Probe` instances.
 
     .. versionadded:: 0.1
     """

@@ -8,6 +8,8 @@ Roles are plugin objects registered by name so users and tests can reach them wi
 * ``poolchaos-controller`` (controller/session.py) and ``poolchaos-terminal`` where reports
   are made: a serial run or the xdist controller; the session path;
 * ``poolchaos-xdist`` (controller/xdist.py) on an xdist controller;
+* ``poolchaos-probes`` (the built-in probes of the pool scope), through
+  ``pytest_poolchaos_probe``, the hook a team's own probes use;
 * ``poolchaos-rules`` (the built-in rules), through the same hook third parties use; registered
   on the first failure, so a green run never loads the catalogue.
 """
@@ -28,6 +30,7 @@ from .report import TerminalSection
 from .sanitize import safe_text
 from .settings import SETTINGS, Settings, resolve
 from .worker.recorder import ScopeRecorder
+from .worker.scope.probes import BuiltinProbes
 
 if TYPE_CHECKING:
     from .chaos.fixture import ChaosTools
@@ -79,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     recorder = None
     if roles.runs_tests(config):
         recorder = _register(config, "poolchaos-recorder", ScopeRecorder, config, settings)
+        _register(config, "poolchaos-probes", BuiltinProbes, settings)
     if roles.reports(config):
         controller = _register(config, "poolchaos-controller", ChaosController, config,
                                settings, local=recorder)

@@ -16,15 +16,18 @@ ISOLATED = ("--poolchaos-rerun=1", "--poolchaos-rerun-mode=isolated")
 # A polluter that leaves a module-level dict changed; nothing names it in the failure.
 SHARED = """
     STATE = {}
+    NESTED = {"flags": {}}
 """
 
 
-def _suite(count: int, polluter_at: int) -> str:
+def _suite(count: int, polluter_at: int, state: str = "shared.NESTED['flags']") -> str:
+    # By default the polluted dict sits inside another, where the ledger's fingerprint (ids of
+    # module globals, lengths of the top-level containers) cannot see it: only reruns can.
     lines = ["import shared", ""]
     for index in range(count):
-        body = "shared.STATE['dirty'] = True" if index == polluter_at else "pass"
+        body = f"{state}['dirty'] = True" if index == polluter_at else "pass"
         lines += [f"def test_{index:02d}():", f"    {body}", ""]
-    lines += ["def test_victim():", "    assert not shared.STATE", ""]
+    lines += ["def test_victim():", f"    assert not {state}", ""]
     return "\n".join(lines)
 
 
@@ -44,6 +47,19 @@ def test_polluter_in_the_same_file_found_by_bisection(chaostester):
     assert search["runs"] <= math.ceil(math.log2(8)) + 1
     assert run.test("test_order.py::test_victim")["outcome"] == "failed"
     assert run.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_module_dict_polluter_found_by_the_ledger_without_bisection(chaostester):
+    # The same suite with the dict at module level: the project-state probe saw test_05 fill
+    # it, so the ledger names the polluter and one pair run confirms it.
+    chaostester.pytester.makepyfile(shared=SHARED,
+                                    test_order=_suite(8, polluter_at=5, state="shared.STATE"))
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_order.py::test_victim")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_order.py::test_05"
+    assert search["method"] == "ledger"
+    assert run.leaks("test_order.py::test_05") == []  # a lazily filled dict is no leak line
 
 
 def test_polluter_in_another_file(chaostester):

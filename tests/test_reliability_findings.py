@@ -39,8 +39,6 @@ from reliability_support import PLUGIN, assert_no_crash, poolchaos_section
 # -- D22 ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="D22: pytest's sys.path insertion is the first test's "
-                                       "leak and a later ImportError is blamed on it")
 def test_pytests_own_sys_path_insertion_is_never_a_leak(chaostester):
     # tests/ is a package and tests/zsub is not: collecting zsub makes pytest insert the
     # rootdir into sys.path (rootdir-based "prepend" import), before any test runs.
@@ -219,8 +217,6 @@ def test_hanging_thread_is_blamed_on_the_test_that_started_it(pytester, monkeypa
     assert any("test_b_starts_the_thread_that_hangs_exit" in line for line in blamed), blamed
 
 
-@pytest.mark.xfail(strict=True, reason="also seen: pending tasks on a wider-scoped loop go "
-                                       "unnoticed")
 @pytest.mark.parametrize("scope", ["module", "session"])
 def test_pending_asyncio_task_on_a_wider_loop_is_noticed(chaostester, scope):
     chaostester.pytester.makepyfile(

@@ -21,8 +21,10 @@ from ...guard import record
 if TYPE_CHECKING:
     from ...model import Leak, LedgerEntry
     from .resources import Alive, Stopping
+from ...probe import Change, Held, Probe
 from ...settings import Settings
 from . import globals as state
+from . import probes as registry
 from .ledger import Ledger
 from .spawn import SETTLE_S, SpawnLog, Spawns, Started
 
@@ -63,7 +65,8 @@ class PoolScope:
         self.settings = settings
         self.spawns = Spawns()
         self.ledger = Ledger()
-        self.probes = state.probes(settings.watch)
+        #: collected through pytest_poolchaos_probe when the first test opens
+        self.probes: list[Probe] | None = None
         #: (kind, key) -> value before a wide fixture changed it and still holds it
         self._held: dict[tuple[str, str], str | None] = {}
         #: the open scope of the running test (one test runs at a time in a process)
@@ -79,13 +82,17 @@ class PoolScope:
 
     def uninstall(self) -> None:
         self.spawns.uninstall()
+        if self.probes is not None:
+            registry.close(self.probes)
 
     # -- one test ------------------------------------------------------------------------------
 
     def open(self, item: pytest.Item) -> None:
         log = self.spawns.open(getattr(item, "path", None))
         self._item = item
-        self._opened = _Open(state.take(self.probes), log, self._is_wide(item))
+        if self.probes is None:
+            self.probes = registry.collect(self.config)
+        self._opened = _Open(registry.take(self.probes), log, self._is_wide(item))
 
     def _is_wide(self, item: pytest.Item) -> bool:
         info = getattr(item, "_fixtureinfo", None)
@@ -101,10 +108,10 @@ class PoolScope:
         if opened is None or self._item is not item:
             return
         opened.log.phase = phase
-        if phase == "call" and opened.wide:
+        if phase == "call" and opened.wide and self.probes is not None:
             # Only a wider fixture's setup needs telling apart from the test's own changes;
             # most tests have none, and the snapshot is a third of the scope's cost.
-            opened.after_setup = state.take(self.probes)
+            opened.after_setup = registry.take(self.probes)
 
     def close(self, item: pytest.Item, defer: bool = False, settle: float = SETTLE_S
               ) -> ScopeResult | None:
@@ -119,19 +126,21 @@ class PoolScope:
             return None
         self._item = self._opened = None
         log = self.spawns.close() or opened.log
-        after = state.take(self.probes)
+        after = registry.take(self.probes or [])
         if state.same(opened.before, after) and not log.started and not log.forked:
             # The common case, kept short: nothing started, nothing changed.
             return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections))
         wide = opened.wide
-        changes = self._own_changes(opened, after, wide)
+        found = self._own_changes(opened, after, wide)
         from .resources import alive
 
         resources = alive(log, skip_setup=bool(wide), settle=settle)
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
-        changes = [c for c in changes if c.kind not in ignored]
+        found = [c for c in found if c.kind not in ignored]
+        changes = [c for c in found if isinstance(c, Change)]
         leaks = self._settle(resources, changes, mode, item.nodeid, defer)
+        leaks += _held([h for h in found if isinstance(h, Held)], mode)
         return ScopeResult(
             leaks=tuple(leaks),
             # Where it was started names the module that looked the spawning call up: the
@@ -158,22 +167,24 @@ class PoolScope:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _own_changes(self, opened: _Open, after: list[Any], wide: bool) -> list[state.Change]:
-        changes = state.diff(self.probes, opened.before, after)
+    def _own_changes(self, opened: _Open, after: list[Any], wide: bool) -> list[Change | Held]:
+        probes = self.probes or []
+        changes = registry.diff(probes, opened.before, after)
         if not changes:
             return changes
         # A wide fixture's teardown runs in the last test's teardown: putting back what it
         # changed is not that test's doing.
-        changes = [c for c in changes if self._held.pop((c.kind, c.key), _NOT_HELD) != c.after]
+        changes = [c for c in changes if not isinstance(c, Change)
+                   or self._held.pop((c.kind, c.key), _NOT_HELD) != c.after]
         if not wide or opened.after_setup is None:
             return changes
-        held = {c.ident: c for c in state.diff(self.probes, opened.before, opened.after_setup)}
+        held = {c.ident: c for c in registry.diff(probes, opened.before, opened.after_setup)}
         for change in changes:
-            if change.ident in held:
+            if change.ident in held and isinstance(change, Change):
                 self._held[(change.kind, change.key)] = change.before
         return [c for c in changes if c.ident not in held]
 
-    def _settle(self, resources: list[Alive], changes: list[state.Change], mode: str,
+    def _settle(self, resources: list[Alive], changes: list[Change], mode: str,
                 nodeid: str, defer: bool = False) -> list[Leak]:
         from ...model import Leak
 
@@ -183,13 +194,13 @@ class PoolScope:
         if self.settings.isolate == "restore":
             restored = _restore(changes)
             leaks += [Leak(c.kind, c.describe() + (" (restored)" if c in restored else ""),
-                           f"{c.kind}:{c.key}") for c in changes]
+                           f"{c.kind}:{c.key}") for c in changes if c.shown]
             self.ledger.record(nodeid, [c for c in changes if c not in restored])
         else:
-            leaks += [Leak(c.kind, c.describe(), f"{c.kind}:{c.key}") for c in changes]
+            leaks += [Leak(c.kind, c.describe(), f"{c.kind}:{c.key}") for c in changes
+                      if c.shown]
             self.ledger.record(nodeid, changes)
         return leaks
-
 
     def _clean(self, resources: list[Alive], defer: bool) -> list[Leak]:
         from ...model import Leak
@@ -210,7 +221,24 @@ class PoolScope:
                      r.key) for r in resources]
 
 
-def _restore(changes: list[state.Change]) -> list[state.Change]:
+def _held(held: list[Held], mode: str) -> list[Leak]:
+    """Resources a probe found; with cleanup, closed where the probe says how."""
+    from ...model import Leak
+
+    leaks = []
+    for found in held:
+        detail = found.detail
+        if mode == "cleanup" and found.close is not None:
+            try:
+                found.close()
+                detail += " (cleaned up)"
+            except Exception as error:
+                detail += f" (cleanup failed: {type(error).__name__})"
+        leaks.append(Leak(found.kind, detail, found.key))
+    return leaks
+
+
+def _restore(changes: list[Change]) -> list[Change]:
     restored = []
     for change in reversed(changes):
         try:

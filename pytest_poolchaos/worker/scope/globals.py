@@ -15,14 +15,22 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from ...probe import Change, Held
+from ...probe import Probe as _PublicProbe
 from ...sanitize import clip, printable, redact_value
+
+__all__ = ["Change", "Globals", "Held"]
 
 _ABSENT = object()
 # Bound at import: a test that patches os.getcwd (and leaks the patch) must not fool the probe.
 _getcwd = os.getcwd
 _getsignal = importlib.import_module("_signal").getsignal
+# Always imported (pytest uses both): read straight from the modules, a test may rebind them.
+_time = importlib.import_module("time")
+_threading = importlib.import_module("threading")
 #: os.environ's raw mapping of bytes: copying it is what a snapshot of the environment costs
 _ENVIRON: dict[Any, Any] | None = (os.environ._data  # type: ignore[attr-defined]
                                    if isinstance(getattr(os.environ, "_data", None), dict)
@@ -36,34 +44,11 @@ _SIGNALS = tuple(getattr(signal, name) for name in
 _REPR = 120
 
 
-class Change:
-    """One difference between two snapshots, ready for a leak line and a ledger entry."""
-
-    __slots__ = ("after", "before", "fix", "key", "kind", "undo")
-
-    def __init__(self, kind: str, key: str, before: str | None, after: str | None, fix: str,
-                 undo: Callable[[], None]) -> None:
-        self.kind = kind
-        self.key = key
-        self.before = before
-        self.after = after
-        self.fix = fix
-        self.undo = undo
-
-    @property
-    def ident(self) -> tuple[str, str, str | None]:
-        return (self.kind, self.key, self.after)
-
-    def describe(self) -> str:
-        from ...model import describe_change
-
-        return describe_change(self.kind, self.key, self.before, self.after)
-
-
 class Probe:
-    """One kind of process-wide state: what changed between two snapshots of it.
+    """One kind of process-wide state, a part of ``Globals``: what changed between two
+    snapshots of it.
 
-    The built-in probes' state is taken together by ``builtin_snapshot``; others (watched
+    The built-in parts' state is taken together by ``builtin_snapshot``; others (watched
     objects) take their own.
     """
 
@@ -118,6 +103,8 @@ class SysPathProbe(Probe):
         # Counters, not sets: inserting a directory that is already there is still a change.
         added = list((Counter(after) - Counter(before)).elements())
         removed = list((Counter(before) - Counter(after)).elements())
+        if not removed and added and all(map(_pytest_import_root, added)):
+            return []  # pytest's own import of a test package's __init__.py, at its setup
         summary = ", ".join([*(f"+{p}" for p in added), *(f"-{p}" for p in removed)]) or "reordered"
 
         def undo() -> None:
@@ -217,6 +204,266 @@ class SocketTimeoutProbe(Probe):
                             lambda: socket.setdefaulttimeout(before))]
 
 
+class NamedLoggersProbe(Probe):
+    """Named loggers' level, handlers, propagate and disabled (the root logger is
+    ``LoggingProbe``'s); ``logging.config.dictConfig`` disabling existing loggers is the
+    classic case."""
+
+    kind, fix = "logger", "caplog.set_level(..., logger=name) or restore the logger in teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is None or after is None or before == after:
+            return []
+        import logging
+
+        old = dict(zip(*before, strict=False))
+        changes = []
+        for name, state in zip(*after, strict=False):
+            was = old.get(name)
+            if was is None or was == state:
+                # A logger made during the test is set up by whoever made it (a library
+                # configures its own at import): nothing earlier depended on it.
+                continue
+            logger = logging.getLogger(name)
+            changes.append(self.change(f"logging.getLogger({name!r})", _logger_text(was, state),
+                                       _logger_text(state, was), _logger_undo(logger, was)))
+        return changes[:_MAX_CHANGES]
+
+
+_MAX_CHANGES = 20
+
+
+def _logger_text(state: tuple[Any, ...], other: tuple[Any, ...]) -> str:
+    import logging
+
+    shown = []
+    for name, value, then in zip(("level", "handlers", "propagate", "disabled"), state, other,
+                                 strict=False):
+        if value != then:
+            shown.append(f"{name}={logging.getLevelName(value) if name == 'level' else value}"
+                         if name != "handlers" else f"handlers={_names(value)}")
+    return " ".join(shown)
+
+
+def _logger_undo(logger: Any, state: tuple[Any, ...]) -> Callable[[], None]:
+    def undo() -> None:
+        logger.setLevel(state[0])
+        logger.handlers[:] = list(state[1] or ())
+        logger.propagate, logger.disabled = state[2], state[3]
+
+    return undo
+
+
+def _named_loggers(logging: Any) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]:
+    """(names, states): the Logger objects are listed again only when loggers were added."""
+    loggers = logging.root.manager.loggerDict
+    if len(loggers) != _LOGGERS[0]:
+        kind = logging.Logger
+        named = [(name, lg) for name, lg in list(loggers.items()) if isinstance(lg, kind)]
+        _LOGGERS[:] = [len(loggers), tuple(n for n, _ in named), [lg for _, lg in named]]
+    return _LOGGERS[1], tuple([(lg.level, tuple(lg.handlers) if lg.handlers else (),
+                                lg.propagate, lg.disabled) for lg in _LOGGERS[2]])
+
+
+#: [len(loggerDict), names, Logger objects] when last listed
+_LOGGERS: list[Any] = [-1, (), []]
+
+
+class LocaleProbe(Probe):
+    """The C locale, read only after ``locale.setlocale`` was called (reading it costs more
+    than the rest of the ledger)."""
+
+    kind, fix = "locale", "restore locale.setlocale(...) in teardown (or a fixture that does)"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before == after:
+            return []
+        import locale
+
+        was, now = LOCALES.before.get(before + 1), locale.setlocale(locale.LC_ALL)
+        if was is None or was == now:
+            return []
+
+        def undo() -> None:
+            locale.setlocale(locale.LC_ALL, was)
+
+        return [self.change("locale.setlocale(LC_ALL)", was, now, undo)]
+
+
+class TimezoneProbe(Probe):
+    """``time.tzname`` after ``time.tzset()``: putting ``TZ`` back without calling ``tzset()``
+    again leaves every later test in the other zone."""
+
+    kind, fix = "timezone", "monkeypatch.setenv('TZ', ...) and time.tzset() again in teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before == after:
+            return []
+        import time
+
+        return [self.change("time.tzname (TZ)", before, after, time.tzset)]
+
+
+class RandomSeedProbe(Probe):
+    """The ``random`` module seeded by a test and left so: every later test draws the same
+    numbers. Seeding and putting the state back (``random.setstate``) is no change."""
+
+    kind, fix = "random", "a random.Random(seed) of the test's own instead of random.seed()"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before == after or SEEDS.last_name != "seed":
+            return []
+        import random
+
+        state = SEEDS.before.get(before + 1)
+        undo = (lambda: random.setstate(state)) if state is not None else _no_undo
+        return [self.change("random.seed()", "unseeded", f"seeded with {SEEDS.last_arg}",
+                            undo)]
+
+
+def _no_undo() -> None:
+    raise NotImplementedError("the state before the seed is not known")
+
+
+class _Calls:
+    """Counts calls of a module's functions by code other than the runner's, keeping the
+    state from just before each: a counter is all a snapshot needs to read."""
+
+    __slots__ = ("before", "last_arg", "last_name", "module", "names", "originals", "stamp",
+                 "state", "users")
+
+    def __init__(self, module: str, names: tuple[str, ...], state: Callable[[], Any]) -> None:
+        self.module, self.names, self.state = module, names, state
+        self.users = 0  # sessions in this process (pytester runs one inside another)
+        self.stamp = 0
+        self.last_name = self.last_arg = ""
+        self.originals: dict[str, Any] = {}
+        #: stamp -> the state just before that call, the few most recent
+        self.before: dict[int, Any] = {}
+
+    def install(self) -> None:
+        self.users += 1
+        if self.originals:
+            return
+        module = importlib.import_module(self.module)
+        for name in self.names:
+            original = self.originals[name] = getattr(module, name)
+            setattr(module, name, self._wrap(name, original))
+
+    def _wrap(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        calls = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if _not_the_runner(sys._getframe(1)):
+                calls.saw(name, args, calls.state())
+            return original(*args, **kwargs)
+
+        wrapper.__doc__, wrapper.__name__ = original.__doc__, name
+        setattr(wrapper, "__wrapped__", original)  # noqa: B010 (a function attribute)
+        return wrapper
+
+    def uninstall(self) -> None:
+        self.users = max(0, self.users - 1)
+        if self.users or not self.originals:
+            return
+        module = sys.modules.get(self.module)
+        for name, original in self.originals.items():
+            if getattr(getattr(module, name, None), "__wrapped__", None) is original:
+                setattr(module, name, original)
+        self.originals = {}
+
+    def saw(self, name: str, args: tuple[Any, ...], state: Any) -> None:
+        self.stamp += 1
+        self.last_name = name
+        self.last_arg = _clipped(repr(args[0]) if args else "None")
+        self.before[self.stamp] = state
+        if len(self.before) > 32:
+            del self.before[min(self.before)]
+
+
+def _not_the_runner(frame: Any) -> bool:
+    return not str(frame.f_globals.get("__name__", "")).startswith(_CALLING_RUNNERS)
+
+
+def _random_state() -> Any:
+    return sys.modules["random"].getstate()
+
+
+def _locale_now() -> Any:
+    return sys.modules["locale"].setlocale(sys.modules["locale"].LC_ALL)
+
+
+SEEDS = _Calls("random", ("seed", "setstate"), _random_state)
+LOCALES = _Calls("locale", ("setlocale",), _locale_now)
+_CALLING_RUNNERS = ("_pytest", "pytest_randomly", "pytest_poolchaos", "xdist", "hypothesis",
+                    "random", "locale")
+
+
+class StartMethodProbe(Probe):
+    kind, fix = "mp-start-method", ("multiprocessing.get_context(method) for the test's own "
+                                    "pools instead of set_start_method()")
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is after or after is None:
+            return []
+        context = sys.modules["multiprocessing.context"]._default_context
+        if before is None and after is getattr(context, "_default_context", None):
+            return []  # chosen lazily, the platform default: nobody set it
+
+        def undo() -> None:
+            context._actual_context = before
+
+        return [self.change("multiprocessing start method", _context_name(before),
+                            _context_name(after), undo)]
+
+
+def _context_name(context: Any) -> str:
+    return "default" if context is None else str(getattr(context, "_name", context))
+
+
+class LoopPolicyProbe(Probe):
+    kind, fix = "asyncio-policy", "restore asyncio.set_event_loop_policy(old) in teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before is after or before is _ABSENT:
+            return []
+        events = sys.modules["asyncio.events"]
+        if before is None and type(after).__module__.startswith("asyncio"):
+            return []  # the default policy, made on first use
+
+        def undo() -> None:
+            setattr(events, "_event_loop_policy", before)  # noqa: B010 (private, untyped)
+
+        return [self.change("asyncio event loop policy", _type_name(before), _type_name(after),
+                            undo)]
+
+
+def _type_name(value: Any) -> str:
+    return "default" if value is None else type(value).__qualname__
+
+
+class ExceptHookProbe(Probe):
+    kind, fix = "excepthook", "restore the previous hook in teardown (or monkeypatch.setattr)"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        changes = []
+        for name, old, new in zip(("sys.excepthook", "threading.excepthook"), before, after,
+                                  strict=False):
+            if old is new or _runner_callable(new) or _runner_callable(old):
+                continue
+            owner = sys if name.startswith("sys") else sys.modules["threading"]
+            changes.append(self.change(name, _handler(old), _handler(new),
+                                       _attr_undo(owner, name.split(".")[1], old)))
+        return changes
+
+
+def _attr_undo(owner: Any, attr: str, old: Any) -> Callable[[], None]:
+    def undo() -> None:
+        setattr(owner, attr, old)
+
+    return undo
+
+
 class WatchProbe(Probe):
     """One ``package.module:attribute`` from poolchaos_watch, snapshotted shallowly."""
 
@@ -273,11 +520,36 @@ class WatchProbe(Probe):
 
 #: The built-in probes, in the order ``builtin_snapshot`` takes their state.
 BUILTIN: tuple[type[Probe], ...] = (EnvProbe, CwdProbe, SysPathProbe, LoggingProbe,
-                                    WarningsProbe, SignalProbe, PatchProbe, SocketTimeoutProbe)
+                                    WarningsProbe, SignalProbe, PatchProbe, SocketTimeoutProbe,
+                                    NamedLoggersProbe, LocaleProbe, TimezoneProbe,
+                                    RandomSeedProbe, StartMethodProbe, LoopPolicyProbe,
+                                    ExceptHookProbe)
 
 
 def probes(watch: Sequence[str]) -> list[Probe]:
     return [kind() for kind in BUILTIN] + [WatchProbe(spec) for spec in watch]
+
+
+class Globals(_PublicProbe):
+    """The built-in pollution ledger as one probe: its parts' state is taken in one go."""
+
+    kind = "globals"
+
+    def __init__(self, watch: Sequence[str] = (), rootpath: Path | None = None) -> None:
+        self.parts = probes(watch)
+        _ROOT[:] = [] if rootpath is None else [rootpath]
+        SEEDS.install()
+        LOCALES.install()
+
+    def take(self) -> list[Any]:
+        return take(self.parts)
+
+    def diff(self, before: Any, after: Any) -> list[Change | Held]:
+        return list(diff(self.parts, before, after))
+
+    def close(self) -> None:
+        SEEDS.uninstall()
+        LOCALES.uninstall()
 
 
 def builtin_snapshot() -> list[Any]:
@@ -291,6 +563,8 @@ def builtin_snapshot() -> list[Any]:
     modules = sys.modules
     logging, warnings = modules.get("logging"), modules.get("warnings")
     mock, socket = modules.get("unittest.mock"), modules.get("socket")
+    context = modules.get("multiprocessing.context")
+    events = modules.get("asyncio.events")
     try:
         cwd = _getcwd()
     except OSError:  # the directory was removed under us
@@ -305,6 +579,13 @@ def builtin_snapshot() -> list[Any]:
         tuple(map(_getsignal, _SIGNALS)),
         None if mock is None else mock._patch._active_patches[:],
         _ABSENT if socket is None else socket.getdefaulttimeout(),
+        None if logging is None else _named_loggers(logging),
+        LOCALES.stamp,
+        _time.tzname,
+        SEEDS.stamp,
+        None if context is None else context._default_context._actual_context,
+        _ABSENT if events is None else events._event_loop_policy,
+        (sys.excepthook, _threading.excepthook),
     ]
 
 
@@ -333,6 +614,47 @@ def diff(all_probes: Sequence[Probe], before: list[Any], after: list[Any]) -> li
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+#: the rootdir, for telling pytest's own sys.path insertions apart
+_ROOT: list[Path] = []
+
+
+def test_file(name: str) -> bool:
+    """A file pytest collects or loads by default: test_*.py, *_test.py, conftest.py."""
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
+                                     or name == "conftest.py")
+
+
+def _pytest_import_root(entry: str) -> bool:
+    """Would pytest's "prepend"/"append" import insert ``entry``: the rootdir, or a directory
+    under it holding test files or a test package? pytest imports a package's ``__init__.py``
+    when the package is set up, in the first test's setup, and inserts its parent then."""
+    if not _ROOT:
+        return False
+    path = Path(entry)
+    root = _ROOT[0]
+    if path == root:
+        return True
+    if root not in path.parents:
+        return False
+    return _tests_in(path) or any(_tests_in(child) for child in _children(path)
+                                  if (child / "__init__.py").is_file())
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return [child for child in path.iterdir() if child.is_dir()]
+    except OSError:
+        return []
+
+
+def _tests_in(path: Path) -> bool:
+    try:
+        return any(map(test_file, os.listdir(path)))
+    except OSError:
+        return False
+
+
 
 def _decode(value: Any) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else str(value)

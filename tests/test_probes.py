@@ -1,0 +1,309 @@
+"""Probes (issue #7 section 2, leaks and the wider ledger): each built-in probe finds what a
+test left behind, and its nearest negative (the same work, undone) finds nothing; a team's
+own probe through ``pytest_poolchaos_probe`` works the same way.
+
+One subprocess session serves every assertion of a group: the probes change process-wide
+state on purpose (the start method, the excepthooks), which must not reach this process.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+LEFT_BEHIND = """
+import asyncio
+import locale
+import logging
+import multiprocessing
+import random
+import socket
+import sys
+import threading
+import time
+
+import pytest
+
+import orders_app
+
+KEEP = []
+# Made at import, as an application's modules make theirs.
+LOGGERS = [logging.getLogger(name) for name in ("orders.db", "orders.queue", "orders.api")]
+
+# -- leaks ------------------------------------------------------------------------------------
+
+def test_socket_left_open():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    KEEP.append(server)
+
+def test_socket_closed():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+def test_file_left_open(tmp_path):
+    KEEP.append(open(tmp_path / "orders.log", "w"))
+
+def test_file_closed(tmp_path):
+    with open(tmp_path / "orders.log", "w") as handle:
+        handle.write("x")
+
+@pytest.fixture(scope="module")
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+
+async def drain_forever():
+    await asyncio.sleep(3600)
+
+def test_task_left_pending(loop):
+    loop.create_task(drain_forever())
+    loop.run_until_complete(asyncio.sleep(0))
+
+def test_task_cancelled(loop):
+    task = loop.create_task(drain_forever())
+    loop.run_until_complete(asyncio.sleep(0))
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+
+def test_asyncio_run_closes_its_loop():
+    async def main():
+        asyncio.get_running_loop().create_task(drain_forever())
+    asyncio.run(main())
+
+# -- the wider ledger -------------------------------------------------------------------------
+
+def test_named_logger_changed():
+    logging.getLogger("orders.db").setLevel(logging.ERROR)
+    logging.getLogger("orders.queue").propagate = False
+
+def test_named_logger_used():
+    logging.getLogger("orders.api").info("nothing configured")
+
+def test_locale_changed():
+    current = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C" if current != "C" else "C.UTF-8")
+
+def test_locale_read():
+    locale.setlocale(locale.LC_ALL)
+    locale.getpreferredencoding(False)
+
+def test_timezone_restored(monkeypatch):
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    monkeypatch.undo()
+    time.tzset()
+
+def test_timezone_changed(monkeypatch):
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()  # the env var is put back after the test, the zone is not
+
+def test_random_seeded():
+    random.seed(1234)
+
+def test_random_seeded_and_put_back():
+    state = random.getstate()
+    random.seed(1234)
+    random.setstate(state)
+    random.random()
+
+def test_start_method_read():
+    multiprocessing.get_start_method()
+
+def test_loop_policy_read():
+    asyncio.get_event_loop_policy()
+
+def test_loop_policy_changed():
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        pass
+    asyncio.set_event_loop_policy(Policy())
+
+def test_excepthook_patched(monkeypatch):
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)
+
+def test_excepthooks_changed():
+    sys.excepthook = lambda *args: None
+    threading.excepthook = lambda args: None
+
+def test_module_global_rebound():
+    orders_app.TIMEOUT = 1
+
+def test_class_attribute_rebound():
+    orders_app.Pool.size = 1
+    orders_app.Single.limit = 2
+
+def test_module_global_patched(monkeypatch):
+    monkeypatch.setattr(orders_app, "RETRIES", 0)
+    monkeypatch.setattr(orders_app.Pool, "name", "other")
+
+def test_cache_filled_lazily():
+    orders_app.CACHE["warm"] = True
+
+def test_zz_start_method_changed():
+    multiprocessing.set_start_method("spawn", force=True)
+"""
+
+ORDERS_APP = """
+TIMEOUT = 30
+RETRIES = 3
+CACHE = {}
+
+class Pool:
+    size = 4
+    name = "orders"
+
+class Single:
+    limit = 1  # a namespace of one value
+"""
+
+FOUND = [
+    ("test_socket_left_open", "socket", "inet 127.0.0.1:"),
+    ("test_file_left_open", "file", "orders.log"),
+    ("test_task_left_pending", "asyncio-task", "drain_forever()"),
+    ("test_named_logger_changed", "logger", "logging.getLogger('orders.db') = level=ERROR"),
+    ("test_locale_changed", "locale", "locale.setlocale(LC_ALL)"),
+    ("test_timezone_changed", "timezone", "EST"),
+    ("test_random_seeded", "random", "seeded with 1234"),
+    ("test_loop_policy_changed", "asyncio-policy", "Policy"),
+    ("test_excepthooks_changed", "excepthook", "sys.excepthook"),
+    ("test_zz_start_method_changed", "mp-start-method", "spawn"),
+    ("test_module_global_rebound", "module-state", "orders_app.TIMEOUT = 1"),
+    ("test_class_attribute_rebound", "module-state", "orders_app.Pool.size = 1"),
+    ("test_class_attribute_rebound", "module-state", "orders_app.Single.limit = 2"),
+]
+NOTHING = ["test_socket_closed", "test_file_closed", "test_task_cancelled",
+           "test_asyncio_run_closes_its_loop", "test_named_logger_used", "test_locale_read",
+           "test_timezone_restored", "test_random_seeded_and_put_back", "test_start_method_read",
+           "test_loop_policy_read", "test_excepthook_patched", "test_module_global_patched",
+           "test_cache_filled_lazily"]
+
+
+@pytest.fixture(scope="module")
+def left_behind(tmp_path_factory):
+    # One session for every case below; pytester is function-scoped, so run it by hand.
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("probes")
+    (path / "test_left_behind.py").write_text(LEFT_BEHIND)
+    (path / "pytest.ini").write_text("[pytest]\n")
+    (path / "orders_app.py").write_text(ORDERS_APP)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", "no:randomly",
+                           "-p", "no:cacheprovider", "-p", "no:rerunfailures", "-q",
+                           "--poolchaos-json=poolchaos.json"], cwd=path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    data = json.loads((path / "poolchaos.json").read_text())
+    return {test["nodeid"].split("::")[-1]: test["leaks"] for test in data["tests"]}
+
+
+@pytest.mark.parametrize(("test", "kind", "words"), FOUND)
+def test_probe_finds_what_the_test_left(left_behind, test, kind, words):
+    leaks = left_behind[test]
+    assert [leak for leak in leaks if leak["kind"] == kind and words in leak["detail"]], leaks
+
+
+@pytest.mark.parametrize("test", NOTHING)
+def test_the_same_work_undone_leaves_nothing(left_behind, test):
+    assert left_behind[test] == []
+
+
+def test_each_case_reports_only_its_own_kind(left_behind):
+    extra = {test: [leak for leak in left_behind[test] if leak["kind"] != kind]
+             for test, kind, _ in FOUND}
+    # A named logger's two changes and the two excepthooks are one kind each.
+    assert not any(extra.values()), extra
+
+
+SQLALCHEMY = """
+import sys
+
+KEEP = []
+
+def test_plugin_never_imports_sqlalchemy():
+    assert "sqlalchemy" not in sys.modules
+
+def test_connection_never_returned():
+    import sqlalchemy
+    engine = sqlalchemy.create_engine("sqlite://")
+    KEEP.append(engine.connect())
+
+def test_connection_returned():
+    import sqlalchemy
+    engine = sqlalchemy.create_engine("sqlite://")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("select 1")
+"""
+
+
+def test_sqlalchemy_connection_checked_out_and_never_returned(chaostester):
+    pytest.importorskip("sqlalchemy")
+    chaostester.pytester.makepyfile(test_db=SQLALCHEMY)
+    run = chaostester.run(subprocess=True)
+    run.result.assert_outcomes(passed=3)
+    leaks = run.leaks("test_connection_never_returned")
+    assert [leak["kind"] for leak in leaks] == ["db-connection"], leaks
+    assert "never returned" in leaks[0]["detail"]
+    assert run.leaks("test_connection_returned") == []
+
+
+OWN_PROBE = """
+import pytest_poolchaos
+
+CLIENTS = []  # a team's client registry, e.g. Redis clients
+
+class RedisClients(pytest_poolchaos.Probe):
+    kind = "redis-client"
+
+    def take(self):
+        return tuple(CLIENTS)
+
+    def diff(self, before, after):
+        return [pytest_poolchaos.Held(self.kind, f"redis client {name!r} was never closed",
+                                      close=lambda name=name: CLIENTS.remove(name))
+                for name in after if name not in before]
+
+class Broken(pytest_poolchaos.Probe):
+    kind = "broken"
+
+    def take(self):
+        raise RuntimeError("probe bug")
+
+def pytest_poolchaos_probe(config):
+    return [RedisClients(), Broken()]
+"""
+
+
+def test_a_teams_own_probe_reports_through_the_hook(chaostester):
+    chaostester.pytester.makeconftest(OWN_PROBE)
+    chaostester.pytester.makepyfile(
+        """
+        from conftest import CLIENTS
+
+        def test_opens_a_client():
+            CLIENTS.append("cache")
+
+        def test_opens_and_closes_a_client():
+            CLIENTS.append("queue")
+            CLIENTS.remove("queue")
+
+        def test_fails():
+            assert 1 == 2
+        """
+    )
+    run = chaostester.run("--poolchaos-leaks=cleanup")
+    run.result.assert_outcomes(passed=2, failed=1)
+    leaks = run.leaks("test_opens_a_client")
+    assert leaks == [{"kind": "redis-client", "key": "redis-client",
+                      "detail": "redis client 'cache' was never closed (cleaned up)"}], leaks
+    assert run.leaks("test_opens_and_closes_a_client") == []
+    # The broken probe is switched off and said once; it changes no outcome.
+    problems = [p for p in run.data["session"]["problems"] if "probe bug" in p]
+    assert len(problems) == 1, run.data["session"]["problems"]
