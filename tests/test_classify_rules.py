@@ -534,3 +534,13 @@ def test_an_order_dependence_with_no_global_change_is_read_as_the_leftover_it_me
                  pollution=(entry("env", "POOL_MODE", "x"),))
     found = [f for rule in RULES if (f := rule.check(changed)) is not None]
     assert decide(changed, found).category is Category.CONFIG_POLLUTION
+
+
+def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():
+    reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
+    grew = LedgerEntry("t.py::test_polluter", "module-state", "poolsvc.pool._STARTED",
+                       "0 item(s)", "1 item(s)")
+    leftover = ev(RuntimeError("pool 'orders' already started"), reruns=reruns,
+                  pollution=(grew,))
+    found = [f for rule in RULES if (f := rule.check(leftover)) is not None]
+    assert decide(leftover, found).category is Category.LIFECYCLE

@@ -172,8 +172,8 @@ def order_dependent(e: Evidence) -> Finding | None:
     # With no global change of the polluter in the ledger, what it left may be a resource (a
     # pool still registered, a port still bound): a lifecycle reading of the failure then
     # explains the order dependence better, and wins.
-    changed = any(entry.nodeid == polluter for entry in e.pollution) if polluter else \
-        bool(e.pollution)
+    changed = any(_configured(entry) for entry in e.pollution
+                  if polluter is None or entry.nodeid == polluter)
     return hit(
         0.85 if changed else 0.6,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
@@ -182,6 +182,14 @@ def order_dependent(e: Evidence) -> Finding | None:
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),
     )
+
+
+def _configured(entry: LedgerEntry) -> bool:
+    """A change of configuration, not a registry that grew (``_STARTED`` gaining a pool is
+    the trace of a resource left running, which a lifecycle finding tells better)."""
+    grew = entry.kind == "module-state" and all(
+        (value or "").endswith(" item(s)") for value in (entry.before, entry.after))
+    return not grew
 
 
 def outstanding(e: Evidence) -> Finding | None:
