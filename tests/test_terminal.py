@@ -242,3 +242,24 @@ def test_plugin_problems_are_shown_once_and_a_broken_renderer_does_not_abort(
     run = chaostester.run()
     run.result.assert_outcomes(passed=2, failed=1)
     run.result.stdout.fnmatch_lines(["poolchaos: could not draw the report: *renderer bug*"])
+
+
+def test_regular_files_left_open_are_one_line_unless_verbose(chaostester):
+    chaostester.pytester.makepyfile(
+        """
+        import os
+
+        KEPT = []
+
+        def test_keeps_a_raw_descriptor(tmp_path):
+            KEPT.append(os.open(tmp_path / "lock", os.O_CREAT | os.O_RDWR))
+        """
+    )
+    quiet = chaostester.run()
+    assert quiet.leaks("test_keeps_a_raw_descriptor")  # the JSON keeps the finding
+    section = quiet.text()
+    assert "1 regular file descriptor(s) left open by 1 test(s)" in section
+    assert "is still open" not in section
+    verbose = chaostester.run("-v").text()
+    assert "is still open" in verbose
+    assert "regular file descriptor(s) left open" not in verbose

@@ -291,9 +291,17 @@ def _timeline(result: SessionResult, nodeid: str, width: int) -> str:
     return render_timeline(result, nodeid, width)
 
 
+#: Leaks that trouble no other test (a regular file's descriptor dies with the process): one
+#: summary line by default, listed with -v.
+QUIET_KINDS = ("file",)
+
+
 def _leaks(result: SessionResult, view: View) -> Iterator[Text]:
     rows = summary.leak_rows(result)
+    quiet = [] if view.verbose else [row for row in rows if row[1] in QUIET_KINDS]
+    rows = [row for row in rows if row not in quiet]
     if not rows:
+        yield from _quiet_leaks(quiet)
         return
     shown = rows if view.verbose else rows[:ROWS_SHOWN]
     # Grouped under each test rather than a table: test ids and details are both long.
@@ -310,6 +318,15 @@ def _leaks(result: SessionResult, view: View) -> Iterator[Text]:
                              4 + kind_w + 2)
     if len(rows) > len(shown):
         yield _text(f"  … {len(rows) - len(shown)} more (-v shows all)", "dim")
+    yield from _quiet_leaks(quiet)
+
+
+def _quiet_leaks(quiet: list[tuple[str, str, str]]) -> Iterator[Text]:
+    if quiet:
+        tests = len({nodeid for nodeid, _, _ in quiet})
+        yield _text("")
+        yield _text(f"  {len(quiet)} regular file descriptor(s) left open by {tests} test(s): "
+                    f"harmless to other tests, listed with -v and in the JSON report", "dim")
 
 
 def _near_timeouts(result: SessionResult, view: View) -> Iterator[Text]:
