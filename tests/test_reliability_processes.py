@@ -481,7 +481,9 @@ def test_inline_rerun_without_a_timeout_plugin_is_bounded_by_its_own_budget(chao
     start = time.monotonic()
     run = chaostester.run("--poolchaos-rerun=2", "--poolchaos-rerun-mode=inline",
                           "-p", "no:timeout", "-p", "no:xdist")
-    assert time.monotonic() - start < 10
+    # A hang is endless; a bounded run takes seconds, more on a machine shared with other
+    # work (17 s seen at load 8), so the bound is generous and finite.
+    assert time.monotonic() - start < 60
     run.result.assert_outcomes(failed=1)
     inline = [a for a in run.diagnosis("test_fails_while_holding_a_lock")["attempts"]
               if a["mode"] == "inline"]

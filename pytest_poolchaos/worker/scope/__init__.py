@@ -72,6 +72,9 @@ class PoolScope:
         #: the open scope of the running test (one test runs at a time in a process)
         self._item: pytest.Item | None = None
         self._opened: _Open | None = None
+        #: the snapshot a quiet test ended with: nothing but pytest runs before the next test
+        #: opens, so it is that test's "before" too (one snapshot per test instead of two)
+        self._quiet_after: list[Any] | None = None
         #: per fixture-info object (shared by a function's parametrized items): wide or not
         self._wide: dict[int, bool] = {}
         #: a cleanup whose waiting was left for after pytest-timeout's timer
@@ -92,7 +95,10 @@ class PoolScope:
         self._item = item
         if self.probes is None:
             self.probes = registry.collect(self.config)
-        self._opened = _Open(registry.take(self.probes), log, self._is_wide(item))
+        before, self._quiet_after = self._quiet_after, None
+        if before is None:
+            before = registry.take(self.probes)
+        self._opened = _Open(before, log, self._is_wide(item))
 
     def _is_wide(self, item: pytest.Item) -> bool:
         info = getattr(item, "_fixtureinfo", None)
@@ -128,7 +134,9 @@ class PoolScope:
         log = self.spawns.close() or opened.log
         after = registry.take(self.probes or [])
         if state.same(opened.before, after) and not log.started and not log.forked:
-            # The common case, kept short: nothing started, nothing changed.
+            # The common case, kept short: nothing started, nothing changed, nothing will be
+            # restored or cleaned up before the next test opens.
+            self._quiet_after = after
             return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections))
         wide = opened.wide
         found = self._own_changes(opened, after, wide)
