@@ -396,19 +396,11 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
                                f"(history format {version}); not touching it")
     with _errors(path, "write"):
         db.execute("PRAGMA journal_mode = WAL")  # persistent: set once, when created
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    _upgrade(db, path)
 
 
 def _upgrade(db: sqlite3.Connection, path: Path) -> None:
+    # The schema is all CREATE ... IF NOT EXISTS: a new file and an older one get the same.
     with _errors(path, "write"):
         db.execute("BEGIN IMMEDIATE")
         try:
