@@ -29,6 +29,8 @@ from .. import timeouts
 from ..guard import guarded
 from ..model import Comparison, Evidence, ExceptionRecord, FrameFact, TimeoutInfo, Worker
 from ..sanitize import safe_text
+from . import frames
+from .frames import class_attr, own
 
 if TYPE_CHECKING:
     from .scope import PoolScope
@@ -112,8 +114,6 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
 @guarded(((), ()))
 def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                 scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
-    from . import frames
-
     root = str(item.config.rootpath)
     return frames.workers(scope.started()), frames.frame_facts((e for e, _ in chain), root)
 
@@ -229,7 +229,7 @@ def _number(value: object) -> float | None:
                                 and issubclass(kind, numbers.Real)):
         return float(value)  # type: ignore[arg-type]
     if kind.__name__.startswith("Approx") and _module_of(kind).startswith("_pytest"):
-        expected = _own(value, "expected")  # pytest.approx(x) keeps x as ``expected``
+        expected = own(value, "expected")  # pytest.approx(x) keeps x as ``expected``
         if isinstance(expected, int | float) and type(expected) in (int, float):
             return float(expected)
     return None
@@ -265,17 +265,7 @@ def _repr(value: object) -> str:
 
 
 def _module_of(kind: type) -> str:
-    try:
-        return str(type.__getattribute__(kind, "__module__"))
-    except Exception:
-        return ""
-
-
-def _own(obj: object, name: str) -> object:
-    try:
-        return object.__getattribute__(obj, name)
-    except Exception:
-        return None
+    return str(class_attr(kind, "__module__") or "")
 
 
 # -- mocks and coroutines -------------------------------------------------------------------

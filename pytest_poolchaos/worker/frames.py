@@ -23,7 +23,7 @@ from ..model import FrameFact, Worker
 if TYPE_CHECKING:
     from .scope.spawn import Started
 
-__all__ = ["frame_facts", "workers"]
+__all__ = ["class_attr", "frame_facts", "own", "workers"]
 
 _LOCKS: tuple[type, ...] = (_thread.LockType, _thread.RLock, threading.Condition,
                             threading.Semaphore, threading.BoundedSemaphore)
@@ -68,7 +68,7 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -
     if kind == "thread" and isinstance(obj, threading.Thread):
         return _thread_worker(obj, frames, seen)
     if kind == "pool":
-        threads = _own(obj, "_threads") or ()  # ThreadPoolExecutor keeps a set of them
+        threads = own(obj, "_threads") or ()  # ThreadPoolExecutor keeps a set of them
         found = [w for t in list(threads) if isinstance(t, threading.Thread)
                  for w in _thread_worker(t, frames, seen)]
         return found or [Worker("pool", type(obj).__name__, "alive")]
@@ -110,10 +110,10 @@ def _stack(frame: FrameType | None) -> Iterator[FrameType]:
 
 
 def _process_worker(process: Any) -> Worker:
-    popen = _own(process, "_popen") or process  # multiprocessing.Process, else a Popen
-    pid = _own(popen, "pid")
-    code = _own(popen, "returncode")
-    name = str(_own(process, "_name") or pid)
+    popen = own(process, "_popen") or process  # multiprocessing.Process, else a Popen
+    pid = own(popen, "pid")
+    code = own(popen, "returncode")
+    name = str(own(process, "_name") or pid)
     if isinstance(code, int):
         return Worker("process", name, "exited", exit_code=code)
     if isinstance(pid, int) and _zombie(pid):
@@ -216,10 +216,10 @@ def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeTyp
     """Code objects of functions under ``root`` that ``value`` (a function, or a module whose
     attribute ``names`` mentions) holds."""
     if type(value) is FunctionType:
-        code = _own(value, "__code__")
+        code = own(value, "__code__")
         return [code] if isinstance(code, CodeType) and code.co_filename.startswith(root) else []
     if type(value) is ModuleType:
-        members = _own(value, "__dict__") or {}
+        members = own(value, "__dict__") or {}
         found = []
         for name in names:
             member = members.get(name) if isinstance(members, dict) else None
@@ -230,7 +230,7 @@ def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeTyp
 
 
 def _methods(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
-    members = _class_attr(type(value), "__dict__")
+    members = class_attr(type(value), "__dict__")
     found: list[CodeType] = []
     if members is None:
         return found
@@ -259,7 +259,7 @@ def _modules(frame: FrameType) -> list[FrameFact]:
     for name in names:
         value = next((scope[name] for scope in scopes if name in scope), None)
         if type(value) is ModuleType:
-            path = (_own(value, "__dict__") or {}).get("__file__")
+            path = (own(value, "__dict__") or {}).get("__file__")
             if isinstance(path, str) and not path.startswith(_STDLIB) and \
                     "site-packages" not in path:
                 found[name] = path
@@ -272,7 +272,7 @@ def _test_frame(frame: FrameType) -> list[FrameFact]:
     local = dict(frame.f_locals)
     for name, value in local.items():
         kind = type(value)
-        if kind.__name__ == "LogCaptureFixture" and _class_attr(kind, "__module__") == \
+        if kind.__name__ == "LogCaptureFixture" and class_attr(kind, "__module__") == \
                 "_pytest.logging":
             facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
     return facts + _dropped_waits(frame, local)
@@ -296,7 +296,7 @@ def _polling_calls(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
     facts = []
     for name in _CALLED.findall(line):
         func = local.get(name, frame.f_globals.get(name))
-        code = _own(func, "__code__") if type(func) is FunctionType else None
+        code = own(func, "__code__") if type(func) is FunctionType else None
         if code is not None and _polls_a_clock(code):
             facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
                                                f"({os.path.basename(code.co_filename)}:"
@@ -321,7 +321,7 @@ def _resolve(dotted: str, local: dict[str, Any]) -> Any:
     head, *rest = dotted.split(".")
     value = local.get(head)
     for part in rest:
-        inner = _own(value, "__dict__")
+        inner = own(value, "__dict__")
         value = inner.get(part) if type(inner) is dict else None
     return value
 
@@ -334,8 +334,8 @@ def _reachable(frame: FrameType) -> Iterator[tuple[str, Any]]:
     local = {k: v for k, v in dict(frame.f_locals).items() if not k.startswith("@py")}
     for name, value in local.items():
         yield name, value
-        plain = _class_attr(type(value), "__module__") != "builtins"
-        attributes = _own(value, "__dict__") if plain else None
+        plain = class_attr(type(value), "__module__") != "builtins"
+        attributes = own(value, "__dict__") if plain else None
         if type(attributes) is dict:  # one level into the frame's objects: self._lock
             for attr, inner in list(attributes.items())[:50]:
                 if type(attr) is str:
@@ -357,7 +357,7 @@ def double_kind(value: object) -> str:
     mock = sys.modules.get("unittest.mock")
     if mock is not None and issubclass(kind, mock.NonCallableMock):
         return f"a {kind.__name__}"
-    module = str(_class_attr(kind, "__module__") or "")
+    module = str(class_attr(kind, "__module__") or "")
     name = kind.__name__
     tail = module.rsplit(".", 1)[-1]
     if tail.startswith("test_") or tail.endswith("_test") or tail == "conftest":
@@ -370,7 +370,7 @@ def double_kind(value: object) -> str:
 # -- small helpers --------------------------------------------------------------------------
 
 
-def _own(obj: Any, name: str) -> Any:
+def own(obj: Any, name: str) -> Any:
     """``obj.name`` from the instance dictionary or slots, without running user code."""
     try:
         return object.__getattribute__(obj, name)
@@ -378,7 +378,8 @@ def _own(obj: Any, name: str) -> Any:
         return None
 
 
-def _class_attr(kind: type, name: str) -> Any:
+def class_attr(kind: type, name: str) -> Any:
+    """``kind.name`` from the class and its bases, without a metaclass's code running."""
     try:
         return type.__getattribute__(kind, name)
     except Exception:
