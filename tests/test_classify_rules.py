@@ -527,13 +527,11 @@ def test_an_order_dependence_with_no_global_change_is_read_as_the_leftover_it_me
     # and the ledger holds no global change of that test, so the lifecycle reading wins.
     reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
     leftover = ev(RuntimeError("pool 'orders' already started"), reruns=reruns)
-    found = [f for rule in RULES if (f := rule.check(leftover)) is not None]
-    assert decide(leftover, found).category is Category.LIFECYCLE
+    assert diagnose(leftover).category is Category.LIFECYCLE
     # the same failure after that test changed a watched global: config-pollution
     changed = ev(RuntimeError("pool 'orders' already started"), reruns=reruns,
                  pollution=(entry("env", "POOL_MODE", "x"),))
-    found = [f for rule in RULES if (f := rule.check(changed)) is not None]
-    assert decide(changed, found).category is Category.CONFIG_POLLUTION
+    assert diagnose(changed).category is Category.CONFIG_POLLUTION
 
 
 def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():
@@ -542,5 +540,4 @@ def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting()
                        "0 item(s)", "1 item(s)")
     leftover = ev(RuntimeError("pool 'orders' already started"), reruns=reruns,
                   pollution=(grew,))
-    found = [f for rule in RULES if (f := rule.check(leftover)) is not None]
-    assert decide(leftover, found).category is Category.LIFECYCLE
+    assert diagnose(leftover).category is Category.LIFECYCLE
