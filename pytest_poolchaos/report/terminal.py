@@ -297,9 +297,10 @@ QUIET_KINDS = ("file",)
 
 
 def _leaks(result: SessionResult, view: View) -> Iterator[Text]:
-    rows = summary.leak_rows(result)
-    quiet = [] if view.verbose else [row for row in rows if row[1] in QUIET_KINDS]
-    rows = [row for row in rows if row not in quiet]
+    rows: list[tuple[str, str, str]] = []
+    quiet: list[tuple[str, str, str]] = []
+    for row in summary.leak_rows(result):
+        (quiet if row[1] in QUIET_KINDS and not view.verbose else rows).append(row)
     if not rows:
         yield from _quiet_leaks(quiet)
         return
