@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pytest_poolchaos import guard
@@ -17,6 +19,7 @@ from pytest_poolchaos.model import (
     Rule,
     Suggestion,
     Verdict,
+    Worker,
 )
 from pytest_poolchaos.settings import Settings
 
@@ -183,3 +186,20 @@ def test_json_rules_carry_id_category_and_their_own_score_and_survive_the_trip()
     old = {**diagnosis.to_json(), "rules": ["a.x"]}
     assert Diagnosis.from_json(old).to_json()["rules"] == [
         {"id": "a.x", "category": "lifecycle", "score": diagnosis.confidence}]
+
+
+def test_no_signal_is_surest_where_nothing_a_rule_reads_was_there():
+    """"Unclassified" in a test that ran nothing concurrently and failed the same way alone is
+    a firm answer; in one that ran threads, passed alone, or heard a weak signal it is not."""
+    plain = Evidence(nodeid="t.py::test_x", when="call", message="assert 2 == 3",
+                     reruns=RerunFacts(Verdict.DETERMINISTIC, None, 1, 0))
+    threads = replace(plain, workers=(Worker("thread", "t1", "exited"),
+                                      Worker("thread", "t2", "exited")))
+    alone = replace(plain, reruns=RerunFacts(Verdict.UNKNOWN, None, 2, 2))
+    weak = finding("lifecycle.weak", Category.LIFECYCLE, 0.3)
+    sure = decide(plain, []).confidence
+    assert decide(plain, []).category is Category.UNCLASSIFIED
+    assert sure >= 0.8
+    for doubt in (decide(threads, []), decide(alone, []), decide(plain, [weak])):
+        assert doubt.category is Category.UNCLASSIFIED
+        assert doubt.confidence <= sure - 0.1

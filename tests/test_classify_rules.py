@@ -275,6 +275,13 @@ CASES = [
          ev(ASSERT, reruns=RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_a")),
          ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY)),
          "the polluter is t.py::test_a", "t.py::test_a"),
+    Case("config-pollution.passes-alone",
+         ev(ASSERT, pollution=(entry("env", "OTHER", "1"),),
+            reruns=RerunFacts(Verdict.UNKNOWN, None, 2, 2)),
+         # failed once of its runs alone: whatever decides it is not only the earlier tests
+         ev(ASSERT, pollution=(entry("env", "OTHER", "1"),),
+            reruns=RerunFacts(Verdict.UNKNOWN, None, 2, 1)),
+         "passed 2/2 run(s) without the tests before it", "monkeypatch"),
     Case("config-pollution.outstanding",
          ev(ZeroDivisionError("division by zero"), pollution=(entry("env", "OTHER", "1"),)),
          ev(ZeroDivisionError("division by zero")),
@@ -358,7 +365,7 @@ CASES = [
          # the threads still working: the count is late, not lost (expectation.exact-count)
          ev(ASSERT, comparison=cmp("==", 1, 2), workers=BUSY,
             source_line="assert stats.completed == 2"),
-         "counted 1, expected exactly 2, after every thread", "atomic under one lock"),
+         "counted 1, expected exactly 2, after every worker", "atomic under one lock"),
     Case("race.file-check-then-act",
          ev(FileExistsError(17, "File exists", "/tmp/spool"), workers=DONE,
             frame_facts=(ON_WORKER,)),

@@ -68,6 +68,7 @@ RULES: tuple[Rule, ...] = (
     _rule("config-pollution.captured-logs", _P, pollution.captured_logs),
     _rule("config-pollution.read-on-the-way", _P, pollution.read_on_the_way),
     _rule("config-pollution.order-dependent", _P, pollution.order_dependent),
+    _rule("config-pollution.passes-alone", _P, pollution.passes_alone),
     _rule("config-pollution.outstanding", _P, pollution.outstanding),
     _rule("mock-gap.spec-attribute", _M, mockgap.spec_attribute),
     _rule("mock-gap.not-implemented", _M, mockgap.not_implemented),

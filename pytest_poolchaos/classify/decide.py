@@ -111,8 +111,32 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
     lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
              f"{where(evidence)}"]
     lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.reasons[0]}" for f in weak]
-    return _diagnosis(evidence, Category.UNCLASSIFIED, 0.5 if weak else 0.7, lines,
-                      [_unclassified_advice(evidence, what)], _scores(weak))
+    return _diagnosis(evidence, Category.UNCLASSIFIED, _unclassified_confidence(evidence, weak),
+                      lines, [_unclassified_advice(evidence, what)], _scores(weak))
+
+
+def _unclassified_confidence(evidence: Evidence, weak: Sequence[Finding]) -> float:
+    """"No signal" is worth most where nothing a signal could have come from was there: a
+    test that ran nothing concurrently, used no doubles and failed the same way alone. Each
+    thing the scope saw that a missing rule could have explained lowers it."""
+    confidence = 0.8
+    if evidence.concurrent or evidence.spawned:
+        confidence -= 0.25
+    if evidence.mocked:
+        confidence -= 0.1
+    reruns = evidence.reruns
+    verdict = reruns.verdict if reruns is not None else Verdict.UNKNOWN
+    if verdict is Verdict.DETERMINISTIC:
+        confidence += 0.05
+    elif reruns is not None and (verdict is not Verdict.UNKNOWN or reruns.alone_runs):
+        confidence -= 0.2  # it flipped, or passed alone: something outside the code decides
+    heard = {f.category for f in weak if weighted(f.rule, f.score) >= _HEARD}
+    confidence -= 0.1 * len(heard)
+    return max(0.2, min(0.9, confidence))
+
+
+#: a weak finding this strong (after its weight) makes "no signal" less sure
+_HEARD = 0.15
 
 
 def _unclassified_advice(evidence: Evidence, what: str) -> Suggestion:

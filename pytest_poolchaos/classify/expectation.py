@@ -11,7 +11,7 @@ import math
 import re
 
 from ..model import Comparison, Evidence, Finding, Suggestion
-from .signals import hit, line, num, pct, where
+from .signals import all_finished, hit, line, num, pct, where
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _MEASURED = re.compile(
@@ -93,7 +93,7 @@ def exact_count(e: Evidence) -> Finding | None:
     what = "collection lengths" if of_lengths else "values"
     # Work that had all finished did not arrive late: race.lost_update reads that case.
     return hit(
-        0.3 if _all_finished(e) else 0.7 if counted else 0.45,
+        0.3 if all_finished(e) else 0.7 if counted else 0.45,
         [f"counted {got}, expected exactly {want} (off by {off}; compared {what})"],
         _count_advice(e, got, want, off),
     )
@@ -180,11 +180,6 @@ def _timed_count(got: int, want: int) -> Finding:
     return hit(0.55, [f"{seen} in a test that ran concurrent work"], Suggestion(advice))
 
 
-def _all_finished(e: Evidence) -> bool:
-    threads = [w for w in e.workers if w.kind == "thread"]
-    return len(threads) >= 2 and all(w.state in ("exited", "idle") for w in threads)
-
-
 def _oriented(e: Evidence, c: Comparison) -> tuple[float, str, float, str]:
     """(value got, operator as seen from it, bound, expression) — the bound is the literal."""
     assert c.left_value is not None
@@ -210,7 +205,7 @@ def _count_advice(e: Evidence, got: int, want: int, off: int) -> Suggestion:
     match = _ASSERT.match(line(e))
     sides = [match["left"].strip(), match["right"].strip()] if match else []
     expr = next((side for side in sides if not _LITERAL.fullmatch(side)), "the count")
-    if not e.spawned and not e.workers:
+    if not e.spawned and not e.concurrent:
         # Nothing ran beside the test that the scope saw: no delivery to duplicate or lose.
         step = "one step more than" if got > want else "fewer steps than"
         return Suggestion(

@@ -184,6 +184,27 @@ def order_dependent(e: Evidence) -> Finding | None:
     )
 
 
+def passes_alone(e: Evidence) -> Finding | None:
+    """It passed every run without the tests before it, failed after them, and they left
+    changes in effect: the search for which one ran out of budget, but the runs alone already
+    put the cause before this test. Weaker than a found polluter, and never for a test whose
+    reruns flipped (flaky) or that failed alone (deterministic)."""
+    reruns = e.reruns
+    if reruns is None or reruns.verdict is not Verdict.UNKNOWN or not reruns.passes_alone:
+        return None
+    configured = [entry for entry in e.pollution if _configured(entry)]
+    if not configured:
+        return None
+    first = configured[0]
+    return hit(
+        0.45,
+        [f"passed {reruns.alone_passes}/{reruns.alone_runs} run(s) without the tests before "
+         f"it, with {len(configured)} of their change(s) in effect when it failed here, e.g. "
+         f"{first.describe()} by {first.nodeid}"],
+        _fix(first),
+    )
+
+
 def _configured(entry: LedgerEntry) -> bool:
     """A change of configuration, not a registry that grew (``_STARTED`` gaining a pool is
     the trace of a resource left running, which a lifecycle finding tells better)."""

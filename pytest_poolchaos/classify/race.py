@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
-from .signals import describe, hit, where
+from .signals import all_finished, describe, hit, where
 
 #: the message of each container type's "changed during iteration" RuntimeError
 _MUTATED = {"dict": "dictionary", "OrderedDict": "OrderedDict", "defaultdict": "dictionary",
@@ -83,10 +83,11 @@ def generator_reentry(e: Evidence) -> Finding | None:
 
 
 def lost_update(e: Evidence) -> Finding | None:
-    """An exact count is off by one or two after every thread of the test had finished: an
-    update was lost or a check-then-act ran twice, the work was not merely unfinished."""
+    """An exact count is off by one or two after every thread, process or task of the test had
+    finished: an update was lost or a check-then-act ran twice, the work was not merely
+    unfinished."""
     counts = _count(e)
-    if counts is None or not _finished(e):
+    if counts is None or not all_finished(e):
         return None
     got, want = counts
     if not got or not want or not 1 <= abs(got - want) <= _COUNT_OFF:
@@ -97,14 +98,24 @@ def lost_update(e: Evidence) -> Finding | None:
             else "an update was lost (a read-modify-write raced)")
     return hit(
         0.7,
-        [f"counted {got}, expected exactly {want}, after every thread of the test had "
+        [f"counted {got}, expected exactly {want}, after every worker of the test had "
          f"finished: {what}",
-         f"threads in this test: {_threads(e)}"],
-        Suggestion(f"The threads ({_threads(e)}) had all finished, so the missing or extra "
-                   f"{abs(got - want)} is not late work: make the read-modify-write (or the "
-                   f"check and the act) atomic under one lock, or use a thread-safe "
-                   f"counter/queue; keep the exact assertion."),
+         f"workers in this test: {_threads(e)}"],
+        Suggestion(f"The workers ({_threads(e)}) had all finished, so the missing or extra "
+                   f"{abs(got - want)} is not late work: {_atomic(e)}; keep the exact "
+                   f"assertion."),
     )
+
+
+def _atomic(e: Evidence) -> str:
+    if any(w.kind == "task" for w in e.workers) and not any(
+            w.kind in ("thread", "process") for w in e.workers):
+        return ("tasks interleave only at an await, so an await between reading the shared "
+                "value and writing it back lets another task's update be lost: do not await "
+                "in between, or hold one asyncio.Lock across the read and the write")
+    return ("make the read-modify-write (or the check and the act) atomic under one lock, or "
+            "use a thread-safe counter/queue (multiprocessing.Value's get_lock() across "
+            "processes)")
 
 
 def file_check_then_act(e: Evidence) -> Finding | None:
@@ -188,11 +199,6 @@ def _threads_named(e: Evidence) -> list[str]:
     text = e.text()
     return [w.name for w in e.workers if w.kind == "thread" and len(w.name) > 3
             and w.name in text][:3]
-
-
-def _finished(e: Evidence) -> bool:
-    threads = [w for w in e.workers if w.kind == "thread"]
-    return len(threads) >= 2 and all(w.state in ("exited", "idle") for w in threads)
 
 
 def _count(e: Evidence) -> tuple[int, int] | None:

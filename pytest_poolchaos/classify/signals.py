@@ -71,3 +71,10 @@ def waited(evidence: Evidence) -> float | None:
 def search(pattern: re.Pattern[str], evidence: Evidence) -> re.Match[str] | None:
     """The first match in the failure's messages, warnings and source line."""
     return pattern.search(evidence.text()) or pattern.search(line(evidence))
+
+
+def all_finished(evidence: Evidence) -> bool:
+    """Several threads, processes or asyncio tasks ran, and none is still at work: a count
+    they left short was not merely late."""
+    workers = [w for w in evidence.workers if w.kind in ("thread", "process", "task")]
+    return len(workers) >= 2 and all(w.state in ("exited", "idle") for w in workers)

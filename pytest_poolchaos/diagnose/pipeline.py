@@ -18,6 +18,7 @@ import pytest
 from ..classify.pollution import failure_words
 from ..guard import guarded
 from ..model import (
+    STABLE_ALONE,
     Attempt,
     Category,
     Diagnosis,
@@ -39,7 +40,7 @@ from .reruns import (
     isolated,
 )
 from .runner import Runner
-from .verdict import STABLE_ALONE, Tally, suspect_order, tally, verdict
+from .verdict import Tally, suspect_order, tally, verdict
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
@@ -426,7 +427,8 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
         # What the reruns proved is one more fact: the rules decide again with it.
         from ..classify import classify
 
-        record.evidence = replace(record.evidence, reruns=RerunFacts(found, polluter))
+        record.evidence = replace(record.evidence, reruns=RerunFacts(
+            found, polluter, counts.isolated_runs, counts.isolated_passes))
         diagnosis = classify(context.config, record.evidence, context.settings)
     lines = [*diagnosis.reasons, _rerun_line(counts), *_search_lines(search, found),
              *_resources_left(context.result, polluter)]

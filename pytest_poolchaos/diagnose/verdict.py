@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..model import Attempt, Verdict
+from ..model import STABLE_ALONE, Attempt, Verdict
 
 RERUN_MODES = ("inline", "isolated", "confirm")
 _ALONE = ("isolated", "confirm")  # without the neighbours the test had in the suite
-STABLE_ALONE = 2  # passes without its neighbours before a test can be order-dependent
 
 
 @dataclass(frozen=True, slots=True)

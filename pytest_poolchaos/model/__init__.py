@@ -22,6 +22,7 @@ from .timeout import TimeoutInfo
 
 if TYPE_CHECKING:
     from .values import (
+        STABLE_ALONE,
         Attempt,
         Category,
         Comparison,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NEAR_TIMEOUT",
     "PAYLOAD_ATTR",
+    "STABLE_ALONE",
     "SUMMARY_KEY",
     "Attempt",
     "Category",

@@ -182,12 +182,25 @@ class Attempt:
                    str(data.get("message", "")), chaos=data.get("chaos"))
 
 
+#: passes without its neighbours before a failure can be put on the tests that ran before it
+STABLE_ALONE = 2
+
+
 @dataclass(frozen=True, slots=True)
 class RerunFacts:
     """What diagnostic reruns proved about a failure; rules read it like any other fact."""
 
     verdict: Verdict
     polluter: str | None = None
+    #: runs without the suite's earlier tests (isolated or confirming) and how many passed
+    alone_runs: int = 0
+    alone_passes: int = 0
+
+    @property
+    def passes_alone(self) -> bool:
+        """Passed every run without its neighbours, at least twice: what made it fail in
+        the suite came from the tests before it, whether or not the search found which."""
+        return self.alone_runs >= STABLE_ALONE and self.alone_passes == self.alone_runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +217,7 @@ class CrashFacts:
 class Worker:
     """A thread, pool or process the test's scope saw start, as it was when the test failed."""
 
-    kind: str  # thread | pool | process
+    kind: str  # thread | pool | process | task (asyncio)
     name: str
     state: str  # busy | idle (a pool thread waiting for work) | exited | alive
     where: str = ""  # for a busy thread: the function and line it was in
@@ -281,8 +294,11 @@ class Evidence:
     @property
     def concurrent(self) -> bool:
         """The test ran something concurrently: the scope saw a thread, pool or process start,
-        or the failure crossed a worker thread."""
-        return bool(self.workers) or any(f.kind == "worker-thread" for f in self.frame_facts)
+        or several asyncio tasks (asyncio.run wraps even a lone coroutine in one), or the
+        failure crossed a worker thread."""
+        tasks = sum(1 for w in self.workers if w.kind == "task")
+        return len(self.workers) > tasks or tasks >= 2 or any(
+            f.kind == "worker-thread" for f in self.frame_facts)
 
     def facts(self, kind: str) -> list[FrameFact]:
         return [fact for fact in self.frame_facts if fact.kind == kind]
@@ -311,7 +327,8 @@ class Evidence:
         values["crash"] = _maybe(CrashFacts, values.get("crash"))
         reruns = values.get("reruns")
         values["reruns"] = None if reruns is None else RerunFacts(
-            Verdict(reruns["verdict"]), reruns.get("polluter"))
+            Verdict(reruns["verdict"]), reruns.get("polluter"),
+            int(reruns.get("alone_runs", 0)), int(reruns.get("alone_passes", 0)))
         return cls(**values)
 
 

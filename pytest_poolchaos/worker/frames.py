@@ -56,6 +56,8 @@ def workers(started: Iterable[Started]) -> tuple[Worker, ...]:
     for entry in started:
         obj = entry.ref()
         if obj is None:
+            if entry.kind == "task":  # only the loop keeps a pending task: this one was done
+                out.append(Worker("task", entry.label.removeprefix("task "), "exited"))
             continue
         found = _worker(entry.kind, obj, frames, seen)
         out.extend(found)
@@ -74,6 +76,10 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -
         return found or [Worker("pool", type(obj).__name__, "alive")]
     if kind == "process":
         return [_process_worker(obj)]
+    if kind == "task":
+        name = getattr(getattr(obj, "get_coro", lambda: None)(), "__qualname__", None)
+        done = getattr(obj, "done", lambda: True)()
+        return [Worker("task", str(name or obj.get_name()), "exited" if done else "alive")]
     return []
 
 

@@ -166,9 +166,9 @@ class PoolScope:
         return pending.finish() if pending is not None else []
 
     def started(self) -> list[Started]:
-        """What the running test (setup included) started so far."""
+        """What the running test (setup included) started so far, its asyncio tasks last."""
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)
-        return list(log.started) if log is not None else []
+        return [*log.started, *log.tasks] if log is not None else []
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
         return self.ledger.outstanding()

@@ -28,6 +28,10 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
                   "pytest_rerunfailures", "coverage", "pytest_cov")
 
 
+#: asyncio tasks recorded per test: enough to tell several from one, never a cost that grows
+#: with a test that creates thousands
+MAX_TASKS = 16
+
 #: A thread told to stop just before teardown ended gets at least this long to finish on its own
 #: before it counts as left behind, so the report does not depend on who wins that race.
 SETTLE_S = 0.05
@@ -44,7 +48,7 @@ class Started:
 
     def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
                  pid: int | None = None) -> None:
-        self.kind = kind  # thread | process | pool
+        self.kind = kind  # thread | process | pool | task
         self.ref = ref  # weak reference to the object
         self.label = label
         self.where = where
@@ -62,7 +66,7 @@ class SpawnLog:
     """What was started during the running test, in order."""
 
     __slots__ = ("before_fork", "connections", "foreign", "fork_phases", "forked", "mocked",
-                 "opened", "path", "phase", "runner", "started", "threads")
+                 "opened", "path", "phase", "runner", "started", "tasks", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -76,6 +80,9 @@ class SpawnLog:
         #: the running test's file: its line is named when a library started something
         self.path = path
         self.started: list[Started] = []
+        #: asyncio tasks the test's own threads created, the first MAX_TASKS: evidence of
+        #: concurrency only (a pending task is the asyncio-task probe's business, not a leak here)
+        self.tasks: list[Started] = []
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
         #: the phases the forks descend from (see origin); replaced, never changed in place
@@ -164,6 +171,8 @@ class Spawns:
         for module_name, cls_name, method in _MOCK_ENTRIES:
             self._try_wrap(module_name, cls_name, method, self._wrap_light, self._mock_used)
         self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
+        self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
+                       self._wrap_returning, self._task_created)
 
     def _try_wrap(self, module_name: str, cls_name: str, method: str,
                   wrap: Callable[..., None], callback: Callable[..., Any]) -> None:
@@ -238,6 +247,19 @@ class Spawns:
 
         self._install(cls, method, original, wrapper)
 
+    def _wrap_returning(self, cls: type, method: str, callback: Callable[[Any], None]) -> None:
+        """Like _wrap_light, for a call whose result is what gets recorded (a task)."""
+        original = getattr(cls, method)
+
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            result = original(obj, *args, **kwargs)
+            if self.log is not None:
+                _contained(callback, result)
+            return result
+
+        self._install(cls, method, original, wrapper)
+
     def _install(self, cls: type, method: str, original: Any, wrapper: Any) -> None:
         own = method in cls.__dict__  # inherited methods are removed again, not overwritten
         for attr in ("__name__", "__qualname__", "__doc__"):
@@ -285,6 +307,17 @@ class Spawns:
                                                ("_threads", "_processes", "_pool"))
                              if isinstance(held, set | dict | list))
         self._record(started)
+
+    def _task_created(self, task: Any) -> None:
+        log = self.log
+        if log is None or len(log.tasks) >= MAX_TASKS or not log.owns_current():
+            return
+        coro = getattr(task, "get_coro", lambda: None)()
+        frame = getattr(coro, "cr_frame", None)
+        if frame is not None and str(frame.f_globals.get("__name__", "")).startswith("asyncio"):
+            return  # the loop's own housekeeping (asyncio.run's shutdown steps)
+        name = getattr(coro, "__qualname__", None) or task.get_name()
+        log.tasks.append(Started("task", weakref.ref(task), f"task {name}", "", log.origin()))
 
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
@@ -420,7 +453,7 @@ def _wrapped(cls: type, method: str) -> bool:
 #: (``multiprocessing.Pool()`` imports multiprocessing.pool on first use).
 _LAZY_MODULES = frozenset({"concurrent.futures.thread", "concurrent.futures.process",
                            "multiprocessing.pool", "multiprocessing.process", "unittest.mock",
-                           "socket"})
+                           "socket", "asyncio.base_events"})
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
