@@ -164,6 +164,15 @@ CASES = [
          ev(RuntimeError("cannot schedule new futures after shutdown")),
          ev(RuntimeError("cannot schedule a meeting")),
          "after it was shut down", "function-scoped fixture"),
+    Case("lifecycle.used-after-close",
+         ev(ValueError("I/O operation on closed file."), source_line="self.out.write(line)",
+            frame_facts=(FrameFact("closed", "self.out (TextIOWrapper) was closed in write "
+                                             "(sink.py:12)"),)),
+         # a file closed earlier, but the failing line used something else
+         ev(ValueError("invalid literal for int()"), source_line="int(text)",
+            frame_facts=(FrameFact("closed", "self.out (TextIOWrapper) was closed in write "
+                                             "(sink.py:12)"),)),
+         "self.out (TextIOWrapper) was closed", "after the last use"),
     Case("lifecycle.connection",
          ev(ConnectionRefusedError(111, "Connection refused")),
          ev(EOFError("EOF when reading a line"), message="EOFError"),

@@ -208,3 +208,34 @@ def test_methods_the_failing_frame_calls_on_its_objects_are_read():
 
     reads = kinds(raised(fails))["reads"]
     assert any(d.startswith("Pool.prune: ") and "read_limit" in d.split() for d in reads)
+
+
+def test_closed_state_is_read_from_the_resource_itself(tmp_path):
+    import concurrent.futures
+    import socket
+    import sqlite3
+
+    from pytest_poolchaos.worker.frames import closed_state
+
+    opened = [open(tmp_path / "f", "w"),  # noqa: SIM115 (closed below, then inspected)
+              socket.socket(), sqlite3.connect(":memory:"),
+              concurrent.futures.ThreadPoolExecutor(1)]
+    try:
+        assert [closed_state(obj) for obj in opened] == ["", "", "", ""]
+    finally:
+        for obj in opened[:3]:
+            obj.close()
+        opened[3].shutdown()
+    assert [closed_state(obj) for obj in opened] == ["closed", "closed", "closed", "shut down"]
+
+    class Client:
+        def __init__(self):
+            self._closed = True
+
+    class Lazy:
+        @property
+        def closed(self):  # a project's property is never run to find out
+            raise AssertionError("ran user code")
+
+    assert closed_state(Client()) == "closed"
+    assert closed_state(Lazy()) == ""

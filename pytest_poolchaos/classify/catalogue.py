@@ -48,6 +48,7 @@ RULES: tuple[Rule, ...] = (
     _rule("expectation.approx", _E, expectation.approx),
     _rule("lifecycle.broken-executor", _L, lifecycle.broken_executor),
     _rule("lifecycle.pool-shut-down", _L, lifecycle.pool_shut_down),
+    _rule("lifecycle.used-after-close", _L, lifecycle.used_after_close),
     _rule("lifecycle.connection", _L, lifecycle.connection),
     _rule("lifecycle.loop-closed", _L, lifecycle.loop_closed),
     _rule("lifecycle.address-in-use", _L, lifecycle.address_in_use),

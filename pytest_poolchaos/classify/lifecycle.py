@@ -62,6 +62,34 @@ def pool_shut_down(e: Evidence) -> Finding | None:
     )
 
 
+def used_after_close(e: Evidence) -> Finding | None:
+    """The call that raised used a resource the frame held after it had been closed or shut
+    down (a file, socket, pipe end, queue, database connection, executor): its own state says
+    so, whatever the message."""
+    exc = e.outermost
+    if exc is None or exc.is_a("builtins.AssertionError"):
+        return None
+    # only what the failing line itself used: a file closed earlier in the test is not why
+    # a later, unrelated call failed
+    closed = [fact for fact in e.facts("closed") if _uses(line(e), fact.detail.split(" (")[0])]
+    if not closed:
+        return None
+    by = (f"; {len(e.workers)} worker(s) ran in this test ({e.workers[0].describe()}), one "
+          f"of which may have closed it") if e.concurrent else ""
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)}: {closed[0].detail}{by}"],
+        Suggestion(f"{closed[0].detail.split(' (', 1)[0]} was used after it was closed: close "
+                   f"it only after the last use (one owner that closes it in teardown, e.g. a "
+                   f"fixture with yield or a `with` block around every user), and stop the "
+                   f"threads or tasks that still use it before closing it."),
+    )
+
+
+def _uses(source: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w\"'])", source) is not None
+
+
 def connection(e: Evidence) -> Finding | None:
     """BrokenPipe / ConnectionReset / ConnectionRefused, or EOFError on a pipe."""
     for qualname, meaning in _CONNECTION.items():

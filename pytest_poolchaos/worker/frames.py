@@ -200,7 +200,40 @@ def _held(frame: FrameType) -> list[FrameFact]:
             facts.append(FrameFact("container", label))
         elif kind is GeneratorType:
             facts.append(FrameFact("generator", label))
+        state = closed_state(value)
+        if state:
+            facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
+                                             f"{_where(frame)}"))
     return facts
+
+
+def closed_state(value: Any) -> str:
+    """'closed' / 'shut down' when ``value`` is a resource that has been closed or shut down
+    (a file, socket, pipe end, queue, database connection, executor, pool, event loop), read
+    from its own state, else ''."""
+    kind = type(value)
+    module = str(class_attr(kind, "__module__") or "")
+    if module.split(".", 1)[0] not in _RESOURCE_MODULES:
+        attributes = own(value, "__dict__")  # a project's own resource: its plain flags only
+        flags = attributes if type(attributes) is dict else {}
+        return "closed" if flags.get("closed") is True or flags.get("_closed") is True else ""
+    if module == "sqlite3" and kind.__name__ == "Connection":
+        # a closed connection refuses every read of its state
+        return "closed" if own(value, "total_changes") is None else ""
+    if own(value, "_shutdown") is True or own(value, "_shutdown_thread") is True:
+        return "shut down"
+    if module == "multiprocessing.pool" and own(value, "_state") not in (None, "RUN"):
+        return "shut down"
+    for flag in ("closed", "_closed"):
+        if own(value, flag) is True:
+            return "closed"
+    return ""
+
+
+#: modules whose resources' state is read through their own attributes (properties included)
+_RESOURCE_MODULES = frozenset({"_io", "io", "socket", "_socket", "ssl", "sqlite3",
+                               "multiprocessing", "concurrent", "asyncio", "selectors",
+                               "subprocess"})
 
 
 def _reads(frame: FrameType, root: str) -> list[FrameFact]:

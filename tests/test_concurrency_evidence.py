@@ -1,5 +1,6 @@
-"""asyncio tasks are concurrency the scope sees: a lost update across an await is a race, and
-a lone coroutine under asyncio.run is not concurrency at all."""
+"""What the scope saw decides the reading: asyncio tasks are concurrency (a lost update across
+an await is a race; a lone coroutine under asyncio.run is none), and a resource the failing
+line used after it was closed is a lifecycle fault whatever the message says."""
 
 from __future__ import annotations
 
@@ -61,3 +62,46 @@ def test_lost_update_between_asyncio_tasks_is_a_race(chaostester):
     many = result.diagnosis("test_many_tasks_are_recorded_within_a_bound")
     assert "race.lost-update" not in [r["id"] for r in many["rules"]]
     assert result.ret == 1
+
+
+CLOSED = """
+import sqlite3
+import threading
+
+
+class Store:
+    def __init__(self):
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.execute("create table jobs (id)")
+
+    def stop(self):
+        self.db.close()
+
+    def add(self, job):
+        self.db.execute("insert into jobs values (?)", (job,))
+
+
+def test_add_after_the_service_stopped():
+    store = Store()
+    stopper = threading.Thread(target=store.stop)
+    stopper.start()
+    stopper.join()
+    store.add(1)
+
+
+def test_parse_after_closing_an_unrelated_file(tmp_path):
+    log = open(tmp_path / "log", "w")
+    log.close()
+    int("seven")
+"""
+
+
+def test_a_connection_used_after_another_thread_closed_it_is_lifecycle(chaostester):
+    chaostester.pytester.makepyfile(test_closed=CLOSED)
+    result = chaostester.run()
+    closed = result.diagnosis("test_add_after_the_service_stopped")
+    assert closed["category"] == "lifecycle"
+    assert "self.db (Connection) was closed in add" in closed["evidence"][0]
+    assert "thread 'Thread-" in closed["evidence"][0]
+    unrelated = result.diagnosis("test_parse_after_closing_an_unrelated_file")
+    assert unrelated["category"] == "unclassified"
