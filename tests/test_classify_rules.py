@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import subprocess
+import threading
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -131,6 +132,22 @@ CASES = [
          ev(AssertionError("assert None"), source_line="assert wait_for_token(b, deadline=0.3)"),
          "wait_for_token() polls until a clock deadline (bucket.py:39) and gave up",
          "bucket.py:39"),
+    Case("timeout.bounded-wait",
+         ev(AssertionError("assert False"), source_line="assert lock.acquire(timeout=0.1)",
+            frame_facts=(FrameFact("bounded-wait", "`lock.acquire(timeout=0.1)` at line 9 "
+                                                   "waited 0.1 s on a lock and ran out"),)),
+         # the same assert, but frames found no timed wait on a live object behind it
+         ev(AssertionError("assert False"), source_line="assert lock.acquire(timeout=0.1)"),
+         "`lock.acquire(timeout=0.1)` at line 9 waited 0.1 s", "what held it up"),
+    Case("timeout.barrier",
+         ev(threading.BrokenBarrierError(), source_line="meeting.wait()",
+            frame_facts=(FrameFact("barrier", "Barrier meeting in test_x (t.py:4): 2 parties, "
+                                              "default timeout 0.1"),)),
+         # a barrier without a timeout breaks when it is aborted, not when time runs out
+         ev(threading.BrokenBarrierError(), source_line="meeting.wait()",
+            frame_facts=(FrameFact("barrier", "Barrier meeting in test_x (t.py:4): 2 parties, "
+                                              "default timeout None"),)),
+         "2 parties, default timeout 0.1", "slowest party"),
     # -- expectation --------------------------------------------------------------------------
     Case("expectation.threshold",
          ev(ASSERT, comparison=cmp(">=", 5, 10), source_line="assert ok >= 10", workers=BUSY),

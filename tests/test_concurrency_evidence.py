@@ -93,6 +93,13 @@ def test_parse_after_closing_an_unrelated_file(tmp_path):
     log = open(tmp_path / "log", "w")
     log.close()
     int("seven")
+
+
+def test_a_with_block_closes_its_file_on_the_way_out(tmp_path):
+    import json
+    (tmp_path / "conf.json").write_text("{broken")
+    with open(tmp_path / "conf.json") as conf:
+        json.loads(conf.read())
 """
 
 
@@ -103,5 +110,79 @@ def test_a_connection_used_after_another_thread_closed_it_is_lifecycle(chaostest
     assert closed["category"] == "lifecycle"
     assert "self.db (Connection) was closed in add" in closed["evidence"][0]
     assert "thread 'Thread-" in closed["evidence"][0]
-    unrelated = result.diagnosis("test_parse_after_closing_an_unrelated_file")
-    assert unrelated["category"] == "unclassified"
+    for name in ("test_parse_after_closing_an_unrelated_file",
+                 "test_a_with_block_closes_its_file_on_the_way_out"):
+        assert result.category(name) == "unclassified", name
+
+
+WAITS = """
+import threading
+
+
+def test_lock_held_elsewhere():
+    lock = threading.Lock()
+    holding, release = threading.Event(), threading.Event()
+
+    def holder():
+        with lock:
+            holding.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=holder)
+    worker.start()
+    holding.wait(10)
+    try:
+        assert lock.acquire(timeout=0.1)
+    finally:
+        release.set()
+        worker.join(10)
+
+
+def test_permit_stored_then_checked():
+    permits = threading.Semaphore(0)
+    granted = permits.acquire(timeout=0.1)
+    assert granted, "no permit"
+
+
+def test_thread_still_running_after_a_bounded_join():
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, args=(10,))
+    worker.start()
+    worker.join(0.1)
+    try:
+        assert not worker.is_alive()
+    finally:
+        release.set()
+        worker.join(10)
+
+
+def test_barrier_party_never_arrives():
+    meeting = threading.Barrier(2, timeout=0.1)
+    meeting.wait()
+
+
+def test_unrelated_assert_after_a_wait():
+    done = threading.Event()
+    done.set()
+    finished = done.wait(0.1)
+    items = []
+    assert finished and items
+"""
+
+
+def test_a_wait_with_a_timeout_that_ran_out_is_a_timeout(chaostester):
+    chaostester.pytester.makepyfile(test_waits=WAITS)
+    result = chaostester.run()
+    for name, call in (("test_lock_held_elsewhere", "`lock.acquire(timeout=0.1)`"),
+                       ("test_permit_stored_then_checked", "`permits.acquire(timeout=0.1)`"),
+                       ("test_thread_still_running_after_a_bounded_join", "`worker.join(0.1)`")):
+        diagnosis = result.diagnosis(name)
+        assert diagnosis["category"] == "timeout", name
+        assert diagnosis["evidence"][0].startswith(f"{call} at line "), diagnosis["evidence"]
+        assert "waited 0.1 s on a" in diagnosis["evidence"][0]
+    barrier = result.diagnosis("test_barrier_party_never_arrives")
+    assert barrier["category"] == "timeout"
+    assert "2 parties, default timeout 0.1" in barrier["evidence"][0]
+    # the wait succeeded (the event was set): what failed is the list, not the wait
+    unrelated = result.diagnosis("test_unrelated_assert_after_a_wait")
+    assert "timeout.bounded-wait" not in [r["id"] for r in unrelated["rules"]]

@@ -42,6 +42,8 @@ RULES: tuple[Rule, ...] = (
     _rule("timeout.thread-method-kill", _T, timeout.thread_method_kill),
     _rule("timeout.dropped-wait", _T, timeout.dropped_wait),
     _rule("timeout.deadline-gave-up", _T, timeout.deadline_gave_up),
+    _rule("timeout.bounded-wait", _T, timeout.bounded_wait),
+    _rule("timeout.barrier", _T, timeout.barrier_timeout),
     _rule("expectation.threshold", _E, expectation.threshold),
     _rule("expectation.exact-count", _E, expectation.exact_count),
     _rule("expectation.ordering", _E, expectation.ordering),

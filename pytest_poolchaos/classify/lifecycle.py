@@ -67,7 +67,7 @@ def used_after_close(e: Evidence) -> Finding | None:
     down (a file, socket, pipe end, queue, database connection, executor): its own state says
     so, whatever the message."""
     exc = e.outermost
-    if exc is None or exc.is_a("builtins.AssertionError"):
+    if exc is None or not exc.is_a(*_CLOSED_RAISES) or exc.is_a(*TIMEOUT_ERRORS, *QUEUE_EMPTY):
         return None
     # only what the failing line itself used: a file closed earlier in the test is not why
     # a later, unrelated call failed
@@ -84,6 +84,11 @@ def used_after_close(e: Evidence) -> Finding | None:
                    f"fixture with yield or a `with` block around every user), and stop the "
                    f"threads or tasks that still use it before closing it."),
     )
+
+
+#: what a closed file, socket, pipe, queue, connection or executor raises when it is used
+_CLOSED_RAISES = ("builtins.ValueError", "builtins.OSError", "builtins.RuntimeError",
+                  "builtins.EOFError", "sqlite3.ProgrammingError", "sqlite3.Error")
 
 
 def _uses(source: str, name: str) -> bool:

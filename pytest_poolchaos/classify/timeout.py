@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..model import Evidence, Finding, Suggestion
-from .signals import describe, hit, line, num, pct, search, secs, waited, where
+from .signals import WAIT_ARG, describe, hit, line, num, pct, search, secs, waited, where
 
 TIMEOUT_ERRORS = (
     "builtins.TimeoutError",
@@ -247,6 +247,43 @@ def dropped_wait(e: Evidence) -> Finding | None:
         Suggestion("Check the result of the wait (`assert event.wait(timeout=...)`) so the "
                    "failure says the wait ran out; the work it waited for was not done in "
                    "time: give it longer only if it is merely slow."),
+    )
+
+
+def bounded_wait(e: Evidence) -> Finding | None:
+    """The failing assert checked the result of a wait with a timeout on a live lock, event,
+    condition, semaphore, thread, pipe or selector, and it had run out (frames read which
+    object it was and what the assert checked)."""
+    waits = e.facts("bounded-wait")
+    if not waits or e.any_exception("builtins.AssertionError") is None:
+        return None
+    busy = [w.describe() for w in e.workers if w.state == "busy"]
+    return hit(
+        0.8,
+        [f"{waits[0].detail}{where(e)}",
+         f"still working when it failed: {busy[0]}" if busy else ""],
+        Suggestion(f"{waits[0].detail.split(' at line', 1)[0]} gave up before the other side "
+                   f"got there: find what held it up (the thread holding the lock, the "
+                   f"producer that should signal) before allowing longer; a longer wait only "
+                   f"helps when that side is merely slow under load."),
+    )
+
+
+def barrier_timeout(e: Evidence) -> Finding | None:
+    """A Barrier with a timeout broke: a party did not arrive in time (a barrier without one
+    breaks only when it is aborted or a waiting party is interrupted)."""
+    exc = e.any_exception("threading.BrokenBarrierError")
+    timed = [f for f in e.facts("barrier") if not f.detail.endswith("default timeout None")]
+    if exc is None or not (timed or WAIT_ARG.search(line(e))):
+        return None
+    barriers = timed or e.facts("barrier")
+    what = barriers[0].detail if barriers else f"the barrier at `{line(e)}`"
+    return hit(
+        0.7,
+        [f"{describe(exc)}{where(e)}: {what}; not every party reached it before the timeout"],
+        Suggestion("A party of the barrier arrived late or never: check that every thread "
+                   "meant to meet there started and did not fail first, then size the "
+                   "barrier's timeout for the slowest party under load."),
     )
 
 

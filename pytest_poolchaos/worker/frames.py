@@ -43,6 +43,14 @@ _BARE_WAIT = re.compile(r"^\s*([A-Za-z_][\w.]*)\.wait\([^)]*\)\s*(?:#.*)?$")
 _CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
 _CLOCK_LOOP = re.compile(r"^\s*while\b.*\b(?:monotonic|time|perf_counter)\(\)")
 _MAX_WORKERS = 16
+_TIMED_CALL = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.(?P<method>wait|wait_for|acquire|join|poll"
+                         r"|select)\((?P<args>[^()]*(?:\([^()]*\)[^()]*)*)\)")
+_WITH_AS = re.compile(r"\bas\s+([A-Za-z_]\w*)\s*[,:)]")
+_STORED = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=[^=]")
+_WAIT_LOOKBACK = 6  # lines before the failing assert where the wait it checks may be
+#: modules of the objects whose timed waits are read (threading, multiprocessing, ...)
+_WAIT_MODULES = frozenset({"threading", "_thread", "multiprocessing", "selectors", "queue",
+                           "asyncio", "concurrent"})
 
 
 # -- workers --------------------------------------------------------------------------------
@@ -144,16 +152,17 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
     facts: list[FrameFact] = []
     reads: list[FrameFact] = []
     for error in errors:
-        frames = list(_tb_frames(error.__traceback__))
+        lines = dict(_tb_lines(error.__traceback__))
+        frames = [frame for frame, _ in _tb_lines(error.__traceback__)]
         facts += _worker_thread(frames)
         user = [f for f in frames if _is_user(f, root)]
         if user:
-            facts += _held(user[-1])
+            facts += _held(user[-1], lines[user[-1]])
             facts += _modules(user[-1])
-            facts += _polling_calls(user[-1], dict(user[-1].f_locals))
+            facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
         for frame in user:
             facts += _doubles(frame)
-            facts += _test_frame(frame)
+            facts += _test_frame(frame, lines[frame])
         reads += [r for frame in user for r in _reads(frame, root)]
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
 
@@ -170,9 +179,11 @@ def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
     return tuple(kept)
 
 
-def _tb_frames(tb: TracebackType | None) -> Iterator[FrameType]:
+def _tb_lines(tb: TracebackType | None) -> Iterator[tuple[FrameType, int]]:
+    """Each frame with the line it failed at: a frame's own f_lineno has moved on to its
+    ``finally:`` block by the time the failure is read."""
     while tb is not None:
-        yield tb.tb_frame
+        yield tb.tb_frame, tb.tb_lineno
         tb = tb.tb_next
 
 
@@ -184,10 +195,13 @@ def _worker_thread(frames: list[FrameType]) -> list[FrameFact]:
     return []
 
 
-def _held(frame: FrameType) -> list[FrameFact]:
+def _held(frame: FrameType, at: int) -> list[FrameFact]:
     """Locks, shared containers and generators the raising frame held, directly or as
     attributes of ``self``."""
     facts = [FrameFact("double-at-raise", fact.detail) for fact in _doubles(frame)]
+    # a `with` block's exit closed what it bound on the failure's way out: closed now, not
+    # when the failing line ran
+    managed = {m for _, text in _lines_before(frame, at) for m in _WITH_AS.findall(text)}
     sockets = sys.modules.get("socket")
     for name, value in _reachable(frame):
         kind = type(value)
@@ -200,7 +214,10 @@ def _held(frame: FrameType) -> list[FrameFact]:
             facts.append(FrameFact("container", label))
         elif kind is GeneratorType:
             facts.append(FrameFact("generator", label))
-        state = closed_state(value)
+        elif kind is threading.Barrier:
+            facts.append(FrameFact("barrier", f"{label}: {own(value, '_parties')} parties, "
+                                              f"default timeout {own(value, '_timeout')}"))
+        state = closed_state(value) if name.split(".", 1)[0] not in managed else ""
         if state:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
@@ -305,7 +322,7 @@ def _modules(frame: FrameType) -> list[FrameFact]:
     return [FrameFact("module", f"{name} {path}") for name, path in sorted(found.items())]
 
 
-def _test_frame(frame: FrameType) -> list[FrameFact]:
+def _test_frame(frame: FrameType, lineno: int) -> list[FrameFact]:
     """caplog in use, and an Event left unset after a wait whose result was dropped."""
     facts = []
     local = dict(frame.f_locals)
@@ -314,12 +331,66 @@ def _test_frame(frame: FrameType) -> list[FrameFact]:
         if kind.__name__ == "LogCaptureFixture" and class_attr(kind, "__module__") == \
                 "_pytest.logging":
             facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
-    return facts + _dropped_waits(frame, local)
+    return facts + _dropped_waits(frame, local, lineno) + _bounded_waits(frame, local, lineno)
 
 
-def _dropped_waits(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
+def _bounded_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+    """A wait with a timeout on a live synchronisation or I/O object (a lock, event,
+    condition, semaphore, thread, pipe end, selector) whose result the failing line asserted,
+    directly (``assert lock.acquire(timeout=1)``), through the name it was stored in
+    (``ok = sem.acquire(timeout=1)`` ... ``assert ok``) or through the object it waited on
+    (``t.join(2)`` ... ``assert not t.is_alive()``): the wait ran out."""
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    if not failing.lstrip().startswith("assert"):
+        return []
+    lines = [*list(_lines_before(frame, at))[-_WAIT_LOOKBACK:], (at, failing)]
+    for lineno, text in reversed(lines):
+        for match in _TIMED_CALL.finditer(text):
+            obj = _resolve(match["obj"], local)
+            seconds = _timeout_arg(match["method"], match["args"])
+            if seconds is None or not _waitable(obj):
+                continue
+            stored = _STORED.match(text)
+            if stored is not None and lineno != at:
+                # the stored result says whether it ran out: True, a non-empty list, a
+                # permit... means it did not
+                linked = _mentions(failing, stored["name"]) and not local.get(stored["name"])
+            else:
+                # the assert that failed checks the object waited on (a thread's is_alive()
+                # after join): its state now may be a `finally:` block's doing, not the wait's
+                linked = lineno == at or _mentions(failing, match["obj"])
+            if linked:
+                call = f"{match['obj']}.{match['method']}({match['args'].strip()})"
+                return [FrameFact("bounded-wait", f"`{call}` at line {lineno} waited "
+                                                  f"{seconds:g} s on a {type(obj).__name__} "
+                                                  f"and ran out")]
+    return []
+
+
+def _timeout_arg(method: str, args: str) -> float | None:
+    keyword = re.search(r"\btimeout\s*=\s*([0-9]*\.?[0-9]+)", args)
+    if keyword:
+        return float(keyword.group(1))
+    parts = [part.strip() for part in args.split(",")]
+    # wait(t), join(t), poll(t), select(t) take the timeout first; acquire(blocking, t) second
+    index = 1 if method == "acquire" else 0
+    if index < len(parts) and re.fullmatch(r"[0-9]*\.?[0-9]+", parts[index]):
+        return float(parts[index])
+    return None
+
+
+def _waitable(obj: Any) -> bool:
+    module = str(class_attr(type(obj), "__module__") or "")
+    return module.split(".", 1)[0] in _WAIT_MODULES or type(obj) in _LOCKS
+
+
+def _mentions(source: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", source) is not None
+
+
+def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
     facts = []
-    for lineno, text in _lines_before(frame):
+    for lineno, text in _lines_before(frame, at):
         match = _BARE_WAIT.match(text)
         if match is None:
             continue
@@ -330,8 +401,8 @@ def _dropped_waits(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
     return facts[:2]
 
 
-def _polling_calls(frame: FrameType, local: dict[str, Any]) -> list[FrameFact]:
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+    line = linecache.getline(frame.f_code.co_filename, at)
     facts = []
     for name in _CALLED.findall(line):
         func = local.get(name, frame.f_globals.get(name))
@@ -350,9 +421,9 @@ def _polls_a_clock(code: CodeType) -> bool:
         bool({"monotonic", "time", "perf_counter"} & set(code.co_names))
 
 
-def _lines_before(frame: FrameType) -> Iterator[tuple[int, str]]:
+def _lines_before(frame: FrameType, at: int) -> Iterator[tuple[int, str]]:
     first = frame.f_code.co_firstlineno
-    for lineno in range(first, min(frame.f_lineno, first + 200)):
+    for lineno in range(first, min(at, first + 200)):
         yield lineno, linecache.getline(frame.f_code.co_filename, lineno)
 
 
