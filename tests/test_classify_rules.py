@@ -7,6 +7,7 @@ on its own), with evidence lines that carry the numbers and suggestions that quo
 from __future__ import annotations
 
 import queue
+import sqlite3
 import subprocess
 import threading
 from concurrent.futures.process import BrokenProcessPool
@@ -63,6 +64,10 @@ ASSERT = AssertionError("assert")
 BUSY = (Worker("thread", "pool_0", "busy", "fetch (app.py:9)"),
         Worker("thread", "pool_1", "busy", "fetch (app.py:9)"))
 DONE = (Worker("thread", "pool_0", "idle"), Worker("thread", "pool_1", "exited"))
+class Pool:  # an object the test expected to be shared
+    pass
+
+
 ON_WORKER = FrameFact("worker-thread", "raised on a worker thread (through "
                                        "concurrent.futures.thread.run)")
 
@@ -392,6 +397,27 @@ CASES = [
          ev(ASSERT, comparison=cmp("==", 1, 2), workers=BUSY,
             source_line="assert stats.completed == 2"),
          "counted 1, expected exactly 2, after every worker", "atomic under one lock"),
+    Case("race.duplicate-instance",
+         ev(ASSERT, comparison=cmp("is", Pool(), Pool()), workers=DONE),
+         # nothing ran beside the test: two objects from sequential code are an ordinary bug
+         ev(ASSERT, comparison=cmp("is", Pool(), Pool())),
+         "two distinct Pool objects", "under a lock"),
+    Case("race.broken-invariant",
+         ev(ASSERT, comparison=cmp(">=", -60, 0), workers=DONE,
+            source_line="assert account.balance >= 0"),
+         # the same check while the workers still ran: not every update had landed yet
+         ev(ASSERT, comparison=cmp(">=", -60, 0), workers=BUSY,
+            source_line="assert account.balance >= 0"),
+         "account.balance ended at -60", "compare-and-set"),
+    Case("race.thread-bound",
+         ev(sqlite3.ProgrammingError("SQLite objects created in a thread can only be used in "
+                                     "that same thread."),
+            workers=DONE, frame_facts=(ON_WORKER,)),
+         # a closed connection refuses every thread: lifecycle.used-after-close tells that
+         ev(sqlite3.ProgrammingError("Cannot operate on a closed database."),
+            workers=DONE, frame_facts=(ON_WORKER, FrameFact("closed", "db (Connection) was "
+                                                                      "closed"))),
+         "a connection made on one thread was used on another", "threading.local()"),
     Case("race.file-check-then-act",
          ev(FileExistsError(17, "File exists", "/tmp/spool"), workers=DONE,
             frame_facts=(ON_WORKER,)),

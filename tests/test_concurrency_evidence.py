@@ -186,3 +186,66 @@ def test_a_wait_with_a_timeout_that_ran_out_is_a_timeout(chaostester):
     # the wait succeeded (the event was set): what failed is the list, not the wait
     unrelated = result.diagnosis("test_unrelated_assert_after_a_wait")
     assert "timeout.bounded-wait" not in [r["id"] for r in unrelated["rules"]]
+
+
+RACES = """
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Registry:
+    def __init__(self, gate):
+        self.items, self.gate = {}, gate
+
+    def get_or_create(self, key):
+        if key not in self.items:
+            self.gate.wait(10)  # both threads have checked before either creates
+            self.items[key] = object()
+        return self.items[key]
+
+
+class Account:
+    def __init__(self, gate):
+        self.balance, self.gate = 100, gate
+
+    def withdraw(self, amount):
+        if self.balance >= amount:
+            self.gate.wait(10)  # both have checked the balance before either takes
+            self.balance -= amount
+
+
+def test_one_shared_instance():
+    registry = Registry(threading.Barrier(2))
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: registry.get_or_create("conn"), range(2))
+    assert first is second
+
+
+def test_never_overdrawn():
+    account = Account(threading.Barrier(2))
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: account.withdraw(80), range(2)))
+    assert account.balance >= 0
+
+
+def test_connection_shared_by_threads(tmp_path):
+    db = sqlite3.connect(tmp_path / "jobs.db")
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(db.execute, "select 1").result(10)
+"""
+
+
+def test_races_the_workers_left_behind_them_point_at_the_code(chaostester):
+    chaostester.pytester.makepyfile(test_races=RACES)
+    result = chaostester.run()
+    expected = {"test_one_shared_instance": "race.duplicate-instance",
+                "test_never_overdrawn": "race.broken-invariant",
+                "test_connection_shared_by_threads": "race.thread-bound"}
+    for name, rule in expected.items():
+        diagnosis = result.diagnosis(name)
+        assert diagnosis["category"] == "race", (name, diagnosis["evidence"])
+        assert diagnosis["rules"][0]["id"] == rule
+    overdrawn = result.diagnosis("test_never_overdrawn")
+    assert "account.balance ended at -60" in overdrawn["evidence"][0]
+    assert not any("timeout" in s["text"].lower() for s in overdrawn["suggestions"])

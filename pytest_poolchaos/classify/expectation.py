@@ -33,6 +33,13 @@ def measured(e: Evidence) -> tuple[float, str, float, str] | None:
     return _oriented(e, c)
 
 
+def broken_invariant(found: tuple[float, str, float, str]) -> bool:
+    """``assert balance >= 0`` found negative: no load makes a correct counter go below zero,
+    unlike a rate or a latency, which load moves."""
+    got, op, bound, _ = found
+    return bound == 0 and op in (">", ">=") and got < 0
+
+
 def nothing_measured(e: Evidence, found: tuple[float, str, float, str]) -> bool:
     """A lower bound (``found``, from measured) missed with exactly zero, in a test that used
     doubles: the double did nothing of what is measured (mockgap.zero_from_double), not a
@@ -48,6 +55,8 @@ def threshold(e: Evidence) -> Finding | None:
         return None  # a bound missed by sequential code is an ordinary bug
     got, op, bound, expr = found
     lower = op in (">", ">=")
+    if broken_invariant(found):
+        return None  # a quantity that must never go below zero did: race.broken_invariant
     if lower:
         seen = f"got {num(got)} ({pct(got, bound)} of the bound)"
     else:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 
 from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
-from .signals import all_finished, describe, hit, where
+from .expectation import broken_invariant as broken_invariant_of
+from .expectation import measured
+from .signals import all_finished, describe, hit, num, where
 
 #: the message of each container type's "changed during iteration" RuntimeError
 _MUTATED = {"dict": "dictionary", "OrderedDict": "OrderedDict", "defaultdict": "dictionary",
@@ -116,6 +118,63 @@ def _atomic(e: Evidence) -> str:
     return ("make the read-modify-write (or the check and the act) atomic under one lock, or "
             "use a thread-safe counter/queue (multiprocessing.Value's get_lock() across "
             "processes)")
+
+
+def duplicate_instance(e: Evidence) -> Finding | None:
+    """``assert a is b`` failed after several workers had each fetched the same thing: both
+    ran a check-then-create (get-or-create, a lazy singleton) and each made its own."""
+    c = e.comparison
+    if c is None or c.op != "is" or c.left_type != c.right_type or c.left_type == "NoneType":
+        return None
+    if not all_finished(e):
+        return None
+    return hit(
+        0.7,
+        [f"two distinct {c.left_type} objects where one shared instance was expected, after "
+         f"every worker had finished: a check-then-create ran on more than one of them",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion(f"Several workers found no {c.left_type} yet and each created one: create "
+                   f"it under a lock (check again inside it), or create it once before the "
+                   f"workers start."),
+    )
+
+
+def broken_invariant(e: Evidence) -> Finding | None:
+    """A quantity that must never go below zero did, after every worker had finished: two of
+    them each checked there was enough, then both took (an atomicity violation)."""
+    found = measured(e)
+    if found is None or not broken_invariant_of(found) or not all_finished(e):
+        return None
+    got, op, _, expr = found
+    return hit(
+        0.7,
+        [f"{expr} ended at {num(got)}, below the {op} 0 the test requires, after every worker "
+         f"had finished: a check and the update that relied on it were not atomic",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion(f"Two workers passed the check on {expr} before either updated it: hold "
+                   f"one lock across the check and the update (or use an atomic "
+                   f"compare-and-set), and keep the assertion."),
+    )
+
+
+def thread_bound(e: Evidence) -> Finding | None:
+    """A SQLite connection made on one thread was used on another (sqlite3's own check): the
+    code shares a per-thread object between workers."""
+    exc = _exact(e, "sqlite3.ProgrammingError")
+    if exc is None or not e.facts("worker-thread") or not e.concurrent:
+        return None
+    if e.facts("closed"):
+        return None  # a closed connection refuses everyone: lifecycle.used_after_close
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)} on a worker thread: a connection made on one thread was "
+         f"used on another",
+         f"threads in this test: {_threads(e)}"],
+        Suggestion("Give each thread its own connection (threading.local(), or open one per "
+                   "task), or send all database work to one thread through a queue; "
+                   "check_same_thread=False only hides the check, it does not make sharing "
+                   "safe."),
+    )
 
 
 def file_check_then_act(e: Evidence) -> Finding | None:
