@@ -190,3 +190,14 @@ def render_message(name: str, **fields: object) -> str:
     import importlib
 
     return importlib.import_module("notify.templates").render(name, **fields)
+
+
+def fan_out(executor: Any, recipients: list[str], outbox: dict[str, str],
+            templates: dict[str, str]) -> None:
+    """Queue one personalised message per recipient; the executor sends them."""
+
+    def render_one(name: str) -> None:
+        outbox[name] = templates[name.split("@")[1]].format(name=name)
+
+    for name in recipients:
+        executor.submit(render_one, name)
