@@ -203,3 +203,18 @@ def test_no_signal_is_surest_where_nothing_a_rule_reads_was_there():
     for doubt in (decide(threads, []), decide(alone, []), decide(plain, [weak])):
         assert doubt.category is Category.UNCLASSIFIED
         assert doubt.confidence <= sure - 0.1
+
+
+def test_a_failure_alone_rules_out_pollution_however_strong_the_ledger_match():
+    polluted = finding("config-pollution.ledger-match", Category.CONFIG_POLLUTION, 0.9,
+                       "t.py::test_a left env RETRIES = 0, and this failure mentions it")
+    slow = finding("timeout.timeout-error", Category.TIMEOUT, 0.85, "TimeoutError after 0.5 s")
+    failed_alone = Evidence(nodeid="t.py::test_x", when="call", message="TimeoutError",
+                            reruns=RerunFacts(Verdict.DETERMINISTIC, None, 1, 0))
+    diagnosis = decide(failed_alone, [polluted, slow])
+    assert diagnosis.category is Category.TIMEOUT
+    assert any(line.startswith("ruled out config-pollution: it failed without the earlier "
+                               "tests too") for line in diagnosis.reasons)
+    # passing alone once is not failing alone: the ledger still speaks
+    passed_once = replace(failed_alone, reruns=RerunFacts(Verdict.FLAKY, None, 2, 1))
+    assert decide(passed_once, [polluted, slow]).category is Category.CONFIG_POLLUTION

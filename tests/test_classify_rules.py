@@ -6,6 +6,7 @@ on its own), with evidence lines that carry the numbers and suggestions that quo
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import sqlite3
 import subprocess
@@ -195,6 +196,10 @@ CASES = [
             frame_facts=(FrameFact("closed", "self.out (TextIOWrapper) was closed in write "
                                              "(sink.py:12)"),)),
          "self.out (TextIOWrapper) was closed", "after the last use"),
+    Case("lifecycle.cancelled",
+         ev(asyncio.CancelledError()),
+         ev(asyncio.TimeoutError()),
+         "was cancelled before it finished its work", "queue.join()"),
     Case("lifecycle.connection",
          ev(ConnectionRefusedError(111, "Connection refused")),
          ev(EOFError("EOF when reading a line"), message="EOFError"),
@@ -418,6 +423,25 @@ CASES = [
             workers=DONE, frame_facts=(ON_WORKER, FrameFact("closed", "db (Connection) was "
                                                                       "closed"))),
          "a connection made on one thread was used on another", "threading.local()"),
+    Case("race.over-release",
+         ev(rec(ValueError("Semaphore released too many times"), "uploads", "threading"),
+            workers=DONE),
+         # the same release, but from sequential code: an ordinary double release
+         ev(rec(ValueError("Semaphore released too many times"), "uploads", "threading")),
+         "released once more than it was acquired", "released flag"),
+    Case("race.shared-reader",
+         ev(rec(RuntimeError("readuntil() called while another coroutine is already waiting "
+                             "for incoming data"), "client", "asyncio.streams"),
+            workers=(Worker("task", "lookup", "exited"), Worker("task", "lookup", "exited"))),
+         # one task alone: the stream was not shared
+         ev(rec(RuntimeError("readuntil() called while another coroutine is already waiting "
+                             "for incoming data"), "client", "asyncio.streams"),
+            workers=(Worker("task", "main", "exited"),)),
+         "raised by asyncio while 2 tasks ran", "asyncio.Lock"),
+    Case("race.database-locked",
+         ev(sqlite3.OperationalError("database is locked"), workers=BUSY),
+         ev(sqlite3.OperationalError("database is locked")),
+         "two connections wanted SQLite's write lock", "commit before waiting"),
     Case("race.file-check-then-act",
          ev(FileExistsError(17, "File exists", "/tmp/spool"), workers=DONE,
             frame_facts=(ON_WORKER,)),

@@ -161,6 +161,28 @@ def test_barrier_party_never_arrives():
     meeting.wait()
 
 
+class Channel:
+    def __init__(self):
+        self.acked = threading.Condition()
+
+    def send(self, message, timeout=0.1):
+        with self.acked:
+            return self.acked.wait_for(lambda: False, timeout=timeout)
+
+
+def test_send_is_acknowledged():
+    channel = Channel()
+    assert channel.send("ping")
+
+
+def compute_nothing():
+    return None
+
+
+def test_a_call_that_waits_for_nothing():
+    assert compute_nothing() == 3
+
+
 def test_unrelated_assert_after_a_wait():
     done = threading.Event()
     done.set()
@@ -180,6 +202,12 @@ def test_a_wait_with_a_timeout_that_ran_out_is_a_timeout(chaostester):
         assert diagnosis["category"] == "timeout", name
         assert diagnosis["evidence"][0].startswith(f"{call} at line "), diagnosis["evidence"]
         assert "waited 0.1 s on a" in diagnosis["evidence"][0]
+    # the wait happened inside the method the assert called: read from its code
+    acked = result.diagnosis("test_send_is_acknowledged")
+    assert acked["category"] == "timeout"
+    assert acked["evidence"][0].startswith("channel.send() (test_waits.py:")
+    assert "`self.acked.wait_for(lambda: False, timeout=timeout)`" in acked["evidence"][0]
+    assert result.category("test_a_call_that_waits_for_nothing") == "unclassified"
     barrier = result.diagnosis("test_barrier_party_never_arrives")
     assert barrier["category"] == "timeout"
     assert "2 parties, default timeout 0.1" in barrier["evidence"][0]
@@ -249,3 +277,42 @@ def test_races_the_workers_left_behind_them_point_at_the_code(chaostester):
     overdrawn = result.diagnosis("test_never_overdrawn")
     assert "account.balance ended at -60" in overdrawn["evidence"][0]
     assert not any("timeout" in s["text"].lower() for s in overdrawn["suggestions"])
+
+
+HIDDEN = """
+from concurrent.futures import ThreadPoolExecutor
+
+TEMPLATES = {"alice": "Dear {}", "bob": "Hi {}"}
+
+
+def render(out, who):
+    out.append(TEMPLATES[who].format(who))
+
+
+def test_every_recipient_is_rendered():
+    out = []
+    with ThreadPoolExecutor(2) as pool:
+        for who in ("alice", "bob", "carol"):
+            pool.submit(render, out, who)
+    assert len(out) == 3
+
+
+def test_the_error_retrieved_is_not_hidden():
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(render, [], "carol").result(10)
+"""
+
+
+def test_an_error_left_on_a_future_explains_a_short_count(chaostester):
+    chaostester.pytester.makepyfile(test_hidden=HIDDEN)
+    result = chaostester.run()
+    short = result.diagnosis("test_every_recipient_is_rendered")
+    # two workers finished and one result is missing: without the future's error this reads
+    # as a lost update; the error left on the future is the real cause
+    assert short["category"] == "unclassified"
+    assert "a pool task raised KeyError: 'carol', left on its future and never retrieved" \
+        in short["evidence"]
+    assert short["suggestions"][0]["text"].startswith("1 pool task(s) raised and nobody looked")
+    assert not short["rules"]
+    retrieved = result.diagnosis("test_the_error_retrieved_is_not_hidden")
+    assert not any("never retrieved" in line for line in retrieved["evidence"])

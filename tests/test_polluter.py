@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -272,3 +273,33 @@ def test_the_victims_own_module_is_searched_first():
                                                        [*others, *local], (), "")
     assert search.polluter == others[7]
     assert search.runs <= 1 + math.ceil(math.log2(len(others))) + 1
+
+
+UMASK = """
+import os
+
+
+def test_secrets_are_private(tmp_path):
+    os.umask(0o077)  # tightened for the whole process, never put back
+    (tmp_path / "key").write_text("k")
+
+
+def test_spool_is_group_readable(tmp_path):
+    spool = tmp_path / "spool"
+    spool.write_text("x")
+    assert spool.stat().st_mode & 0o040
+"""
+
+
+def test_diagnostic_runs_start_with_the_sessions_umask_not_the_leftover(chaostester):
+    # The confirming subprocess is started by the pytest process whose umask the polluter
+    # tightened: inherited, it would make the victim fail "alone" too and clear the polluter.
+    saved = os.umask(0o022)
+    try:
+        chaostester.pytester.makepyfile(test_umask=UMASK)
+        run = chaostester.run("--poolchaos-confirm=auto", "--poolchaos-confirm-seconds=60")
+    finally:
+        os.umask(saved)
+    diagnosis = run.diagnosis("test_spool_is_group_readable")
+    assert diagnosis["verdict"] == "order-dependent", diagnosis["evidence"]
+    assert diagnosis["polluter"] == "test_umask.py::test_secrets_are_private"

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from ..guard import record
 from ..model import Category, Diagnosis, Evidence, Finding, RuleScore, Suggestion, Verdict
 from ..sanitize import redact_text
-from .signals import describe, secs, where
+from .signals import describe, hidden_errors, secs, where
 from .weights import weighted
 
 __all__ = ["MIN_SCORE", "combine", "decide", "is_disabled"]
@@ -40,22 +40,42 @@ def combine(scores: Iterable[float]) -> float:
 def decide(evidence: Evidence, findings: Sequence[object],
            disabled: Sequence[str] = ()) -> Diagnosis:
     kept = [f for f in _valid(findings) if not is_disabled(f.rule, disabled)]
+    ruled_out = _refuted(evidence)
+    dropped = [f for f in kept if f.category in ruled_out]
+    kept = [f for f in kept if f.category not in ruled_out]
     grouped: dict[Category, list[Finding]] = defaultdict(list)
     for finding in sorted(kept, key=lambda f: -f.score):
         grouped[finding.category].append(finding)
     totals = sorted(((combine(weighted(f.rule, f.score) for f in group), category)
                      for category, group in grouped.items()), key=lambda t: -t[0])
     if not totals or totals[0][0] < MIN_SCORE:
-        return _unclassified(evidence, kept)
+        return _unclassified(evidence, kept, _ruled_out_lines(dropped))
     best, category = totals[0]
     runner = totals[1] if len(totals) > 1 else None
-    lines = _lines(grouped[category])
+    lines = _lines(grouped[category]) + _ruled_out_lines(dropped)
     if runner is not None and runner[0] >= 0.5 * best:
         lines.append(f"also consistent with {runner[1].value} (score {runner[0]:.2f}): "
                      f"{grouped[runner[1]][0].reasons[0]}")
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
                       lines, [s for f in _speaking(grouped[category]) for s in f.suggestions],
                       _scores(kept))
+
+
+def _refuted(evidence: Evidence) -> frozenset[Category]:
+    """Categories the reruns disproved: a test that failed every time it ran without the
+    tests before it was not broken by what they left behind, whatever is still in effect."""
+    reruns = evidence.reruns
+    if reruns is not None and reruns.alone_runs and not reruns.alone_passes:
+        return frozenset({Category.CONFIG_POLLUTION})
+    return frozenset()
+
+
+def _ruled_out_lines(dropped: Sequence[Finding]) -> list[str]:
+    strongest = max(dropped, key=lambda f: f.score, default=None)
+    if strongest is None or strongest.score < MIN_SCORE:
+        return []
+    return [f"ruled out {strongest.category.value}: it failed without the earlier tests too "
+            f"({strongest.reasons[0]})"]
 
 
 def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
@@ -105,12 +125,16 @@ def _clamped(finding: Finding) -> Finding:
     return Finding(str(finding.rule), finding.category, score, reasons, suggestions)
 
 
-def _unclassified(evidence: Evidence, weak: Sequence[Finding]) -> Diagnosis:
+def _unclassified(evidence: Evidence, weak: Sequence[Finding],
+                  ruled_out: Sequence[str] = ()) -> Diagnosis:
     exc = evidence.outermost
     what = describe(exc) if exc else (evidence.message.splitlines() or ["the failure"])[0]
     lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
              f"{where(evidence)}"]
+    lines += [f"a pool task raised {text}, left on its future and never retrieved"
+              for text in hidden_errors(evidence)[:2]]
     lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.reasons[0]}" for f in weak]
+    lines += ruled_out
     return _diagnosis(evidence, Category.UNCLASSIFIED, _unclassified_confidence(evidence, weak),
                       lines, [_unclassified_advice(evidence, what)], _scores(weak))
 
@@ -120,7 +144,9 @@ def _unclassified_confidence(evidence: Evidence, weak: Sequence[Finding]) -> flo
     test that ran nothing concurrently, used no doubles and failed the same way alone. Each
     thing the scope saw that a missing rule could have explained lowers it."""
     confidence = 0.8
-    if evidence.concurrent or evidence.spawned:
+    if hidden_errors(evidence):
+        confidence += 0.1  # an error the tasks raised explains it, whatever else ran
+    elif evidence.concurrent or evidence.spawned:
         confidence -= 0.25
     if evidence.mocked:
         confidence -= 0.1
@@ -151,6 +177,12 @@ def _unclassified_advice(evidence: Evidence, what: str) -> Suggestion:
                           f"{len(leaks)} thing(s) behind ({shown}). Stop them in the test's "
                           f"teardown (join the thread, shut the pool down, terminate the "
                           f"process); the test's own checks passed.")
+    hidden = hidden_errors(evidence)
+    if hidden:
+        return Suggestion(f"{len(hidden)} pool task(s) raised and nobody looked: {hidden[0]}. "
+                          f"That error is the bug behind {what}{where(evidence)}; call "
+                          f".result() on every future (or use executor.map, which re-raises) "
+                          f"so it fails where it happens, then fix it there.")
     verdict = evidence.reruns.verdict if evidence.reruns is not None else Verdict.UNKNOWN
     if verdict is Verdict.FLAKY:
         return Suggestion(f"{what} {when}{where(evidence)} does not fail every run (flaky), yet "

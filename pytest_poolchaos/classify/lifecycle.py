@@ -95,6 +95,23 @@ def _uses(source: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w\"'])", source) is not None
 
 
+def cancelled(e: Evidence) -> Finding | None:
+    """The test awaited a task that was cancelled (a stop() or shutdown ran while it still
+    had work): asyncio's CancelledError reached the test."""
+    exc = e.outermost
+    if exc is None or not exc.is_a("asyncio.exceptions.CancelledError",
+                                   "concurrent.futures._base.CancelledError"):
+        return None
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)}: the task or future it waited on was cancelled before "
+         f"it finished its work"],
+        Suggestion("Something stopped the work while it still had items: let it finish first "
+                   "(await queue.join() or the task itself before cancelling, or signal it to "
+                   "stop and await it), and cancel only what must not finish."),
+    )
+
+
 def connection(e: Evidence) -> Finding | None:
     """BrokenPipe / ConnectionReset / ConnectionRefused, or EOFError on a pipe."""
     for qualname, meaning in _CONNECTION.items():

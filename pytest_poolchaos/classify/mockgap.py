@@ -13,6 +13,7 @@ _BAD_ASSERT = re.compile(r"'(\w+)' is not a valid assertion|Attributes cannot st
                          r"'assert' or 'assret'")
 _FAKE = re.compile(r"(?i)fake|mock|stub|dummy|double")
 _MOCK_NAME = re.compile(r"\b(?:NonCallable)?(?:Magic|Async|Property)?Mock\b")
+_AWAIT_TYPE = re.compile(r"object \w+ can't be used in 'await' expression")
 _NOT_AWAITABLE = re.compile(r"object (?:Magic)?Mock can't be used in 'await' expression")
 _MOCK_ASSERTION = re.compile(
     r"Expected '?[\w.]+'? to (?:have been|be) (?:called|awaited)|expected call not found"
@@ -76,9 +77,17 @@ def not_implemented(e: Evidence) -> Finding | None:
     return None
 
 
+def _awaited_double_value(e: Evidence) -> re.Match[str] | None:
+    """``await self.client.lookup()`` where self.client is a plain Mock: what it returned (a
+    str, an int) cannot be awaited."""
+    if not e.facts("double-at-raise") or e.any_exception("builtins.TypeError") is None:
+        return None
+    return search(_AWAIT_TYPE, e)
+
+
 def mock_value(e: Evidence) -> Finding | None:
     """A Mock/MagicMock turned up where a real value was expected."""
-    awaited = search(_NOT_AWAITABLE, e)
+    awaited = search(_NOT_AWAITABLE, e) or _awaited_double_value(e)
     if awaited is not None:
         return hit(0.9, [f"{awaited.group(0)}{where(e)}: an async method was replaced by a "
                          f"synchronous Mock"],

@@ -15,7 +15,7 @@ import re
 from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
 from .expectation import broken_invariant as broken_invariant_of
 from .expectation import measured
-from .signals import all_finished, describe, hit, num, where
+from .signals import all_finished, describe, explained_short, hit, num, where
 
 #: the message of each container type's "changed during iteration" RuntimeError
 _MUTATED = {"dict": "dictionary", "OrderedDict": "OrderedDict", "defaultdict": "dictionary",
@@ -92,6 +92,8 @@ def lost_update(e: Evidence) -> Finding | None:
     if counts is None or not all_finished(e):
         return None
     got, want = counts
+    if explained_short(e, got, want):
+        return None  # the missing ones raised: an error hidden on their futures, not a race
     if not got or not want or not 1 <= abs(got - want) <= _COUNT_OFF:
         # "none should wait" is an expectation about contention, and a count of zero means
         # nothing ran at all: a lost update leaves at least one of the racing updates.
@@ -174,6 +176,60 @@ def thread_bound(e: Evidence) -> Finding | None:
                    "task), or send all database work to one thread through a queue; "
                    "check_same_thread=False only hides the check, it does not make sharing "
                    "safe."),
+    )
+
+
+def over_release(e: Evidence) -> Finding | None:
+    """A BoundedSemaphore released more often than acquired, in a test that ran workers: two
+    of them each decided it was theirs to release (a check outside the lock)."""
+    exc = _exact(e, "builtins.ValueError")
+    if exc is None or "threading" not in exc.modules or not e.concurrent:
+        return None
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)}: a bounded semaphore was released once more than it was "
+         f"acquired, with several workers running",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion("Two workers both released one slot: make 'who releases' a decision taken "
+                   "once, under a lock (set a released flag and release inside the same "
+                   "`with lock:`), or release only in the worker that acquired."),
+    )
+
+
+def shared_reader(e: Evidence) -> Finding | None:
+    """asyncio refused a second waiter on an object that allows one (a StreamReader read by
+    two tasks at once): tasks share one connection without a lock."""
+    exc = _exact(e, "builtins.RuntimeError")
+    tasks = [w for w in e.workers if w.kind == "task"]
+    if exc is None or len(tasks) < 2 or not any(m.startswith("asyncio.") for m in exc.modules):
+        return None
+    if "loop" in exc.message:
+        return None  # a closed or foreign loop: lifecycle.loop_closed
+    return hit(
+        0.7,
+        [f"{describe(exc)}{where(e)}, raised by asyncio while {len(tasks)} tasks ran: two of "
+         f"them used one single-reader object at the same time",
+         f"tasks in this test: {_threads(e)}"],
+        Suggestion("Several tasks read one stream (connection) at once: give each task its own "
+                   "connection, or serialise the request/response pairs with one asyncio.Lock "
+                   "held across the write and the read."),
+    )
+
+
+def database_locked(e: Evidence) -> Finding | None:
+    """SQLite's write lock was held by one connection while another, on another worker,
+    needed it ("database is locked" once the busy timeout ran out)."""
+    exc = e.any_exception("sqlite3.OperationalError")
+    if exc is None or "locked" not in exc.message or not e.concurrent:
+        return None
+    return hit(
+        0.6,
+        [f"{describe(exc)}{where(e)}: two connections wanted SQLite's write lock while "
+         f"workers ran; one held it while waiting for the other",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion("One transaction holds the write lock while waiting for work that needs "
+                   "the same lock: commit before waiting on other threads, keep write "
+                   "transactions short, or route writes through one connection."),
     )
 
 

@@ -78,3 +78,14 @@ def all_finished(evidence: Evidence) -> bool:
     they left short was not merely late."""
     workers = [w for w in evidence.workers if w.kind in ("thread", "process", "task")]
     return len(workers) >= 2 and all(w.state in ("exited", "idle") for w in workers)
+
+
+def hidden_errors(evidence: Evidence) -> list[str]:
+    """Exceptions the test's pool tasks raised and left on their futures, unretrieved."""
+    return [fact.detail for fact in evidence.facts("hidden-error")]
+
+
+def explained_short(evidence: Evidence, got: int, want: int) -> bool:
+    """A count short by no more than the tasks that raised: those tasks failed, nothing
+    was lost or late."""
+    return got < want and 0 < want - got <= len(hidden_errors(evidence))

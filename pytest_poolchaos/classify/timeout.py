@@ -254,12 +254,18 @@ def bounded_wait(e: Evidence) -> Finding | None:
     """The failing assert checked the result of a wait with a timeout on a live lock, event,
     condition, semaphore, thread, pipe or selector, and it had run out (frames read which
     object it was and what the assert checked)."""
-    waits = e.facts("bounded-wait")
-    if not waits or e.any_exception("builtins.AssertionError") is None:
+    if e.any_exception("builtins.AssertionError") is None:
         return None
+    waits = e.facts("bounded-wait")
+    # a function the failing line called waited inside (read from its code) and the assert
+    # got nothing back: weaker, the wait itself was not seen
+    called = e.facts("timed-call") if not waits and _falsy_result(e) else []
+    if not waits and not called:
+        return None
+    waits = waits or called
     busy = [w.describe() for w in e.workers if w.state == "busy"]
     return hit(
-        0.8,
+        0.7 if called else 0.8,
         [f"{waits[0].detail}{where(e)}",
          f"still working when it failed: {busy[0]}" if busy else ""],
         Suggestion(f"{waits[0].detail.split(' at line', 1)[0]} gave up before the other side "
@@ -267,6 +273,18 @@ def bounded_wait(e: Evidence) -> Finding | None:
                    f"producer that should signal) before allowing longer; a longer wait only "
                    f"helps when that side is merely slow under load."),
     )
+
+
+def _falsy_result(e: Evidence) -> bool:
+    """The assert checked a result that came back empty: None, False, nothing."""
+    c = e.comparison
+    if c is not None:
+        return c.left in _EMPTY or c.right in _EMPTY
+    return bool(re.search(r"(?:^|: )assert (?:None|False|\[\]|\{\}|\(\)|''|0)(?:$|\s)",
+                          e.message))
+
+
+_EMPTY = frozenset({"None", "False", "[]", "{}", "()", "''", "0", "b''"})
 
 
 def barrier_timeout(e: Evidence) -> Finding | None:

@@ -98,7 +98,8 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
     rounds = settings.rerun or 1
     confirm = settings.rerun <= 0
     with DiagnosticProgress(config, rounds * (1 + len(victims)) + len(victims)) as progress:
-        context = _Context(config, settings, result, Runner(config, settings, result.environ),
+        context = _Context(config, settings, result, Runner(config, settings, result.environ,
+                                                                result.umask),
                            {item.nodeid: item for item in session.items},
                            leaked_resources(result), progress,
                            start + settings.confirm_seconds if confirm else None,

@@ -68,11 +68,14 @@ class Runner:
     """Starts diagnostic pytest subprocesses and counts them."""
 
     def __init__(self, config: pytest.Config, settings: Settings,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], umask: int | None = None) -> None:
         self.cwd = Path(config.rootpath)
         self.base = _base_args(config, settings)
         self.light = _light_args(config) if _can_go_light(config) else self.base
         self.environ = {k: v for k, v in (environ or os.environ).items() if k not in _DROP_ENV}
+        #: the session's umask as it was before the first test: a child inherits the
+        #: current one, which an earlier test may have changed
+        self.umask = -1 if umask is None else umask
         self.runs = 0
 
     def run(self, nodeids: Sequence[str], timeout: float,
@@ -92,7 +95,7 @@ class Runner:
             # No report file: the controller writes none in a diagnostic child (child.OUT).
             args = [*(self.light if light else [*self.base, *extra]), *nodeids]
             start = time.perf_counter()
-            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout))
+            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout), self.umask)
             seconds = time.perf_counter() - start
             tests = _read(out)
         return ChildRun(tuple(nodeids), seconds, returncode, killed, tests)
@@ -164,11 +167,11 @@ def _value_of(name: str, arg: str, following: str | None) -> str | None:
     return None
 
 
-def _call(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[
-        int | None, bool]:
+def _call(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
+          umask: int = -1) -> tuple[int | None, bool]:
     process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+                               start_new_session=True, umask=umask)
     try:
         return process.wait(timeout=timeout), False
     except subprocess.TimeoutExpired:

@@ -115,7 +115,12 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
 def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                 scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
     root = str(item.config.rootpath)
-    return frames.workers(scope.started()), frames.frame_facts((e for e, _ in chain), root)
+    # the failure's own chain may be the future's error, retrieved by result(): not hidden
+    shown = {f"{type(e).__name__}: {str(e)[:120]}" for e, _ in chain}
+    hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
+                   if text not in shown)
+    return (frames.workers(scope.started()),
+            frames.frame_facts((e for e, _ in chain), root) + hidden)
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:

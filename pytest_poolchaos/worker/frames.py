@@ -46,6 +46,7 @@ _MAX_WORKERS = 16
 _TIMED_CALL = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.(?P<method>wait|wait_for|acquire|join|poll"
                          r"|select)\((?P<args>[^()]*(?:\([^()]*\)[^()]*)*)\)")
 _WITH_AS = re.compile(r"\bas\s+([A-Za-z_]\w*)\s*[,:)]")
+_METHOD_CALL = re.compile(r"([A-Za-z_][\w.]*)\.([A-Za-z_]\w*)\(")
 _STORED = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=[^=]")
 _WAIT_LOOKBACK = 6  # lines before the failing assert where the wait it checks may be
 #: modules of the objects whose timed waits are read (threading, multiprocessing, ...)
@@ -64,14 +65,31 @@ def workers(started: Iterable[Started]) -> tuple[Worker, ...]:
     for entry in started:
         obj = entry.ref()
         if obj is None:
-            if entry.kind == "task":  # only the loop keeps a pending task: this one was done
-                out.append(Worker("task", entry.label.removeprefix("task "), "exited"))
+            # Only what finished is collected: threading keeps running threads, the loop its
+            # pending tasks, multiprocessing its unreaped children. A pool's end says nothing
+            # about its work.
+            gone = _gone(entry)
+            if gone is not None:
+                out.append(gone)
             continue
         found = _worker(entry.kind, obj, frames, seen)
         out.extend(found)
         if len(out) >= _MAX_WORKERS:
             break
     return tuple(out[:_MAX_WORKERS])
+
+
+def _gone(entry: Started) -> Worker | None:
+    """A thread, task or process whose object was collected: threading keeps running threads
+    and the loop its pending tasks, so those finished; a Popen dropped while its child ran
+    leaves a live child, so a process is judged by its pid."""
+    name = entry.label.split(" ", 1)[-1].strip("'")
+    if entry.kind in ("thread", "task"):
+        return Worker(entry.kind, name, "exited")
+    if entry.kind == "process" and entry.pid is not None and os.path.isdir("/proc"):
+        ended = not os.path.exists(f"/proc/{entry.pid}") or _zombie(entry.pid)
+        return Worker("process", name, "exited" if ended else "alive")
+    return None
 
 
 def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -> list[Worker]:
@@ -199,6 +217,7 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
     """Locks, shared containers and generators the raising frame held, directly or as
     attributes of ``self``."""
     facts = [FrameFact("double-at-raise", fact.detail) for fact in _doubles(frame)]
+    failing = linecache.getline(frame.f_code.co_filename, at)
     # a `with` block's exit closed what it bound on the failure's way out: closed now, not
     # when the failing line ran
     managed = {m for _, text in _lines_before(frame, at) for m in _WITH_AS.findall(text)}
@@ -217,6 +236,11 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
         elif kind is threading.Barrier:
             facts.append(FrameFact("barrier", f"{label}: {own(value, '_parties')} parties, "
                                               f"default timeout {own(value, '_timeout')}"))
+        if "." in name and _mentions(failing, name):
+            what = double_kind(value)  # self.client on the failing line is a double
+            if what:
+                facts.append(FrameFact("double-at-raise", f"{name} is {what} in "
+                                                          f"{_where(frame)}"))
         state = closed_state(value) if name.split(".", 1)[0] not in managed else ""
         if state:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
@@ -404,14 +428,45 @@ def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
 def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
     line = linecache.getline(frame.f_code.co_filename, at)
     facts = []
+    for name, code in _called_code(line, frame, local):
+        place = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+        if _polls_a_clock(code):
+            facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
+                                               f"({place})"))
+            continue
+        wait = _timed_wait_in(code)
+        if wait:
+            facts.append(FrameFact("timed-call", f"{name}() ({place}) returns after a wait "
+                                                 f"with a timeout: `{wait}`"))
+    return facts
+
+
+def _called_code(line: str, frame: FrameType, local: dict[str, Any]
+                 ) -> Iterator[tuple[str, CodeType]]:
+    """Code of the plain functions and of the methods of live objects the line calls."""
     for name in _CALLED.findall(line):
         func = local.get(name, frame.f_globals.get(name))
         code = own(func, "__code__") if type(func) is FunctionType else None
-        if code is not None and _polls_a_clock(code):
-            facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
-                                               f"({os.path.basename(code.co_filename)}:"
-                                               f"{code.co_firstlineno})"))
-    return facts
+        if isinstance(code, CodeType):
+            yield name, code
+    for dotted, method in _METHOD_CALL.findall(line):
+        obj = _resolve(dotted, {**frame.f_globals, **local})
+        func = class_attr(type(obj), method) if obj is not None else None
+        code = own(func, "__code__") if type(func) is FunctionType else None
+        if isinstance(code, CodeType) and not code.co_filename.startswith(_STDLIB):
+            yield f"{dotted}.{method}", code
+
+
+def _timed_wait_in(code: CodeType) -> str:
+    """The first wait with a timeout in the function's own source, as written."""
+    last = max((end for *_, end in code.co_lines() if end is not None),
+               default=code.co_firstlineno)
+    for lineno in range(code.co_firstlineno, min(last, code.co_firstlineno + 80) + 1):
+        match = _TIMED_CALL.search(linecache.getline(code.co_filename, lineno))
+        if match and (_timeout_arg(match["method"], match["args"]) is not None
+                      or "timeout" in match["args"]):
+            return match.group(0).strip()
+    return ""
 
 
 def _polls_a_clock(code: CodeType) -> bool:

@@ -165,6 +165,11 @@ class PoolScope:
         pending, self.pending = self.pending, None
         return pending.finish() if pending is not None else []
 
+    def hidden_errors(self) -> list[str]:
+        """Exceptions the running test's pool tasks left on their futures so far."""
+        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        return list(log.hidden or ()) if log is not None else []
+
     def started(self) -> list[Started]:
         """What the running test (setup included) started so far, its asyncio tasks last."""
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)

@@ -31,6 +31,7 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
 #: asyncio tasks recorded per test: enough to tell several from one, never a cost that grows
 #: with a test that creates thousands
 MAX_TASKS = 16
+_MAX_HIDDEN = 8
 
 #: A thread told to stop just before teardown ended gets at least this long to finish on its own
 #: before it counts as left behind, so the report does not depend on who wins that race.
@@ -65,8 +66,8 @@ _NONE: frozenset[Any] = frozenset()
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("before_fork", "connections", "foreign", "fork_phases", "forked", "mocked",
-                 "opened", "path", "phase", "runner", "started", "tasks", "threads")
+    __slots__ = ("before_fork", "connections", "foreign", "fork_phases", "forked", "hidden",
+                 "mocked", "opened", "path", "phase", "runner", "started", "tasks", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -83,6 +84,9 @@ class SpawnLog:
         #: asyncio tasks the test's own threads created, the first MAX_TASKS: evidence of
         #: concurrency only (a pending task is the asyncio-task probe's business, not a leak here)
         self.tasks: list[Started] = []
+        #: exceptions the test's pool tasks raised onto their futures, the first few: nobody
+        #: may ever call result() to see them
+        self.hidden: list[str] | None = None
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
         #: the phases the forks descend from (see origin); replaced, never changed in place
@@ -171,6 +175,8 @@ class Spawns:
         for module_name, cls_name, method in _MOCK_ENTRIES:
             self._try_wrap(module_name, cls_name, method, self._wrap_light, self._mock_used)
         self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
+        self._try_wrap("concurrent.futures._base", "Future", "set_exception",
+                       self._wrap_light, self._future_failed)
         self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
                        self._wrap_returning, self._task_created)
 
@@ -319,6 +325,15 @@ class Spawns:
         name = getattr(coro, "__qualname__", None) or task.get_name()
         log.tasks.append(Started("task", weakref.ref(task), f"task {name}", "", log.origin()))
 
+    def _future_failed(self, _future: Any, error: Any = None, *_: Any) -> None:
+        log = self.log
+        if log is None or not isinstance(error, BaseException) or not log.owns_current():
+            return
+        if log.hidden is None:
+            log.hidden = []
+        if len(log.hidden) < _MAX_HIDDEN:
+            log.hidden.append(f"{type(error).__name__}: {str(error)[:120]}")
+
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
             self.log.mocked = True
@@ -453,7 +468,7 @@ def _wrapped(cls: type, method: str) -> bool:
 #: (``multiprocessing.Pool()`` imports multiprocessing.pool on first use).
 _LAZY_MODULES = frozenset({"concurrent.futures.thread", "concurrent.futures.process",
                            "multiprocessing.pool", "multiprocessing.process", "unittest.mock",
-                           "socket", "asyncio.base_events"})
+                           "socket", "asyncio.base_events", "concurrent.futures._base"})
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
