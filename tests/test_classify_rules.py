@@ -196,6 +196,18 @@ CASES = [
             frame_facts=(FrameFact("closed", "self.out (TextIOWrapper) was closed in write "
                                              "(sink.py:12)"),)),
          "self.out (TextIOWrapper) was closed", "after the last use"),
+    Case("lifecycle.died-with-work",
+         ev(TimeoutError(), frame_facts=(FrameFact("hidden-error", "UnicodeDecodeError: "
+                                                                   "'ascii' codec"),)),
+         ev(TimeoutError()),
+         "a worker task raised UnicodeDecodeError", "task_done()"),
+    Case("lifecycle.waited-on-shut-pool",
+         ev(TimeoutError(), source_line="return [r.get(timeout=1) for r in pending]",
+            frame_facts=(FrameFact("closed", "pool (Pool) was shut down in render_all "
+                                             "(pages.py:7)"),)),
+         # the same wait with the pool still running: slow work, a timeout
+         ev(TimeoutError(), source_line="return [r.get(timeout=1) for r in pending]"),
+         "pool (Pool) was shut down in render_all", "inside its `with` block"),
     Case("lifecycle.cancelled",
          ev(asyncio.CancelledError()),
          ev(asyncio.TimeoutError()),
@@ -442,6 +454,19 @@ CASES = [
          ev(sqlite3.OperationalError("database is locked"), workers=BUSY),
          ev(sqlite3.OperationalError("database is locked")),
          "two connections wanted SQLite's write lock", "commit before waiting"),
+    Case("race.lost-wakeup",
+         ev(AssertionError("assert None"), message="AssertionError: assert None",
+            workers=DONE,
+            frame_facts=(FrameFact("timed-call", "box.take() (box.py:9) returns after a wait "
+                                                 "with a timeout: `self.cond.wait(timeout)` on "
+                                                 "a Condition"),)),
+         # the producer is still at work: the wait was too short, not its signal lost
+         ev(AssertionError("assert None"), message="AssertionError: assert None",
+            workers=BUSY,
+            frame_facts=(FrameFact("timed-call", "box.take() (box.py:9) returns after a wait "
+                                                 "with a timeout: `self.cond.wait(timeout)` on "
+                                                 "a Condition"),)),
+         "yet every worker had already finished", "under the same lock"),
     Case("race.file-check-then-act",
          ev(FileExistsError(17, "File exists", "/tmp/spool"), workers=DONE,
             frame_facts=(ON_WORKER,)),

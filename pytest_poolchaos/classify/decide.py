@@ -131,7 +131,7 @@ def _unclassified(evidence: Evidence, weak: Sequence[Finding],
     what = describe(exc) if exc else (evidence.message.splitlines() or ["the failure"])[0]
     lines = [f"no timeout, expectation, lifecycle, pollution or mock signal in {what}"
              f"{where(evidence)}"]
-    lines += [f"a pool task raised {text}, left on its future and never retrieved"
+    lines += [f"a task raised {text}, and nobody retrieved it"
               for text in hidden_errors(evidence)[:2]]
     lines += [f"weak {f.category.value} signal ({f.score:.2f}): {f.reasons[0]}" for f in weak]
     lines += ruled_out
@@ -179,7 +179,7 @@ def _unclassified_advice(evidence: Evidence, what: str) -> Suggestion:
                           f"process); the test's own checks passed.")
     hidden = hidden_errors(evidence)
     if hidden:
-        return Suggestion(f"{len(hidden)} pool task(s) raised and nobody looked: {hidden[0]}. "
+        return Suggestion(f"{len(hidden)} task(s) raised and nobody looked: {hidden[0]}. "
                           f"That error is the bug behind {what}{where(evidence)}; call "
                           f".result() on every future (or use executor.map, which re-raises) "
                           f"so it fails where it happens, then fix it there.")

@@ -6,7 +6,7 @@ import re
 import sys
 
 from ..model import Evidence, Finding, Suggestion
-from .signals import describe, hit, line, search, where
+from .signals import describe, hidden_errors, hit, line, search, where
 from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
@@ -86,6 +86,24 @@ def used_after_close(e: Evidence) -> Finding | None:
     )
 
 
+def waited_on_shut_pool(e: Evidence) -> Finding | None:
+    """A wait for results ran out in a frame whose pool had already been shut down (a with
+    block that ended before the results were fetched: Pool.__exit__ terminates)."""
+    exc = e.outermost
+    shut = [fact for fact in e.facts("closed") if "was shut down" in fact.detail]
+    if exc is None or not exc.is_a(*TIMEOUT_ERRORS) or not shut:
+        return None
+    pool = shut[0].detail.split(" (", 1)[0]
+    return hit(
+        0.9,
+        [f"{describe(exc)}{where(e)}: {shut[0].detail} before its results were collected",
+         f"the wait: `{line(e)}`" if line(e) else ""],
+        Suggestion(f"Collect the results while {pool} is still running: fetch them inside its "
+                   f"`with` block (multiprocessing.Pool's exit terminates the workers, it does "
+                   f"not wait), or call close() and join() before leaving it."),
+    )
+
+
 #: what a closed file, socket, pipe, queue, connection or executor raises when it is used
 _CLOSED_RAISES = ("builtins.ValueError", "builtins.OSError", "builtins.RuntimeError",
                   "builtins.EOFError", "sqlite3.ProgrammingError", "sqlite3.Error")
@@ -95,12 +113,14 @@ def _uses(source: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w\"'])", source) is not None
 
 
+_CANCELLED = ("asyncio.exceptions.CancelledError", "concurrent.futures._base.CancelledError")
+
+
 def cancelled(e: Evidence) -> Finding | None:
     """The test awaited a task that was cancelled (a stop() or shutdown ran while it still
     had work): asyncio's CancelledError reached the test."""
     exc = e.outermost
-    if exc is None or not exc.is_a("asyncio.exceptions.CancelledError",
-                                   "concurrent.futures._base.CancelledError"):
+    if exc is None or not exc.is_a(*_CANCELLED):
         return None
     return hit(
         0.75,
@@ -360,6 +380,26 @@ def _death_advice(code: int | None) -> Suggestion:
 #: exit statuses a process gets from whoever stops it (SIGKILL, SIGTERM), often after the wait
 #: already ran out: they say nothing about why the wait ran out
 _STOPPED = (0, -9, -15)
+
+
+def died_with_work(e: Evidence) -> Finding | None:
+    """A wait ran out after a worker task had died with an exception nobody retrieved: the
+    work it owned (a task_done(), a result, a signal) was never going to come."""
+    waited = e.any_exception(*TIMEOUT_ERRORS, *QUEUE_EMPTY, *_CANCELLED) or (
+        e.timeout is not None and e.timeout.fired) or e.facts("bounded-wait")
+    hidden = hidden_errors(e)
+    if not waited or not hidden:
+        return None
+    return hit(
+        0.9,
+        [f"a worker task raised {hidden[0]} and nobody retrieved it; the wait{where(e)} was "
+         f"for work that task never finished",
+         *(f"also raised in a task: {text}" for text in hidden[1:2])],
+        Suggestion(f"Fix or handle {hidden[0]} inside the worker (catch it per item and still "
+                   f"mark the item done, e.g. queue.task_done() in a finally:), and await or "
+                   f".result() every task so its error surfaces; a longer timeout would only "
+                   f"wait longer for a worker that is gone."),
+    )
 
 
 def dead_before_timeout(e: Evidence) -> Finding | None:

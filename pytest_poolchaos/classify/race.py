@@ -16,6 +16,7 @@ from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, V
 from .expectation import broken_invariant as broken_invariant_of
 from .expectation import measured
 from .signals import all_finished, describe, explained_short, hit, num, where
+from .timeout import ran_out, signallers_done
 
 #: the message of each container type's "changed during iteration" RuntimeError
 _MUTATED = {"dict": "dictionary", "OrderedDict": "OrderedDict", "defaultdict": "dictionary",
@@ -230,6 +231,29 @@ def database_locked(e: Evidence) -> Finding | None:
         Suggestion("One transaction holds the write lock while waiting for work that needs "
                    "the same lock: commit before waiting on other threads, keep write "
                    "transactions short, or route writes through one connection."),
+    )
+
+
+#: what a wait that a notify can miss waits on (a lock held elsewhere is not a lost signal)
+_SIGNALLED = ("on a Condition",)
+
+
+def lost_wakeup(e: Evidence) -> Finding | None:
+    """A wait with a timeout ran out although every worker that could signal it had already
+    finished without an error: the signal came before the wait began (a notify or set
+    outside the lock, a predicate checked without it) and was lost."""
+    waits = [w for w in ran_out(e)[0] if w.detail.endswith(_SIGNALLED)
+             or f"{_SIGNALLED[0]} and ran out" in w.detail]
+    if not waits or not signallers_done(e):
+        return None
+    return hit(
+        0.75,
+        [f"{waits[0].detail}{where(e)}, yet every worker had already finished: the signal it "
+         f"waited for was sent before the wait began and was lost",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion("Check the condition and wait under the same lock the signaller holds when "
+                   "it changes the state (`with cond: cond.wait_for(predicate, timeout)`), so a "
+                   "notify that comes first is not lost; a longer timeout does not help."),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..model import Evidence, Finding, Suggestion
+from ..model import Evidence, Finding, FrameFact, Suggestion
 from .signals import WAIT_ARG, describe, hit, line, num, pct, search, secs, waited, where
 
 TIMEOUT_ERRORS = (
@@ -254,15 +254,9 @@ def bounded_wait(e: Evidence) -> Finding | None:
     """The failing assert checked the result of a wait with a timeout on a live lock, event,
     condition, semaphore, thread, pipe or selector, and it had run out (frames read which
     object it was and what the assert checked)."""
-    if e.any_exception("builtins.AssertionError") is None:
-        return None
-    waits = e.facts("bounded-wait")
-    # a function the failing line called waited inside (read from its code) and the assert
-    # got nothing back: weaker, the wait itself was not seen
-    called = e.facts("timed-call") if not waits and _falsy_result(e) else []
-    if not waits and not called:
-        return None
-    waits = waits or called
+    waits, called = ran_out(e)
+    if not waits or (signallers_done(e) and "on a Condition" in waits[0].detail):
+        return None  # nobody was left to notify it: race.lost_wakeup
     busy = [w.describe() for w in e.workers if w.state == "busy"]
     return hit(
         0.7 if called else 0.8,
@@ -273,6 +267,34 @@ def bounded_wait(e: Evidence) -> Finding | None:
                    f"producer that should signal) before allowing longer; a longer wait only "
                    f"helps when that side is merely slow under load."),
     )
+
+
+def ran_out(e: Evidence) -> tuple[list[FrameFact], bool]:
+    """The waits with a timeout the failing assert checked, and whether they were only read
+    from the code of a function it called (weaker: the wait itself was not seen)."""
+    if e.any_exception("builtins.AssertionError") is None:
+        return [], False
+    waits = e.facts("bounded-wait")
+    if waits:
+        return waits, False
+    called = e.facts("timed-call") if _falsy_result(e) else []
+    return called, bool(called)
+
+
+def signallers_done(e: Evidence) -> bool:
+    """Every thread, process or task the test started had finished, none by raising: nobody
+    was left to signal, so the wait was not too short (race.lost_wakeup reads it)."""
+    workers = [w for w in e.workers if w.kind in ("thread", "process", "task")]
+    # a thread that ended only just before the failure was read was joined on the way out
+    # (a finally: block): it was still running when the wait ran out
+    return bool(workers) and all(
+        w.state in ("exited", "idle") and (w.ended_ago is None or w.ended_ago >= _LONG_DONE)
+        for w in workers) and not e.facts("hidden-error")
+
+
+#: seconds before the failure was read that a thread must have ended to count as done before
+#: the wait ran out
+_LONG_DONE = 0.1
 
 
 def _falsy_result(e: Evidence) -> bool:

@@ -222,6 +222,9 @@ class Worker:
     state: str  # busy | idle (a pool thread waiting for work) | exited | alive
     where: str = ""  # for a busy thread: the function and line it was in
     exit_code: int | None = None
+    #: for a thread that has exited: how many seconds before the failure was read it did
+    #: (None when not known)
+    ended_ago: float | None = None
 
     def describe(self) -> str:
         code = f" (exit code {self.exit_code})" if self.exit_code is not None else ""

@@ -119,7 +119,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     shown = {f"{type(e).__name__}: {str(e)[:120]}" for e, _ in chain}
     hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
                    if text not in shown)
-    return (frames.workers(scope.started()),
+    return (frames.workers(scope.started(), scope.ended()),
             frames.frame_facts((e for e, _ in chain), root) + hidden)
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from types import CodeType, FrameType, FunctionType, GeneratorType, ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -57,9 +58,12 @@ _WAIT_MODULES = frozenset({"threading", "_thread", "multiprocessing", "selectors
 # -- workers --------------------------------------------------------------------------------
 
 
-def workers(started: Iterable[Started]) -> tuple[Worker, ...]:
-    """Each thread, pool and process the scope saw start, as it is now."""
+def workers(started: Iterable[Started], ended: dict[int, float] | None = None
+            ) -> tuple[Worker, ...]:
+    """Each thread, pool and process the scope saw start, as it is now; ``ended`` (id of a
+    thread -> monotonic time it ended) dates the threads that have exited."""
     frames = sys._current_frames()
+    ended = ended or {}
     out: list[Worker] = []
     seen: set[int] = set()
     for entry in started:
@@ -72,7 +76,7 @@ def workers(started: Iterable[Started]) -> tuple[Worker, ...]:
             if gone is not None:
                 out.append(gone)
             continue
-        found = _worker(entry.kind, obj, frames, seen)
+        found = _worker(entry.kind, obj, frames, seen, ended)
         out.extend(found)
         if len(out) >= _MAX_WORKERS:
             break
@@ -92,9 +96,10 @@ def _gone(entry: Started) -> Worker | None:
     return None
 
 
-def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -> list[Worker]:
+def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int],
+            ended: dict[int, float]) -> list[Worker]:
     if kind == "thread" and isinstance(obj, threading.Thread):
-        return _thread_worker(obj, frames, seen)
+        return _thread_worker(obj, frames, seen, ended.get(id(obj)))
     if kind == "pool":
         threads = own(obj, "_threads") or ()  # ThreadPoolExecutor keeps a set of them
         found = [w for t in list(threads) if isinstance(t, threading.Thread)
@@ -110,14 +115,15 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int]) -
 
 
 def _thread_worker(thread: threading.Thread, frames: dict[int, FrameType],
-                   seen: set[int]) -> list[Worker]:
+                   seen: set[int], ended: float | None = None) -> list[Worker]:
     ident = thread.ident
     if ident is None or id(thread) in seen:  # idents of exited threads are reused
         return []
     seen.add(id(thread))
     frame = frames.get(ident)
     if frame is None or not thread.is_alive():
-        return [Worker("thread", thread.name, "exited")]
+        ago = round(time.monotonic() - ended, 3) if ended is not None else None
+        return [Worker("thread", thread.name, "exited", ended_ago=ago)]
     return [_thread_state(thread.name, frame)]
 
 
@@ -220,7 +226,7 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
     failing = linecache.getline(frame.f_code.co_filename, at)
     # a `with` block's exit closed what it bound on the failure's way out: closed now, not
     # when the failing line ran
-    managed = {m for _, text in _lines_before(frame, at) for m in _WITH_AS.findall(text)}
+    managed = _enclosing_with(frame, at)
     sockets = sys.modules.get("socket")
     for name, value in _reachable(frame):
         kind = type(value)
@@ -246,6 +252,22 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
     return facts
+
+
+def _enclosing_with(frame: FrameType, at: int) -> set[str]:
+    """Names bound by the `with` blocks the failing line sits in: their exit ran on the
+    failure's way out. A block that had ended before the line ran closed its object then."""
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    depth = len(failing) - len(failing.lstrip())
+    names: set[str] = set()
+    for _, text in reversed(list(_lines_before(frame, at))):
+        if not text.strip():
+            continue
+        indent = len(text) - len(text.lstrip())
+        if indent < depth:
+            names.update(_WITH_AS.findall(text))
+            depth = indent
+    return names
 
 
 def closed_state(value: Any) -> str:
@@ -428,45 +450,50 @@ def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
 def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
     line = linecache.getline(frame.f_code.co_filename, at)
     facts = []
-    for name, code in _called_code(line, frame, local):
+    for name, code, receiver in _called_code(line, frame, local):
         place = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
         if _polls_a_clock(code):
             facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
                                                f"({place})"))
             continue
-        wait = _timed_wait_in(code)
+        wait, on = _timed_wait_in(code, receiver)
         if wait:
             facts.append(FrameFact("timed-call", f"{name}() ({place}) returns after a wait "
-                                                 f"with a timeout: `{wait}`"))
+                                                 f"with a timeout: `{wait}`{on}"))
     return facts
 
 
 def _called_code(line: str, frame: FrameType, local: dict[str, Any]
-                 ) -> Iterator[tuple[str, CodeType]]:
-    """Code of the plain functions and of the methods of live objects the line calls."""
+                 ) -> Iterator[tuple[str, CodeType, Any]]:
+    """Code of the plain functions and of the methods of live objects the line calls, with
+    the object a method was called on."""
     for name in _CALLED.findall(line):
         func = local.get(name, frame.f_globals.get(name))
         code = own(func, "__code__") if type(func) is FunctionType else None
         if isinstance(code, CodeType):
-            yield name, code
+            yield name, code, None
     for dotted, method in _METHOD_CALL.findall(line):
         obj = _resolve(dotted, {**frame.f_globals, **local})
         func = class_attr(type(obj), method) if obj is not None else None
         code = own(func, "__code__") if type(func) is FunctionType else None
         if isinstance(code, CodeType) and not code.co_filename.startswith(_STDLIB):
-            yield f"{dotted}.{method}", code
+            yield f"{dotted}.{method}", code, obj
 
 
-def _timed_wait_in(code: CodeType) -> str:
-    """The first wait with a timeout in the function's own source, as written."""
+def _timed_wait_in(code: CodeType, receiver: Any = None) -> tuple[str, str]:
+    """The first wait with a timeout in the function's own source, as written, and what it
+    waits on when that is an attribute of ``receiver`` (``self.cond``): ' on a Condition'."""
     last = max((end for *_, end in code.co_lines() if end is not None),
                default=code.co_firstlineno)
     for lineno in range(code.co_firstlineno, min(last, code.co_firstlineno + 80) + 1):
         match = _TIMED_CALL.search(linecache.getline(code.co_filename, lineno))
         if match and (_timeout_arg(match["method"], match["args"]) is not None
                       or "timeout" in match["args"]):
-            return match.group(0).strip()
-    return ""
+            head, _, rest = match["obj"].partition(".")
+            target = _resolve(f"_.{rest}", {"_": receiver}) if head == "self" and rest else None
+            on = f" on a {type(target).__name__}" if _waitable(target) else ""
+            return match.group(0).strip(), on
+    return "", ""
 
 
 def _polls_a_clock(code: CodeType) -> bool:

@@ -166,9 +166,15 @@ class PoolScope:
         return pending.finish() if pending is not None else []
 
     def hidden_errors(self) -> list[str]:
-        """Exceptions the running test's pool tasks left on their futures so far."""
+        """Exceptions the running test's pool and asyncio tasks raised (the evidence drops
+        those that reached the failure itself)."""
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)
-        return list(log.hidden or ()) if log is not None else []
+        return [*(log.hidden or ()), *(log.hidden_tasks or ())] if log is not None else []
+
+    def ended(self) -> dict[int, float]:
+        """When each of the running test's threads that has ended did (id -> monotonic)."""
+        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        return dict(log.ended or {}) if log is not None else {}
 
     def started(self) -> list[Started]:
         """What the running test (setup included) started so far, its asyncio tasks last."""

@@ -66,8 +66,10 @@ _NONE: frozenset[Any] = frozenset()
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("before_fork", "connections", "foreign", "fork_phases", "forked", "hidden",
-                 "mocked", "opened", "path", "phase", "runner", "started", "tasks", "threads")
+    __slots__ = ("before_fork", "connections", "ended", "foreign", "fork_phases", "forked",
+                 "hidden",
+                 "hidden_tasks", "mocked", "opened", "path", "phase", "runner", "started",
+                 "tasks", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -84,9 +86,14 @@ class SpawnLog:
         #: asyncio tasks the test's own threads created, the first MAX_TASKS: evidence of
         #: concurrency only (a pending task is the asyncio-task probe's business, not a leak here)
         self.tasks: list[Started] = []
+        #: id(thread) -> time.monotonic() when each of the test's threads ended: a thread a
+        #: finally block joined after the failure had not ended when the failure happened
+        self.ended: dict[int, float] | None = None
         #: exceptions the test's pool tasks raised onto their futures, the first few: nobody
         #: may ever call result() to see them
         self.hidden: list[str] | None = None
+        #: the same for asyncio tasks
+        self.hidden_tasks: list[str] | None = None
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
         #: the phases the forks descend from (see origin); replaced, never changed in place
@@ -140,6 +147,7 @@ class Spawns:
         self._undo.append(lambda: sys.meta_path.remove(self._hook)
                           if self._hook in sys.meta_path else None)
         self._wrap(threading.Thread, "start", self._thread_started)
+        self._try_wrap("threading", "Thread", "_delete", self._wrap_light, self._thread_ended)
         import subprocess
 
         self._wrap(subprocess.Popen, "__init__", self._popen_created)
@@ -314,6 +322,14 @@ class Spawns:
                              if isinstance(held, set | dict | list))
         self._record(started)
 
+    def _thread_ended(self, thread: Any, *_: Any) -> None:
+        log = self.log
+        if log is None or log.threads is None or thread not in log.threads:
+            return
+        if log.ended is None:
+            log.ended = {}
+        log.ended[id(thread)] = time.monotonic()
+
     def _task_created(self, task: Any) -> None:
         log = self.log
         if log is None or len(log.tasks) >= MAX_TASKS or not log.owns_current():
@@ -324,6 +340,20 @@ class Spawns:
             return  # the loop's own housekeeping (asyncio.run's shutdown steps)
         name = getattr(coro, "__qualname__", None) or task.get_name()
         log.tasks.append(Started("task", weakref.ref(task), f"task {name}", "", log.origin()))
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: Any) -> None:
+        """A task ended with an exception. Whether anyone retrieved it cannot be told later
+        (cancel() on a finished task clears asyncio's own flag): the evidence keeps those
+        that did not become the failure itself."""
+        log = self.log
+        error = getattr(task, "_exception", None)
+        if log is None or not isinstance(error, BaseException):
+            return
+        if log.hidden_tasks is None:
+            log.hidden_tasks = []
+        if len(log.hidden_tasks) < _MAX_HIDDEN:
+            log.hidden_tasks.append(f"{type(error).__name__}: {str(error)[:120]}")
 
     def _future_failed(self, _future: Any, error: Any = None, *_: Any) -> None:
         log = self.log

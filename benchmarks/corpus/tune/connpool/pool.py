@@ -69,7 +69,9 @@ class Pool:
         if not self._slots.acquire(blocking=False):
             with self._lock:
                 self.waits += 1
-            if not self._slots.acquire(timeout=-1 if timeout is None else timeout):
+            # threading.Semaphore reads timeout=-1 as "already expired", unlike Lock: None
+            # is its "wait for ever"
+            if not self._slots.acquire(timeout=timeout):
                 raise PoolExhausted(f"no connection free after {timeout}s")
         with self._lock:
             conn = self._idle.pop() if self._idle else Connection(self._connect(self.address))
