@@ -97,7 +97,7 @@ def export_rows(rows: int, timeout: float = 1.0) -> list[str]:
 # -- rendering pages in a pool -------------------------------------------------------------------
 
 def render(page: int) -> str:
-    threading.Event().wait(0.2)  # layout and rasterise
+    threading.Event().wait(0.5)  # layout and rasterise
     return f"page-{page}.png"
 
 
