@@ -208,6 +208,16 @@ CASES = [
          # the same wait with the pool still running: slow work, a timeout
          ev(TimeoutError(), source_line="return [r.get(timeout=1) for r in pending]"),
          "pool (Pool) was shut down in render_all", "inside its `with` block"),
+    Case("lifecycle.child-failed",
+         ev(subprocess.CalledProcessError(3, ["python", "worker.py"])),
+         ev(subprocess.SubprocessError("no such option")),
+         "the child process exited with status 3", "stderr"),
+    Case("lifecycle.refused-by-state",
+         ev(rec(RuntimeError("cannot join thread before it is started"), "test_x",
+                "threading")),
+         # the same error type raised by the project's own code, not by the machinery
+         ev(rec(RuntimeError("cannot join thread before it is started"), "test_x", "jobs")),
+         "threading refused the call in its object's current state", "start before join"),
     Case("lifecycle.cancelled",
          ev(asyncio.CancelledError()),
          ev(asyncio.TimeoutError()),

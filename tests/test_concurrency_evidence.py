@@ -398,3 +398,36 @@ def test_results_fetched_after_the_pools_with_block_are_lifecycle(chaostester):
     # out is not what happened
     inside = result.diagnosis("test_a_with_block_still_open_closes_on_the_way_out")
     assert "lifecycle.waited-on-shut-pool" not in [r["id"] for r in inside["rules"]]
+
+
+STATES = """
+import subprocess
+import sys
+import threading
+
+
+def test_joined_before_it_started():
+    worker = threading.Thread(target=print)
+    worker.join()
+
+
+def test_child_exits_with_a_failure():
+    subprocess.run([sys.executable, "-c", "raise SystemExit(3)"], check=True)
+
+
+def test_the_projects_own_runtime_error():
+    raise RuntimeError("cannot join thread before it is started")
+"""
+
+
+def test_the_machinery_refusing_a_call_in_the_wrong_state_is_lifecycle(chaostester):
+    chaostester.pytester.makepyfile(test_states=STATES)
+    result = chaostester.run()
+    joined = result.diagnosis("test_joined_before_it_started")
+    assert joined["category"] == "lifecycle"
+    assert "threading refused the call in its object's current state" in joined["evidence"][0]
+    child = result.diagnosis("test_child_exits_with_a_failure")
+    assert child["category"] == "lifecycle"
+    assert "the child process exited with status 3" in child["evidence"][0]
+    # the same words raised by the test's own code: nothing refused anything
+    assert result.category("test_the_projects_own_runtime_error") == "unclassified"

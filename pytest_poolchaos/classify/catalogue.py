@@ -52,6 +52,8 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.pool-shut-down", _L, lifecycle.pool_shut_down),
     _rule("lifecycle.used-after-close", _L, lifecycle.used_after_close),
     _rule("lifecycle.cancelled", _L, lifecycle.cancelled),
+    _rule("lifecycle.child-failed", _L, lifecycle.child_failed),
+    _rule("lifecycle.refused-by-state", _L, lifecycle.refused_by_state),
     _rule("lifecycle.waited-on-shut-pool", _L, lifecycle.waited_on_shut_pool),
     _rule("lifecycle.connection", _L, lifecycle.connection),
     _rule("lifecycle.loop-closed", _L, lifecycle.loop_closed),

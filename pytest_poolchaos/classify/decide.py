@@ -147,7 +147,9 @@ def _unclassified_confidence(evidence: Evidence, weak: Sequence[Finding]) -> flo
     if hidden_errors(evidence):
         confidence += 0.1  # an error the tasks raised explains it, whatever else ran
     elif evidence.concurrent or evidence.spawned:
-        confidence -= 0.25
+        # concurrent work ran and no rule spoke: most such failures are a concurrency fault
+        # no rule knows yet, so "an ordinary bug" is a guess here
+        confidence -= 0.35
     if evidence.mocked:
         confidence -= 0.1
     reruns = evidence.reruns

@@ -233,6 +233,58 @@ def unhandled_thread(e: Evidence) -> Finding | None:
     )
 
 
+def child_failed(e: Evidence) -> Finding | None:
+    """A child process the test ran exited with a failure status (CalledProcessError carries
+    it): the child's own run broke, the test only saw its exit."""
+    exc = e.any_exception("subprocess.CalledProcessError")
+    if exc is None or e.crash is not None:
+        return None
+    code = re.search(r"exit status (-?\d+)", exc.message)
+    status = f" with status {code.group(1)}" if code else ""
+    return hit(
+        0.75,
+        [f"{describe(exc)}{where(e)}: the child process exited{status} before doing its work"],
+        Suggestion(f"Read the child's own output (capture stderr and show it in the assertion "
+                   f"message): it failed{status} for a reason of its own; a negative status "
+                   f"-N is signal N (-9: killed, often by the OOM killer)."),
+    )
+
+
+def refused_by_state(e: Evidence) -> Finding | None:
+    """The concurrency machinery itself refused the call because of its object's state: a
+    thread or process joined before it started, a future set twice, asyncio.run inside a
+    running loop, daemon status changed on a live thread, a descriptor used after close."""
+    exc = e.outermost
+    if exc is None:
+        return None
+    raiser = exc.modules[-1] if exc.modules else ""
+    # exact types: a subclass (BrokenBarrierError, a project's own error) has a meaning of
+    # its own
+    machinery = raiser.startswith(_STATEFUL) and exc.type in _REFUSALS
+    closed_fd = exc.is_a("builtins.OSError") and "[Errno 9]" in exc.message
+    if not machinery and not closed_fd:
+        return None
+    what = ("a file descriptor was used after it was closed" if closed_fd and not machinery
+            else f"{raiser} refused the call in its object's current state (not started yet, "
+                 f"already finished, already running)")
+    # With several workers running, the state it found may be another worker's doing (a
+    # race rule reads that): here it only supports.
+    return hit(
+        0.3 if e.concurrent else 0.65,
+        [f"{describe(exc)}{where(e)}: {what}"],
+        Suggestion("Order the start, use and stop of that object explicitly: start before join, "
+                   "set a result once, close only after the last user (a fixture that starts it "
+                   "and stops it in teardown keeps the order in one place)."),
+    )
+
+
+_STATEFUL = ("threading", "multiprocessing", "concurrent.futures", "asyncio", "subprocess",
+             "selectors")
+_REFUSALS = ("builtins.RuntimeError", "builtins.AssertionError", "builtins.ValueError",
+             "asyncio.exceptions.InvalidStateError",
+             "concurrent.futures._base.InvalidStateError")
+
+
 def worker_exit(e: Evidence) -> Finding | None:
     """A worker or process exited (an exit code, "terminated abruptly", a crashed worker)."""
     if e.crash is not None:
