@@ -374,6 +374,12 @@ CASES = [
          ev(AssertionError("assert 0.0 >= 0.9"),
             comparison=cmp(">=", 0.0, 0.9), source_line="assert result.hit_rate >= 0.9"),
          "result.hit_rate is 0", "the double does none of what it measures"),
+    Case("mock-gap.magic-default",
+         ev(ASSERT, comparison=cmp("==", [], ["a"]),
+            frame_facts=(FrameFact("double", "conn is a MagicMock in test_x (t.py:3)"),)),
+         # an empty result with no MagicMock anywhere: the code found nothing
+         ev(ASSERT, comparison=cmp("==", [], ["a"])),
+         "what iterating an unconfigured MagicMock yields", "create_autospec"),
     Case("mock-gap.side-effect-exhausted",
          ev(rec(StopIteration(), "test_export", "app.export", "unittest.mock"),
             frame_facts=(FrameFact("double", "reader is a Mock in test_rows (test_export.py:5)"),)),

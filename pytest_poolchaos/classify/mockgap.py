@@ -212,6 +212,35 @@ def zero_from_double(e: Evidence) -> Finding | None:
     )
 
 
+def magic_default(e: Evidence) -> Finding | None:
+    """The asserted value is what a MagicMock gives when nobody configured it (iterating it
+    gives nothing, len() 0, int() 1), in a test that holds a MagicMock: the code read
+    something the double was not set up to provide."""
+    c = e.comparison
+    magic = [f.detail for f in e.facts("double") if " is a MagicMock" in f.detail
+             or " is a AsyncMock" in f.detail or " is a NonCallableMagicMock" in f.detail]
+    if c is None or c.op != "==" or not magic:
+        return None
+    default = _MAGIC_DEFAULTS.get(c.left)
+    if default is None or c.right == c.left or c.right in _MAGIC_DEFAULTS:
+        return None
+    return hit(
+        0.6,
+        [f"got {c.left}, {default}, where {c.right} was expected; {magic[0]}",
+         "the code read a method or attribute of the double that the test did not configure"],
+        Suggestion(f"Configure what the code really calls on the double ({magic[0]}): "
+                   f"create it with create_autospec(RealClass) so a call the test did not "
+                   f"set up fails loudly, and set return_value on that very call."),
+    )
+
+
+#: what an unconfigured MagicMock yields, by the repr of the value the assert saw
+_MAGIC_DEFAULTS = {"[]": "what iterating an unconfigured MagicMock yields",
+                   "0": "what len() of an unconfigured MagicMock gives",
+                   "1": "what int() of an unconfigured MagicMock gives",
+                   "1.0": "what float() of an unconfigured MagicMock gives"}
+
+
 def side_effect_exhausted(e: Evidence) -> Finding | None:
     """StopIteration raised inside unittest.mock: a double's side_effect list ran out."""
     exc = next((x for x in e.exceptions if x.type == "builtins.StopIteration"

@@ -15,7 +15,7 @@ import re
 from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
 from .expectation import broken_invariant as broken_invariant_of
 from .expectation import measured
-from .signals import all_finished, describe, explained_short, hit, num, where
+from .signals import all_finished, describe, explained_short, hit, line, num, where
 from .timeout import ran_out, signallers_done
 
 #: the message of each container type's "changed during iteration" RuntimeError
@@ -346,7 +346,14 @@ def _count(e: Evidence) -> tuple[int, int] | None:
         return None
     left, right = c.left_value, c.right_value
     if left is not None and right is not None and left.is_integer() and right.is_integer():
-        return int(left), int(right)
-    if c.left_len is not None and c.right_len is not None:
-        return c.left_len, c.right_len
-    return None
+        counts = int(left), int(right)
+    elif c.left_len is not None and c.right_len is not None:
+        counts = c.left_len, c.right_len
+    else:
+        return None
+    collection = c.left_len is not None or re.search(r"\blen\(", line(e)) is not None
+    # A collection with more items than expected: an act ran twice. One with fewer lost no
+    # update: appending to a list or adding to a set is one atomic step in CPython (its
+    # missing items were never made, or duplicates collapsed); a counter's read-modify-write
+    # is where updates get lost.
+    return None if collection and counts[0] < counts[1] else counts
