@@ -198,9 +198,11 @@ def passes_alone(e: Evidence) -> Finding | None:
     first = configured[0]
     return hit(
         0.45,
+        # The first line names no test: nothing here says which change it was, and the
+        # polluter search takes a test named there as its first suspect.
         [f"passed {reruns.alone_passes}/{reruns.alone_runs} run(s) without the tests before "
-         f"it, with {len(configured)} of their change(s) in effect when it failed here, e.g. "
-         f"{first.describe()} by {first.nodeid}"],
+         f"it, with {len(configured)} of their change(s) in effect when it failed here",
+         f"one of them: {first.describe()} by {first.nodeid}"],
         _fix(first),
     )
 
