@@ -122,6 +122,94 @@ def test_a_test_flaky_on_its_own_never_gets_a_polluter(chaostester):
     assert flake["polluter_search"] is None
 
 
+MANY = """
+    import os
+    from pathlib import Path
+
+    def test_sets_alpha():
+        os.environ["POOLCHAOS_ALPHA"] = "on"
+
+    def test_alpha_is_off():
+        value = os.environ.get("POOLCHAOS_ALPHA")
+        assert value != "on", "POOLCHAOS_ALPHA"
+
+    def test_sets_beta():
+        os.environ["POOLCHAOS_BETA"] = "on"
+
+    def test_beta_is_off():
+        value = os.environ.get("POOLCHAOS_BETA")
+        assert value != "on", "POOLCHAOS_BETA"
+
+    def test_sets_gamma():
+        os.environ["POOLCHAOS_GAMMA"] = "on"
+
+    def test_gamma_is_off():
+        value = os.environ.get("POOLCHAOS_GAMMA")
+        assert value != "on", "POOLCHAOS_GAMMA"
+
+    def test_random_flake():
+        # fails on its odd runs whatever ran before it, and names an earlier test's leftover
+        counter = Path("runs")
+        runs = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(runs))
+        assert runs % 2 == 0, f"POOLCHAOS_GAMMA on run {runs}"
+"""
+
+
+def test_many_victims_best_suspects_are_checked_in_two_runs(chaostester):
+    # Three polluter/victim pairs: each victim's best suspect runs before it in one run and
+    # after it in another, so all three are confirmed by two subprocesses, not three pairs.
+    # (The failures name only their own key: an assertion showing all of os.environ would
+    # name every earlier leftover.)
+    chaostester.pytester.makepyfile(test_many=MANY)
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=3, failed=4)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["verdict"] == "order-dependent"
+        assert victim["polluter"] == f"test_many.py::test_sets_{name}"
+        assert victim["polluter_search"]["method"] == "ledger"
+        assert victim["polluter_search"]["runs"] == 2
+        first, control = victim["attempts"][-2:]
+        assert (first["mode"], first["outcome"]) == ("pair", "failed")
+        assert (control["mode"], control["outcome"]) == ("pair", "passed")
+    # a test flaky on its own is never among them, and never gets a polluter
+    flake = run.diagnosis("test_random_flake")
+    assert flake["verdict"] == "flaky"
+    assert flake["polluter"] is None
+    assert flake["polluter_search"] is None
+    line = [ln for ln in run.text().splitlines() if "confirming run of 4 failure(s)" in ln]
+    assert line, run.text()
+    # the batch, the second look, the suspects before and after their victims
+    assert "4 pytest subprocess run(s)" in line[0]
+
+
+def test_a_victim_failing_without_its_suspect_too_is_searched_on(chaostester):
+    # test_delta_is_off names POOLCHAOS_DELTA, so test_sets_delta is its best suspect, but
+    # POOLCHAOS_ALPHA breaks it: it fails in the run without its suspect as well, so that
+    # run does not confirm the suspect, and its own search finds the real polluter.
+    chaostester.pytester.makepyfile(test_many=MANY + '''
+
+    def test_sets_delta():
+        os.environ["POOLCHAOS_DELTA"] = "on"
+
+    def test_delta_is_off():
+        value = os.environ.get("POOLCHAOS_ALPHA")
+        assert value != "on", "POOLCHAOS_DELTA"
+''')
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=4, failed=5)
+    for name in ("alpha", "beta", "gamma"):
+        assert run.diagnosis(f"test_{name}_is_off")["polluter"] == f"test_many.py::test_sets_{name}"
+    delta = run.diagnosis("test_delta_is_off")
+    assert delta["verdict"] == "order-dependent"
+    assert delta["polluter"] == "test_many.py::test_sets_alpha"
+    tried = [a["message"] for a in delta["attempts"] if a["mode"] == "pair"]
+    assert tried[1] == "the same run with test_many.py::test_sets_delta after it: failed"
+    assert tried[2].startswith("after 1 earlier test(s) from test_many.py::test_sets_delta")
+
+
 def test_confirming_run_under_xdist_runs_on_the_controller(chaostester):
     pytest.importorskip("xdist")
     chaostester.pytester.makepyfile(
