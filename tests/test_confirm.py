@@ -210,6 +210,51 @@ def test_a_victim_failing_without_its_suspect_too_is_searched_on(chaostester):
     assert tried[2].startswith("after 1 earlier test(s) from test_many.py::test_sets_delta")
 
 
+def test_search_runs_stay_light_when_the_ini_file_names_the_plugin(chaostester):
+    # The plugin's ini keys, a conftest implementing its hook, its marker and strict options:
+    # the search's runs leave the plugin out and still start, and still tell pass from fail.
+    chaostester.pytester.makeini(
+        """
+        [pytest]
+        console_output_style = classic
+        addopts = --strict-config --strict-markers
+        poolchaos_watch = os:sep
+        """
+    )
+    chaostester.pytester.makeconftest(
+        """
+        def pytest_poolchaos_probe(config):
+            return None
+        """
+    )
+    chaostester.pytester.makepyfile(test_many=MANY.replace(
+        "    def test_random_flake():", "    @pytest.mark.poolchaos(ignore_leaks=('thread',))\n"
+        "    def test_random_flake():").replace("import os\n", "import os\n    import pytest\n", 1))
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=3, failed=4)
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["polluter"] == f"test_many.py::test_sets_{name}"
+        assert victim["polluter_search"]["runs"] == 2
+        assert victim["attempts"][-1]["outcome"] == "passed"  # the run after its suspect
+
+
+def test_light_runs_unless_the_ini_file_sets_what_changes_an_outcome():
+    from types import SimpleNamespace
+
+    from pytest_poolchaos.diagnose.runner import _can_go_light
+
+    def light(**ini):
+        return _can_go_light(SimpleNamespace(inicfg=ini))
+
+    assert light()
+    assert light(poolchaos_watch="pkg.mod:VALUE", poolchaos_json="out.json")
+    assert not light(poolchaos_isolate="restore")
+    assert not light(poolchaos_leaks="fail")
+    assert not light(addopts="-q --poolchaos-leaks=fail")
+    assert light(addopts="-q")
+
+
 def test_confirming_run_under_xdist_runs_on_the_controller(chaostester):
     pytest.importorskip("xdist")
     chaostester.pytester.makepyfile(
