@@ -55,6 +55,7 @@ _STARTUP_S = 2.0  # what starting one pytest subprocess with the plugin costs, a
 CLEANER_SHARE = 0.25
 CLEANER_MIN_S = 10.0
 _SLACK_S = 30.0
+_FAST_PATH_TRIES = 3  # rounds of suspects checked together (as in bisect.py's fast path)
 _QUICK_TRIES = 1  # pair runs per victim before any victim's bisection starts
 _UNITS_MIN = 3  # victims before their best suspects are checked together (two runs)
 
@@ -235,27 +236,48 @@ def _searchable(context: _Context, counts: Tally) -> bool:
 @guarded({})
 def _ledger_pairs(context: _Context, victims: list[TestRecord],
                   hints: dict[str, list[str]]) -> dict[str, Search]:
-    """Every victim's best suspect checked in two runs, whatever the number of victims.
+    """The victims' suspects checked together, in rounds of two runs: each round takes every
+    open victim's best suspect not tried yet (see ``_suspects_round``), while at least
+    ``_UNITS_MIN`` victims have one, for at most ``_FAST_PATH_TRIES`` rounds. Returns each
+    victim's search so far (confirmed, or to go on with, its tried suspects recorded)."""
+    begun: dict[str, Search] = {}
+    for _ in range(_FAST_PATH_TRIES):
+        turn: dict[str, str] = {}
+        for record in victims:
+            so_far = begun.get(record.nodeid)
+            if so_far is not None and so_far.polluter:
+                continue
+            tried = so_far.tried if so_far is not None else []
+            untried = [nodeid for nodeid in hints.get(record.nodeid, ()) if nodeid not in tried]
+            if untried:
+                turn[record.nodeid] = untried[0]
+        if not _suspects_round(context, [r for r in victims if r.nodeid in turn], turn, begun):
+            break
+    return begun
 
-    Victims sharing a best suspect form a unit. Run A has each unit's suspect, then its
-    victims; run B the same units with the suspect after its victims, so each victim runs
-    after the same other units as in A but not after its own suspect. A victim that fails in
-    A and passes in B failed because of its suspect: confirmed. The others go on with a
-    search of their own (that suspect counted as tried when the victim passed in A).
-    With fewer than ``_UNITS_MIN`` victims a pair run each costs no more."""
+
+def _suspects_round(context: _Context, victims: list[TestRecord], turn: dict[str, str],
+                    begun: dict[str, Search]) -> bool:
+    """Each victim's suspect ``turn[victim]`` checked for all victims in two runs.
+
+    Victims sharing a suspect form a unit. Run A has each unit's suspect, then its victims;
+    run B the same units with the suspect after its victims, so each victim runs after the
+    same other units as in A but not after its own suspect. A victim that fails in A and
+    passes in B failed because of its suspect: confirmed. For the others the suspect counts
+    as tried. False when the round did not run: fewer than ``_UNITS_MIN`` victims (a pair
+    run each costs no more) or no time left."""
     units: dict[str, list[TestRecord]] = {}
     for record in victims:
-        if hints.get(record.nodeid):
-            units.setdefault(hints[record.nodeid][0], []).append(record)
+        units.setdefault(turn[record.nodeid], []).append(record)
     blamed = {r.nodeid for group in units.values() for r in group}
     units = {s: group for s, group in units.items() if s not in blamed}
     if sum(map(len, units.values())) < _UNITS_MIN or context.left() <= 1.0:
-        return {}
+        return False
     ordered = sorted(units.items(), key=lambda unit: _position(context, unit[1][0]))
     first = [n for s, group in ordered for n in (s, *(r.nodeid for r in group))]
     second = [n for s, group in ordered for n in (*(r.nodeid for r in group), s)]
     expected = sum(context.result.records[n].duration_s for n in first)
-    context.progress.show(f"{len(blamed)} victim(s)", "confirming the best suspects of")
+    context.progress.show(f"{len(blamed)} victim(s)", "confirming the suspects of")
     after = context.runner.run(first, timeout=min(expected * 3 + _SLACK_S, context.left()),
                                light=True)
     failed = {r.nodeid for group in units.values() for r in group
@@ -263,7 +285,6 @@ def _ledger_pairs(context: _Context, victims: list[TestRecord],
     without = context.runner.run(second, timeout=min(expected * 3 + _SLACK_S,
                                                      max(context.left(), 1.0)),
                                  light=True) if failed and context.left() > 1.0 else None
-    out: dict[str, Search] = {}
     for suspect, group in ordered:
         for record in group:
             test = after.result(record.nodeid)
@@ -272,24 +293,29 @@ def _ledger_pairs(context: _Context, victims: list[TestRecord],
             attempt = replace(attempt, message=f"after {suspect}, in one run with {others} "
                               "other suspect(s) and victim(s)"
                               + (f": {attempt.message}" if attempt.message else ""))
-            search = Search(attempts=[attempt], runs=1, seconds=after.seconds)
-            if record.nodeid not in failed:
-                out[record.nodeid] = replace(search, tried=[suspect])
-                continue
-            if without is None:
-                continue
-            control = without.result(record.nodeid)
-            search.attempts.append(replace(from_child("pair", control), message=(
-                f"the same run with {suspect} after it: {control.outcome}")))
-            search = replace(search, runs=2, seconds=after.seconds + without.seconds)
-            if control.outcome == "passed":
-                ledger = record.evidence.pollution if record.evidence else ()
-                search = replace(search, method="ledger", polluter=suspect, reproduced=True,
-                                 left_behind=[e for e in ledger if e.nodeid == suspect])
-            # Failing without its suspect too: some other test of the run breaks it, so its
-            # own search goes on, beginning with that suspect alone.
-            out[record.nodeid] = search
-    return out
+            search = Search(attempts=[attempt], runs=1, seconds=after.seconds, tried=[suspect])
+            if record.nodeid in failed and without is not None:
+                control = without.result(record.nodeid)
+                search.attempts.append(replace(from_child("pair", control), message=(
+                    f"the same run with {suspect} after it: {control.outcome}")))
+                search = replace(search, runs=2, seconds=after.seconds + without.seconds)
+                if control.outcome == "passed":
+                    ledger = record.evidence.pollution if record.evidence else ()
+                    search = replace(search, method="ledger", polluter=suspect,
+                                     reproduced=True,
+                                     left_behind=[e for e in ledger if e.nodeid == suspect])
+                # Failing without its suspect too: some other test of the run breaks it.
+            begun[record.nodeid] = _then(begun.get(record.nodeid), search)
+    return True
+
+
+def _then(before: Search | None, search: Search) -> Search:
+    """``search`` after the rounds of ``before``: their runs, time and tries add up."""
+    if before is None:
+        return search
+    return replace(search, attempts=[*before.attempts, *search.attempts],
+                   runs=before.runs + search.runs, seconds=before.seconds + search.seconds,
+                   tried=[*before.tried, *search.tried])
 
 
 def _position(context: _Context, record: TestRecord) -> int:
@@ -409,10 +435,11 @@ def _search(context: _Context, record: TestRecord, hints: Sequence[str] = (),
 
 
 def suspects(context: _Context, record: TestRecord) -> list[str]:
-    """Earlier tests worth a pair run before any bisection, best first: those the diagnosis
-    blames (its first reason first), those whose leftovers the failure text names, then the
-    victim's own module's tests that left a change in the ledger or a resource running,
-    latest first. Only tests that ran before the victim in its process."""
+    """Earlier tests worth a pair run before any bisection, best first: those whose leftovers
+    the failure text names (latest first: the last change of a key is the one that held),
+    the one the diagnosis blames, then the victim's own module's tests that left a change in
+    the ledger or a resource running, latest first. Only tests that ran before the victim
+    in its process."""
     candidates, ledger, text = _search_inputs(context, record)
     if not candidates:
         return []
@@ -428,7 +455,7 @@ def suspects(context: _Context, record: TestRecord) -> list[str]:
     blamed = [nodeid for nodeid in known if reasons and nodeid in reasons[0]]
     module = record.nodeid.split("::", 1)[0]
     local = [nodeid for nodeid in known if nodeid.split("::", 1)[0] == module]
-    return list(dict.fromkeys([*blamed, *named_in_failure(candidates, ledger, text), *local]))
+    return list(dict.fromkeys([*named_in_failure(candidates, ledger, text), *blamed, *local]))
 
 
 def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,
