@@ -6,6 +6,8 @@ conftest's BASE_ARGS turn it off for every other test; these pass --poolchaos-co
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 CONFIRM = "--poolchaos-confirm=auto"
@@ -211,6 +213,35 @@ def test_a_victim_failing_without_its_suspect_too_is_searched_on(chaostester):
     # that suspect counts as tried: no pair run of it alone follows
     assert not any(m.startswith("after 1 earlier test(s) from test_many.py::test_sets_delta")
                    for m in tried)
+
+
+def test_victims_whose_first_suspect_is_wrong_get_their_next_in_one_more_round(chaostester):
+    # Each failure names a decoy's key too, and the decoy ran last: it is the first suspect.
+    # The first round clears the three decoys in one run; the second confirms the polluters.
+    body = "\n".join(f"""
+    def test_sets_{name}():
+        os.environ["POOLCHAOS_{name.upper()}"] = "on"
+
+    def test_decoy_{name}():
+        os.environ["POOLCHAOS_DECOY_{name.upper()}"] = "on"
+
+    def test_{name}_is_off():
+        value = os.environ.get("POOLCHAOS_{name.upper()}")
+        assert value != "on", "POOLCHAOS_{name.upper()} (POOLCHAOS_DECOY_{name.upper()})"
+""" for name in ("alpha", "beta", "gamma"))
+    chaostester.pytester.makepyfile(test_decoys="import os\n" + textwrap.dedent(body))
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=6, failed=3)
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["verdict"] == "order-dependent"
+        assert victim["polluter"] == f"test_decoys.py::test_sets_{name}"
+        # the decoys' round (no victim failed: no control run), then the polluters' two
+        assert victim["polluter_search"]["runs"] == 3
+        pairs = [a for a in victim["attempts"] if a["mode"] == "pair"]
+        assert pairs[0]["message"].startswith(f"after test_decoys.py::test_decoy_{name},")
+        assert pairs[0]["outcome"] == "passed"
+    assert "5 pytest subprocess run(s)" in run.text()
 
 
 def test_search_runs_stay_light_when_the_ini_file_names_the_plugin(chaostester):
