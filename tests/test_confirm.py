@@ -273,20 +273,25 @@ def test_search_runs_stay_light_when_the_ini_file_names_the_plugin(chaostester):
         assert victim["attempts"][-1]["outcome"] == "passed"  # the run after its suspect
 
 
-def test_light_runs_unless_the_ini_file_sets_what_changes_an_outcome():
+def test_light_runs_unless_the_ini_file_sets_what_changes_an_outcome(tmp_path):
     from types import SimpleNamespace
 
     from pytest_poolchaos.diagnose.runner import _can_go_light
 
-    def light(**ini):
-        return _can_go_light(SimpleNamespace(inicfg=ini))
+    def light(ini, *args):
+        path = tmp_path / "pytest.ini"
+        path.write_text("[pytest]\n" + ini)
+        return _can_go_light(SimpleNamespace(
+            inipath=path, invocation_params=SimpleNamespace(args=args)))
 
-    assert light()
-    assert light(poolchaos_watch="pkg.mod:VALUE", poolchaos_json="out.json")
-    assert not light(poolchaos_isolate="restore")
-    assert not light(poolchaos_leaks="fail")
-    assert not light(addopts="-q --poolchaos-leaks=fail")
-    assert light(addopts="-q")
+    assert light("")
+    assert light("poolchaos_watch = pkg.mod:VALUE\npoolchaos_json = out.json\n")
+    assert not light("poolchaos_isolate = restore\n")
+    assert not light("poolchaos_leaks = fail\n")
+    assert not light("addopts = -q --poolchaos-leaks=fail\n")
+    assert not light("addopts = -p poolchaos\n")
+    assert not light("", "-o", "poolchaos_isolate=restore")
+    assert light("addopts = -q\n", "-o", "poolchaos_watch=pkg.mod:VALUE")
 
 
 def test_confirming_run_under_xdist_runs_on_the_controller(chaostester):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -133,18 +134,18 @@ def _light_args(config: pytest.Config) -> list[str]:
 
 
 def _can_go_light(config: pytest.Config) -> bool:
-    """True unless the plugin is asked for by the environment or the ini file's options, or
-    the ini file sets one of its options that can change an outcome. Its other ini keys are
-    declared by the child plugin in a light run."""
+    """True unless the environment or the ini file's options ask for the plugin, or the ini
+    file or an ``-o`` sets one of its options that can change an outcome. Its other ini keys
+    are declared by the child plugin in a light run."""
     if "poolchaos" in os.environ.get("PYTEST_ADDOPTS", ""):
         return False
     try:
-        ini = dict(config.inicfg)
-    except (AttributeError, TypeError):
+        text = config.inipath.read_text(encoding="utf-8") if config.inipath else ""
+    except OSError:
         return False
-    if "poolchaos" in str(ini.get("addopts", "")):
-        return False
-    return not any(key in ini for key in _SHAPES_OUTCOMES)
+    overrides = " ".join(map(str, config.invocation_params.args))
+    asked = "--poolchaos" in text or re.search(r"-p\s*(pytest_)?poolchaos", text) is not None
+    return not asked and not any(key in text or key in overrides for key in _SHAPES_OUTCOMES)
 
 
 def passed_through(invocation: Sequence[str]) -> list[str]:
