@@ -6,6 +6,8 @@ conftest's BASE_ARGS turn it off for every other test; these pass --poolchaos-co
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 CONFIRM = "--poolchaos-confirm=auto"
@@ -120,6 +122,176 @@ def test_a_test_flaky_on_its_own_never_gets_a_polluter(chaostester):
     assert flake["verdict"] == "flaky"
     assert flake["polluter"] is None
     assert flake["polluter_search"] is None
+
+
+MANY = """
+    import os
+    from pathlib import Path
+
+    def test_sets_alpha():
+        os.environ["POOLCHAOS_ALPHA"] = "on"
+
+    def test_alpha_is_off():
+        value = os.environ.get("POOLCHAOS_ALPHA")
+        assert value != "on", "POOLCHAOS_ALPHA"
+
+    def test_sets_beta():
+        os.environ["POOLCHAOS_BETA"] = "on"
+
+    def test_beta_is_off():
+        value = os.environ.get("POOLCHAOS_BETA")
+        assert value != "on", "POOLCHAOS_BETA"
+
+    def test_sets_gamma():
+        os.environ["POOLCHAOS_GAMMA"] = "on"
+
+    def test_gamma_is_off():
+        value = os.environ.get("POOLCHAOS_GAMMA")
+        assert value != "on", "POOLCHAOS_GAMMA"
+
+    def test_random_flake():
+        # fails on its odd runs whatever ran before it, and names an earlier test's leftover
+        counter = Path("runs")
+        runs = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(runs))
+        assert runs % 2 == 0, f"POOLCHAOS_GAMMA on run {runs}"
+"""
+
+
+def test_many_victims_best_suspects_are_checked_in_two_runs(chaostester):
+    # Three polluter/victim pairs: each victim's best suspect runs before it in one run and
+    # after it in another, so all three are confirmed by two subprocesses, not three pairs.
+    # (The failures name only their own key: an assertion showing all of os.environ would
+    # name every earlier leftover.)
+    chaostester.pytester.makepyfile(test_many=MANY)
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=3, failed=4)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["verdict"] == "order-dependent"
+        assert victim["polluter"] == f"test_many.py::test_sets_{name}"
+        assert victim["polluter_search"]["method"] == "ledger"
+        assert victim["polluter_search"]["runs"] == 2
+        first, control = victim["attempts"][-2:]
+        assert (first["mode"], first["outcome"]) == ("pair", "failed")
+        assert (control["mode"], control["outcome"]) == ("pair", "passed")
+    # a test flaky on its own is never among them, and never gets a polluter
+    flake = run.diagnosis("test_random_flake")
+    assert flake["verdict"] == "flaky"
+    assert flake["polluter"] is None
+    assert flake["polluter_search"] is None
+    line = [ln for ln in run.text().splitlines() if "confirming run of 4 failure(s)" in ln]
+    assert line, run.text()
+    # the batch, the second look, the suspects before and after their victims
+    assert "4 pytest subprocess run(s)" in line[0]
+
+
+def test_a_victim_failing_without_its_suspect_too_is_searched_on(chaostester):
+    # test_delta_is_off names POOLCHAOS_DELTA, so test_sets_delta is its best suspect, but
+    # POOLCHAOS_ALPHA breaks it: it fails in the run without its suspect as well, so that
+    # run does not confirm the suspect, and its own search (next suspects, then bisection)
+    # finds the real polluter.
+    chaostester.pytester.makepyfile(test_many=MANY + '''
+
+    def test_sets_delta():
+        os.environ["POOLCHAOS_DELTA"] = "on"
+
+    def test_delta_is_off():
+        value = os.environ.get("POOLCHAOS_ALPHA")
+        assert value != "on", "POOLCHAOS_DELTA"
+''')
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=4, failed=5)
+    for name in ("alpha", "beta", "gamma"):
+        assert run.diagnosis(f"test_{name}_is_off")["polluter"] == f"test_many.py::test_sets_{name}"
+    delta = run.diagnosis("test_delta_is_off")
+    assert delta["verdict"] == "order-dependent"
+    assert delta["polluter"] == "test_many.py::test_sets_alpha"
+    tried = [a["message"] for a in delta["attempts"] if a["mode"] == "pair"]
+    assert tried[1] == "the same run with test_many.py::test_sets_delta after it: failed"
+    # that suspect counts as tried: no pair run of it alone follows
+    assert not any(m.startswith("after 1 earlier test(s) from test_many.py::test_sets_delta")
+                   for m in tried)
+
+
+def test_victims_whose_first_suspect_is_wrong_get_their_next_in_one_more_round(chaostester):
+    # Each failure names a decoy's key too, and the decoy ran last: it is the first suspect.
+    # The first round clears the three decoys in one run; the second confirms the polluters.
+    body = "\n".join(f"""
+    def test_sets_{name}():
+        os.environ["POOLCHAOS_{name.upper()}"] = "on"
+
+    def test_decoy_{name}():
+        os.environ["POOLCHAOS_DECOY_{name.upper()}"] = "on"
+
+    def test_{name}_is_off():
+        value = os.environ.get("POOLCHAOS_{name.upper()}")
+        assert value != "on", "POOLCHAOS_{name.upper()} (POOLCHAOS_DECOY_{name.upper()})"
+""" for name in ("alpha", "beta", "gamma"))
+    chaostester.pytester.makepyfile(test_decoys="import os\n" + textwrap.dedent(body))
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=6, failed=3)
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["verdict"] == "order-dependent"
+        assert victim["polluter"] == f"test_decoys.py::test_sets_{name}"
+        # the decoys' round (no victim failed: no control run), then the polluters' two
+        assert victim["polluter_search"]["runs"] == 3
+        pairs = [a for a in victim["attempts"] if a["mode"] == "pair"]
+        assert pairs[0]["message"].startswith(f"after test_decoys.py::test_decoy_{name},")
+        assert pairs[0]["outcome"] == "passed"
+    assert "5 pytest subprocess run(s)" in run.text()
+
+
+def test_search_runs_stay_light_when_the_ini_file_names_the_plugin(chaostester):
+    # The plugin's ini keys, a conftest implementing its hook, its marker and strict options:
+    # the search's runs leave the plugin out and still start, and still tell pass from fail.
+    chaostester.pytester.makeini(
+        """
+        [pytest]
+        console_output_style = classic
+        addopts = --strict-config --strict-markers
+        poolchaos_watch = os:sep
+        """
+    )
+    chaostester.pytester.makeconftest(
+        """
+        def pytest_poolchaos_probe(config):
+            return None
+        """
+    )
+    chaostester.pytester.makepyfile(test_many=MANY.replace(
+        "    def test_random_flake():", "    @pytest.mark.poolchaos(ignore_leaks=('thread',))\n"
+        "    def test_random_flake():").replace("import os\n", "import os\n    import pytest\n", 1))
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=3, failed=4)
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["polluter"] == f"test_many.py::test_sets_{name}"
+        assert victim["polluter_search"]["runs"] == 2
+        assert victim["attempts"][-1]["outcome"] == "passed"  # the run after its suspect
+
+
+def test_light_runs_unless_the_ini_file_sets_what_changes_an_outcome(tmp_path):
+    from types import SimpleNamespace
+
+    from pytest_poolchaos.diagnose.runner import _can_go_light
+
+    def light(ini, *args):
+        path = tmp_path / "pytest.ini"
+        path.write_text("[pytest]\n" + ini)
+        return _can_go_light(SimpleNamespace(
+            inipath=path, invocation_params=SimpleNamespace(args=args)))
+
+    assert light("")
+    assert light("poolchaos_watch = pkg.mod:VALUE\npoolchaos_json = out.json\n")
+    assert not light("poolchaos_isolate = restore\n")
+    assert not light("poolchaos_leaks = fail\n")
+    assert not light("addopts = -q --poolchaos-leaks=fail\n")
+    assert not light("addopts = -p poolchaos\n")
+    assert not light("", "-o", "poolchaos_isolate=restore")
+    assert light("addopts = -q\n", "-o", "poolchaos_watch=pkg.mod:VALUE")
 
 
 def test_confirming_run_under_xdist_runs_on_the_controller(chaostester):

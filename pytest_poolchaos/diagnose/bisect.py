@@ -37,6 +37,8 @@ class Search:
     attempts: list[Attempt] = field(default_factory=list)
     runs: int = 0
     seconds: float = 0.0
+    #: earlier tests the fast path already ran as ``[test, victim]`` pairs
+    tried: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "runs": self.runs,
@@ -48,31 +50,45 @@ class Search:
 
 class PolluterSearch:
     def __init__(self, runner: Runner, budget_runs: int, budget_s: float,
-                 durations: dict[str, float]) -> None:
+                 durations: dict[str, float], search: Search | None = None) -> None:
+        """``search``: one a quick ``find`` began, to go on with (its runs count)."""
         self.runner = runner
         self.budget_runs = budget_runs
         self.budget_s = budget_s
         self.durations = durations
-        self.search = Search()
+        self.search = search if search is not None else Search()
         self.start = 0.0
 
     def find(self, victim: str, candidates: Sequence[str], ledger: Sequence[LedgerEntry],
-             failure_text: str) -> Search:
+             failure_text: str, hints: Sequence[str] = (), quick: int | None = None) -> Search:
+        """``hints``: earlier tests to try one pair run each before anything else, best first
+        (the failure text's ledger matches follow them). ``quick``: try only that many of them
+        and stop there, leaving bisection to a later ``find`` on the same search."""
         self.start = time.perf_counter()
+        spent = self.search.seconds
         try:
-            if not self._fast_path(victim, candidates, ledger, failure_text):
-                self._module_first(victim, list(candidates), ledger)
+            earlier = set(candidates)
+            order = [n for n in dict.fromkeys([*hints, *named_in_failure(candidates, ledger,
+                                                                          failure_text)])
+                     if n in earlier]
+            if self._fast_path(victim, order, ledger, _FAST_PATH_TRIES if quick is None
+                               else quick) or quick is not None:
+                return self.search
+            self._module_first(victim, list(candidates), ledger)
         finally:
-            self.search.seconds = time.perf_counter() - self.start
+            self.search.seconds = spent + time.perf_counter() - self.start
         return self.search
 
     # -- ledger fast path --------------------------------------------------------------------
 
-    def _fast_path(self, victim: str, candidates: Sequence[str],
-                   ledger: Sequence[LedgerEntry], text: str) -> bool:
-        for nodeid in named_in_failure(candidates, ledger, text)[:_FAST_PATH_TRIES]:
-            if self._out_of_budget():
+    def _fast_path(self, victim: str, order: Sequence[str], ledger: Sequence[LedgerEntry],
+                   tries: int) -> bool:
+        for nodeid in order:
+            if len(self.search.tried) >= tries or self._out_of_budget():
                 return False
+            if nodeid in self.search.tried:
+                continue
+            self.search.tried.append(nodeid)
             if self._fails([nodeid, victim], "pair"):
                 self._found(nodeid, "ledger", ledger)
                 return True

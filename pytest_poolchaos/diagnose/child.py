@@ -6,6 +6,10 @@ does not carry Evidence, and the comparison operands are what measured suggestio
 It can also raise every test's pytest-timeout limit, markers included (a marker beats
 ``--timeout`` on the command line): one limit for all, or a JSON map of nodeid to limit when
 a batch of failures runs together.
+
+In a light run (``-p no:poolchaos``, see runner.py) it stands in for the plugin's
+declarations: its ini keys and options (an ini file may set them), its hook specifications
+(a conftest may implement them) and its marker are known, and nothing else of it runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,31 @@ OUT = "POOLCHAOS_DIAGNOSE_OUT"  # also tells the controller to write no report f
 TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
 
 _seen: dict[str, dict[str, Any]] = {}
+
+
+def _blocked(pluginmanager: pytest.PytestPluginManager) -> bool:
+    return pluginmanager.is_blocked("poolchaos")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    if _blocked(pluginmanager):
+        from .. import hookspecs
+
+        pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if _blocked(pluginmanager):
+        from ..options import register
+
+        register(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _blocked(config.pluginmanager):
+        from ..options import MARKER
+
+        config.addinivalue_line("markers", MARKER)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -56,6 +56,9 @@ _STARTUP_S = 2.0  # what starting one pytest subprocess with the plugin costs, a
 CLEANER_SHARE = 0.25
 CLEANER_MIN_S = 10.0
 _SLACK_S = 30.0
+_FAST_PATH_TRIES = 3  # rounds of suspects checked together (as in bisect.py's fast path)
+_QUICK_TRIES = 1  # pair runs per victim before any victim's bisection starts
+_UNITS_MIN = 3  # victims before their best suspects are checked together (two runs)
 
 
 @dataclass
@@ -110,14 +113,29 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
         for number in range(rounds):
             _round(context, victims, attempts, number, rounds)
         _second_look(context, victims, attempts)
-        found = _ledger_pairs(context, [r for r in victims if _searchable(
-            context, tally(attempts[r.nodeid]))])
+        searchable = [r for r in victims if _searchable(context, tally(attempts[r.nodeid]))]
+        hints = {r.nodeid: suspects(context, r) for r in searchable}
+        begun = _ledger_pairs(context, searchable, hints)
+        found = {nodeid: search for nodeid, search in begun.items() if search.polluter}
+        # Every victim's best suspect gets its pair run before any bisection starts: one run
+        # each, and most often the right one, where a bisection takes log2(N) runs.
+        for record in sorted((r for r in searchable if r.nodeid not in found),
+                             key=lambda r: len(candidates_before(result, r))):
+            so_far = begun.get(record.nodeid)
+            tried = so_far.tried if so_far is not None else []
+            if set(hints[record.nodeid]) - set(tried) and context.left() > 1.0:
+                begun[record.nodeid] = search = _search(
+                    context, record, hints[record.nodeid], quick=len(tried) + _QUICK_TRIES,
+                    begun=so_far)
+                if search.polluter:
+                    found[record.nodeid] = search
         # Cheapest searches first, so a time budget that runs out leaves the fewest open: the
         # victims a pair run confirmed already, then those with the fewest earlier tests.
         ranked = sorted(victims, key=lambda r: (r.nodeid not in found,
                                                 len(candidates_before(result, r))))
         for record in ranked:
-            _refine_one(context, record, attempts[record.nodeid], found.get(record.nodeid))
+            _refine_one(context, record, attempts[record.nodeid], begun.get(record.nodeid),
+                        hints.get(record.nodeid, ()))
             name_suspect(record)
     return _cost_line(context, victims, confirm, time.perf_counter() - start)
 
@@ -218,44 +236,99 @@ def _searchable(context: _Context, counts: Tally) -> bool:
 
 
 @guarded({})
-def _ledger_pairs(context: _Context, victims: list[TestRecord]) -> dict[str, Search]:
-    """The ledger fast path for many victims at once: each suspect runs once, followed by
-    every victim whose failure names what it left (in their original order). A victim that
-    fails there is confirmed; the others go through the search of their own."""
-    groups: dict[str, list[TestRecord]] = {}
-    for record in victims:
-        candidates, ledger, text = _search_inputs(context, record)
-        named = named_in_failure(candidates, ledger, text)
-        if named:
-            groups.setdefault(named[0], []).append(record)
-    found: dict[str, Search] = {}
-    for suspect, group in groups.items():
-        if len(group) < 2 or context.left() <= 1.0:
-            continue  # a lone victim takes the ordinary fast path: the same single run
-        context.progress.show(suspect, f"confirming {len(group)} victim(s) of")
-        nodeids = [suspect, *(r.nodeid for r in group)]
-        expected = sum(context.result.records[n].duration_s for n in nodeids)
-        run = context.runner.run(nodeids, timeout=min(expected * 3 + _SLACK_S, context.left()),
-                                 light=True)
-        for record in group:
-            test = run.result(record.nodeid)
-            if test.outcome not in ("failed", "error"):
+def _ledger_pairs(context: _Context, victims: list[TestRecord],
+                  hints: dict[str, list[str]]) -> dict[str, Search]:
+    """The victims' suspects checked together, in rounds of two runs: each round takes every
+    open victim's best suspect not tried yet (see ``_suspects_round``), while at least
+    ``_UNITS_MIN`` victims have one, for at most ``_FAST_PATH_TRIES`` rounds. Returns each
+    victim's search so far (confirmed, or to go on with, its tried suspects recorded)."""
+    begun: dict[str, Search] = {}
+    for _ in range(_FAST_PATH_TRIES):
+        turn: dict[str, str] = {}
+        for record in victims:
+            so_far = begun.get(record.nodeid)
+            if so_far is not None and so_far.polluter:
                 continue
+            tried = so_far.tried if so_far is not None else []
+            untried = [nodeid for nodeid in hints.get(record.nodeid, ()) if nodeid not in tried]
+            if untried:
+                turn[record.nodeid] = untried[0]
+        if not _suspects_round(context, [r for r in victims if r.nodeid in turn], turn, begun):
+            break
+    return begun
+
+
+def _suspects_round(context: _Context, victims: list[TestRecord], turn: dict[str, str],
+                    begun: dict[str, Search]) -> bool:
+    """Each victim's suspect ``turn[victim]`` checked for all victims in two runs.
+
+    Victims sharing a suspect form a unit. Run A has each unit's suspect, then its victims;
+    run B the same units with the suspect after its victims, so each victim runs after the
+    same other units as in A but not after its own suspect. A victim that fails in A and
+    passes in B failed because of its suspect: confirmed. For the others the suspect counts
+    as tried. False when the round did not run: fewer than ``_UNITS_MIN`` victims (a pair
+    run each costs no more) or no time left."""
+    units: dict[str, list[TestRecord]] = {}
+    for record in victims:
+        units.setdefault(turn[record.nodeid], []).append(record)
+    blamed = {r.nodeid for group in units.values() for r in group}
+    units = {s: group for s, group in units.items() if s not in blamed}
+    if sum(map(len, units.values())) < _UNITS_MIN or context.left() <= 1.0:
+        return False
+    ordered = sorted(units.items(), key=lambda unit: _position(context, unit[1][0]))
+    first = [n for s, group in ordered for n in (s, *(r.nodeid for r in group))]
+    second = [n for s, group in ordered for n in (*(r.nodeid for r in group), s)]
+    expected = sum(context.result.records[n].duration_s for n in first)
+    context.progress.show(f"{len(blamed)} victim(s)", "confirming the suspects of")
+    after = context.runner.run(first, timeout=min(expected * 3 + _SLACK_S, context.left()),
+                               light=True)
+    failed = {r.nodeid for group in units.values() for r in group
+              if after.result(r.nodeid).outcome in ("failed", "error")}
+    without = context.runner.run(second, timeout=min(expected * 3 + _SLACK_S,
+                                                     max(context.left(), 1.0)),
+                                 light=True) if failed and context.left() > 1.0 else None
+    for suspect, group in ordered:
+        for record in group:
+            test = after.result(record.nodeid)
             attempt = from_child("pair", test)
-            ledger = record.evidence.pollution if record.evidence else ()
-            found[record.nodeid] = Search(
-                method="ledger", polluter=suspect, reproduced=True,
-                left_behind=[e for e in ledger if e.nodeid == suspect],
-                attempts=[replace(attempt, message=f"after {suspect}, with the other "
-                                  f"{len(group) - 1} test(s) it is named by"
-                                  + (f": {attempt.message}" if attempt.message else ""))],
-                runs=1, seconds=run.seconds)
-    return found
+            others = len(first) - len(group) - 1
+            attempt = replace(attempt, message=f"after {suspect}, in one run with {others} "
+                              "other suspect(s) and victim(s)"
+                              + (f": {attempt.message}" if attempt.message else ""))
+            search = Search(attempts=[attempt], runs=1, seconds=after.seconds, tried=[suspect])
+            if record.nodeid in failed and without is not None:
+                control = without.result(record.nodeid)
+                search.attempts.append(replace(from_child("pair", control), message=(
+                    f"the same run with {suspect} after it: {control.outcome}")))
+                search = replace(search, runs=2, seconds=after.seconds + without.seconds)
+                if control.outcome == "passed":
+                    ledger = record.evidence.pollution if record.evidence else ()
+                    search = replace(search, method="ledger", polluter=suspect,
+                                     reproduced=True,
+                                     left_behind=[e for e in ledger if e.nodeid == suspect])
+                # Failing without its suspect too: some other test of the run breaks it.
+            begun[record.nodeid] = _then(begun.get(record.nodeid), search)
+    return True
+
+
+def _then(before: Search | None, search: Search) -> Search:
+    """``search`` after the rounds of ``before``: their runs, time and tries add up."""
+    if before is None:
+        return search
+    return replace(search, attempts=[*before.attempts, *search.attempts],
+                   runs=before.runs + search.runs, seconds=before.seconds + search.seconds,
+                   tried=[*before.tried, *search.tried])
+
+
+def _position(context: _Context, record: TestRecord) -> int:
+    return list(context.result.records).index(record.nodeid)
 
 
 @guarded(None)
 def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt],
-                paired: Search | None = None) -> None:
+                begun: Search | None = None, hints: Sequence[str] = ()) -> None:
+    """``begun``: the victim's search so far (a pair run of its best suspect), finished or
+    to go on with."""
     assert record.diagnosis is not None
     counts = tally(attempts)
     noisy = _noisy(context, record, counts)
@@ -263,10 +336,16 @@ def _refine_one(context: _Context, record: TestRecord, attempts: list[Attempt],
         # It fails alone under noise: load is the cause, no earlier test is (and passing
         # every quiet rerun alone must not read as order-dependent).
         search: Search | None = Search(reproduced=False)
-    elif paired is not None:
-        search = paired
+    elif begun is not None and begun.polluter:
+        search = begun
+    elif _searchable(context, counts):
+        search = _search(context, record, hints, begun=begun)
+    elif begun is not None:
+        # The budget ran out after the pair run(s): the range is still every earlier test.
+        search = replace(begun, method="exhausted",
+                         narrowest=candidates_before(context.result, record))
     else:
-        search = _search(context, record) if _searchable(context, counts) else None
+        search = None
     record.diagnosis = _conclude(context, record, counts, attempts, search)
     if search is not None and record.diagnosis.polluter and context.deadline is None:
         # Not in the confirming run: a cleaner is advice, not a verdict, and the default
@@ -344,15 +423,41 @@ def _search_inputs(context: _Context, record: TestRecord) -> tuple[
             evidence.pollution if evidence else (), text)
 
 
-def _search(context: _Context, record: TestRecord) -> Search | None:
+def _search(context: _Context, record: TestRecord, hints: Sequence[str] = (),
+            quick: int | None = None, begun: Search | None = None) -> Search:
     candidates, ledger, text = _search_inputs(context, record)
     if not candidates:
         return Search(reproduced=False)
     context.progress.show(record.nodeid, "searching the polluter of")
     durations = {nodeid: r.duration_s for nodeid, r in context.result.records.items()}
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
-                            min(context.settings.bisect_seconds, context.left()), durations)
-    return finder.find(record.nodeid, candidates, ledger, text)
+                            min(context.settings.bisect_seconds, context.left()), durations,
+                            begun)
+    return finder.find(record.nodeid, candidates, ledger, text, hints, quick)
+
+
+def suspects(context: _Context, record: TestRecord) -> list[str]:
+    """Earlier tests worth a pair run before any bisection, best first: those whose leftovers
+    the failure text names (latest first: the last change of a key is the one that held),
+    the one the diagnosis blames, then the victim's own module's tests that left a change in
+    the ledger or a resource running, latest first. Only tests that ran before the victim
+    in its process."""
+    candidates, ledger, text = _search_inputs(context, record)
+    if not candidates:
+        return []
+    order = {nodeid: index for index, nodeid in enumerate(candidates)}
+    records = context.result.records
+    leakers = [nodeid for nodeid in candidates
+               if any(leak.kind in _RESOURCE_KINDS for leak in records[nodeid].leaks)]
+    known = sorted({entry.nodeid for entry in ledger if entry.nodeid in order} | set(leakers),
+                   key=order.__getitem__, reverse=True)
+    # The winning rule's first line names the test it blames; later lines may only list
+    # other outstanding changes.
+    reasons = record.diagnosis.reasons if record.diagnosis is not None else ()
+    blamed = [nodeid for nodeid in known if reasons and nodeid in reasons[0]]
+    module = record.nodeid.split("::", 1)[0]
+    local = [nodeid for nodeid in known if nodeid.split("::", 1)[0] == module]
+    return list(dict.fromkeys([*named_in_failure(candidates, ledger, text), *blamed, *local]))
 
 
 def _with_cleaners(context: _Context, record: TestRecord, diagnosis: Diagnosis,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,11 @@ from . import child
 # Options of the invocation that change how tests run, so the subprocess must see them too.
 _PASS_WITH_VALUE = ("-p", "-o", "--override-ini", "--timeout", "--timeout-method",
                     "--import-mode", "--confcutdir", "-W", "--pythonwarnings")
+# Nobody reads a diagnostic run's tracebacks, only the crash line (the same in every style):
+# pytest's own style parses each traceback entry's source file, ~0.1 s per failure.
+_TB = "--tb=native"
+# ini keys of the plugin that can change what a test does: a light run keeps the plugin then
+_SHAPES_OUTCOMES = ("poolchaos_isolate", "poolchaos_leaks")
 _OWN_PLUGINS = {"poolchaos", "no:poolchaos", "pytest_poolchaos.plugin"}
 _DROP_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST",
              "PYTEST_XDIST_TESTRUNUID", child.OUT, child.TIMEOUT)
@@ -103,7 +109,7 @@ class Runner:
 
 def _base_args(config: pytest.Config, settings: Settings) -> list[str]:
     args = [sys.executable, "-m", "pytest", "-p", "poolchaos", "-p", child.__name__,
-            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header", _TB,
             f"--rootdir={config.rootpath}", "--poolchaos-rerun=0", "--poolchaos-no-bisect",
             "--poolchaos-confirm=off",
             "--poolchaos-journal=off", "--poolchaos-annotations=off",
@@ -121,7 +127,7 @@ def _base_args(config: pytest.Config, settings: Settings) -> list[str]:
 def _light_args(config: pytest.Config) -> list[str]:
     # pytest startup dominates a bisection step; without the plugin a step is ~30% cheaper.
     args = [sys.executable, "-m", "pytest", "-p", "no:poolchaos", "-p", child.__name__,
-            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header", _TB,
             f"--rootdir={config.rootpath}"]
     if config.inipath is not None:
         args += ["-c", str(config.inipath)]
@@ -131,14 +137,18 @@ def _light_args(config: pytest.Config) -> list[str]:
 
 
 def _can_go_light(config: pytest.Config) -> bool:
-    """True when nothing outside the command line names the plugin or its options."""
+    """True unless the environment or the ini file's options ask for the plugin, or the ini
+    file or an ``-o`` sets one of its options that can change an outcome. Its other ini keys
+    are declared by the child plugin in a light run."""
     if "poolchaos" in os.environ.get("PYTEST_ADDOPTS", ""):
         return False
     try:
         text = config.inipath.read_text(encoding="utf-8") if config.inipath else ""
     except OSError:
         return False
-    return "poolchaos" not in text
+    overrides = " ".join(map(str, config.invocation_params.args))
+    asked = "--poolchaos" in text or re.search(r"-p\s*(pytest_)?poolchaos", text) is not None
+    return not asked and not any(key in text or key in overrides for key in _SHAPES_OUTCOMES)
 
 
 def passed_through(invocation: Sequence[str]) -> list[str]:
