@@ -121,10 +121,17 @@ class ChaosController:
         try:
             extra = report.__dict__
             nodeid = report.nodeid
+            row = self._seen.get(nodeid)
+            if row is not None and extra.get("outcome") == "passed" and \
+                    PAYLOAD_ATTR not in extra and "wasxfail" not in extra:
+                # The common report: a passing phase of a test seen before adds its time.
+                self._seen[nodeid] = (row[0], row[1], row[2], row[3] + report.duration,
+                                      row[4], extra.get("stop") or row[5], row[6], row[7],
+                                      row[8])
+                return
             # pytest-rerunfailures marks a failed attempt it retries with outcome "rerun"
             if str(report.outcome) == "rerun":
                 self._retried[nodeid] = self._retried.get(nodeid, 0) + 1
-            row = self._seen.get(nodeid)
             outcome = fold(row[_OUTCOME] if row else "passed", report)
             if row is None:
                 row = (report.location, outcome, report.when, report.duration,

@@ -218,12 +218,14 @@ class ScopeRecorder:
 
     def _saw(self, running: _Running, call: pytest.CallInfo[None],
              report: pytest.TestReport) -> None:
-        running.outcome = fold(running.outcome, report)
+        phase = report.outcome
+        if phase != "passed" or "wasxfail" in report.__dict__:
+            running.outcome = fold(running.outcome, report)
+            if phase == "failed" and running.evidence is None and call.excinfo is not None \
+                    and "wasxfail" not in report.__dict__:
+                running.evidence = self._evidence(running.item, call, report)
         running.duration_s += report.duration
         when = report.when
-        if report.failed and running.evidence is None and call.excinfo is not None \
-                and "wasxfail" not in report.__dict__:
-            running.evidence = self._evidence(running.item, call, report)
         if when == "setup":
             self.scope.entered(running.item, "call")
             return
@@ -232,9 +234,13 @@ class ScopeRecorder:
             self.scope.entered(running.item, "teardown")
             return
         self._running = None
-        if running.closed is None:  # a fixture's teardown raised before ours ran
-            running.closed = self.scope.close(running.item, defer=_timed_teardown(running),
-                                              settle=_settle_time(running))
+        closed = running.closed
+        if closed is None:  # a fixture's teardown raised before ours ran
+            closed = running.closed = self.scope.close(
+                running.item, defer=_timed_teardown(running), settle=_settle_time(running))
+        if running.evidence is None and (closed is None or not closed.leaks) and (
+                running.limit is None or not running.limit.seconds):
+            return  # passed (or skipped) and left nothing: there is nothing to carry
         payload = self._payload(running)
         if payload:
             setattr(report, PAYLOAD_ATTR, payload.to_wire())
