@@ -207,10 +207,10 @@ def read_events(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]
     yield from _parsed(lines)
 
 
-def _tail_events(path: Path, size: int, only: tuple[str, ...] = ()
+def _tail_events(path: Path, size: int, only: str = ""
                  ) -> tuple[list[dict[str, Any]], bool]:
     """The events in the last ``size`` bytes of ``path``, and whether that was all of it;
-    with ``only``, just the lines holding one of those texts are parsed."""
+    with ``only``, just the lines holding that text are parsed."""
     try:
         with open(path, "rb") as handle:
             end = handle.seek(0, os.SEEK_END)
@@ -223,7 +223,7 @@ def _tail_events(path: Path, size: int, only: tuple[str, ...] = ()
     if start:
         lines = lines[1:]
     if only:
-        lines = [line for line in lines if any(text in line for text in only)]
+        lines = [line for line in lines if only in line]
     return list(_parsed(lines)), start == 0
 
 
@@ -308,8 +308,9 @@ def dead_run(paths: Iterable[Path], besides: str
     return None
 
 
-#: the texts of the lines that start and end a run: whether any run died needs no other line
-_RUN_LINES = ("run-start", "run-end")
+#: what the lines that start and end a run hold ("run-start", "run-end"), and a test's line
+#: only when its node id does: whether any run died needs no other line
+_RUN_LINES = "run-"
 
 
 def _maybe_dead(paths: list[Path], besides: str) -> bool:
@@ -321,8 +322,7 @@ def _maybe_dead(paths: list[Path], besides: str) -> bool:
     return any(run.run not in noticed and not run.finished and not run.alive() for run in runs)
 
 
-def _recent_events(path: Path, besides: str, only: tuple[str, ...] = ()
-                   ) -> list[dict[str, Any]]:
+def _recent_events(path: Path, besides: str, only: str = "") -> list[dict[str, Any]]:
     size = _TAIL
     while True:
         events, whole = _tail_events(path, size, only)
