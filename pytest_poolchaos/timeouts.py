@@ -23,7 +23,7 @@ from . import model
 if TYPE_CHECKING:
     from .model import TimeoutInfo
 
-__all__ = ["effective", "fired_limit", "remember", "session_limit"]
+__all__ = ["effective", "fired_limit", "marked", "remember", "session_limit"]
 
 #: pytest-timeout's failure text, ``PYTEST_FAILURE_MESSAGE = "Timeout (>%ss) from pytest-timeout."``
 FIRED = r"Timeout \(>([0-9.]+)s\) from pytest-timeout"
@@ -73,7 +73,7 @@ def fired_limit(text: str) -> float | None:
 
 def _configured(item: pytest.Item) -> TimeoutInfo | None:
     session = _session(item.config)
-    if session is None or (not session[0] and not _marked(item)):
+    if session is None or (not session[0] and not marked(item)):
         return None  # the common case, kept cheap: it runs for every test
     seconds_s, method_s, _, func_only_s = session
     marker = _marker_values(item)
@@ -88,7 +88,7 @@ def _configured(item: pytest.Item) -> TimeoutInfo | None:
     return model.TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
 
 
-def _marked(item: pytest.Item) -> bool:
+def marked(item: pytest.Item) -> bool:
     """A ``timeout`` marker on the item or a node above it (where ``get_closest_marker``
     looks), read from the nodes' own lists: no keyword mapping is built per test."""
     node: Any = item
