@@ -90,14 +90,34 @@ def _configured(item: pytest.Item) -> TimeoutInfo | None:
 
 def marked(item: pytest.Item) -> bool:
     """A ``timeout`` marker on the item or a node above it (where ``get_closest_marker``
-    looks), read from the nodes' own lists: no keyword mapping is built per test."""
-    node: Any = item
-    while node is not None:
-        markers = getattr(node, "own_markers", None)
-        if markers and any(getattr(mark, "name", None) == "timeout" for mark in markers):
-            return True
+    looks), read from the nodes' own lists: no keyword mapping is built per test, and the
+    nodes above are looked at once for all the items under them."""
+    if _own_timeout(item):
+        return True
+    parent = getattr(item, "parent", None)
+    known = _PARENTS.get(id(parent))
+    if known is not None and known[0] is parent:
+        return known[1]
+    found = False
+    node = parent
+    while node is not None and not found:
+        found = _own_timeout(node)
         node = getattr(node, "parent", None)
-    return False
+    if len(_PARENTS) > 1000:  # sessions come and go (pytester): never more than this kept
+        _PARENTS.clear()
+    _PARENTS[id(parent)] = (parent, found)
+    return found
+
+
+#: id(node) -> (the node, whether it or one above it has a timeout marker)
+_PARENTS: dict[int, tuple[Any, bool]] = {}
+
+
+def _own_timeout(node: Any) -> bool:
+    markers = getattr(node, "own_markers", None)
+    if not markers:
+        return False
+    return any(getattr(mark, "name", None) == "timeout" for mark in markers)
 
 
 def session_limit(config: pytest.Config) -> TimeoutInfo | None:

@@ -122,12 +122,16 @@ class ChaosController:
             extra = report.__dict__
             nodeid = report.nodeid
             row = self._seen.get(nodeid)
-            if row is not None and extra.get("outcome") == "passed" and \
-                    PAYLOAD_ATTR not in extra and "wasxfail" not in extra:
-                # The common report: a passing phase of a test seen before adds its time.
-                self._seen[nodeid] = (row[0], row[1], row[2], row[3] + report.duration,
-                                      row[4], extra.get("stop") or row[5], row[6], row[7],
-                                      row[8])
+            if extra.get("outcome") == "passed" and PAYLOAD_ATTR not in extra and \
+                    "wasxfail" not in extra:
+                # The common report, a passing phase with nothing attached: it starts the
+                # row, or adds its time to it.
+                self._seen[nodeid] = (
+                    (report.location, "passed", report.when, report.duration,
+                     extra.get("start") or None, extra.get("stop") or None,
+                     extra.get("worker_id"), "", None) if row is None else
+                    (row[0], row[1], row[2], row[3] + report.duration, row[4],
+                     extra.get("stop") or row[5], row[6], row[7], row[8]))
                 return
             # pytest-rerunfailures marks a failed attempt it retries with outcome "rerun"
             if str(report.outcome) == "rerun":
