@@ -151,19 +151,25 @@ def watch_environ() -> None:
     for name, value in os.environ.items():
         if is_secret(name):
             remember_secret(value)
-    environ = os.environ
-    if type(environ) is os._Environ:
-        environ.__class__ = _RememberingEnviron
+    # os.environb writes to the same mapping: counted too (its bytes are never secrets here)
+    for environ in (os.environ, getattr(os, "environb", None)):
+        if type(environ) is os._Environ:
+            environ.__class__ = _RememberingEnviron
 
 
 def environ_writes() -> int:
-    """How often ``os.environ`` was written to since it was watched, pytest's own
-    ``PYTEST_CURRENT_TEST`` aside; -1 when it is not watched (then any call may differ)."""
-    return _WRITES[0] if type(os.environ) is _RememberingEnviron else -1
+    """How often ``os.environ`` (or ``os.environb``) was written to since they were watched,
+    pytest's own ``PYTEST_CURRENT_TEST`` aside; -1 when they are not watched (then any call
+    may differ)."""
+    if type(os.environ) is not _RememberingEnviron or (
+            _ENVIRONB is not None and type(_ENVIRONB) is not _RememberingEnviron):
+        return -1
+    return _WRITES[0]
 
 
 #: the writes counted by ``_RememberingEnviron``
 _WRITES = [0]
+_ENVIRONB = getattr(os, "environb", None)
 #: set and removed by pytest around every phase of every test: not a write of the test's
 _RUNNER_KEY = "PYTEST_CURRENT_TEST"
 _putenv, _unsetenv = os.putenv, os.unsetenv
@@ -177,7 +183,7 @@ class _RememberingEnviron(os._Environ):  # type: ignore[type-arg]
         raw = self.encodevalue(value)
         _putenv(encoded, raw)
         self._data[encoded] = raw  # type: ignore[attr-defined]
-        if key == _RUNNER_KEY:
+        if type(key) is str and key == _RUNNER_KEY:  # os.environb's keys are bytes
             return
         _WRITES[0] += 1
         try:
@@ -194,7 +200,7 @@ class _RememberingEnviron(os._Environ):  # type: ignore[type-arg]
         except KeyError:
             raise KeyError(key) from None
         finally:
-            if key != _RUNNER_KEY:
+            if type(key) is not str or key != _RUNNER_KEY:
                 _WRITES[0] += 1
 
 
