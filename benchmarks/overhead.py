@@ -19,6 +19,9 @@ journal and the history on, as a default run does (``-p no:cacheprovider`` would
 On a shared or busy machine wall time drifts; CPU time drifts less, and ``--instructions``
 counts instructions with ``valgrind --tool=callgrind`` (the same count whatever else the
 machine is doing; about 50 times slower, so it runs the one-test and a 300-test trivial suite).
+Under callgrind every test takes longer than the history's quick-pass bound (20 ms), so the
+history store writes a row per test there: the count overstates what the history costs a
+real run, where a trivial test is a packed quick pass.
 
     python benchmarks/overhead.py                   # 5 runs per cell
     python benchmarks/overhead.py --runs 9 --no-xdist

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 __all__ = ["KEEP_RUNS", "JournalPlan", "JournalWriter", "Run", "dead_run", "latest_file", "plan",
            "read_runs", "recent_files"]
 
+#: json.dumps(text) for a str, in C: ASCII only, as ensure_ascii writes it
+_quoted = json.encoder.encode_basestring_ascii
+# Bound at import: a test that patches time.time and leaks the patch must not stop the journal.
+_now = time.time
+
 KEEP_RUNS = 10  # files kept by ``auto``
 RUN_PREFIX = "run-"
 
@@ -60,12 +65,13 @@ class JournalWriter:
         os.write(self._fd, (self._head + body[1:] + "\n").encode("ascii"))
 
     def test_start(self, nodeid: str, timeout: TimeoutInfo | None) -> None:
-        # The hot path of every test: built by hand, one small write.
+        # The hot path of every test: built by hand, one small write; the node id is quoted
+        # by json's own C quoting (what json.dumps of a string ends in, without its layers).
         if self._fd is None:
             return
         limit = "" if timeout is None else f', "timeout": {json.dumps(limit_json(timeout))}'
-        os.write(self._fd, (f'{self._head}"event": "test-start", "time": {time.time()!r}, '
-                            f'"nodeid": {json.dumps(nodeid)}{limit}}}\n').encode("ascii"))
+        os.write(self._fd, (f'{self._head}"event": "test-start", "time": {_now()!r}, '
+                            f'"nodeid": {_quoted(nodeid)}{limit}}}\n').encode("ascii"))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -201,8 +207,10 @@ def read_events(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]
     yield from _parsed(lines)
 
 
-def _tail_events(path: Path, size: int) -> tuple[list[dict[str, Any]], bool]:
-    """The events in the last ``size`` bytes of ``path``, and whether that was all of it."""
+def _tail_events(path: Path, size: int, only: str = ""
+                 ) -> tuple[list[dict[str, Any]], bool]:
+    """The events in the last ``size`` bytes of ``path``, and whether that was all of it;
+    with ``only``, just the lines holding that text are parsed."""
     try:
         with open(path, "rb") as handle:
             end = handle.seek(0, os.SEEK_END)
@@ -212,7 +220,11 @@ def _tail_events(path: Path, size: int) -> tuple[list[dict[str, Any]], bool]:
     except OSError:
         return [], True
     lines = data.decode("utf-8", "replace").splitlines()
-    return list(_parsed(lines[1:] if start else lines)), start == 0
+    if start:
+        lines = lines[1:]
+    if only:
+        lines = [line for line in lines if only in line]
+    return list(_parsed(lines)), start == 0
 
 
 def _parsed(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -277,6 +289,9 @@ def dead_run(paths: Iterable[Path], besides: str
     Reads each file from its end, only as far back as the newest other run's start: a
     journal that runs append to grows with every run.
     """
+    paths = list(paths)
+    if not _maybe_dead(paths, besides):
+        return None  # the common case: every earlier run ended (or is going on)
     runs: list[tuple[float, Path, Run]] = []
     noticed: set[str] = set()
     for path in paths:
@@ -293,10 +308,24 @@ def dead_run(paths: Iterable[Path], besides: str
     return None
 
 
-def _recent_events(path: Path, besides: str) -> list[dict[str, Any]]:
+#: what the lines that start and end a run hold ("run-start", "run-end"), and a test's line
+#: only when its node id does: whether any run died needs no other line
+_RUN_LINES = "run-"
+
+
+def _maybe_dead(paths: list[Path], besides: str) -> bool:
+    """Can a recent run of ``paths`` be a dead one not named yet? Told from the runs' start
+    and end lines only: a test's line, one per test of a long run, is parsed when it can."""
+    runs = [run for path in paths for run in _group(_recent_events(path, besides, _RUN_LINES))
+            if run.run != besides and run.start is not None]
+    noticed = {str(run.start.get("noticed")) for run in runs if run.start is not None}
+    return any(run.run not in noticed and not run.finished and not run.alive() for run in runs)
+
+
+def _recent_events(path: Path, besides: str, only: str = "") -> list[dict[str, Any]]:
     size = _TAIL
     while True:
-        events, whole = _tail_events(path, size)
+        events, whole = _tail_events(path, size, only)
         if whole or any(e.get("event") == "run-start" and e.get("run") != besides
                         for e in events):
             return events

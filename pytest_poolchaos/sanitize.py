@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["MASK", "clip", "is_secret", "printable", "redact_args", "redact_text",
-           "redact_value", "remember_secret", "safe_text", "scrub", "watch_environ"]
+__all__ = ["MASK", "clip", "environ_writes", "is_secret", "printable", "redact_args",
+           "redact_text", "redact_value", "remember_secret", "safe_text", "scrub",
+           "watch_environ"]
 
 MASK = "***"
 _SECRET_WORDS = r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|KEY|" \
@@ -143,24 +144,64 @@ def watch_environ() -> None:
     test set and removed again is still masked in the reports made after it.
 
     ``os.environ`` gets a subclass with the same layout: every write of the process, whoever
-    makes it, passes through ``__setitem__``, and only writes pay for it.
+    makes it, passes through ``__setitem__`` or ``__delitem__``, and only writes pay for it.
+    They are counted too (``environ_writes``): the pool scope copies the environment only
+    when it was written to.
     """
     for name, value in os.environ.items():
         if is_secret(name):
             remember_secret(value)
-    environ = os.environ
-    if type(environ) is os._Environ:
-        environ.__class__ = _RememberingEnviron
+    # os.environb writes to the same mapping: counted too (its bytes are never secrets here)
+    for environ in (os.environ, getattr(os, "environb", None)):
+        if type(environ) is os._Environ:
+            environ.__class__ = _RememberingEnviron
+
+
+def environ_writes() -> int:
+    """How often ``os.environ`` (or ``os.environb``) was written to since they were watched,
+    pytest's own ``PYTEST_CURRENT_TEST`` aside; -1 when they are not watched (then any call
+    may differ)."""
+    if type(os.environ) is not _RememberingEnviron or (
+            _ENVIRONB is not None and type(_ENVIRONB) is not _RememberingEnviron):
+        return -1
+    return _WRITES[0]
+
+
+#: the writes counted by ``_RememberingEnviron``
+_WRITES = [0]
+_ENVIRONB = getattr(os, "environb", None)
+#: set and removed by pytest around every phase of every test: not a write of the test's
+_RUNNER_KEY = "PYTEST_CURRENT_TEST"
+_putenv, _unsetenv = os.putenv, os.unsetenv
 
 
 class _RememberingEnviron(os._Environ):  # type: ignore[type-arg]
+    # The bodies of os._Environ's own two methods (the same in every supported Python), so a
+    # write costs one call as it did before the class was swapped, plus the count.
     def __setitem__(self, key: str, value: str) -> None:
-        super().__setitem__(key, value)
+        encoded = self.encodekey(key)
+        raw = self.encodevalue(value)
+        _putenv(encoded, raw)
+        self._data[encoded] = raw  # type: ignore[attr-defined]
+        if type(key) is str and key == _RUNNER_KEY:  # os.environb's keys are bytes
+            return
+        _WRITES[0] += 1
         try:
             if isinstance(key, str) and isinstance(value, str) and is_secret(key):
                 remember_secret(value)
         except Exception:  # remembering must never change what the write does
             pass
+
+    def __delitem__(self, key: str) -> None:
+        encoded = self.encodekey(key)
+        _unsetenv(encoded)
+        try:
+            del self._data[encoded]  # type: ignore[attr-defined]
+        except KeyError:
+            raise KeyError(key) from None
+        finally:
+            if type(key) is not str or key != _RUNNER_KEY:
+                _WRITES[0] += 1
 
 
 def _keep_name(match: re.Match[str]) -> str:

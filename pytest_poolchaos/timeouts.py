@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,7 +23,7 @@ from . import model
 if TYPE_CHECKING:
     from .model import TimeoutInfo
 
-__all__ = ["effective", "fired_limit", "remember", "session_limit"]
+__all__ = ["effective", "fired_limit", "marked", "remember", "session_limit"]
 
 #: pytest-timeout's failure text, ``PYTEST_FAILURE_MESSAGE = "Timeout (>%ss) from pytest-timeout."``
 FIRED = r"Timeout \(>([0-9.]+)s\) from pytest-timeout"
@@ -47,7 +48,12 @@ def remember(item: pytest.Item, settings: Any) -> None:
 
 def effective(item: pytest.Item, failure_text: str = "") -> TimeoutInfo | None:
     """The limit that applied to ``item``; ``fired`` when ``failure_text`` is pytest-timeout's."""
-    info = item.stash.get(_SET, None) or _configured(item)
+    # Every test asks (the recorder, before setup): a stash miss by ``in``, not by the
+    # KeyError ``stash.get`` raises and catches.
+    stash = item.stash
+    info = stash[_SET] if _SET in stash else _configured(item)
+    if not failure_text:
+        return info
     limit = fired_limit(failure_text)
     if limit is None:
         return info
@@ -67,7 +73,7 @@ def fired_limit(text: str) -> float | None:
 
 def _configured(item: pytest.Item) -> TimeoutInfo | None:
     session = _session(item.config)
-    if session is None or (not session[0] and "timeout" not in item.keywords):
+    if session is None or (not session[0] and not marked(item)):
         return None  # the common case, kept cheap: it runs for every test
     seconds_s, method_s, _, func_only_s = session
     marker = _marker_values(item)
@@ -82,6 +88,38 @@ def _configured(item: pytest.Item) -> TimeoutInfo | None:
     return model.TimeoutInfo(seconds, str(method or "signal"), _source(item), bool(func_only))
 
 
+def marked(item: pytest.Item) -> bool:
+    """A ``timeout`` marker on the item or a node above it (where ``get_closest_marker``
+    looks), read from the nodes' own lists: no keyword mapping is built per test, and the
+    nodes above are looked at once for all the items under them."""
+    if _own_timeout(item):
+        return True
+    parent = getattr(item, "parent", None)
+    known = _PARENTS.get(id(parent))
+    if known is not None and known[0] is parent:
+        return known[1]
+    found = False
+    node = parent
+    while node is not None and not found:
+        found = _own_timeout(node)
+        node = getattr(node, "parent", None)
+    if len(_PARENTS) > 1000:  # sessions come and go (pytester): never more than this kept
+        _PARENTS.clear()
+    _PARENTS[id(parent)] = (parent, found)
+    return found
+
+
+#: id(node) -> (the node, whether it or one above it has a timeout marker)
+_PARENTS: dict[int, tuple[Any, bool]] = {}
+
+
+def _own_timeout(node: Any) -> bool:
+    markers = getattr(node, "own_markers", None)
+    if not markers:
+        return False
+    return any(getattr(mark, "name", None) == "timeout" for mark in markers)
+
+
 def session_limit(config: pytest.Config) -> TimeoutInfo | None:
     """The configuration's limit and method for the session (markers may differ per test)."""
     session = _session(config)
@@ -93,10 +131,20 @@ def session_limit(config: pytest.Config) -> TimeoutInfo | None:
 
 def _session(config: pytest.Config) -> tuple[float | None, str, str | None, bool] | None:
     """The configuration's limit, method, source and func_only: the same for every test."""
+    last = _LAST
+    if last and last[0]() is config:
+        return last[1]  # type: ignore[no-any-return]
     stash = config.stash
     if _SESSION not in stash:
         stash[_SESSION] = _session_settings(config)
-    return stash[_SESSION]
+    found = stash[_SESSION]
+    _LAST[:] = [weakref.ref(config), found]
+    return found
+
+
+#: [a weak reference to the configuration last asked about, its _session answer]: every test
+#: asks, and a stash lookup costs three calls
+_LAST: list[Any] = []
 
 
 def _session_settings(config: pytest.Config

@@ -307,3 +307,32 @@ def test_a_teams_own_probe_reports_through_the_hook(chaostester):
     # The broken probe is switched off and said once; it changes no outcome.
     problems = [p for p in run.data["session"]["problems"] if "probe bug" in p]
     assert len(problems) == 1, run.data["session"]["problems"]
+
+
+def test_a_snapshot_sees_environb_writes_and_fchdir_moves(tmp_path):
+    # The snapshot copies the environment and reads the directory only after a counted
+    # write or move: os.environb and os.fchdir must be counted like os.environ and os.chdir.
+    import os
+
+    from pytest_poolchaos import sanitize
+    from pytest_poolchaos.worker.scope import globals as state
+
+    sanitize.watch_environ()
+    state.CHDIRS.install()
+    old = os.getcwd()
+    try:
+        before = state.builtin_snapshot()
+        assert state.builtin_snapshot()[0] is before[0]  # nothing written: the same copy
+        os.environb[b"POOLCHAOS_ENVIRONB_PROBE"] = b"1"
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            os.fchdir(fd)
+        finally:
+            os.close(fd)
+        after = state.builtin_snapshot()
+    finally:
+        os.chdir(old)
+        os.environb.pop(b"POOLCHAOS_ENVIRONB_PROBE", None)
+        state.CHDIRS.uninstall()
+    assert after[0].get(b"POOLCHAOS_ENVIRONB_PROBE") == b"1"
+    assert after[1] == os.path.realpath(tmp_path)

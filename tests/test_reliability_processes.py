@@ -433,6 +433,25 @@ def test_cleanup_does_not_run_inside_the_timeout(pytester, method):
     assert "Timeout" not in run.stdout.str()
 
 
+@pytest.mark.parametrize(("args", "marker", "expected"), [
+    ((), "", False),  # no limit anywhere: no test pays for the wrapper
+    ((), "@pytest.mark.timeout(30)", True),  # a marker alone
+    (("--timeout=30",), "", True),
+])
+def test_the_wait_after_the_timer_is_there_whenever_a_limit_may_apply(pytester, args, marker,
+                                                                       expected):
+    pytest.importorskip("pytest_timeout")
+    pytester.makeconftest(
+        "def pytest_sessionfinish(session):\n"
+        "    manager = session.config.pluginmanager\n"
+        "    print('after-timer:', manager.has_plugin('poolchaos-after-timer'))\n")
+    pytester.makepyfile(test_m=f"import pytest\n\n{marker}\ndef test_a():\n    pass\n\n"
+                               "def test_b():\n    pass\n")
+    run = pytester.runpytest_subprocess(*PLUGIN, "-s", "-p", "no:xdist", *args, timeout=60)
+    assert run.parseoutcomes() == {"passed": 2}
+    run.stdout.fnmatch_lines([f"*after-timer: {expected}*"])
+
+
 # -- D1 -------------------------------------------------------------------------------------
 
 def test_inline_rerun_of_a_test_holding_a_lock_is_bounded(chaostester):

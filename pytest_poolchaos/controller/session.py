@@ -122,10 +122,21 @@ class ChaosController:
         try:
             extra = report.__dict__
             nodeid = report.nodeid
+            row = self._seen.get(nodeid)
+            if extra.get("outcome") == "passed" and PAYLOAD_ATTR not in extra and \
+                    "wasxfail" not in extra:
+                # The common report, a passing phase with nothing attached: it starts the
+                # row, or adds its time to it.
+                self._seen[nodeid] = (
+                    (report.location, "passed", report.when, report.duration,
+                     extra.get("start") or None, extra.get("stop") or None,
+                     extra.get("worker_id"), "", None) if row is None else
+                    (row[0], row[1], row[2], row[3] + report.duration, row[4],
+                     extra.get("stop") or row[5], row[6], row[7], row[8]))
+                return
             # pytest-rerunfailures marks a failed attempt it retries with outcome "rerun"
             if str(report.outcome) == "rerun":
                 self._retried[nodeid] = self._retried.get(nodeid, 0) + 1
-            row = self._seen.get(nodeid)
             outcome = fold(row[_OUTCOME] if row else "passed", report)
             if row is None:
                 row = (report.location, outcome, report.when, report.duration,

@@ -71,23 +71,27 @@ def _remember(path: Path, run: RunInfo, result: SessionResult, say: _Say) -> Non
     with store:
         try:
             wanted = {record.nodeid: record for record in result.records.values()
-                      if _wanted(record)}
+                      if record.diagnosis is not None or record.duration_s >= SLOW_MARGIN_S}
             if wanted:
                 keyed = {key_of(nodeid): nodeid for nodeid in wanted}
                 for key, (past, first, last) in store.past(keyed).items():
                     _apply(wanted[keyed[key]], summarize(past, first, last,
                                                          wanted[keyed[key]].duration_s))
-            quick = [r.nodeid for r in result.records.values() if _quick(r)]
-            store.record(run, [_result(r) for r in result.records.values() if not _quick(r)],
-                         quick)
+            # One pass, the common case inline: most tests of most runs pass quicker than
+            # QUICK_S with nothing else to say about them.
+            quick: list[str] = []
+            results: list[Result] = []
+            for record in result.records.values():
+                if record.outcome == "passed" and record.duration_s < QUICK_S \
+                        and record.diagnosis is None:
+                    quick.append(record.nodeid)
+                else:
+                    results.append(_result(record))
+            store.record(run, results, quick)
         except CorruptHistory:
             raise
         except HistoryError as error:
             say(f"history not recorded: {error}")
-
-
-def _wanted(record: TestRecord) -> bool:
-    return record.diagnosis is not None or record.duration_s >= SLOW_MARGIN_S
 
 
 def _apply(record: TestRecord, history: dict[str, object]) -> None:
@@ -109,12 +113,6 @@ def _apply(record: TestRecord, history: dict[str, object]) -> None:
             f"--poolchaos-rerun=5 measures how often it fails here and what varies."),)
     record.diagnosis = diagnosis.evolve(verdict=Verdict.FLAKY, suggestions=suggestions,
                                         reasons=(*diagnosis.reasons, flaky_line(history)))
-
-
-def _quick(record: TestRecord) -> bool:
-    # Most tests of most runs: a pass quicker than QUICK_S, nothing else to say about it.
-    return (record.outcome == "passed" and record.duration_s < QUICK_S
-            and record.diagnosis is None)
 
 
 def _result(record: TestRecord) -> Result:

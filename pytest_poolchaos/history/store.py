@@ -218,7 +218,8 @@ class HistoryStore:
         if cursor.rowcount == 0:
             return False
         seq = cursor.lastrowid
-        ids = self._test_ids([*results, *(Result(nodeid, "passed", 0.0) for nodeid in quick)],
+        ids = self._test_ids([r.nodeid for r in results] + list(quick),
+                             [r.key for r in results] + [""] * len(quick),
                              canonical=run.source == "pytest")
         passes = array.array("I", sorted(ids[len(results):]))
         if passes:
@@ -236,8 +237,10 @@ class HistoryStore:
         self._prune()
         return True
 
-    def _test_ids(self, results: Sequence[Result], canonical: bool) -> list[int]:
-        """Each result's test id, adding the tests seen for the first time.
+    def _test_ids(self, nodeids: Sequence[str], keys: Sequence[str], canonical: bool
+                  ) -> list[int]:
+        """Each test's id (by node id, and its key where one is given), adding the tests seen
+        for the first time.
 
         A pytest run (``canonical``) is matched by node id, which spares deriving keys for the
         tests already known; a test known only from a JUnit import (a guessed node id) is
@@ -245,30 +248,29 @@ class HistoryStore:
         """
         by_nodeid: dict[str, int] = (dict(self.db.execute("SELECT nodeid, id FROM tests"))
                                      if canonical else {})
-        ids: list[int | None] = [by_nodeid.get(r.nodeid) for r in results]
+        ids: list[int | None] = [by_nodeid.get(nodeid) for nodeid in nodeids]
         late = [i for i, test in enumerate(ids) if test is None]
         if not late:
             return ids  # type: ignore[return-value]  # every one was found
+        late_keys = {i: keys[i] or key_of(nodeids[i]) for i in late}
         by_key: dict[str, int] = dict(self.db.execute("SELECT key, id FROM tests"))
         new: dict[str, str] = {}
         renamed: list[tuple[str, int]] = []
-        for i in late:
-            result = results[i]
-            key = result.test_key
+        for i, key in late_keys.items():
             if key in by_key:
                 ids[i] = by_key[key]
                 if canonical:
-                    renamed.append((result.nodeid, by_key[key]))
+                    renamed.append((nodeids[i], by_key[key]))
             else:
-                new.setdefault(key, result.nodeid)
+                new.setdefault(key, nodeids[i])
         self.db.executemany("UPDATE tests SET nodeid = ? WHERE id = ?", renamed)
         self.db.executemany("INSERT INTO tests (key, nodeid) VALUES (?, ?)", new.items())
         if new:
             by_key = dict(self.db.execute("SELECT key, id FROM tests"))
-            for i in late:
-                ids[i] = by_key[results[i].test_key]
+            for i, key in late_keys.items():
+                ids[i] = by_key[key]
         found = [test for test in ids if test is not None]
-        assert len(found) == len(results), "a result without a test row"
+        assert len(found) == len(nodeids), "a result without a test row"
         return found
 
     def _prune(self) -> None:

@@ -102,16 +102,23 @@ class ScopeRecorder:
         # Each step on its own: a fault in one leaves the others working.
         guard.call_guarded("recorder: environ", sanitize.watch_environ)
         guard.call_guarded("recorder: install", self.scope.install)
-        guard.call_guarded("recorder: after-timer", self._after_timer)
         guard.call_guarded("recorder: exit guard", self.exit_guard.start)
         guard.call_guarded("recorder: surroundings", surroundings.prime)
         guard.call_guarded("recorder: journal", self._open_journal)
 
-    def _after_timer(self) -> None:
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        guard.call_guarded("recorder: after-timer", lambda: self._after_timer(session.items))
+
+    def _after_timer(self, items: list[pytest.Item]) -> None:
+        # Only a pytest-timeout timer makes cleanup wait for later: the wrapper that does the
+        # waiting costs every test a call, so it is there only when some test has a limit.
         manager = self.config.pluginmanager
-        if manager.has_plugin("timeout") and not manager.has_plugin("poolchaos-after-timer"):
-            # only pytest-timeout's timer makes cleanup wait later: no per-test cost without it
-            manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
+        if not manager.has_plugin("timeout") or manager.has_plugin("poolchaos-after-timer"):
+            return
+        if timeouts.session_limit(self.config) is None and not any(map(timeouts.marked, items)):
+            return
+        manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
 
     def _open_journal(self) -> None:
         found = journal.plan(self.config, self.settings.journal)
@@ -218,12 +225,14 @@ class ScopeRecorder:
 
     def _saw(self, running: _Running, call: pytest.CallInfo[None],
              report: pytest.TestReport) -> None:
-        running.outcome = fold(running.outcome, report)
+        phase = report.outcome
+        if phase != "passed" or "wasxfail" in report.__dict__:
+            running.outcome = fold(running.outcome, report)
+            if phase == "failed" and running.evidence is None and call.excinfo is not None \
+                    and "wasxfail" not in report.__dict__:
+                running.evidence = self._evidence(running.item, call, report)
         running.duration_s += report.duration
         when = report.when
-        if report.failed and running.evidence is None and call.excinfo is not None \
-                and "wasxfail" not in report.__dict__:
-            running.evidence = self._evidence(running.item, call, report)
         if when == "setup":
             self.scope.entered(running.item, "call")
             return
@@ -232,9 +241,13 @@ class ScopeRecorder:
             self.scope.entered(running.item, "teardown")
             return
         self._running = None
-        if running.closed is None:  # a fixture's teardown raised before ours ran
-            running.closed = self.scope.close(running.item, defer=_timed_teardown(running),
-                                              settle=_settle_time(running))
+        closed = running.closed
+        if closed is None:  # a fixture's teardown raised before ours ran
+            closed = running.closed = self.scope.close(
+                running.item, defer=_timed_teardown(running), settle=_settle_time(running))
+        if running.evidence is None and (closed is None or not closed.leaks) and (
+                running.limit is None or not running.limit.seconds):
+            return  # passed (or skipped) and left nothing: there is nothing to carry
         payload = self._payload(running)
         if payload:
             setattr(report, PAYLOAD_ATTR, payload.to_wire())

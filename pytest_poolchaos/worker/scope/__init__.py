@@ -44,6 +44,10 @@ class ScopeResult:
         self.fail_message = fail_message
 
 
+#: what most tests leave: nothing (never changed: every field is read only)
+_QUIET = ScopeResult()
+
+
 class _Open:
     __slots__ = ("after_setup", "before", "log", "wide")
 
@@ -137,6 +141,8 @@ class PoolScope:
             # The common case, kept short: nothing started, nothing changed, nothing will be
             # restored or cleaned up before the next test opens.
             self._quiet_after = after
+            if not log.mocked and not log.connections:
+                return _QUIET
             return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections))
         wide = opened.wide
         found = self._own_changes(opened, after, wide)

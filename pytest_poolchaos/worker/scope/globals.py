@@ -20,7 +20,7 @@ from typing import Any
 
 from ...probe import Change, Held
 from ...probe import Probe as _PublicProbe
-from ...sanitize import clip, printable, redact_value
+from ...sanitize import clip, environ_writes, printable, redact_value
 
 __all__ = ["Change", "Globals", "Held"]
 
@@ -537,9 +537,13 @@ class Globals(_PublicProbe):
 
     def __init__(self, watch: Sequence[str] = (), rootpath: Path | None = None) -> None:
         self.parts = probes(watch)
+        if len(self.parts) == len(BUILTIN):
+            # nothing watched: the snapshot is the built-in one, one call fewer per test
+            self.take = builtin_snapshot  # type: ignore[method-assign]
         _ROOT[:] = [] if rootpath is None else [rootpath]
         SEEDS.install()
         LOCALES.install()
+        CHDIRS.install()
 
     def take(self) -> list[Any]:
         return take(self.parts)
@@ -550,6 +554,7 @@ class Globals(_PublicProbe):
     def close(self) -> None:
         SEEDS.uninstall()
         LOCALES.uninstall()
+        CHDIRS.uninstall()
 
 
 def builtin_snapshot() -> list[Any]:
@@ -565,13 +570,17 @@ def builtin_snapshot() -> list[Any]:
     mock, socket = modules.get("unittest.mock"), modules.get("socket")
     context = modules.get("multiprocessing.context")
     events = modules.get("asyncio.events")
-    try:
-        cwd = _getcwd()
-    except OSError:  # the directory was removed under us
-        cwd = "<deleted directory>"
+    # The environment and the working directory are read again only when they were written
+    # to since the last snapshot (then the same objects compare equal at once).
+    writes = environ_writes()
+    if writes < 0 or writes != _LAST_ENV[0] or _ENVIRON is None:
+        _LAST_ENV[:] = [writes, _ENVIRON.copy() if _ENVIRON is not None else dict(os.environ)]
+    moves = CHDIRS.moves
+    if moves != _LAST_CWD[0] or not CHDIRS.installed:
+        _LAST_CWD[:] = [moves, _cwd()]
     return [
-        _ENVIRON.copy() if _ENVIRON is not None else dict(os.environ),
-        cwd,
+        _LAST_ENV[1],
+        _LAST_CWD[1],
         sys.path[:],
         None if logging is None else (logging.root.level, _own_handlers(logging.root.handlers),
                                       logging.root.manager.disable),
@@ -587,6 +596,69 @@ def builtin_snapshot() -> list[Any]:
         _ABSENT if events is None else events._event_loop_policy,
         (sys.excepthook, _threading.excepthook),
     ]
+
+
+#: [environ_writes() when copied, the copy]; [CHDIRS.moves when read, the directory]
+_LAST_ENV: list[Any] = [-1, None]
+_LAST_CWD: list[Any] = [-1, None]
+
+
+def _cwd() -> str:
+    try:
+        return _getcwd()
+    except OSError:  # the directory was removed under us
+        return "<deleted directory>"
+
+
+class _Chdirs:
+    """Counts every call of ``os.chdir`` and ``os.fchdir`` (the runner's too: a monkeypatch
+    is made by pytest's code), so the working directory is read only after one."""
+
+    __slots__ = ("installed", "moves", "originals", "users")
+
+    def __init__(self) -> None:
+        self.moves = 0
+        self.users = 0  # sessions in this process (pytester runs one inside another)
+        self.installed = False
+        self.originals: dict[str, Any] = {}
+
+    def install(self) -> None:
+        self.users += 1
+        if self.installed:
+            return
+        for name in ("chdir", "fchdir"):
+            original = getattr(os, name, None)
+            if original is not None:
+                self.originals[name] = original
+                setattr(os, name, self._wrap(name, original))
+        self.installed = True
+
+    def _wrap(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        chdirs = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(*args, **kwargs)
+            finally:
+                chdirs.moves += 1
+
+        wrapper.__doc__, wrapper.__name__ = original.__doc__, name
+        setattr(wrapper, "__wrapped__", original)  # noqa: B010 (a function attribute)
+        return wrapper
+
+    def uninstall(self) -> None:
+        self.users = max(0, self.users - 1)
+        if self.users or not self.installed:
+            return
+        for name, original in self.originals.items():
+            if getattr(getattr(os, name, None), "__wrapped__", None) is original:
+                setattr(os, name, original)
+        self.originals = {}
+        self.installed = False
+        self.moves += 1  # from now on, read it again every time
+
+
+CHDIRS = _Chdirs()
 
 
 def same(before: list[Any], after: list[Any]) -> bool:
@@ -690,7 +762,11 @@ def _own_handlers(handlers: list[Any]) -> tuple[Any, ...]:
     """The handlers a test can own: pytest's capture handlers come and go with each phase."""
     if not handlers:
         return ()
-    return tuple([h for h in handlers if not _runner_type(type(h))])
+    known = _RUNNER_TYPES
+    try:
+        return tuple([h for h in handlers if not known[type(h)]])
+    except KeyError:  # a handler type not seen yet: sort it out once
+        return tuple([h for h in handlers if not _runner_type(type(h))])
 
 
 _RUNNER_TYPES: dict[type, bool] = {}
