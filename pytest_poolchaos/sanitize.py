@@ -153,7 +153,11 @@ def watch_environ() -> None:
             remember_secret(value)
     # os.environb writes to the same mapping: counted too (its bytes are never secrets here)
     for environ in (os.environ, getattr(os, "environb", None)):
-        if type(environ) is os._Environ:
+        # (or this class from an earlier import of this module, which pytester's in-process
+        # sessions drop from sys.modules: its writes would count in that module's counter)
+        if type(environ) is os._Environ or (
+                environ is not None and type(environ) is not _RememberingEnviron
+                and type(environ).__qualname__ == _RememberingEnviron.__qualname__):
             environ.__class__ = _RememberingEnviron
 
 

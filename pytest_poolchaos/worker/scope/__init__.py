@@ -137,9 +137,10 @@ class PoolScope:
         self._item = self._opened = None
         log = self.spawns.close() or opened.log
         after = registry.take(self.probes or [])
-        if state.same(opened.before, after) and not log.started and not log.forked:
-            # The common case, kept short: nothing started, nothing changed, nothing will be
-            # restored or cleaned up before the next test opens.
+        if state.same(opened.before, after) and _all_done(log.started) and not log.forked:
+            # The common case, kept short: nothing started (or only threads that have
+            # finished), nothing changed, nothing will be restored or cleaned up before the
+            # next test opens.
             self._quiet_after = after
             if not log.mocked and not log.connections:
                 return _QUIET
@@ -306,3 +307,15 @@ def _fail_message(nodeid: str, leaks: list[Leak]) -> str:
     lines = "\n".join(f"  - {leak.kind}: {leak.detail}" for leak in leaks[:10])
     return (f"poolchaos: {nodeid} left {len(leaks)} thing(s) behind after teardown "
             f"(--poolchaos-leaks=fail):\n{lines}")
+
+
+def _all_done(started: list[Started]) -> bool:
+    """Nothing was started, or only threads that have already ended: none can be left
+    behind, so the leak search has nothing to look at."""
+    for entry in started:
+        if entry.kind != "thread":
+            return False
+        thread = entry.ref()
+        if thread is not None and thread.is_alive():
+            return False
+    return True
