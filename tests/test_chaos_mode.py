@@ -288,6 +288,9 @@ def test_cpu_helpers_stop_after_ctrl_c(chaostester):
 
         def test_interrupted():
             assert len(write_helpers()) == 1
+            # A suite started in the background inherits SIGINT ignored, and Python then
+            # installs no KeyboardInterrupt handler: put the terminal's behaviour back.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends on Ctrl-C
             time.sleep(30)  # interrupted long before
         """
