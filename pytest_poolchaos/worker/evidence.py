@@ -31,6 +31,7 @@ from ..model import Comparison, Evidence, ExceptionRecord, FrameFact, TimeoutInf
 from ..sanitize import safe_text
 from . import frames
 from .frames import class_attr, own
+from .scope.spawn import error_line
 
 if TYPE_CHECKING:
     from .scope import PoolScope
@@ -116,7 +117,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                 scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
     root = str(item.config.rootpath)
     # the failure's own chain may be the future's error, retrieved by result(): not hidden
-    shown = {f"{type(e).__name__}: {str(e)[:120]}" for e, _ in chain}
+    shown = {error_line(e) for e, _ in chain}
     hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
                    if text not in shown)
     return (frames.workers(scope.started(), scope.ended()),

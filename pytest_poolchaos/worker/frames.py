@@ -176,8 +176,9 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
     facts: list[FrameFact] = []
     reads: list[FrameFact] = []
     for error in errors:
-        lines = dict(_tb_lines(error.__traceback__))
-        frames = [frame for frame, _ in _tb_lines(error.__traceback__)]
+        walked = list(_tb_lines(error.__traceback__))
+        lines = dict(walked)
+        frames = [frame for frame, _ in walked]
         facts += _worker_thread(frames)
         user = [f for f in frames if _is_user(f, root)]
         if user:

@@ -176,7 +176,7 @@ class PoolScope:
         """Exceptions the running test's pool and asyncio tasks raised (the evidence drops
         those that reached the failure itself)."""
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)
-        return [*(log.hidden or ()), *(log.hidden_tasks or ())] if log is not None else []
+        return list(log.hidden or ()) if log is not None else []
 
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""

@@ -68,7 +68,7 @@ class SpawnLog:
 
     __slots__ = ("before_fork", "connections", "ended", "foreign", "fork_phases", "forked",
                  "hidden",
-                 "hidden_tasks", "mocked", "opened", "path", "phase", "runner", "started",
+                 "mocked", "opened", "path", "phase", "runner", "started",
                  "tasks", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
@@ -89,11 +89,9 @@ class SpawnLog:
         #: id(thread) -> time.monotonic() when each of the test's threads ended: a thread a
         #: finally block joined after the failure had not ended when the failure happened
         self.ended: dict[int, float] | None = None
-        #: exceptions the test's pool tasks raised onto their futures, the first few: nobody
-        #: may ever call result() to see them
+        #: exceptions the test's pool and asyncio tasks raised, the first few (error_line):
+        #: nobody may ever call result() to see them
         self.hidden: list[str] | None = None
-        #: the same for asyncio tasks
-        self.hidden_tasks: list[str] | None = None
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
         #: the phases the forks descend from (see origin); replaced, never changed in place
@@ -347,23 +345,21 @@ class Spawns:
         """A task ended with an exception. Whether anyone retrieved it cannot be told later
         (cancel() on a finished task clears asyncio's own flag): the evidence keeps those
         that did not become the failure itself."""
-        log = self.log
-        error = getattr(task, "_exception", None)
-        if log is None or not isinstance(error, BaseException):
-            return
-        if log.hidden_tasks is None:
-            log.hidden_tasks = []
-        if len(log.hidden_tasks) < _MAX_HIDDEN:
-            log.hidden_tasks.append(f"{type(error).__name__}: {str(error)[:120]}")
+        self._hide(getattr(task, "_exception", None))
 
     def _future_failed(self, _future: Any, error: Any = None, *_: Any) -> None:
         log = self.log
-        if log is None or not isinstance(error, BaseException) or not log.owns_current():
+        if log is not None and log.owns_current():
+            self._hide(error)
+
+    def _hide(self, error: Any) -> None:
+        log = self.log
+        if log is None or not isinstance(error, BaseException):
             return
         if log.hidden is None:
             log.hidden = []
         if len(log.hidden) < _MAX_HIDDEN:
-            log.hidden.append(f"{type(error).__name__}: {str(error)[:120]}")
+            log.hidden.append(error_line(error))
 
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
@@ -390,6 +386,11 @@ class Spawns:
         if log is not None and log.owns_current():
             log.forked = True
             log.fork_phases = log.fork_phases | {log.origin()}
+
+
+def error_line(error: BaseException) -> str:
+    """How a task's error is told: its type and the start of its message."""
+    return f"{type(error).__name__}: {str(error)[:120]}"
 
 
 def _contained(func: Callable[..., None], *args: Any) -> None:
