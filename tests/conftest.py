@@ -14,6 +14,23 @@ from typing import Any
 import jsonschema
 import pytest
 
+
+def _import_every_module() -> None:
+    # pytester's in-process runs drop the modules first imported during a run. A plugin module
+    # imported again later binds a fresh ``guard`` (or settings) module while older ones keep
+    # the first: a problem recorded in one is then missing from the report read from the
+    # other, and a test's outcome depends on which tests ran before it. Importing everything
+    # once, before any run, keeps one copy of each module for the whole suite.
+    import importlib
+    import pkgutil
+
+    import pytest_poolchaos
+
+    for module in pkgutil.walk_packages(pytest_poolchaos.__path__, "pytest_poolchaos."):
+        importlib.import_module(module.name)
+
+
+_import_every_module()
 SCHEMA = json.loads((Path(__file__).parent / "data" / "poolchaos-report.schema.json").read_text())
 # pytest-rerunfailures is installed for the tests about it (they pass "-p rerunfailures");
 # every other session runs without it, as the suite did before it was a test dependency.
