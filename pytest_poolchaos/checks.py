@@ -20,11 +20,12 @@ def check_rule_ids(disabled: Sequence[str]) -> None:
     category's namespace (where third-party rules, unknown until they fire, report)."""
     if not disabled:
         return  # the catalogue is loaded only when there is something to check
-    from .classify.catalogue import RULES
+    from .classify.catalogue import by_id
     from .model import Category
 
-    known = {rule.id for rule in RULES} | {category.value for category in Category}
-    known |= {rule.id.rpartition(".")[0] for rule in RULES}
+    ids = by_id()
+    known = set(ids) | {category.value for category in Category}
+    known |= {rule_id.rpartition(".")[0] for rule_id in ids}
     categories = {category.value for category in Category}
     unknown = [rule for rule in disabled
                if rule not in known and rule.partition(".")[0] not in categories]

@@ -15,9 +15,11 @@ from pytest_poolchaos.model import (
     Diagnosis,
     Evidence,
     Finding,
+    FrameFact,
     RerunFacts,
     Rule,
     Suggestion,
+    TimeoutInfo,
     Verdict,
     Worker,
 )
@@ -200,9 +202,37 @@ def test_no_signal_is_surest_where_nothing_a_rule_reads_was_there():
     sure = decide(plain, []).confidence
     assert decide(plain, []).category is Category.UNCLASSIFIED
     assert sure >= 0.8
-    for doubt in (decide(threads, []), decide(alone, []), decide(plain, [weak])):
+    no_fallback = ("race.unexplained-concurrency",)
+    for doubt in (decide(threads, [], no_fallback), decide(alone, []), decide(plain, [weak])):
         assert doubt.category is Category.UNCLASSIFIED
         assert doubt.confidence <= sure - 0.1
+
+
+def test_concurrent_work_with_no_other_signal_is_a_weak_race():
+    plain = Evidence(nodeid="t.py::test_x", when="call", message="assert 2 == 3",
+                     location="t.py:9")
+    threads = replace(plain, workers=(Worker("thread", "feeder", "exited"),
+                                      Worker("thread", "drainer", "exited")))
+    guess = decide(threads, [])
+    assert guess.category is Category.RACE
+    assert guess.confidence <= 0.45  # a guess, and said as one
+    assert "thread 'feeder' exited; thread 'drainer' exited" in guess.reasons[0]
+    assert [rule.id for rule in guess.rules] == ["race.unexplained-concurrency"]
+    assert "feeder" in guess.suggestions[0].text
+    # nothing ran concurrently: an ordinary bug, not a guess
+    assert decide(plain, []).category is Category.UNCLASSIFIED
+    # a rule that explains it wins, and the fallback is not consulted
+    sure = finding("expectation.threshold", Category.EXPECTATION, 0.7, "2 < 3")
+    assert [rule.id for rule in decide(threads, [sure]).rules] == ["expectation.threshold"]
+    # a task error nobody retrieved explains it; a pytest-timeout kill is not a race
+    hidden = replace(threads, frame_facts=(FrameFact("hidden-error", "KeyError: 'x'"),))
+    assert decide(hidden, []).category is Category.UNCLASSIFIED
+    limited = replace(threads, timeout=TimeoutInfo(5.0, "signal"))
+    assert decide(limited, []).category is Category.RACE  # a limit that did not fire
+    killed = replace(threads, timeout=TimeoutInfo(5.0, "signal", fired=True))
+    assert decide(killed, []).category is not Category.RACE
+    # the fallback is a catalogued rule and can be switched off like any other
+    assert decide(threads, [], ("race",)).category is Category.UNCLASSIFIED
 
 
 def test_a_failure_alone_rules_out_pollution_however_strong_the_ledger_match():

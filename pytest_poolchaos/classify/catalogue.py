@@ -14,7 +14,7 @@ from dataclasses import replace
 from ..model import Category, Evidence, Finding, Rule
 from . import expectation, lifecycle, mockgap, pollution, race, timeout
 
-__all__ = ["RULES", "by_id"]
+__all__ = ["FALLBACKS", "RULES", "by_id"]
 
 Check = Callable[[Evidence], Finding | None]
 
@@ -104,6 +104,11 @@ RULES: tuple[Rule, ...] = (
     _rule("race.flips-alone", _R, race.flips_alone),
 )
 
+#: Rules that speak only when no rule above claims the failure (decide consults them then).
+FALLBACKS: tuple[Rule, ...] = (
+    _rule("race.unexplained-concurrency", _R, race.unexplained),
+)
+
 
 def by_id() -> dict[str, Rule]:
-    return {rule.id: rule for rule in RULES}
+    return {rule.id: rule for rule in (*RULES, *FALLBACKS)}

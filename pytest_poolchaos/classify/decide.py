@@ -49,7 +49,13 @@ def decide(evidence: Evidence, findings: Sequence[object],
     totals = sorted(((combine(weighted(f.rule, f.score) for f in group), category)
                      for category, group in grouped.items()), key=lambda t: -t[0])
     if not totals or totals[0][0] < MIN_SCORE:
-        return _unclassified(evidence, kept, _ruled_out_lines(dropped))
+        fallback = _fallback(evidence, disabled)
+        if fallback is None:
+            return _unclassified(evidence, kept, _ruled_out_lines(dropped))
+        kept.append(fallback)
+        return _diagnosis(evidence, fallback.category, fallback.score,
+                          [*fallback.reasons, *_ruled_out_lines(dropped)],
+                          list(fallback.suggestions), _scores(kept))
     best, category = totals[0]
     runner = totals[1] if len(totals) > 1 else None
     lines = _lines(grouped[category]) + _ruled_out_lines(dropped)
@@ -59,6 +65,23 @@ def decide(evidence: Evidence, findings: Sequence[object],
     return _diagnosis(evidence, category, _confidence(best, runner[0] if runner else 0.0),
                       lines, [s for f in _speaking(grouped[category]) for s in f.suggestions],
                       _scores(kept))
+
+
+def _fallback(evidence: Evidence, disabled: Sequence[str]) -> Finding | None:
+    """The first fallback rule that speaks, where no rule claimed the failure."""
+    from .catalogue import FALLBACKS
+
+    for rule in FALLBACKS:
+        if is_disabled(rule.id, disabled):
+            continue
+        try:
+            found = rule.check(evidence)
+        except Exception as error:
+            record(f"rule {rule.id}", error)
+            continue
+        if found is not None:
+            return _clamped(found)
+    return None
 
 
 def _refuted(evidence: Evidence) -> frozenset[Category]:

@@ -15,7 +15,7 @@ import re
 from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
 from .expectation import broken_invariant as broken_invariant_of
 from .expectation import measured
-from .signals import all_finished, describe, explained_short, hit, line, num, where
+from .signals import all_finished, describe, explained_short, hidden_errors, hit, line, num, where
 from .timeout import ran_out, signallers_done
 
 #: the message of each container type's "changed during iteration" RuntimeError
@@ -309,6 +309,26 @@ def flips_alone(e: Evidence) -> Finding | None:
          f"{_threads(e)}"],
         "Look at what these threads share: an interleaving that only sometimes happens "
         "decides the outcome.",
+    )
+
+
+def unexplained(e: Evidence) -> Finding | None:
+    """Consulted only when no rule claims the failure: the test ran threads, processes or
+    several tasks, and nothing else explains how it failed. Concurrency faults in the code
+    are the most common cause of such failures, so race is claimed, weakly."""
+    fired = e.timeout is not None and e.timeout.fired
+    if not e.concurrent or e.when != "call" or fired or hidden_errors(e):
+        return None
+    exc = e.outermost
+    what = describe(exc) if exc else "the failure"
+    return hit(
+        0.4,
+        [f"{what}{where(e)}, with {_threads(e)} in this test, and no timeout, lifecycle, "
+         f"mock or pollution signal: how these workers share state is the likeliest cause"],
+        f"Find what {_threads(e)} share with the failing line: state one of them writes "
+        f"while another reads or writes it needs a lock, or hand results over through a "
+        f"queue. --poolchaos-chaos makes the interleaving happen more often, and "
+        f"--poolchaos-rerun=N tells whether it depends on timing.",
     )
 
 
