@@ -226,6 +226,13 @@ CASES = [
          ev(ConnectionRefusedError(111, "Connection refused")),
          ev(EOFError("EOF when reading a line"), message="EOFError"),
          "nothing was listening", "threading.Event"),
+    Case("lifecycle.end-of-stream",
+         ev(ASSERT, comparison=cmp("==", [b"PONG\n", b""], [b"PONG\n", b"PONG\n"]),
+            source_line="assert [client.ping(), client.ping()] == [b'PONG\\n'] * 2",
+            workers=(Worker("thread", "relay", "exited"),)),
+         # the same empty reply from code that ran nothing concurrently is an ordinary bug
+         ev(ASSERT, comparison=cmp("==", [b"PONG\n", b""], [b"PONG\n", b"PONG\n"])),
+         "b'' (end of stream) at item 1", "reconnect on b''"),
     Case("lifecycle.loop-closed",
          ev(RuntimeError("Event loop is closed")),
          ev(RuntimeError("loop counter overflow")),

@@ -56,6 +56,7 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.refused-by-state", _L, lifecycle.refused_by_state),
     _rule("lifecycle.waited-on-shut-pool", _L, lifecycle.waited_on_shut_pool),
     _rule("lifecycle.connection", _L, lifecycle.connection),
+    _rule("lifecycle.end-of-stream", _L, lifecycle.end_of_stream),
     _rule("lifecycle.loop-closed", _L, lifecycle.loop_closed),
     _rule("lifecycle.address-in-use", _L, lifecycle.address_in_use),
     _rule("lifecycle.already-started", _L, lifecycle.already_started),

@@ -149,6 +149,55 @@ def connection(e: Evidence) -> Finding | None:
                _connection_advice("builtins.BrokenPipeError", e))
 
 
+def end_of_stream(e: Evidence) -> Finding | None:
+    """A read the assert checked came back as b'' (the peer closed, or the child's pipe
+    ended) where bytes were expected, in a test that ran a server, worker or process."""
+    c = e.comparison
+    if c is None or c.op != "==" or not (e.concurrent or e.spawned):
+        return None
+    left, right = _literal(c.left), _literal(c.right)
+    position, expected = _empty_read(left, right), c.right
+    if position is None:
+        position, expected = _empty_read(right, left), c.left
+    if position is None:
+        return None
+    return hit(
+        0.6,
+        [f"a read returned b'' (end of stream){position} where {expected} was expected"
+         f"{where(e)}: the other end had closed or exited",
+         f"the read: `{line(e)}`" if line(e) else ""],
+        Suggestion("The peer closed the connection (or the child closed its pipe) before "
+                   "this read: a server that answers once and closes, a worker that exited, "
+                   "a keep-alive connection reused after the far end dropped it. Check the "
+                   "peer is still serving before reusing the connection, or reconnect on "
+                   "b''."),
+    )
+
+
+def _literal(text: str) -> object:
+    import ast
+
+    if len(text) > 2000:
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _empty_read(got: object, want: object) -> str | None:
+    """Where ``got`` holds b'' and ``want`` holds bytes: '' for the whole value, or
+    ' at item N' of two sequences of the same length."""
+    if got == b"" and isinstance(want, bytes) and want:
+        return ""
+    if isinstance(got, list | tuple) and isinstance(want, list | tuple) and len(got) == len(
+            want):
+        for index, (mine, theirs) in enumerate(zip(got, want, strict=True)):
+            if mine == b"" and isinstance(theirs, bytes) and theirs:
+                return f" at item {index}"
+    return None
+
+
 def loop_closed(e: Evidence) -> Finding | None:
     """An asyncio object outlived its event loop ("Event loop is closed")."""
     match = search(_LOOP, e)
