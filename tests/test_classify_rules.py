@@ -387,6 +387,13 @@ CASES = [
          # an empty result with no MagicMock anywhere: the code found nothing
          ev(ASSERT, comparison=cmp("==", [], ["a"])),
          "what iterating an unconfigured MagicMock yields", "create_autospec"),
+    Case("mock-gap.magic-default",
+         ev(ASSERT, comparison=cmp("==", 1, 250),
+            frame_facts=(FrameFact("magic-default", "int() of conn.execute().fetchone() gave 1"),)),
+         # int() of a double was taken, but the assert saw another value
+         ev(ASSERT, comparison=cmp("==", 2, 250),
+            frame_facts=(FrameFact("magic-default", "int() of conn.execute().fetchone() gave 1"),)),
+         "int() of conn.execute().fetchone() gave 1", "conn.execute().fetchone()"),
     Case("mock-gap.side-effect-exhausted",
          ev(rec(StopIteration(), "test_export", "app.export", "unittest.mock"),
             frame_facts=(FrameFact("double", "reader is a Mock in test_rows (test_export.py:5)"),)),

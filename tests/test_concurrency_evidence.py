@@ -431,3 +431,44 @@ def test_the_machinery_refusing_a_call_in_the_wrong_state_is_lifecycle(chaostest
     assert "the child process exited with status 3" in child["evidence"][0]
     # the same words raised by the test's own code: nothing refused anything
     assert result.category("test_the_projects_own_runtime_error") == "unclassified"
+
+
+MAGIC = """
+from unittest.mock import MagicMock
+
+
+class Book:
+    def __init__(self):
+        self.conn = None
+
+    def balance(self):
+        row = self.conn.execute("SELECT balance").fetchone()
+        return int(row[0])
+
+
+def test_balance_of_a_double_set_up_for_another_call():
+    book = Book()
+    try:
+        book.conn = MagicMock(name="conn")
+        book.conn.execute.return_value.fetchall.return_value = [(250,)]
+        assert book.balance() == 250
+    finally:
+        book.conn = None  # the double is gone by the time the failure is read
+
+
+def test_a_conversion_of_a_double_that_is_not_the_value_asserted():
+    assert int(MagicMock()) == 1
+    assert len([1, 2]) == 3
+"""
+
+
+def test_a_magicmock_default_that_reached_the_assert_is_a_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(test_book=MAGIC)
+    result = chaostester.run()
+    gap = result.diagnosis("test_balance_of_a_double_set_up_for_another_call")
+    assert gap["category"] == "mock-gap", gap
+    assert "int() of conn.execute().fetchone().__getitem__() gave 1" in gap["evidence"][0]
+    assert any("create_autospec" in s["text"] for s in gap["suggestions"])
+    # int() of a double was taken, but the assert saw 2 against 3: not the double's default
+    other = result.diagnosis("test_a_conversion_of_a_double_that_is_not_the_value_asserted")
+    assert other["category"] == "unclassified", other

@@ -214,21 +214,25 @@ def zero_from_double(e: Evidence) -> Finding | None:
 
 def magic_default(e: Evidence) -> Finding | None:
     """The asserted value is what a MagicMock gives when nobody configured it (iterating it
-    gives nothing, len() 0, int() 1), in a test that holds a MagicMock: the code read
-    something the double was not set up to provide."""
+    gives nothing, len() 0, int() 1): the test called that conversion on a double and left
+    it unset, or holds a MagicMock where it failed."""
     c = e.comparison
-    magic = [f.detail for f in e.facts("double") if " is a MagicMock" in f.detail
-             or " is a AsyncMock" in f.detail or " is a NonCallableMagicMock" in f.detail]
-    if c is None or c.op != "==" or not magic:
+    if c is None or c.op != "==" or c.right == c.left or c.right in _MAGIC_DEFAULTS:
         return None
     default = _MAGIC_DEFAULTS.get(c.left)
-    if default is None or c.right == c.left or c.right in _MAGIC_DEFAULTS:
+    taken = [f.detail for f in e.facts("magic-default")
+             if f.detail.rpartition(" gave ")[2] == c.left]
+    magic = [f.detail for f in e.facts("double") if " is a MagicMock" in f.detail
+             or " is a AsyncMock" in f.detail or " is a NonCallableMagicMock" in f.detail]
+    if default is None or not (taken or magic):
         return None
+    double = taken[0].partition(" of ")[2].rpartition(" gave ")[0] if taken else magic[0]
     return hit(
-        0.6,
-        [f"got {c.left}, {default}, where {c.right} was expected; {magic[0]}",
+        0.7 if taken else 0.6,
+        [f"got {c.left}, {default}, where {c.right} was expected; "
+         + (f"{taken[0]}, its default: the test never set it" if taken else magic[0]),
          "the code read a method or attribute of the double that the test did not configure"],
-        Suggestion(f"Configure what the code really calls on the double ({magic[0]}): "
+        Suggestion(f"Configure what the code really calls on the double ({double}): "
                    f"create it with create_autospec(RealClass) so a call the test did not "
                    f"set up fails loudly, and set return_value on that very call."),
     )

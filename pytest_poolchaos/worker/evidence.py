@@ -120,6 +120,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     shown = {error_line(e) for e, _ in chain}
     hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
                    if text not in shown)
+    hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     return (frames.workers(scope.started(), scope.ended()),
             frames.frame_facts((e for e, _ in chain), root) + hidden)
 

@@ -178,6 +178,13 @@ class PoolScope:
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)
         return list(log.hidden or ()) if log is not None else []
 
+    def magic_defaults(self) -> list[str]:
+        """int(), len(), float() ... of a MagicMock the running test called and never set up:
+        '<conversion> of <double> gave <default>'."""
+        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        return [text for entry in (log.magic or ()) if (text := _unset(*entry))] \
+            if log is not None else []
+
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)
@@ -319,3 +326,16 @@ def _all_done(started: list[Started]) -> bool:
         if thread is not None and thread.is_alive():
             return False
     return True
+
+
+def _unset(name: str, double: str, method: object) -> str:
+    """The conversion, if the test called it and left it at what MagicMock returns unset."""
+    from .spawn import MAGIC_CONVERSIONS
+
+    how, default = MAGIC_CONVERSIONS[name]
+    value = getattr(method, "return_value", None)
+    if not getattr(method, "called", False) or getattr(method, "side_effect", None) is not None:
+        return ""
+    if type(value) is not type(default) or value != default:
+        return ""
+    return f"{how}() of {double} gave {default!r}"

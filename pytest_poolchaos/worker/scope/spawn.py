@@ -32,6 +32,10 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
 #: with a test that creates thousands
 MAX_TASKS = 16
 _MAX_HIDDEN = 8
+#: a MagicMock's conversion methods -> how the code calls them and what they give unset
+MAGIC_CONVERSIONS = {"__int__": ("int", 1), "__index__": ("index", 1),
+                     "__float__": ("float", 1.0), "__len__": ("len", 0),
+                     "__complex__": ("complex", 1j)}
 
 #: A thread told to stop just before teardown ended gets at least this long to finish on its own
 #: before it counts as left behind, so the report does not depend on who wins that race.
@@ -67,7 +71,7 @@ class SpawnLog:
     """What was started during the running test, in order."""
 
     __slots__ = ("before_fork", "connections", "ended", "foreign", "fork_phases", "forked",
-                 "hidden",
+                 "hidden", "magic",
                  "mocked", "opened", "path", "phase", "runner", "started",
                  "tasks", "threads")
 
@@ -104,6 +108,10 @@ class SpawnLog:
         self.before_fork: frozenset[int] | None = None
         #: a unittest.mock double or patch was made while the test ran
         self.mocked = False
+        #: (conversion, double's name, the magic method's mock) for the first few int(),
+        #: len(), float() ... taken of a MagicMock: whether it was left at its default and
+        #: called is read only if the test fails
+        self.magic: list[tuple[str, str, Any]] | None = None
         #: real socket connects, the first few
         self.connections: list[str] = []
 
@@ -180,6 +188,8 @@ class Spawns:
             self._try_wrap(module_name, cls_name, method, self._wrap, callback)
         for module_name, cls_name, method in _MOCK_ENTRIES:
             self._try_wrap(module_name, cls_name, method, self._wrap_light, self._mock_used)
+        self._try_wrap("unittest.mock", "MagicProxy", "create_mock", self._wrap_returning_self,
+                       self._magic_made)
         self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
         self._try_wrap("concurrent.futures._base", "Future", "set_exception",
                        self._wrap_light, self._future_failed)
@@ -268,6 +278,20 @@ class Spawns:
             result = original(obj, *args, **kwargs)
             if self.log is not None:
                 _contained(callback, result)
+            return result
+
+        self._install(cls, method, original, wrapper)
+
+    def _wrap_returning_self(self, cls: type, method: str,
+                             callback: Callable[[Any, Any], None]) -> None:
+        """Like _wrap_returning, for a callback that needs the receiver too."""
+        original = getattr(cls, method)
+
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            result = original(obj, *args, **kwargs)
+            if self.log is not None:
+                _contained(callback, obj, result)
             return result
 
         self._install(cls, method, original, wrapper)
@@ -364,6 +388,19 @@ class Spawns:
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
             self.log.mocked = True
+
+    def _magic_made(self, proxy: Any, method: Any) -> None:
+        """A MagicMock's conversion method was first reached (int(), len(), float() ...)."""
+        log = self.log
+        name = getattr(proxy, "name", None)
+        if log is None or name not in MAGIC_CONVERSIONS or not log.owns_current():
+            return
+        if log.magic is None:
+            log.magic = []
+        if len(log.magic) < _MAX_HIDDEN:
+            parent = getattr(proxy, "parent", None)
+            named = getattr(parent, "_extract_mock_name", None)
+            log.magic.append((name, named() if callable(named) else "mock", method))
 
     def _connected(self, sock: Any, address: Any = None, *_: Any) -> None:
         log = self.log
