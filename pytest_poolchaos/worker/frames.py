@@ -68,19 +68,35 @@ def workers(started: Iterable[Started], ended: dict[int, float] | None = None
     seen: set[int] = set()
     for entry in started:
         obj = entry.ref()
-        if obj is None:
+        if obj is None and entry.kind == "pool":
+            # A pool made and shut down inside one library call is gone by the assert; the
+            # workers it ran are still in the containers the scope kept.
+            out.extend(_pool_workers(entry.held, frames, seen, ended))
+        elif obj is None:
             # Only what finished is collected: threading keeps running threads, the loop its
-            # pending tasks, multiprocessing its unreaped children. A pool's end says nothing
-            # about its work.
+            # pending tasks, multiprocessing its unreaped children.
             gone = _gone(entry)
             if gone is not None:
                 out.append(gone)
-            continue
-        found = _worker(entry.kind, obj, frames, seen, ended)
-        out.extend(found)
+        else:
+            out.extend(_worker(entry.kind, obj, frames, seen, ended))
         if len(out) >= _MAX_WORKERS:
             break
     return tuple(out[:_MAX_WORKERS])
+
+
+def _pool_workers(held: tuple[Any, ...], frames: dict[int, FrameType], seen: set[int],
+                  ended: dict[int, float]) -> list[Worker]:
+    """The threads and processes in a collected pool's worker containers, as they are now."""
+    found: list[Worker] = []
+    for container in held:
+        members = container.values() if isinstance(container, dict) else container
+        for member in list(members)[:_MAX_WORKERS]:
+            if isinstance(member, threading.Thread):
+                found += _thread_worker(member, frames, seen, ended.get(id(member)))
+            elif hasattr(member, "_popen") or hasattr(member, "returncode"):
+                found.append(_process_worker(member))
+    return found
 
 
 def _gone(entry: Started) -> Worker | None:
@@ -103,7 +119,7 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int],
     if kind == "pool":
         threads = own(obj, "_threads") or ()  # ThreadPoolExecutor keeps a set of them
         found = [w for t in list(threads) if isinstance(t, threading.Thread)
-                 for w in _thread_worker(t, frames, seen)]
+                 for w in _thread_worker(t, frames, seen, ended.get(id(t)))]
         return found or [Worker("pool", type(obj).__name__, "alive")]
     if kind == "process":
         return [_process_worker(obj)]
