@@ -472,3 +472,85 @@ def test_a_magicmock_default_that_reached_the_assert_is_a_mock_gap(chaostester):
     # int() of a double was taken, but the assert saw 2 against 3: not the double's default
     other = result.diagnosis("test_a_conversion_of_a_double_that_is_not_the_value_asserted")
     assert other["category"] == "unclassified", other
+
+
+MOMENT = """
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Worker:
+    def __init__(self, job):
+        self.thread = threading.Thread(target=job, name="worker-w1")
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self, join_timeout=2.0):
+        self.thread.join(join_timeout)
+
+
+def test_stop_gives_up_on_a_busy_worker():
+    release = threading.Event()
+    worker = Worker(lambda: release.wait(5))
+    worker.start()
+    try:
+        worker.stop(join_timeout=0.05)
+        assert not worker.thread.is_alive()
+    finally:
+        release.set()  # the worker ends here, before the failure is read
+        worker.thread.join(5)
+
+
+def test_stop_that_finished_is_no_timeout():
+    worker = Worker(lambda: None)
+    worker.start()
+    worker.stop(join_timeout=5)
+    assert worker.thread.name == "worker-w2"
+
+
+def wait_idle(pending, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not pending:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"still busy after {seconds} s ({len(pending)} outstanding)")
+
+
+def test_polling_helper_gives_up():
+    wait_idle(["page"], 0.05)
+
+
+def crawl(urls):
+    seen = []
+    with ThreadPoolExecutor(2, thread_name_prefix="crawl") as pool:
+        for url in pool.map(str.upper, urls):
+            seen.append(url)
+    return seen
+
+
+def test_pool_made_and_shut_inside_a_call_still_counts():
+    assert crawl(["a", "b"]) == ["A", "B", "C"]
+"""
+
+
+def test_evidence_reads_workers_as_they_were_when_the_assert_failed(chaostester):
+    chaostester.pytester.makepyfile(test_moment=MOMENT)
+    result = chaostester.run()
+    busy = result.diagnosis("test_stop_gives_up_on_a_busy_worker")
+    assert busy["category"] == "timeout", busy
+    text = "\n".join(busy["evidence"])
+    assert "returns after `self.thread.join(join_timeout)` on a Thread" in text
+    # read after the finally, the worker would be long gone; at the assert it was busy
+    assert "thread 'worker-w1' busy" in text
+    # the same wait that the worker outran is no timeout
+    done = result.diagnosis("test_stop_that_finished_is_no_timeout")
+    assert done["category"] != "timeout", done
+    polled = result.diagnosis("test_polling_helper_gives_up")
+    assert polled["category"] == "timeout", polled
+    assert "wait_idle() polls until a clock deadline" in polled["evidence"][0]
+    # the pool is collected by the assert; its threads still say work ran concurrently
+    pooled = result.diagnosis("test_pool_made_and_shut_inside_a_call_still_counts")
+    assert pooled["category"] != "unclassified", pooled

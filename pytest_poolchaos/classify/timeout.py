@@ -275,6 +275,11 @@ def ran_out(e: Evidence) -> tuple[list[FrameFact], bool]:
     if e.any_exception("builtins.AssertionError") is None:
         return [], False
     waits = e.facts("bounded-wait")
+    if not waits and any(w.state in ("busy", "alive") for w in e.workers
+                         if w.kind in ("thread", "process")):
+        # a method that waits on the checked object's own thread: only when a worker was
+        # still running when the assert failed did that wait run out
+        waits = e.facts("bounded-call")
     if waits:
         return waits, False
     called = e.facts("timed-call") if _falsy_result(e) else []
@@ -329,9 +334,10 @@ def barrier_timeout(e: Evidence) -> Finding | None:
 
 def deadline_gave_up(e: Evidence) -> Finding | None:
     """The failing line called a function that polls against a clock deadline, and it gave
-    up (returned a false value)."""
+    up (returned a false value), or such a function raised when its deadline passed."""
     polls = e.facts("deadline")
-    if not polls or e.any_exception("builtins.AssertionError") is None:
+    raised = [p for p in polls if ", raised " in p.detail]
+    if not polls or (e.any_exception("builtins.AssertionError") is None and not raised):
         return None
     return hit(
         0.75,

@@ -34,6 +34,7 @@ from .frames import class_attr, own
 from .scope.spawn import error_line
 
 if TYPE_CHECKING:
+    from .failure_moment import FailureMoment
     from .scope import PoolScope
 
 __all__ = ["ComparisonSlot", "from_call", "seen_warnings", "timeout_info"]
@@ -81,7 +82,7 @@ class ComparisonSlot:
 
 def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
               comparisons: ComparisonSlot | None, scope: PoolScope,
-              worker: str | None) -> Evidence:
+              worker: str | None, moment: FailureMoment | None = None) -> Evidence:
     """Evidence for the first failing phase of ``item``."""
     error = call.excinfo.value if call.excinfo is not None else None
     chain = list(_chain(error))
@@ -91,6 +92,8 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     captured = _matching(comparisons.last if comparisons else None, error) or _unittest(error)
     where, line = _location(item, error)
     workers, facts = _live_facts(item, chain, scope)
+    then = moment.workers_for(error) if moment is not None else None
+    workers = workers if then is None else then  # a finally: may have ended them since
     return Evidence(
         nodeid=item.nodeid,
         when=report.when,

@@ -198,6 +198,7 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
         facts += _worker_thread(frames)
         user = [f for f in frames if _is_user(f, root)]
         if user:
+            facts += _deadline_raised(user[-1], error)
             facts += _held(user[-1], lines[user[-1]])
             facts += _modules(user[-1])
             facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
@@ -206,6 +207,16 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _test_frame(frame, lines[frame])
         reads += [r for frame in user for r in _reads(frame, root)]
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
+
+
+def _deadline_raised(frame: FrameType, error: BaseException) -> list[FrameFact]:
+    """The frame that raised (not with an assert) is a loop polling a clock: it gave up."""
+    if isinstance(error, AssertionError) or not _polls_a_clock(frame.f_code):
+        return []
+    code = frame.f_code
+    return [FrameFact("deadline", f"{code.co_name}() polls until a clock deadline "
+                                  f"({os.path.basename(code.co_filename)}:"
+                                  f"{code.co_firstlineno}), raised {type(error).__name__}")]
 
 
 def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
@@ -427,6 +438,27 @@ def _bounded_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
                 return [FrameFact("bounded-wait", f"`{call}` at line {lineno} waited "
                                                   f"{seconds:g} s on a {type(obj).__name__} "
                                                   f"and ran out")]
+        if lineno != at:
+            found = _wait_one_call_deep(text, lineno, frame, local, failing)
+            if found:
+                return found
+    return []
+
+
+def _wait_one_call_deep(text: str, lineno: int, frame: FrameType, local: dict[str, Any],
+                        failing: str) -> list[FrameFact]:
+    """``worker.stop(timeout=0.1)`` ... ``assert not worker.thread.is_alive()``: a method of
+    an object the assert checks returns after a timed wait on that object's own thread,
+    lock or event (``self.thread.join(timeout)``)."""
+    for name, code, receiver in _called_code(text, frame, local):
+        owner = name.rpartition(".")[0]
+        if not owner or receiver is None or not _mentions(failing, owner):
+            continue
+        wait, on = _timed_wait_in(code, receiver)
+        if wait and on:
+            return [FrameFact("bounded-call", f"`{text.strip()}` at line {lineno} returns "
+                                              f"after `{wait}`{on}, and the assert checks "
+                                              f"{owner} afterwards")]
     return []
 
 

@@ -23,11 +23,12 @@ from ..outcome import fold
 from ..settings import Settings
 from . import surroundings
 from .exit_guard import ExitGuard
+from .failure_moment import FailureMoment
 from .scope import PoolScope, ScopeResult
 from .scope.spawn import LINGER_S, SETTLE_S
 
 if TYPE_CHECKING:
-    from ..model import Diagnosis, Evidence, TimeoutInfo
+    from ..model import Diagnosis, Evidence, TimeoutInfo, Worker
     from .evidence import ComparisonSlot
 
 __all__ = ["LeakError", "ScopeRecorder"]
@@ -78,6 +79,8 @@ class ScopeRecorder:
         self.worker = roles.worker_id(config)
         #: the failed comparison of the running test; made on the first failed assert
         self.comparisons: ComparisonSlot | None = None
+        #: the test's workers as they were when its assert failed
+        self.moment = FailureMoment(self._workers_now)
         self.exit_guard = ExitGuard(settings.exit_timeout)
         self.journal: journal.JournalWriter | None = None
         self._summary: WorkerSummary | None = None
@@ -102,6 +105,7 @@ class ScopeRecorder:
         # Each step on its own: a fault in one leaves the others working.
         guard.call_guarded("recorder: environ", sanitize.watch_environ)
         guard.call_guarded("recorder: install", self.scope.install)
+        guard.call_guarded("recorder: failure moment", self.moment.install)
         guard.call_guarded("recorder: exit guard", self.exit_guard.start)
         guard.call_guarded("recorder: surroundings", surroundings.prime)
         guard.call_guarded("recorder: journal", self._open_journal)
@@ -148,6 +152,7 @@ class ScopeRecorder:
         with guard.contained("recorder unconfigure"):
             self.scope.finish_cleanup()  # should the last test's still be waiting
             self.scope.uninstall()
+            self.moment.uninstall()
         with guard.contained("exit guard"):
             # The status pytest exits with, after every sessionfinish had its say.
             status = self.session.exitstatus if self.session is not None else 0
@@ -219,6 +224,7 @@ class ScopeRecorder:
         self._running = _Running(item, limit)
         if self.comparisons is not None:
             self.comparisons.clear()
+        self.moment.last = None
         self.scope.open(item)
         if self.journal is not None:
             self.journal.test_start(item.nodeid, limit)
@@ -258,7 +264,7 @@ class ScopeRecorder:
         from . import evidence
 
         gathered = evidence.from_call(item, call, report, self.comparisons, self.scope,
-                                      worker=self.worker)
+                                      worker=self.worker, moment=self.moment)
         if self.settings.chaos is not None:
             from ..model import Worker
 
@@ -266,6 +272,11 @@ class ScopeRecorder:
             noise = Worker("noise", self.settings.chaos.describe(), "busy")
             gathered = replace(gathered, workers=(*gathered.workers, noise))
         return surroundings.enrich(gathered, report) or gathered
+
+    def _workers_now(self) -> tuple[Worker, ...]:
+        from .frames import workers
+
+        return workers(self.scope.started(), self.scope.ended())
 
     def _payload(self, running: _Running) -> TestPayload:
         closed = running.closed
