@@ -449,6 +449,12 @@ CASES = [
          # nothing ran beside the test: two objects from sequential code are an ordinary bug
          ev(ASSERT, comparison=cmp("is", Pool(), Pool())),
          "two distinct Pool objects", "under a lock"),
+    Case("race.negative-count",
+         ev(ASSERT, comparison=cmp("==", -1, 0),
+            workers=(Worker("thread", "dispatcher", "exited"),)),
+         # the same count from code that ran nothing concurrently is an ordinary bug
+         ev(ASSERT, comparison=cmp("==", -1, 0)),
+         "counted -1, expected exactly 0", "Make the read-modify-write"),
     Case("race.broken-invariant",
          ev(ASSERT, comparison=cmp(">=", -60, 0), workers=DONE,
             source_line="assert account.balance >= 0"),

@@ -95,6 +95,7 @@ RULES: tuple[Rule, ...] = (
     _rule("race.lost-update", _R, race.lost_update),
     _rule("race.duplicate-instance", _R, race.duplicate_instance),
     _rule("race.broken-invariant", _R, race.broken_invariant),
+    _rule("race.negative-count", _R, race.negative_count),
     _rule("race.thread-bound", _R, race.thread_bound),
     _rule("race.over-release", _R, race.over_release),
     _rule("race.shared-reader", _R, race.shared_reader),

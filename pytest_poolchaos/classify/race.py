@@ -160,6 +160,27 @@ def broken_invariant(e: Evidence) -> Finding | None:
     )
 
 
+def negative_count(e: Evidence) -> Finding | None:
+    """A count the assert expected at zero or more came out below zero, in a test that ran
+    concurrent work: more decrements than increments were applied, so an increment was lost
+    or a decrement ran twice (late work leaves a count short, never negative)."""
+    counts = _count(e)
+    if counts is None or not e.concurrent:
+        return None
+    got, want = counts
+    if not (got < 0 <= want):
+        return None
+    return hit(
+        0.7,
+        [f"counted {got}, expected exactly {want}: a count that no order of correct updates "
+         f"takes below zero",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion(f"An increment and a decrement of the same count raced ({_threads(e)}): "
+                   f"one read the old value and wrote it back over the other. "
+                   f"{_atomic(e).capitalize()}; keep the exact assertion."),
+    )
+
+
 def thread_bound(e: Evidence) -> Finding | None:
     """A SQLite connection made on one thread was used on another (sqlite3's own check): the
     code shares a per-thread object between workers."""
