@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
+import struct
 import subprocess
 import threading
 from concurrent.futures.process import BrokenProcessPool
@@ -233,6 +234,19 @@ CASES = [
          # the same empty reply from code that ran nothing concurrently is an ordinary bug
          ev(ASSERT, comparison=cmp("==", [b"PONG\n", b""], [b"PONG\n", b"PONG\n"])),
          "b'' (end of stream) at item 1", "reconnect on b''"),
+    Case("lifecycle.end-of-stream",
+         ev(struct.error("unpack requires a buffer of 4 bytes"),
+            frame_facts=(FrameFact("socket", "sock timeout=None"),)),
+         # a short buffer in a parser that read no socket is an ordinary bug
+         ev(struct.error("unpack requires a buffer of 4 bytes")),
+         "unpacking what was read from the socket sock", "reconnect on b''"),
+    Case("lifecycle.killed-with-work",
+         ev(ASSERT, comparison=cmp("==", [], ["final: 3 jobs"]),
+            workers=(Worker("process", "checkpointer", "exited", exit_code=-15),)),
+         # the process ended on its own (exit code 0): what is missing is not its death's
+         ev(ASSERT, comparison=cmp("==", [], ["final: 3 jobs"]),
+            workers=(Worker("process", "checkpointer", "exited", exit_code=0),)),
+         "killed by signal 15 before the assert", "join it, and kill only after"),
     Case("lifecycle.loop-closed",
          ev(RuntimeError("Event loop is closed")),
          ev(RuntimeError("loop counter overflow")),
@@ -370,6 +384,14 @@ CASES = [
                               "was never awaited",)),
          ev(ASSERT, warnings=("RuntimeWarning: coroutine 'work' was never awaited",)),
          "AsyncMockMixin._execute_mock_call", "await the call"),
+    Case("mock-gap.never-awaited",
+         ev(AttributeError("'coroutine' object has no attribute 'count'"),
+            frame_facts=(FrameFact("double-at-raise", "receipt is an un-awaited coroutine an "
+                                                      "AsyncMock returned, in forward (b.py:3)"),)),
+         # the same error where the frame held a plain Mock: no coroutine was made
+         ev(AttributeError("'coroutine' object has no attribute 'count'"),
+            frame_facts=(FrameFact("double-at-raise", "transport is a Mock in forward (b.py:3)"),)),
+         "receipt is an un-awaited coroutine an AsyncMock returned", "await the call"),
     Case("mock-gap.mock-assertion",
          ev(AssertionError("Expected 'send' to have been called once. Called 0 times.")),
          ev(AssertionError("Expected value 3, got 4")),

@@ -239,3 +239,18 @@ def test_closed_state_is_read_from_the_resource_itself(tmp_path):
 
     assert closed_state(Client()) == "closed"
     assert closed_state(Lazy()) == ""
+
+
+def test_a_future_stranded_on_a_closed_loop_reads_as_closed():
+    import asyncio
+
+    from pytest_poolchaos.worker.frames import closed_state
+
+    loop = asyncio.new_event_loop()
+    stranded, settled = loop.create_future(), loop.create_future()
+    settled.set_result(5)
+    assert closed_state(stranded) == ""  # pending on a live loop: it may still be set
+    loop.close()
+    assert closed_state(stranded) == "left pending on a closed event loop"
+    assert closed_state(settled) == ""  # done before the loop closed: nothing was lost
+

@@ -11,7 +11,7 @@ import math
 import re
 
 from ..model import Comparison, Evidence, Finding, Suggestion
-from .signals import all_finished, explained_short, hit, line, num, pct, where
+from .signals import all_finished, explained_short, hit, killed, line, num, pct, where
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _MEASURED = re.compile(
@@ -93,8 +93,10 @@ def exact_count(e: Evidence) -> Finding | None:
     if counts is None:
         return None
     got, want, of_lengths = counts
-    if explained_short(e, got, want):
-        return None  # the missing ones raised in their tasks: nothing about timing
+    if explained_short(e, got, want) or (got < want and killed(e)):
+        # the missing ones raised in their tasks, or died with a killed process: nothing
+        # about timing (lifecycle reads the second)
+        return None
     off = abs(got - want)
     if off > 2 or (want == 0 and got > 0):
         return _timed_count(got, want)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import sys
 
-from ..model import Evidence, Finding, Suggestion
-from .signals import describe, hidden_errors, hit, line, search, where
+from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion
+from .signals import describe, hidden_errors, hit, killed, line, search, where
 from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
@@ -106,7 +106,8 @@ def waited_on_shut_pool(e: Evidence) -> Finding | None:
 
 #: what a closed file, socket, pipe, queue, connection or executor raises when it is used
 _CLOSED_RAISES = ("builtins.ValueError", "builtins.OSError", "builtins.RuntimeError",
-                  "builtins.EOFError", "sqlite3.ProgrammingError", "sqlite3.Error")
+                  "builtins.EOFError", "sqlite3.ProgrammingError", "sqlite3.Error",
+                  "asyncio.exceptions.InvalidStateError")
 
 
 def _uses(source: str, name: str) -> bool:
@@ -152,6 +153,9 @@ def connection(e: Evidence) -> Finding | None:
 def end_of_stream(e: Evidence) -> Finding | None:
     """A read the assert checked came back as b'' (the peer closed, or the child's pipe
     ended) where bytes were expected, in a test that ran a server, worker or process."""
+    short = e.any_exception("struct.error")
+    if short is not None and e.facts("socket"):
+        return _short_read(e, short)
     c = e.comparison
     if c is None or c.op != "==" or not (e.concurrent or e.spawned):
         return None
@@ -166,12 +170,25 @@ def end_of_stream(e: Evidence) -> Finding | None:
         [f"a read returned b'' (end of stream){position} where {expected} was expected"
          f"{where(e)}: the other end had closed or exited",
          f"the read: `{line(e)}`" if line(e) else ""],
-        Suggestion("The peer closed the connection (or the child closed its pipe) before "
-                   "this read: a server that answers once and closes, a worker that exited, "
-                   "a keep-alive connection reused after the far end dropped it. Check the "
-                   "peer is still serving before reusing the connection, or reconnect on "
-                   "b''."),
+        _END_OF_STREAM,
     )
+
+
+def _short_read(e: Evidence, exc: ExceptionRecord) -> Finding:
+    sock = e.facts("socket")[0].detail.split(" ", 1)[0]
+    return hit(
+        0.6,
+        [f"{describe(exc)}{where(e)}, unpacking what was read from the socket {sock}: the "
+         f"read came back short, as it does once the peer has closed its side"],
+        _END_OF_STREAM,
+    )
+
+
+_END_OF_STREAM = Suggestion(
+    "The peer closed the connection (or the child closed its pipe) before this read: a "
+    "server that answers once and closes, a worker that exited, a keep-alive connection "
+    "reused after the far end dropped it. Check the peer is still serving before reusing the "
+    "connection, or reconnect on b''.")
 
 
 def _literal(text: str) -> object:
@@ -501,6 +518,36 @@ def died_with_work(e: Evidence) -> Finding | None:
                    f".result() every task so its error surfaces; a longer timeout would only "
                    f"wait longer for a worker that is gone."),
     )
+
+
+def killed_with_work(e: Evidence) -> Finding | None:
+    """A process of the test had been killed by a signal when the assert found results
+    missing (fewer items, or nothing): what it had not yet handed over died with it."""
+    stopped = killed(e)
+    c = e.comparison
+    if not stopped or c is None or c.op != "==" or not _fewer(c):
+        return None
+    signal = -(stopped[0].exit_code or 0)
+    return hit(
+        0.75,
+        [f"{stopped[0].describe()}: killed by signal {signal} before the assert{where(e)}, "
+         f"which found {c.left} where {c.right} was expected",
+         "what the process had not yet written (a final result, a queue item, a flushed "
+         "file) went with it"],
+        Suggestion(f"The process was stopped by signal {signal} (terminate()/kill() skip its "
+                   f"finally blocks and exit handlers): ask it to stop (an Event or a "
+                   f"sentinel on its queue) and join it, and kill only after that join times "
+                   f"out; read its results before killing it."),
+    )
+
+
+def _fewer(c: Comparison) -> bool:
+    """The assert's left side has fewer items (or is empty/zero) where more were expected."""
+    if c.left_len is not None and c.right_len is not None:
+        return c.left_len < c.right_len
+    if c.left_value is not None and c.right_value is not None:
+        return 0 <= c.left_value < c.right_value
+    return c.left in ("None", "[]", "()", "{}", "''", "b''")
 
 
 def dead_before_timeout(e: Evidence) -> Finding | None:

@@ -114,6 +114,8 @@ def mock_value(e: Evidence) -> Finding | None:
 def never_awaited(e: Evidence) -> Finding | None:
     """An AsyncMock (or a coroutine in a mocked test) was called and never awaited."""
     coroutines = [m for m in e.mocks if "un-awaited coroutine" in m]
+    coroutines += [f.detail for f in e.facts("double-at-raise") if "un-awaited coroutine" in
+                   f.detail]
     warned = [w for w in e.warnings if "was never awaited" in w]
     from_mock = [w for w in warned if _ASYNC_MOCK in w]
     if not coroutines and not from_mock and not (warned and e.mocked):

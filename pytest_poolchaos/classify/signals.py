@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..model import Category, Evidence, ExceptionRecord, Finding, Suggestion
+from ..model import Category, Evidence, ExceptionRecord, Finding, Suggestion, Worker
 
 __all__ = ["describe", "hit", "line", "num", "pct", "secs", "short", "where"]
 
@@ -89,3 +89,9 @@ def explained_short(evidence: Evidence, got: int, want: int) -> bool:
     """A count short by no more than the tasks that raised: those tasks failed, nothing
     was lost or late."""
     return got < want and 0 < want - got <= len(hidden_errors(evidence))
+
+
+def killed(evidence: Evidence) -> list[Worker]:
+    """The test's processes that a signal ended (a negative exit code)."""
+    return [w for w in evidence.workers if w.kind == "process" and w.exit_code is not None
+            and w.exit_code < 0]

@@ -16,7 +16,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from types import CodeType, FrameType, FunctionType, GeneratorType, ModuleType, TracebackType
+from types import (
+    CodeType,
+    CoroutineType,
+    FrameType,
+    FunctionType,
+    GeneratorType,
+    ModuleType,
+    TracebackType,
+)
 from typing import TYPE_CHECKING, Any
 
 from ..model import FrameFact, Worker
@@ -267,6 +275,9 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             facts.append(FrameFact("container", label))
         elif kind is GeneratorType:
             facts.append(FrameFact("generator", label))
+        elif kind is CoroutineType and _from_async_mock(value):
+            facts.append(FrameFact("double-at-raise", f"{name} is an un-awaited coroutine an "
+                                                      f"AsyncMock returned, in {_where(frame)}"))
         elif kind is threading.Barrier:
             facts.append(FrameFact("barrier", f"{label}: {own(value, '_parties')} parties, "
                                               f"default timeout {own(value, '_timeout')}"))
@@ -280,6 +291,12 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
     return facts
+
+
+def _from_async_mock(coroutine: CoroutineType[Any, Any, Any]) -> bool:
+    code = coroutine.cr_code
+    return code.co_name == "_execute_mock_call" and code.co_filename.endswith(
+        os.path.join("unittest", "mock.py"))
 
 
 def _enclosing_with(frame: FrameType, at: int) -> set[str]:
@@ -308,6 +325,14 @@ def closed_state(value: Any) -> str:
         attributes = own(value, "__dict__")  # a project's own resource: its plain flags only
         flags = attributes if type(attributes) is dict else {}
         return "closed" if flags.get("closed") is True or flags.get("_closed") is True else ""
+    if module in ("_asyncio", "asyncio.futures", "asyncio.tasks") and callable(
+            class_attr(kind, "get_loop")):
+        # a future left pending on a loop that has closed can never get its result
+        try:
+            stranded = not value.done() and value.get_loop().is_closed()
+        except Exception:  # a subclass with a get_loop of its own
+            return ""
+        return "left pending on a closed event loop" if stranded else ""
     if module == "sqlite3" and kind.__name__ == "Connection":
         # a closed connection refuses every read of its state
         return "closed" if own(value, "total_changes") is None else ""
@@ -322,7 +347,7 @@ def closed_state(value: Any) -> str:
 
 
 #: modules whose resources' state is read through their own attributes (properties included)
-_RESOURCE_MODULES = frozenset({"_io", "io", "socket", "_socket", "ssl", "sqlite3",
+_RESOURCE_MODULES = frozenset({"_io", "io", "socket", "_socket", "ssl", "sqlite3", "_asyncio",
                                "multiprocessing", "concurrent", "asyncio", "selectors",
                                "subprocess"})
 
