@@ -416,6 +416,12 @@ CASES = [
          ev(ASSERT, comparison=cmp("==", 2, 250),
             frame_facts=(FrameFact("magic-default", "int() of conn.execute().fetchone() gave 1"),)),
          "int() of conn.execute().fetchone() gave 1", "conn.execute().fetchone()"),
+    Case("mock-gap.missed-patch",
+         ev(ASSERT, frame_facts=(FrameFact(
+             "missed-patch", "os.getloadavg was patched and its double never called, while "
+                             "health.getloadavg still holds the original it replaced"),)),
+         ev(ASSERT, mocked=True),  # a patch was made, and nothing says it missed
+         "health.getloadavg still holds the original", "patch('health.getloadavg')"),
     Case("mock-gap.side-effect-exhausted",
          ev(rec(StopIteration(), "test_export", "app.export", "unittest.mock"),
             frame_facts=(FrameFact("double", "reader is a Mock in test_rows (test_export.py:5)"),)),

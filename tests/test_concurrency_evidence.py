@@ -554,3 +554,39 @@ def test_evidence_reads_workers_as_they_were_when_the_assert_failed(chaostester)
     # the pool is collected by the assert; its threads still say work ran concurrently
     pooled = result.diagnosis("test_pool_made_and_shut_inside_a_call_still_counts")
     assert pooled["category"] != "unclassified", pooled
+
+
+def test_a_patch_the_code_never_saw_is_a_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(
+        health="""
+        from os import getloadavg
+
+
+        def shed_load(threshold):
+            one_minute, _, _ = getloadavg()
+            return one_minute > threshold
+        """,
+        test_health="""
+        from unittest.mock import patch
+
+        import health
+
+
+        def test_patched_where_defined():
+            with patch("os.getloadavg", return_value=(5000.0, 0.0, 0.0)):
+                assert health.shed_load(threshold=1000.0)
+
+
+        def test_patched_where_used_but_wrong_threshold():
+            with patch("health.getloadavg", return_value=(5.0, 0.0, 0.0)):
+                assert health.shed_load(threshold=1000.0)
+        """,
+    )
+    result = chaostester.run()
+    missed = result.diagnosis("test_patched_where_defined")
+    assert missed["category"] == "mock-gap", missed
+    assert "health.getloadavg still holds the original" in missed["evidence"][0]
+    assert "patch('health.getloadavg')" in missed["suggestions"][0]["text"]
+    # the patch reached the code (its double was called): whatever failed, it was not missed
+    used = result.diagnosis("test_patched_where_used_but_wrong_threshold")
+    assert not any("still holds the original" in line for line in used["evidence"]), used

@@ -247,6 +247,23 @@ _MAGIC_DEFAULTS = {"[]": "what iterating an unconfigured MagicMock yields",
                    "1.0": "what float() of an unconfigured MagicMock gives"}
 
 
+def missed_patch(e: Evidence) -> Finding | None:
+    """A patch took effect but its double was never called, and a module of the project still
+    holds the original under that name: the code read its own imported copy, not the one the
+    test replaced."""
+    missed = e.facts("missed-patch")
+    if not missed:
+        return None
+    module = missed[0].detail.rsplit(" while ", 1)[-1].split(" still holds", 1)[0]
+    return hit(
+        0.8,
+        [f"{missed[0].detail}{where(e)}: the code under test never saw the double"],
+        Suggestion(f"Patch the name where it is looked up, not where it is defined: "
+                   f"patch('{module}') instead (unittest.mock's \"where to patch\"), or have "
+                   f"the code call it through its module."),
+    )
+
+
 def side_effect_exhausted(e: Evidence) -> Finding | None:
     """StopIteration raised inside unittest.mock: a double's side_effect list ran out."""
     exc = next((x for x in e.exceptions if x.type == "builtins.StopIteration"

@@ -124,6 +124,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
+    hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))
     return (frames.workers(scope.started(), scope.ended()),
             frames.frame_facts((e for e, _ in chain), root) + hidden)
 

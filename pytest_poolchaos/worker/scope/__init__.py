@@ -12,6 +12,7 @@ any, and is neither reported as that test's leak nor restored.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -185,6 +186,13 @@ class PoolScope:
         return [text for entry in (log.magic or ()) if (text := _unset(*entry))] \
             if log is not None else []
 
+    def missed_patches(self, root: str) -> list[str]:
+        """Patches whose double the test never called while a project module still holds
+        the original under the patched name (``from os import getloadavg``)."""
+        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        return [text for entry in (log.patches or ()) if (text := _missed(*entry, root=root))] \
+            if log is not None else []
+
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""
         log = self.spawns.log or (self._opened.log if self._opened is not None else None)
@@ -339,3 +347,18 @@ def _unset(name: str, double: str, method: object) -> str:
     if type(value) is not type(default) or value != default:
         return ""
     return f"{how}() of {double} gave {default!r}"
+
+
+def _missed(target: object, attribute: str, original: object, double: object,
+            root: str) -> str:
+    if original is None or getattr(double, "called", True) is not False:
+        return ""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if module is target or not path.startswith(root) or "site-packages" in path:
+            continue
+        if vars(module).get(attribute) is original:
+            owner = getattr(target, "__name__", type(target).__name__)
+            return (f"{owner}.{attribute} was patched and its double never called, while "
+                    f"{name}.{attribute} still holds the original it replaced")
+    return ""

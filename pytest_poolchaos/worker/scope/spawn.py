@@ -71,9 +71,8 @@ class SpawnLog:
     """What was started during the running test, in order."""
 
     __slots__ = ("before_fork", "connections", "ended", "foreign", "fork_phases", "forked",
-                 "hidden", "magic",
-                 "mocked", "opened", "path", "phase", "runner", "started",
-                 "tasks", "threads")
+                 "hidden", "magic", "mocked", "opened", "patches", "path", "phase", "runner",
+                 "started", "tasks", "threads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -112,6 +111,8 @@ class SpawnLog:
         #: len(), float() ... taken of a MagicMock: whether it was left at its default and
         #: called is read only if the test fails
         self.magic: list[tuple[str, str, Any]] | None = None
+        #: (target, attribute, original, what replaced it) of the first few patches started
+        self.patches: list[tuple[Any, str, Any, Any]] | None = None
         #: real socket connects, the first few
         self.connections: list[str] = []
 
@@ -190,6 +191,8 @@ class Spawns:
             self._try_wrap(module_name, cls_name, method, self._wrap_light, self._mock_used)
         self._try_wrap("unittest.mock", "MagicProxy", "create_mock", self._wrap_returning_self,
                        self._magic_made)
+        self._try_wrap("unittest.mock", "_patch", "__enter__", self._wrap_returning_self,
+                       self._patched)
         self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
         self._try_wrap("concurrent.futures._base", "Future", "set_exception",
                        self._wrap_light, self._future_failed)
@@ -402,6 +405,20 @@ class Spawns:
             named = getattr(parent, "_extract_mock_name", None)
             log.magic.append((name, named() if callable(named) else "mock", method))
 
+    def _patched(self, patch: Any, _result: Any) -> None:
+        """A patch took effect: what it replaced is kept, to tell later whether the code under
+        test still reached the original through a name of its own."""
+        log = self.log
+        if log is None:
+            return
+        log.mocked = True
+        target, attribute = getattr(patch, "target", None), getattr(patch, "attribute", None)
+        if log.patches is None:
+            log.patches = []
+        if isinstance(attribute, str) and target is not None and len(log.patches) < _MAX_HIDDEN:
+            log.patches.append((target, attribute, getattr(patch, "temp_original", None),
+                                getattr(target, attribute, None)))
+
     def _connected(self, sock: Any, address: Any = None, *_: Any) -> None:
         log = self.log
         if log is not None and len(log.connections) < 5 and isinstance(address, tuple) \
@@ -512,7 +529,6 @@ def _cell(cell: Any) -> object:
 
 _MOCK_ENTRIES = (
     ("unittest.mock", "NonCallableMock", "__init__"),
-    ("unittest.mock", "_patch", "__enter__"),
     ("unittest.mock", "_patch", "start"),
 )
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
