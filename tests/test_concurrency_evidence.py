@@ -533,6 +533,29 @@ def crawl(urls):
 
 def test_pool_made_and_shut_inside_a_call_still_counts():
     assert crawl(["a", "b"]) == ["A", "B", "C"]
+
+
+class Budgeted:
+    def __init__(self, slow):
+        self.slow = slow
+
+    def run(self, budget):
+        import concurrent.futures as cf
+
+        missing = []
+        release = threading.Event()
+        with cf.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(release.wait, self.slow)
+            done, _ = cf.wait([future], timeout=budget)
+            if future not in done:
+                missing.append("slow")
+            release.set()
+        return missing
+
+
+def test_result_of_a_budgeted_call_read_a_line_later():
+    missing = Budgeted(5).run(budget=0.05)
+    assert missing == []
 """
 
 
@@ -554,6 +577,9 @@ def test_evidence_reads_workers_as_they_were_when_the_assert_failed(chaostester)
     # the pool is collected by the assert; its threads still say work ran concurrently
     pooled = result.diagnosis("test_pool_made_and_shut_inside_a_call_still_counts")
     assert pooled["category"] != "unclassified", pooled
+    budget = result.diagnosis("test_result_of_a_budgeted_call_read_a_line_later")
+    assert budget["category"] == "timeout", budget
+    assert "Budgeted(...).run() (test_moment.py" in budget["evidence"][0]
 
 
 def test_a_patch_the_code_never_saw_is_a_mock_gap(chaostester):

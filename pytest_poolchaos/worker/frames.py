@@ -56,6 +56,7 @@ _TIMED_CALL = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.(?P<method>wait|wait_for|ac
                          r"|select)\((?P<args>[^()]*(?:\([^()]*\)[^()]*)*)\)")
 _WITH_AS = re.compile(r"\bas\s+([A-Za-z_]\w*)\s*[,:)]")
 _METHOD_CALL = re.compile(r"([A-Za-z_][\w.]*)\.([A-Za-z_]\w*)\(")
+_CTOR_METHOD = re.compile(r"\b([A-Z]\w*)\([^()]*\)\.([A-Za-z_]\w*)\(")
 _STORED = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)\s*=[^=]")
 _WAIT_LOOKBACK = 6  # lines before the failing assert where the wait it checks may be
 #: modules of the objects whose timed waits are read (threading, multiprocessing, ...)
@@ -523,8 +524,16 @@ def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
 
 def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
     line = linecache.getline(frame.f_code.co_filename, at)
+    calls = [*_called_code(line, frame, local)]
+    if line.lstrip().startswith("assert"):
+        # ``result = crawl(budget=0.2)`` ... ``assert result.missing == []``: the call whose
+        # result the assert reads may sit a few lines above it
+        for _, text in list(_lines_before(frame, at))[-_WAIT_LOOKBACK:]:
+            stored = _STORED.match(text)
+            if stored is not None and _mentions(line, stored["name"]):
+                calls += _called_code(text, frame, local)
     facts = []
-    for name, code, receiver in _called_code(line, frame, local):
+    for name, code, receiver in calls:
         place = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
         if _polls_a_clock(code):
             facts.append(FrameFact("deadline", f"{name}() polls until a clock deadline "
@@ -546,6 +555,12 @@ def _called_code(line: str, frame: FrameType, local: dict[str, Any]
         code = own(func, "__code__") if type(func) is FunctionType else None
         if isinstance(code, CodeType):
             yield name, code, None
+    for cls_name, method in _CTOR_METHOD.findall(line):  # Crawler(fetch).crawl(...)
+        cls = local.get(cls_name, frame.f_globals.get(cls_name))
+        func = class_attr(cls, method) if isinstance(cls, type) else None
+        code = own(func, "__code__") if type(func) is FunctionType else None
+        if isinstance(code, CodeType) and not code.co_filename.startswith(_STDLIB):
+            yield f"{cls_name}(...).{method}", code, None
     for dotted, method in _METHOD_CALL.findall(line):
         obj = _resolve(dotted, {**frame.f_globals, **local})
         func = class_attr(type(obj), method) if obj is not None else None
