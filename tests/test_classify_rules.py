@@ -247,6 +247,13 @@ CASES = [
          ev(ASSERT, comparison=cmp("==", [], ["final: 3 jobs"]),
             workers=(Worker("process", "checkpointer", "exited", exit_code=0),)),
          "killed by signal 15 before the assert", "join it, and kill only after"),
+    Case("lifecycle.cancelled",
+         ev(ASSERT, comparison=cmp("==", ["a"], ["a", "b"]),
+            frame_facts=(FrameFact("cancelled", "second (Future) was cancelled before it ran, "
+                                                "in test_x (t.py:9)"),)),
+         # the same shortfall with every future run: nothing was cancelled
+         ev(ASSERT, comparison=cmp("==", ["a"], ["a", "b"])),
+         "second (Future) was cancelled before it ran", "cancel_futures"),
     Case("lifecycle.loop-closed",
          ev(RuntimeError("Event loop is closed")),
          ev(RuntimeError("loop counter overflow")),

@@ -254,3 +254,28 @@ def test_a_future_stranded_on_a_closed_loop_reads_as_closed():
     assert closed_state(stranded) == "left pending on a closed event loop"
     assert closed_state(settled) == ""  # done before the loop closed: nothing was lost
 
+
+
+def test_cancelled_futures_are_read_from_their_state():
+    import asyncio
+    import concurrent.futures
+
+    from pytest_poolchaos.worker.frames import _cancelled
+
+    pending, cancelled, done = (concurrent.futures.Future() for _ in range(3))
+    cancelled.cancel()
+    done.set_result(1)
+    assert [_cancelled(f) for f in (pending, cancelled, done)] == [False, True, False]
+    loop = asyncio.new_event_loop()
+    try:
+        task_future = loop.create_future()
+        assert not _cancelled(task_future)
+        task_future.cancel()
+        assert _cancelled(task_future)
+    finally:
+        loop.close()
+
+    class Future:  # a project's own class of that name is never asked
+        _state = "CANCELLED"
+
+    assert not _cancelled(Future())

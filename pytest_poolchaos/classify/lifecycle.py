@@ -121,16 +121,29 @@ def cancelled(e: Evidence) -> Finding | None:
     """The test awaited a task that was cancelled (a stop() or shutdown ran while it still
     had work): asyncio's CancelledError reached the test."""
     exc = e.outermost
+    c = e.comparison
+    gone = e.facts("cancelled")
+    if gone and c is not None and c.op == "==" and _fewer(c):
+        return hit(
+            0.7,
+            [f"{gone[0].detail}, and the assert{where(e)} found {c.left} where {c.right} was "
+             f"expected: what it would have delivered never came"],
+            _CANCEL_ADVICE)
     if exc is None or not exc.is_a(*_CANCELLED):
         return None
     return hit(
         0.75,
         [f"{describe(exc)}{where(e)}: the task or future it waited on was cancelled before "
          f"it finished its work"],
-        Suggestion("Something stopped the work while it still had items: let it finish first "
-                   "(await queue.join() or the task itself before cancelling, or signal it to "
-                   "stop and await it), and cancel only what must not finish."),
+        _CANCEL_ADVICE,
     )
+
+
+_CANCEL_ADVICE = Suggestion(
+    "Something stopped the work while it still had items (a shutdown with cancel_futures, a "
+    "context's exit, cancel()): let it finish first (wait for the futures, await queue.join() "
+    "or the task itself before cancelling, or signal it to stop and await it), and cancel only "
+    "what must not finish.")
 
 
 def connection(e: Evidence) -> Finding | None:

@@ -95,3 +95,9 @@ def killed(evidence: Evidence) -> list[Worker]:
     """The test's processes that a signal ended (a negative exit code)."""
     return [w for w in evidence.workers if w.kind == "process" and w.exit_code is not None
             and w.exit_code < 0]
+
+
+def stopped_early(evidence: Evidence) -> bool:
+    """Work of the test was stopped before it delivered: a process killed by a signal, or a
+    future cancelled (lifecycle reads both); a count it left short is not about timing."""
+    return bool(killed(evidence) or evidence.facts("cancelled"))

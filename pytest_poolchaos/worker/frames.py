@@ -287,11 +287,30 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             if what:
                 facts.append(FrameFact("double-at-raise", f"{name} is {what} in "
                                                           f"{_where(frame)}"))
+        if _cancelled(value):
+            facts.append(FrameFact("cancelled", f"{name} ({kind.__name__}) was cancelled "
+                                                f"before it ran, in {_where(frame)}"))
         state = closed_state(value) if name.split(".", 1)[0] not in managed else ""
         if state:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
     return facts
+
+
+def _cancelled(value: Any) -> bool:
+    """A concurrent.futures or asyncio future that was cancelled (a shutdown with
+    cancel_futures, or cancel()), read from its own state."""
+    kind = type(value)
+    if str(class_attr(kind, "__module__") or "") not in _FUTURE_MODULES:
+        return False
+    state = own(value, "_state")
+    return state in ("CANCELLED", "CANCELLED_AND_NOTIFIED") or (
+        kind.__module__ == "_asyncio" and callable(class_attr(kind, "cancelled"))
+        and value.cancelled())
+
+
+_FUTURE_MODULES = frozenset({"concurrent.futures._base", "_asyncio", "asyncio.futures",
+                             "asyncio.tasks"})
 
 
 def _from_async_mock(coroutine: CoroutineType[Any, Any, Any]) -> bool:
