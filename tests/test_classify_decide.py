@@ -14,6 +14,7 @@ from pytest_poolchaos.model import (
     Category,
     Diagnosis,
     Evidence,
+    ExceptionRecord,
     Finding,
     FrameFact,
     RerunFacts,
@@ -248,3 +249,27 @@ def test_a_failure_alone_rules_out_pollution_however_strong_the_ledger_match():
     # passing alone once is not failing alone: the ledger still speaks
     passed_once = replace(failed_alone, reruns=RerunFacts(Verdict.FLAKY, None, 2, 1))
     assert decide(passed_once, [polluted, slow]).category is Category.CONFIG_POLLUTION
+
+
+def test_the_fallback_reads_what_the_workers_were_doing_when_it_failed():
+    assertion = ExceptionRecord("builtins.AssertionError",
+                                ("builtins.AssertionError", "builtins.Exception"), "assert 1 == 2")
+    failed = Evidence(nodeid="t.py::test_x", when="call", message="assert 1 == 2",
+                      exceptions=(assertion,), location="t.py:9")
+    busy = replace(failed, workers=(Worker("thread", "loader", "busy", "load (lib.py:4)"),
+                                    Worker("thread", "other", "exited")))
+    late = decide(busy, [])
+    assert late.category is Category.TIMEOUT
+    assert [rule.id for rule in late.rules] == ["timeout.work-in-progress"]
+    assert "thread 'loader' busy in load (lib.py:4) was still at work" in late.reasons[0]
+    died = replace(failed, workers=(Worker("process", "child", "exited", exit_code=3),
+                                    Worker("thread", "loader", "busy", "load (lib.py:4)")))
+    assert decide(died, []).category is Category.LIFECYCLE
+    # a consumer waiting on its queue is idle: nothing was still at work, so it is the race
+    idle = replace(failed, workers=(Worker("thread", "consumer", "idle", "run (lib.py:9)"),
+                                    Worker("thread", "producer", "exited")))
+    assert decide(idle, []).category is Category.RACE
+    # an error that is not an assert was read after the test's finally: no claim on timing
+    raised = replace(busy, exceptions=(ExceptionRecord("builtins.KeyError",
+                                                       ("builtins.KeyError",), "'x'"),))
+    assert decide(raised, []).category is Category.RACE

@@ -108,8 +108,11 @@ RULES: tuple[Rule, ...] = (
     _rule("race.flips-alone", _R, race.flips_alone),
 )
 
-#: Rules that speak only when no rule above claims the failure (decide consults them then).
+#: Rules that speak only when no rule above claims the failure, the first that speaks wins:
+#: a failed worker process, then work still running at the failing assert, then a race.
 FALLBACKS: tuple[Rule, ...] = (
+    _rule("lifecycle.worker-failed", _L, lifecycle.worker_failed),
+    _rule("timeout.work-in-progress", _T, timeout.work_in_progress),
     _rule("race.unexplained-concurrency", _R, race.unexplained),
 )
 

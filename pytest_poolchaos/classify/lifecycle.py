@@ -581,3 +581,19 @@ def dead_before_timeout(e: Evidence) -> Finding | None:
                    f"would only wait longer for a worker that is gone. Check the worker is "
                    f"alive (is_alive(), exitcode) before waiting on its results."),
     )
+
+
+def worker_failed(e: Evidence) -> Finding | None:
+    """Consulted only when no rule claims the failure: a process of the test had ended with a
+    failing exit code when the test failed, so the work it owed never came."""
+    failed = [w for w in e.workers if w.kind == "process" and w.exit_code not in (None, 0)]
+    if not failed:
+        return None
+    return hit(
+        0.4,
+        [f"{failed[0].describe()} had failed when the test did{where(e)}, and no other signal "
+         f"explains the failure: what it was to deliver never came"],
+        Suggestion(f"Find why {failed[0].name} exited with {failed[0].exit_code} (its stderr, "
+                   f"an exception in the child, a signal), and make the test check the "
+                   f"child's exit code before reading its results."),
+    )

@@ -347,3 +347,24 @@ def deadline_gave_up(e: Evidence) -> Finding | None:
                    f"why the condition was late (the work it waits for) before giving the "
                    f"deadline more room."),
     )
+
+
+def work_in_progress(e: Evidence) -> Finding | None:
+    """Consulted only when no rule claims the failure: when the assert failed, a thread or
+    task of the test was still at work (read at that moment, before any finally: ran), so the
+    test checked a result before the work behind it had finished."""
+    if e.any_exception("builtins.AssertionError") is None:
+        return None
+    working = [w for w in e.workers if (w.kind in ("thread", "task") and w.state == "busy")
+               or (w.kind == "process" and w.state == "alive")]
+    if not working:
+        return None
+    return hit(
+        0.4,
+        [f"when the assert failed{where(e)}, {working[0].describe()} was still at work, and "
+         f"no other signal explains the failure: the result was read before the work "
+         f"behind it had finished"],
+        Suggestion(f"Wait for {working[0].name} to finish (join it, wait on its future or an "
+                   f"Event it sets) before asserting on what it produces, with a generous "
+                   f"bound, instead of reading the result while it is still running."),
+    )

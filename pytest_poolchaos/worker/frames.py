@@ -43,6 +43,7 @@ _WORKER_RUNS = {("concurrent.futures.thread", "run"), ("concurrent.futures.threa
                 ("threading", "run"), ("multiprocessing.pool", "worker")}
 _IDLE_IN = ("queue.py", "threading.py", "concurrent/futures/thread.py", "selectors.py")
 _STDLIB = os.path.dirname(os.__file__)
+_QUEUE_PY = os.sep + "queue.py"
 _PER_KIND = 4
 _MAX_READS = 16
 _MAX_TOKENS = 120
@@ -162,7 +163,10 @@ def _thread_state(name: str, frame: FrameType) -> Worker:
     shown = user or stack[0]
     where = f"{shown.f_code.co_name} ({os.path.basename(shown.f_code.co_filename)}:" \
             f"{shown.f_lineno})"
-    return Worker("thread", name, "busy", where)
+    # a consumer blocked in queue.get() is waiting for work, not doing any
+    waiting = any(f.f_code.co_name == "get" and f.f_code.co_filename.endswith(_QUEUE_PY)
+                  for f in stack[:4])
+    return Worker("thread", name, "idle" if waiting else "busy", where)
 
 
 def _stack(frame: FrameType | None) -> Iterator[FrameType]:
