@@ -58,7 +58,7 @@ SURROGATE_SUITE = {
 def test_surrogate_thread_name_and_env_key_under_xdist(chaostester):
     pytest.importorskip("xdist")
     chaostester.pytester.makepyfile(**SURROGATE_SUITE)
-    run = chaostester.run("-n", "2", subprocess=True, timeout=90)
+    run = chaostester.run("-n", "2", subprocess=True, timeout=60)
     assert_no_crash(run.text())
     run.result.assert_outcomes(passed=32)
     assert run.ret == pytest.ExitCode.OK
@@ -71,7 +71,7 @@ def test_surrogate_thread_name_and_env_key_under_xdist(chaostester):
 
 def test_surrogate_thread_name_reaches_serial_reports(chaostester):
     chaostester.pytester.makepyfile(**SURROGATE_SUITE)
-    run = chaostester.run("--poolchaos-markdown=summary.md", subprocess=True, timeout=90)
+    run = chaostester.run("--poolchaos-markdown=summary.md", subprocess=True, timeout=60)
     assert_no_crash(run.text())
     run.result.assert_outcomes(passed=32)
     assert run.ret == pytest.ExitCode.OK
@@ -320,3 +320,28 @@ def test_fault_at_session_finish_is_contained(chaostester):
     # the summary is not lost: the report was written and the section drawn
     assert run.test("test_fails")["outcome"] == "failed"
     assert "poolchaos: 2 tests, 1 failure" in text
+
+
+def test_a_clock_a_test_froze_and_left_frozen_does_not_freeze_the_plugins_waits(chaostester):
+    # A leaked patch of time.monotonic/time.sleep must not turn the plugin's bounded waits
+    # (settling a child that is still exiting, joining a thread) into endless loops.
+    chaostester.pytester.makepyfile(
+        """
+        import subprocess, sys, threading
+        from unittest import mock
+
+        def test_freezes_the_clock():
+            mock.patch("time.monotonic", return_value=1000.0).start()  # never stopped
+            mock.patch("time.sleep", lambda seconds: None).start()
+
+        def test_leaves_a_child_and_a_thread():
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+            threading.Thread(target=threading.Event().wait, args=(120,), daemon=True,
+                             name="lingering").start()
+        """
+    )
+    run = chaostester.run("--poolchaos-leaks=cleanup", "--poolchaos-cleanup-grace=0.3",
+                          subprocess=True, timeout=60)
+    run.result.assert_outcomes(passed=2)
+    kinds = {leak["kind"] for leak in run.leaks("test_leaves_a_child_and_a_thread")}
+    assert {"process", "thread"} <= kinds, kinds

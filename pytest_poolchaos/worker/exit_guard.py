@@ -14,7 +14,8 @@ import contextlib
 import os
 import sys
 import threading
-import time
+
+from .. import clock
 
 __all__ = ["ExitGuard"]
 
@@ -77,9 +78,9 @@ def _watch(seconds: float, exitstatus: int, names: list[str]) -> None:
     (pytest.main() embedded in a longer program): keep waiting. Once there, only the joins
     of the hanging threads (and executors' atexit joins) can be holding the process.
     """
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline or not _exiting():
-        time.sleep(_POLL)
+    deadline = clock.monotonic() + seconds
+    while clock.monotonic() < deadline or not _exiting():
+        clock.sleep(_POLL)
     _flush(f"poolchaos: exit took over {seconds:g} s, ending the process with status "
            f"{exitstatus}; still running: {'; '.join(names)}\n")
     os._exit(exitstatus)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import clock
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -93,17 +94,17 @@ class PoolTools:
 
         Raises TimeoutError naming the condition and the time waited.
         """
-        start = time.monotonic()
+        start = clock.monotonic()
         deadline = start + timeout
         while True:
             value = predicate()
             if value:
                 return value
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 label = what or getattr(predicate, "__qualname__", repr(predicate))
                 raise TimeoutError(f"wait_for({label}) still false after "
-                                   f"{time.monotonic() - start:.3g} s (timeout={timeout})")
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+                                   f"{clock.monotonic() - start:.3g} s (timeout={timeout})")
+            clock.sleep(min(interval, max(0.0, deadline - clock.monotonic())))
 
     def run_concurrently(self, callables: Sequence[Callable[[], Any]],
                          timeout: float = 10.0) -> ConcurrentRun:
@@ -115,29 +116,29 @@ class PoolTools:
         def run(index: int, func: Callable[[], Any]) -> None:
             assert barrier is not None
             barrier.wait(timeout)
-            begin = time.monotonic()
+            begin = clock.monotonic()
             try:
-                outcomes[index] = Outcome(index, func(), None, time.monotonic() - begin)
+                outcomes[index] = Outcome(index, func(), None, clock.monotonic() - begin)
             except BaseException as error:  # the test asked for every outcome, errors too
-                outcomes[index] = Outcome(index, None, error, time.monotonic() - begin)
+                outcomes[index] = Outcome(index, None, error, clock.monotonic() - begin)
 
         threads = [threading.Thread(target=run, args=(i, f), daemon=True,
                                     name=f"{self.name('concurrent')}-{i}")
                    for i, f in enumerate(callables)]
         for thread in threads:
             thread.start()
-        start = time.monotonic()
+        start = clock.monotonic()
         if barrier is not None:
             barrier.wait(timeout)
         deadline = start + timeout
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(max(0.0, deadline - clock.monotonic()))
         stuck = [t.name for t in threads if t.is_alive()]
         if stuck:
             raise TimeoutError(f"run_concurrently: {len(stuck)} of {count} callables still "
                                f"running after {timeout} s ({', '.join(stuck[:3])})")
         done = tuple(o for o in outcomes if o is not None)
-        return ConcurrentRun(done, time.monotonic() - start,
+        return ConcurrentRun(done, clock.monotonic() - start,
                              tuple(o.error for o in done if o.error is not None))
 
     def close(self) -> None:

@@ -14,7 +14,6 @@ import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from types import (
     CodeType,
@@ -27,6 +26,7 @@ from types import (
 )
 from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..model import FrameFact, Worker
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def _thread_worker(thread: threading.Thread, frames: dict[int, FrameType],
     seen.add(id(thread))
     frame = frames.get(ident)
     if frame is None or not thread.is_alive():
-        ago = round(time.monotonic() - ended, 3) if ended is not None else None
+        ago = round(clock.monotonic() - ended, 3) if ended is not None else None
         return [Worker("thread", thread.name, "exited", ended_ago=ago)]
     return [_thread_state(thread.name, frame)]
 

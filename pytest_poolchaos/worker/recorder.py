@@ -10,14 +10,13 @@ nothing behind carries nothing. Nothing here prints or writes report files.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Generator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import guard, journal, roles, sanitize, timeouts
+from .. import clock, guard, journal, roles, sanitize, timeouts
 from ..model import PAYLOAD_ATTR, SUMMARY_KEY, TestPayload, WorkerSummary
 from ..outcome import fold
 from ..settings import Settings
@@ -42,7 +41,7 @@ class _Running:
     def __init__(self, item: pytest.Item, limit: TimeoutInfo | None) -> None:
         self.item = item
         self.limit = limit  # the pytest-timeout limit in effect, read once
-        self.began = time.monotonic()  # about when pytest-timeout's timer started
+        self.began = clock.monotonic()  # about when pytest-timeout's timer started
         self.outcome = "passed"
         self.call_s = 0.0
         self.duration_s = 0.0
@@ -331,5 +330,5 @@ def _settle_time(running: _Running) -> float:
     limit = running.limit
     if limit is None or not _timed_teardown(running):
         return LINGER_S
-    left = float(limit.seconds or 0.0) - (time.monotonic() - running.began)
+    left = float(limit.seconds or 0.0) - (clock.monotonic() - running.began)
     return max(SETTLE_S, min(LINGER_S, (left - 0.5) / 2))

@@ -12,11 +12,11 @@ import select
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ... import clock
 from .children import Child, descendants, stamp
 from .spawn import SETTLE_S, SpawnLog, Started
 
@@ -39,7 +39,7 @@ class Alive:
 def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Alive]:
     """Resources from ``log`` still alive after up to ``settle`` seconds; ``skip_setup``
     leaves fixtures' own alone."""
-    deadline = time.monotonic() + settle
+    deadline = clock.monotonic() + settle
     mine = [s for s in log.started
             if s.phase != "shared" and not (skip_setup and s.phase == "setup")]
     found = _live_threads([s for s in mine if s.kind == "thread"], deadline)
@@ -52,9 +52,9 @@ def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Ali
     if log.forked or any(s.kind == "process" for s in log.started):
         while True:
             processes = _live_processes(log, mine, pool_pids, skip_setup)
-            if time.monotonic() >= deadline or all(p.zombie for p in processes):
+            if clock.monotonic() >= deadline or all(p.zombie for p in processes):
                 break
-            time.sleep(0.02)
+            clock.sleep(0.02)
         found.extend(processes)
     return found
 
@@ -62,7 +62,7 @@ def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Ali
 def _settled(threads: list[Any], deadline: float) -> list[Any]:
     """Those of ``threads`` still running at ``deadline``."""
     for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        thread.join(max(0.0, deadline - clock.monotonic()))
     return [thread for thread in threads if thread.is_alive()]
 
 
@@ -246,7 +246,7 @@ class Stopping:
         self.handles: dict[int, _Process] = {}
 
     def begin(self) -> None:
-        self.deadline = time.monotonic() + self.grace
+        self.deadline = clock.monotonic() + self.grace
         for leak in self.items:
             if leak.kind == "pool":
                 _stop_pool(leak.obj)
@@ -276,7 +276,7 @@ class Stopping:
                 for handle in self.handles.values():
                     if not handle.exited():
                         handle.signal(kill)
-                if self._wait(leak, time.monotonic() + 1.0):
+                if self._wait(leak, clock.monotonic() + 1.0):
                     continue
             stubborn.append(leak.detail)
         return stubborn
@@ -295,9 +295,9 @@ class Stopping:
         while True:
             if self._gone(leak):
                 return True
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 return False
-            time.sleep(0.01)
+            clock.sleep(0.01)
 
     def _gone(self, leak: Alive) -> bool:
         if leak.kind == "thread":

@@ -12,16 +12,16 @@ import importlib.abc
 import os
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ... import clock
 from ...guard import record
 from ...sanitize import redact_args
 
-# Bound at import: a test that patches time.time and leaks the patch must not stop the scope.
-_now = time.time
+# The real clock: a test that patches time.time and leaks the patch must not stop the scope.
+_now = clock.wall
 
 #: Modules whose threads and processes belong to the test runner, not to the test.
 RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist", "execnet",
@@ -89,7 +89,7 @@ class SpawnLog:
         #: asyncio tasks the test's own threads created, the first MAX_TASKS: evidence of
         #: concurrency only (a pending task is the asyncio-task probe's business, not a leak here)
         self.tasks: list[Started] = []
-        #: id(thread) -> time.monotonic() when each of the test's threads ended: a thread a
+        #: id(thread) -> clock.monotonic() when each of the test's threads ended: a thread a
         #: finally block joined after the failure had not ended when the failure happened
         self.ended: dict[int, float] | None = None
         #: exceptions the test's pool and asyncio tasks raised, the first few (error_line):
@@ -354,7 +354,7 @@ class Spawns:
             return
         if log.ended is None:
             log.ended = {}
-        log.ended[id(thread)] = time.monotonic()
+        log.ended[id(thread)] = clock.monotonic()
 
     def _task_created(self, task: Any) -> None:
         log = self.log
