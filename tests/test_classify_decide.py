@@ -12,6 +12,7 @@ from pytest_poolchaos.classify.catalogue import by_id
 from pytest_poolchaos.classify.decide import MIN_SCORE, combine, decide, is_disabled
 from pytest_poolchaos.model import (
     Category,
+    Comparison,
     Diagnosis,
     Evidence,
     ExceptionRecord,
@@ -273,3 +274,21 @@ def test_the_fallback_reads_what_the_workers_were_doing_when_it_failed():
     raised = replace(busy, exceptions=(ExceptionRecord("builtins.KeyError",
                                                        ("builtins.KeyError",), "'x'"),))
     assert decide(raised, []).category is Category.RACE
+
+
+def test_a_count_short_while_its_worker_was_still_at_work_is_read_too_early():
+    from pytest_poolchaos.classify.catalogue import RULES
+
+    assertion = ExceptionRecord("builtins.AssertionError",
+                                ("builtins.AssertionError", "builtins.Exception"), "assert 9 == 10")
+    short = Evidence(nodeid="t.py::test_x", when="call", message="assert 9 == 10",
+                     exceptions=(assertion,), source_line="assert len(done) == 10",
+                     comparison=Comparison("==", "9", "10", "int", "int", 9.0, 10.0),
+                     workers=(Worker("thread", "uploader", "busy", "upload (lib.py:4)"),))
+    found = [f for rule in RULES if (f := rule.check(short)) is not None]
+    assert decide(short, found).category is Category.TIMEOUT
+    # the worker's queue-wait means it had nothing left to do: then the count is the finding
+    idle = replace(short, workers=(Worker("thread", "uploader", "idle", "run (lib.py:4)"),
+                                   Worker("thread", "feeder", "exited")))
+    found = [f for rule in RULES if (f := rule.check(idle)) is not None]
+    assert decide(idle, found).category is not Category.TIMEOUT

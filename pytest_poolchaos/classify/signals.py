@@ -101,3 +101,12 @@ def stopped_early(evidence: Evidence) -> bool:
     """Work of the test was stopped before it delivered: a process killed by a signal, or a
     future cancelled (lifecycle reads both); a count it left short is not about timing."""
     return bool(killed(evidence) or evidence.facts("cancelled"))
+
+
+def still_working(evidence: Evidence) -> list[Worker]:
+    """Threads or tasks of the test busy, or its processes alive, when the assert failed (the
+    workers were read at that moment only for a failed assert)."""
+    if evidence.any_exception("builtins.AssertionError") is None:
+        return []
+    return [w for w in evidence.workers if (w.kind in ("thread", "task") and w.state == "busy")
+            or (w.kind == "process" and w.state == "alive")]

@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 
 from ..model import Evidence, Finding, FrameFact, Suggestion
-from .signals import WAIT_ARG, describe, hit, line, num, pct, search, secs, waited, where
+from .signals import (
+    WAIT_ARG,
+    describe,
+    hit,
+    line,
+    num,
+    pct,
+    search,
+    secs,
+    still_working,
+    waited,
+    where,
+)
 
 TIMEOUT_ERRORS = (
     "builtins.TimeoutError",
@@ -353,10 +365,7 @@ def work_in_progress(e: Evidence) -> Finding | None:
     """Consulted only when no rule claims the failure: when the assert failed, a thread or
     task of the test was still at work (read at that moment, before any finally: ran), so the
     test checked a result before the work behind it had finished."""
-    if e.any_exception("builtins.AssertionError") is None:
-        return None
-    working = [w for w in e.workers if (w.kind in ("thread", "task") and w.state == "busy")
-               or (w.kind == "process" and w.state == "alive")]
+    working = still_working(e)
     if not working:
         return None
     return hit(

@@ -43,7 +43,9 @@ _WORKER_RUNS = {("concurrent.futures.thread", "run"), ("concurrent.futures.threa
                 ("threading", "run"), ("multiprocessing.pool", "worker")}
 _IDLE_IN = ("queue.py", "threading.py", "concurrent/futures/thread.py", "selectors.py")
 _STDLIB = os.path.dirname(os.__file__)
-_QUEUE_PY = os.sep + "queue.py"
+#: (function, file) of the standard library where a thread sits while it waits for work
+_WAITING_FOR_WORK = frozenset({("get", "queue.py"), ("accept", "socket.py"),
+                               ("select", "selectors.py"), ("poll", "selectors.py")})
 _PER_KIND = 4
 _MAX_READS = 16
 _MAX_TOKENS = 120
@@ -163,9 +165,10 @@ def _thread_state(name: str, frame: FrameType) -> Worker:
     shown = user or stack[0]
     where = f"{shown.f_code.co_name} ({os.path.basename(shown.f_code.co_filename)}:" \
             f"{shown.f_lineno})"
-    # a consumer blocked in queue.get() is waiting for work, not doing any
-    waiting = any(f.f_code.co_name == "get" and f.f_code.co_filename.endswith(_QUEUE_PY)
-                  for f in stack[:4])
+    # a consumer blocked in queue.get(), a server in accept() or select(): waiting for work,
+    # not doing any
+    waiting = any((f.f_code.co_name, os.path.basename(f.f_code.co_filename)) in _WAITING_FOR_WORK
+                  and f.f_code.co_filename.startswith(_STDLIB) for f in stack[:4])
     return Worker("thread", name, "idle" if waiting else "busy", where)
 
 
