@@ -429,6 +429,13 @@ CASES = [
                              "health.getloadavg still holds the original it replaced"),)),
          ev(ASSERT, mocked=True),  # a patch was made, and nothing says it missed
          "health.getloadavg still holds the original", "patch('health.getloadavg')"),
+    Case("mock-gap.unset-call",
+         ev(ASSERT, comparison=cmp("==", 0, 2), frame_facts=(FrameFact(
+             "double-mismatch", "client was set up for upload(), which the code never "
+                                "called; the code called post(), which was not set up"),)),
+         ev(ASSERT, comparison=cmp("==", 0, 2), frame_facts=(FrameFact(
+             "double", "client is a Mock in test_x (t.py:3)"),)),
+         "the code called post(), which was not set up", "create_autospec"),
     Case("mock-gap.side-effect-exhausted",
          ev(rec(StopIteration(), "test_export", "app.export", "unittest.mock"),
             frame_facts=(FrameFact("double", "reader is a Mock in test_rows (test_export.py:5)"),)),

@@ -279,3 +279,22 @@ def test_cancelled_futures_are_read_from_their_state():
         _state = "CANCELLED"
 
     assert not _cancelled(Future())
+
+
+def test_a_double_set_up_for_one_method_while_the_code_called_another():
+    from unittest.mock import Mock
+
+    from pytest_poolchaos.worker.frames import _set_up_elsewhere
+
+    client = Mock(name="client")
+    client.upload.return_value.status = 202
+    assert _set_up_elsewhere(client) == ""  # nothing called yet
+    assert client.post().status != 202
+    assert _set_up_elsewhere(client) == (
+        "was set up for upload(), which the code never called; the code called post(), "
+        "which was not set up")
+    matched = Mock(name="client")
+    matched.upload.return_value.status = 202
+    matched.close.return_value = None
+    matched.upload()
+    assert _set_up_elsewhere(matched) == ""  # close() unused, but every call was set up

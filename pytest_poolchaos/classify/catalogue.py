@@ -89,6 +89,7 @@ RULES: tuple[Rule, ...] = (
     _rule("mock-gap.zero-from-double", _M, mockgap.zero_from_double),
     _rule("mock-gap.side-effect-exhausted", _M, mockgap.side_effect_exhausted),
     _rule("mock-gap.missed-patch", _M, mockgap.missed_patch),
+    _rule("mock-gap.unset-call", _M, mockgap.unset_call),
     _rule("mock-gap.magic-default", _M, mockgap.magic_default),
     _rule("mock-gap.double-in-computation", _M, mockgap.double_in_computation),
     _rule("race.lock-ownership", _R, race.lock_ownership),

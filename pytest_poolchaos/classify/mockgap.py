@@ -264,6 +264,23 @@ def missed_patch(e: Evidence) -> Finding | None:
     )
 
 
+def unset_call(e: Evidence) -> Finding | None:
+    """A double was set up for one method the code never called, while the code called
+    another that nobody set up and so got a bare Mock back."""
+    mismatch = e.facts("double-mismatch")
+    if not mismatch:
+        return None
+    return hit(
+        0.75,
+        [f"{mismatch[0].detail}{where(e)}: what that call returned was a Mock, not the "
+         f"value the test meant"],
+        Suggestion(f"The double does not match the code: {mismatch[0].detail}. Set up the "
+                   f"method the code really calls, and build the double with "
+                   f"create_autospec(RealClass) so a call to a method the real class lacks "
+                   f"fails at once."),
+    )
+
+
 def side_effect_exhausted(e: Evidence) -> Finding | None:
     """StopIteration raised inside unittest.mock: a double's side_effect list ran out."""
     exc = next((x for x in e.exceptions if x.type == "builtins.StopIteration"

@@ -655,7 +655,45 @@ def _doubles(frame: FrameType) -> list[FrameFact]:
         what = double_kind(value) if not name.startswith("@py") else ""
         if what:
             facts.append(FrameFact("double", f"{name} is {what} in {_where(frame)}"))
+            mismatch = _set_up_elsewhere(value)
+            if mismatch:
+                facts.append(FrameFact("double-mismatch", f"{name} {mismatch}"))
     return facts
+
+
+def _set_up_elsewhere(double: Any) -> str:
+    """A Mock whose set-up method the code never called while it called another that nobody
+    set up: '' or 'was set up for upload(), never called; the code called post(), which was
+    not set up'. Read from the mock's own records, never through its attributes."""
+    children = own(double, "_mock_children")
+    if type(children) is not dict:
+        return ""
+    unused = [name for name, child in children.items() if _set_up(child)
+              and own(child, "_mock_called") is False]
+    unset = [name for name, child in children.items() if own(child, "_mock_called") is True
+             and not _set_up(child)]
+    if not unused or not unset:
+        return ""
+    return (f"was set up for {unused[0]}(), which the code never called; the code called "
+            f"{unset[0]}(), which was not set up")
+
+
+def _set_up(child: Any) -> bool:
+    """The test gave this mock method a side effect or a return value of its own (a value,
+    or a Mock it put attributes on)."""
+    mock = sys.modules.get("unittest.mock")
+    if mock is None or not isinstance(child, mock.NonCallableMock):
+        return False
+    if own(child, "_mock_side_effect") is not None:
+        return True
+    value = own(child, "_mock_return_value")
+    if value is mock.DEFAULT:
+        return False
+    if not isinstance(value, mock.NonCallableMock):
+        return True
+    attributes = own(value, "__dict__")
+    return type(attributes) is dict and any(
+        not key.startswith("_") and key != "method_calls" for key in attributes)
 
 
 def double_kind(value: object) -> str:
