@@ -592,6 +592,7 @@ def test_a_patch_the_code_never_saw_is_a_mock_gap(chaostester):
             one_minute, _, _ = getloadavg()
             return one_minute > threshold
         """,
+
         test_health="""
         from unittest.mock import patch
 
@@ -616,3 +617,30 @@ def test_a_patch_the_code_never_saw_is_a_mock_gap(chaostester):
     # the patch reached the code (its double was called): whatever failed, it was not missed
     used = result.diagnosis("test_patched_where_used_but_wrong_threshold")
     assert not any("still holds the original" in line for line in used["evidence"]), used
+
+
+def test_a_patch_a_default_argument_bound_first_is_a_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(
+        loadcheck="""
+        import os
+
+
+        def busy(threshold, load=os.getloadavg):
+            return load()[0] > threshold
+        """,
+        test_loadcheck="""
+        from unittest.mock import patch
+
+        import loadcheck
+
+
+        def test_default_bound_before_the_patch():
+            with patch("os.getloadavg", return_value=(5000.0, 0.0, 0.0)):
+                assert loadcheck.busy(threshold=1000.0)
+        """,
+    )
+    bound = chaostester.run().diagnosis("test_default_bound_before_the_patch")
+    assert bound["category"] == "mock-gap", bound
+    assert "loadcheck.busy still holds the original it replaced as a default argument" in \
+        bound["evidence"][0]
+    assert "pass the double explicitly" in bound["suggestions"][0]["text"]

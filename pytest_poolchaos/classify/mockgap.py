@@ -254,14 +254,18 @@ def missed_patch(e: Evidence) -> Finding | None:
     missed = e.facts("missed-patch")
     if not missed:
         return None
-    module = missed[0].detail.rsplit(" while ", 1)[-1].split(" still holds", 1)[0]
-    return hit(
-        0.8,
-        [f"{missed[0].detail}{where(e)}: the code under test never saw the double"],
-        Suggestion(f"Patch the name where it is looked up, not where it is defined: "
-                   f"patch('{module}') instead (unittest.mock's \"where to patch\"), or have "
-                   f"the code call it through its module."),
-    )
+    detail = missed[0].detail
+    holder = detail.rsplit(" while ", 1)[-1].split(" still holds", 1)[0]
+    if detail.endswith("as a default argument"):
+        advice = Suggestion(f"{holder} took the original as a default argument when it was "
+                            f"defined, before any patch: pass the double explicitly in the "
+                            f"test, or make the default None and look the function up at "
+                            f"call time.")
+    else:
+        advice = Suggestion(f"Patch the name where it is looked up, not where it is defined: "
+                            f"patch('{holder}') instead (unittest.mock's \"where to patch\"), "
+                            f"or have the code call it through its module.")
+    return hit(0.8, [f"{detail}{where(e)}: the code under test never saw the double"], advice)
 
 
 def unset_call(e: Evidence) -> Finding | None:

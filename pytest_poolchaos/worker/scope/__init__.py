@@ -13,6 +13,7 @@ any, and is neither reported as that test's leak nor restored.
 from __future__ import annotations
 
 import sys
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -357,8 +358,31 @@ def _missed(target: object, attribute: str, original: object, double: object,
         path = getattr(module, "__file__", None) or ""
         if module is target or not path.startswith(root) or "site-packages" in path:
             continue
+        owner = getattr(target, "__name__", type(target).__name__)
         if vars(module).get(attribute) is original:
-            owner = getattr(target, "__name__", type(target).__name__)
             return (f"{owner}.{attribute} was patched and its double never called, while "
                     f"{name}.{attribute} still holds the original it replaced")
+        bound = _default_holding(module, original)
+        if bound:
+            return (f"{owner}.{attribute} was patched and its double never called, while "
+                    f"{name}.{bound} still holds the original it replaced as a default "
+                    f"argument")
+    return ""
+
+
+def _default_holding(module: object, original: object) -> str:
+    """``func`` or ``Class.method`` of the module whose default arguments hold ``original``
+    (bound when the def ran, before any patch)."""
+    for name, value in list(vars(module).items()):
+        functions = [(name, value)]
+        if isinstance(value, type) and value.__module__ == getattr(module, "__name__", ""):
+            functions = [(f"{name}.{attr}", member) for attr, member in vars(value).items()]
+        for qualname, func in functions:
+            defaults = getattr(func, "__defaults__", None) if isinstance(
+                func, FunctionType) else None
+            kwdefaults = getattr(func, "__kwdefaults__", None) if isinstance(
+                func, FunctionType) else None
+            if any(item is original for item in (*(defaults or ()),
+                                                  *(kwdefaults or {}).values())):
+                return qualname
     return ""
