@@ -254,6 +254,17 @@ CASES = [
          # the same shortfall with every future run: nothing was cancelled
          ev(ASSERT, comparison=cmp("==", ["a"], ["a", "b"], left_len=1, right_len=2)),
          "second (Future) was cancelled before it ran", "cancel_futures"),
+    Case("lifecycle.abandoned-queue",
+         ev(ASSERT, comparison=cmp("==", ["a"], ["a", "b", "c"], left_len=1, right_len=3),
+            workers=(Worker("thread", "spool-consumer", "exited"),),
+            frame_facts=(FrameFact("queued", "spool.queue (Queue) still held 2 item(s) in "
+                                             "test_x (t.py:9)"),)),
+         # the consumer is still there (waiting on the queue): the items are merely late
+         ev(ASSERT, comparison=cmp("==", ["a"], ["a", "b", "c"], left_len=1, right_len=3),
+            workers=(Worker("thread", "spool-consumer", "busy", "run (lib.py:4)"),),
+            frame_facts=(FrameFact("queued", "spool.queue (Queue) still held 2 item(s) in "
+                                             "test_x (t.py:9)"),)),
+         "no thread of the test was left to take them", "drain the queue"),
     Case("lifecycle.loop-closed",
          ev(RuntimeError("Event loop is closed")),
          ev(RuntimeError("loop counter overflow")),

@@ -298,3 +298,16 @@ def test_a_double_set_up_for_one_method_while_the_code_called_another():
     matched.close.return_value = None
     matched.upload()
     assert _set_up_elsewhere(matched) == ""  # close() unused, but every call was set up
+
+
+def test_items_left_in_a_queue_are_counted_without_its_lock():
+    import queue
+
+    from pytest_poolchaos.worker.frames import _queued
+
+    waiting = queue.Queue()
+    assert _queued(waiting) == 0
+    waiting.put("b")
+    waiting.put("c")
+    assert _queued(waiting) == 2
+    assert _queued([1, 2]) == 0  # a list is not a queue of work

@@ -68,6 +68,7 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.dead-before-timeout", _L, lifecycle.dead_before_timeout),
     _rule("lifecycle.died-with-work", _L, lifecycle.died_with_work),
     _rule("lifecycle.killed-with-work", _L, lifecycle.killed_with_work),
+    _rule("lifecycle.abandoned-queue", _L, lifecycle.abandoned_queue),
     _rule("config-pollution.ledger-match", _P, pollution.ledger_match),
     _rule("config-pollution.watched", _P, pollution.watched),
     _rule("config-pollution.env-key-error", _P, pollution.env_key_error),

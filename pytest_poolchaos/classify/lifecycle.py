@@ -563,6 +563,29 @@ def _fewer(c: Comparison) -> bool:
     return c.left in ("None", "[]", "()", "{}", "''", "b''")
 
 
+def abandoned_queue(e: Evidence) -> Finding | None:
+    """The assert found results missing while a queue the test held still had items in it
+    and every thread of the test had ended: its consumer stopped before the work was done
+    (an exception that ended its loop, a stop that came too early)."""
+    queued = e.facts("queued")
+    threads = [w for w in e.workers if w.kind == "thread"]
+    c = e.comparison
+    if not queued or not threads or any(w.state != "exited" for w in threads):
+        return None
+    if c is None or c.op != "==" or not _fewer(c):
+        return None
+    return hit(
+        0.7,
+        [f"{queued[0].detail}, and no thread of the test was left to take them "
+         f"({threads[0].describe()}): the assert{where(e)} found {c.left} where {c.right} "
+         f"was expected"],
+        Suggestion(f"The consumer ({threads[0].name}) stopped while work was still queued: "
+                   f"find what ended its loop (an exception from one item should be handled "
+                   f"per item, not end the thread) and have close() drain the queue or "
+                   f"report what was left."),
+    )
+
+
 def dead_before_timeout(e: Evidence) -> Finding | None:
     """A wait ran out while a process the test started had already died: the timeout is the
     consequence, the dead worker the cause."""

@@ -98,9 +98,13 @@ def killed(evidence: Evidence) -> list[Worker]:
 
 
 def stopped_early(evidence: Evidence) -> bool:
-    """Work of the test was stopped before it delivered: a process killed by a signal, or a
-    future cancelled (lifecycle reads both); a count it left short is not about timing."""
-    return bool(killed(evidence) or evidence.facts("cancelled"))
+    """Work of the test was stopped before it delivered: a process killed by a signal, a
+    future cancelled, or items left in a queue after every thread of the test had ended
+    (lifecycle reads each); a count it left short is not about timing."""
+    threads = [w for w in evidence.workers if w.kind == "thread"]
+    abandoned = bool(evidence.facts("queued")) and bool(threads) and all(
+        w.state == "exited" for w in threads)
+    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned)
 
 
 def still_working(evidence: Evidence) -> list[Worker]:

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from types import (
     CodeType,
@@ -294,6 +295,10 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             if what:
                 facts.append(FrameFact("double-at-raise", f"{name} is {what} in "
                                                           f"{_where(frame)}"))
+        waiting = _queued(value)
+        if waiting:
+            facts.append(FrameFact("queued", f"{name} ({kind.__name__}) still held {waiting} "
+                                             f"item(s) in {_where(frame)}"))
         if _cancelled(value):
             facts.append(FrameFact("cancelled", f"{name} ({kind.__name__}) was cancelled "
                                                 f"before it ran, in {_where(frame)}"))
@@ -302,6 +307,13 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
     return facts
+
+
+def _queued(value: Any) -> int:
+    """Items waiting in a queue.Queue (its own deque, read without its lock), else 0."""
+    if type(value).__module__ != "queue" or not isinstance(own(value, "queue"), deque):
+        return 0
+    return len(own(value, "queue"))
 
 
 def _cancelled(value: Any) -> bool:
