@@ -22,6 +22,7 @@ from .signals import (
     stopped_early,
     where,
 )
+from .timeout import ran_out
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _MEASURED = re.compile(
@@ -103,9 +104,11 @@ def exact_count(e: Evidence) -> Finding | None:
     if counts is None:
         return None
     got, want, of_lengths = counts
-    if explained_short(e, got, want) or (got < want and (stopped_early(e) or still_working(e))):
+    if explained_short(e, got, want) or (got < want and (
+            stopped_early(e) or still_working(e) or ran_out(e)[0])):
         # the missing ones raised in their tasks, or were stopped before they delivered, or
-        # were still being made when the assert read the count (timeout.work-in-progress);
+        # were still being made when the assert read the count (timeout.work-in-progress),
+        # or a wait the result came through ran out (timeout.bounded-wait);
         # more than expected while work ran is this rule's: events that happen concurrently
         return None
     off = abs(got - want)

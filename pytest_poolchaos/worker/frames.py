@@ -57,7 +57,7 @@ _CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
 _CLOCK_LOOP = re.compile(r"^\s*while\b.*\b(?:monotonic|time|perf_counter)\(\)")
 _MAX_WORKERS = 16
 _TIMED_CALL = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.(?P<method>wait|wait_for|acquire|join|poll"
-                         r"|select)\((?P<args>[^()]*(?:\([^()]*\)[^()]*)*)\)")
+                         r"|select|get|result)\((?P<args>[^()]*(?:\([^()]*\)[^()]*)*)\)")
 _WITH_AS = re.compile(r"\bas\s+([A-Za-z_]\w*)\s*[,:)]")
 _METHOD_CALL = re.compile(r"([A-Za-z_][\w.]*)\.([A-Za-z_]\w*)\(")
 _CTOR_METHOD = re.compile(r"\b([A-Z]\w*)\([^()]*\)\.([A-Za-z_]\w*)\(")
@@ -530,9 +530,12 @@ def _timeout_arg(method: str, args: str) -> float | None:
     keyword = re.search(r"\btimeout\s*=\s*([0-9]*\.?[0-9]+)", args)
     if keyword:
         return float(keyword.group(1))
+    if method in _KEYWORD_ONLY:
+        return None  # d.get(key, 0.5) is no wait: only timeout= says it is one
     parts = [part.strip() for part in args.split(",")]
-    # wait(t), join(t), poll(t), select(t) take the timeout first; acquire(blocking, t) second
-    index = 1 if method == "acquire" else 0
+    # wait(t), join(t), poll(t), select(t) take the timeout first; acquire(blocking, t) and
+    # wait_for(awaitable, t) second
+    index = 1 if method in ("acquire", "wait_for") else 0
     if index < len(parts) and re.fullmatch(r"[0-9]*\.?[0-9]+", parts[index]):
         return float(parts[index])
     return None
@@ -615,12 +618,21 @@ def _timed_wait_in(code: CodeType, receiver: Any = None) -> tuple[str, str]:
     for lineno in range(code.co_firstlineno, min(last, code.co_firstlineno + 80) + 1):
         match = _TIMED_CALL.search(linecache.getline(code.co_filename, lineno))
         if match and (_timeout_arg(match["method"], match["args"]) is not None
-                      or "timeout" in match["args"]):
+                      or "timeout" in match["args"] or _second_arg(match)):
             head, _, rest = match["obj"].partition(".")
             target = _resolve(f"_.{rest}", {"_": receiver}) if head == "self" and rest else None
             on = f" on a {type(target).__name__}" if _waitable(target) else ""
             return match.group(0).strip(), on
     return "", ""
+
+
+def _second_arg(match: re.Match[str]) -> bool:
+    """``asyncio.wait_for(job(), limit)``: a bound given by name, as its second argument."""
+    return match["method"] == "wait_for" and match["args"].count(",") >= 1
+
+
+#: methods that take a timeout only as ``timeout=`` (their second positional is a default)
+_KEYWORD_ONLY = frozenset({"get", "result"})
 
 
 def _polls_a_clock(code: CodeType) -> bool:
