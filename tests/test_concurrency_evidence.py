@@ -553,6 +553,32 @@ class Budgeted:
         return missing
 
 
+class NotReady(Exception):
+    pass
+
+
+def fire_when_ready(ready, checks=3, pause=0.01):
+    for _ in range(checks):
+        if ready():
+            return
+        time.sleep(pause)
+    raise NotReady(f"precondition false on all {checks} checks")
+
+
+def parse_all(lines):
+    for index in range(len(lines)):
+        if not lines[index]:
+            raise ValueError(f"line {index} is empty")
+
+
+def test_retry_budget_runs_out():
+    fire_when_ready(threading.Event().is_set)
+
+
+def test_a_plain_loop_that_raises_is_no_retry():
+    parse_all(["a", ""])
+
+
 def test_result_of_a_budgeted_call_read_a_line_later():
     missing = Budgeted(5).run(budget=0.05)
     assert missing == []
@@ -577,6 +603,11 @@ def test_evidence_reads_workers_as_they_were_when_the_assert_failed(chaostester)
     # the pool is collected by the assert; its threads still say work ran concurrently
     pooled = result.diagnosis("test_pool_made_and_shut_inside_a_call_still_counts")
     assert pooled["category"] != "unclassified", pooled
+    retried = result.diagnosis("test_retry_budget_runs_out")
+    assert retried["category"] == "timeout", retried
+    assert "fire_when_ready() tries a fixed number of times with a pause between" in \
+        retried["evidence"][0]
+    assert result.diagnosis("test_a_plain_loop_that_raises_is_no_retry")["category"] != "timeout"
     budget = result.diagnosis("test_result_of_a_budgeted_call_read_a_line_later")
     assert budget["category"] == "timeout", budget
     assert "Budgeted(...).run() (test_moment.py" in budget["evidence"][0]

@@ -54,6 +54,8 @@ _TOKEN = re.compile(r"[A-Za-z_][\w.-]{2,60}")
 #: a statement that is only ``something.wait(...)``: its result is dropped
 _BARE_WAIT = re.compile(r"^\s*([A-Za-z_][\w.]*)\.wait\([^)]*\)\s*(?:#.*)?$")
 _CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
+_COUNTED_LOOP = re.compile(r"^\s*for\b.*\bin\s+range\(")
+_PAUSE = re.compile(r"\b(?:sleep|wait)\(")
 _CLOCK_LOOP = re.compile(r"^\s*while\b.*\b(?:monotonic|time|perf_counter)\(\)")
 _MAX_WORKERS = 16
 _TIMED_CALL = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.(?P<method>wait|wait_for|acquire|join|poll"
@@ -227,13 +229,27 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
 
 
 def _deadline_raised(frame: FrameType, error: BaseException) -> list[FrameFact]:
-    """The frame that raised (not with an assert) is a loop polling a clock: it gave up."""
-    if isinstance(error, AssertionError) or not _polls_a_clock(frame.f_code):
+    """The frame that raised (not with an assert) is a loop polling a clock, or one that
+    tries a fixed number of times with a pause between: it gave up."""
+    if isinstance(error, AssertionError):
         return []
     code = frame.f_code
-    return [FrameFact("deadline", f"{code.co_name}() polls until a clock deadline "
+    if _polls_a_clock(code):
+        how = "polls until a clock deadline"
+    elif _retries_with_pause(code):
+        how = "tries a fixed number of times with a pause between"
+    else:
+        return []
+    return [FrameFact("deadline", f"{code.co_name}() {how} "
                                   f"({os.path.basename(code.co_filename)}:"
                                   f"{code.co_firstlineno}), raised {type(error).__name__}")]
+
+
+def _retries_with_pause(code: CodeType) -> bool:
+    """A ``for ... in range(...)`` loop in the function's source with a sleep or a wait."""
+    lines = [linecache.getline(code.co_filename, code.co_firstlineno + i) for i in range(60)]
+    looped = next((i for i, text in enumerate(lines) if _COUNTED_LOOP.search(text)), None)
+    return looped is not None and any(_PAUSE.search(text) for text in lines[looped:])
 
 
 def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
