@@ -675,3 +675,36 @@ def test_a_patch_a_default_argument_bound_first_is_a_mock_gap(chaostester):
     assert "loadcheck.busy still holds the original it replaced as a default argument" in \
         bound["evidence"][0]
     assert "pass the double explicitly" in bound["suggestions"][0]["text"]
+
+
+def test_a_task_cut_off_by_its_timeout_is_read_as_late_work(chaostester):
+    chaostester.pytester.makepyfile(
+        """
+        import asyncio
+
+
+        async def run_jobs(jobs, limit):
+            async def one(name, job):
+                try:
+                    await asyncio.wait_for(job(), limit)
+                    return name, "ok"
+                except asyncio.TimeoutError:
+                    return name, "skipped"
+            return dict(await asyncio.gather(*(one(n, j) for n, j in jobs.items())))
+
+
+        def test_every_job_runs():
+            async def quick():
+                await asyncio.sleep(0)
+
+            async def export():
+                await asyncio.Event().wait()  # never set: cut off by the limit
+
+            statuses = asyncio.run(run_jobs({"quick": quick, "export": export}, limit=0.05))
+            assert statuses == {"quick": "ok", "export": "ok"}
+        """
+    )
+    late = chaostester.run().diagnosis("test_every_job_runs")
+    assert late["category"] == "timeout", late
+    assert "task 'test_every_job_runs.<locals>.export' cancelled before it finished" in \
+        late["evidence"][0]

@@ -99,12 +99,14 @@ def killed(evidence: Evidence) -> list[Worker]:
 
 def stopped_early(evidence: Evidence) -> bool:
     """Work of the test was stopped before it delivered: a process killed by a signal, a
-    future cancelled, or items left in a queue after every thread of the test had ended
-    (lifecycle reads each); a count it left short is not about timing."""
+    future or task cancelled, or items left in a queue after every thread of the test had
+    ended (lifecycle and timeout read each); a count it left short is no exact-count
+    expectation."""
     threads = [w for w in evidence.workers if w.kind == "thread"]
     abandoned = bool(evidence.facts("queued")) and bool(threads) and all(
         w.state == "exited" for w in threads)
-    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned)
+    cut = any(w.state == "cancelled" for w in evidence.workers)
+    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned or cut)
 
 
 def still_working(evidence: Evidence) -> list[Worker]:

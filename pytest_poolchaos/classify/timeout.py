@@ -366,8 +366,19 @@ def work_in_progress(e: Evidence) -> Finding | None:
     task of the test was still at work (read at that moment, before any finally: ran), so the
     test checked a result before the work behind it had finished."""
     working = still_working(e)
-    if not working:
+    cut = [w for w in e.workers if w.state == "cancelled"]
+    if not working and not cut:
         return None
+    if not working:
+        return hit(
+            0.4,
+            [f"{cut[0].describe()} before it finished (a wait_for or wait with a timeout, or "
+             f"a loop shut down while it was pending), and no other signal explains the "
+             f"failure{where(e)}"],
+            Suggestion(f"{cut[0].name} did not finish within the time it was given: find what "
+                       f"it waits on before allowing it longer, and have the code report the "
+                       f"tasks it gave up on instead of dropping them."),
+        )
     return hit(
         0.4,
         [f"when the assert failed{where(e)}, {working[0].describe()} was still at work, and "

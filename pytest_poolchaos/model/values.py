@@ -219,7 +219,8 @@ class Worker:
 
     kind: str  # thread | pool | process | task (asyncio)
     name: str
-    state: str  # busy | idle (a pool thread waiting for work) | exited | alive
+    #: busy | idle (waiting for work) | exited | alive | cancelled (an asyncio task)
+    state: str
     where: str = ""  # for a busy thread: the function and line it was in
     exit_code: int | None = None
     #: for a thread that has exited: how many seconds before the failure was read it did

@@ -119,7 +119,9 @@ def _gone(entry: Started) -> Worker | None:
     and the loop its pending tasks, so those finished; a Popen dropped while its child ran
     leaves a live child, so a process is judged by its pid."""
     name = entry.label.split(" ", 1)[-1].strip("'")
-    if entry.kind in ("thread", "task"):
+    if entry.kind == "task":
+        return Worker("task", name, "cancelled" if entry.cancelled else "exited")
+    if entry.kind == "thread":
         return Worker(entry.kind, name, "exited")
     if entry.kind == "process" and entry.pid is not None and os.path.isdir("/proc"):
         ended = not os.path.exists(f"/proc/{entry.pid}") or _zombie(entry.pid)
@@ -141,7 +143,8 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int],
     if kind == "task":
         name = getattr(getattr(obj, "get_coro", lambda: None)(), "__qualname__", None)
         done = getattr(obj, "done", lambda: True)()
-        return [Worker("task", str(name or obj.get_name()), "exited" if done else "alive")]
+        state = "alive" if not done else "cancelled" if obj.cancelled() else "exited"
+        return [Worker("task", str(name or obj.get_name()), state)]
     return []
 
 

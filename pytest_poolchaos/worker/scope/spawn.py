@@ -49,7 +49,7 @@ LINGER_S = 0.3
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
-    __slots__ = ("held", "kind", "label", "phase", "pid", "ref", "where")
+    __slots__ = ("cancelled", "held", "kind", "label", "phase", "pid", "ref", "where")
 
     def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
                  pid: int | None = None) -> None:
@@ -62,6 +62,9 @@ class Started:
         #: a pool's worker containers (not the pool): its workers are still found once the
         #: pool object itself is gone
         self.held: tuple[Any, ...] = ()
+        #: an asyncio task that ended cancelled (told by its done callback: the task object
+        #: may be gone by the time evidence is read)
+        self.cancelled = False
 
 
 _NONE: frozenset[Any] = frozenset()
@@ -372,6 +375,12 @@ class Spawns:
         """A task ended with an exception. Whether anyone retrieved it cannot be told later
         (cancel() on a finished task clears asyncio's own flag): the evidence keeps those
         that did not become the failure itself."""
+        if task.cancelled():
+            log = self.log
+            for entry in log.tasks if log is not None else ():
+                if entry.ref() is task:
+                    entry.cancelled = True
+            return
         self._hide(getattr(task, "_exception", None))
 
     def _future_failed(self, _future: Any, error: Any = None, *_: Any) -> None:
