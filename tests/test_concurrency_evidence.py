@@ -704,8 +704,9 @@ def test_a_task_cut_off_by_its_timeout_is_read_as_late_work(chaostester):
             assert statuses == {"quick": "ok", "export": "ok"}
         """
     )
-    # its own process: asyncio modules an earlier in-process session imported again (pytester
-    # drops them between sessions) leave two CancelledError classes behind
+    # its own process: after earlier in-process sessions that ran asyncio (pytester drops and
+    # re-imports modules between them), wait_for's cancellation reached the test itself as
+    # CancelledError; a fresh process runs it as a user's suite would
     late = chaostester.run(subprocess=True).diagnosis("test_every_job_runs")
     assert late["category"] == "timeout", late
     assert "task 'test_every_job_runs.<locals>.export' cancelled before it finished" in \
