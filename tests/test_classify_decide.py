@@ -292,3 +292,22 @@ def test_a_count_short_while_its_worker_was_still_at_work_is_read_too_early():
                                    Worker("thread", "feeder", "exited")))
     found = [f for rule in RULES if (f := rule.check(idle)) is not None]
     assert decide(idle, found).category is not Category.TIMEOUT
+
+
+def test_an_error_in_code_whose_resource_had_stopped_falls_back_to_lifecycle():
+    keyerror = ExceptionRecord("builtins.KeyError", ("builtins.KeyError",), "'report'")
+    base = Evidence(nodeid="t.py::test_x", when="call", message="KeyError: 'report'",
+                    exceptions=(keyerror,), location="t.py:9",
+                    workers=(Worker("thread", "runner", "exited"),
+                             Worker("thread", "other", "exited")))
+    closed_in_library = replace(base, frame_facts=(FrameFact(
+        "closed", "self.loop (_UnixSelectorEventLoop) was closed in result (runner.py:187)"),))
+    stopped = decide(closed_in_library, [])
+    assert stopped.category is Category.LIFECYCLE
+    assert [rule.id for rule in stopped.rules] == ["lifecycle.stopped-under-it"]
+    # a pool the test's own with-block shut down says nothing about the library's error
+    closed_in_test = replace(base, frame_facts=(FrameFact(
+        "closed", "pool (ThreadPoolExecutor) was shut down in test_x (test_app.py:9)"),))
+    assert decide(closed_in_test, []).category is Category.RACE
+    child_gone = replace(base, workers=(Worker("process", "318", "exited", exit_code=0),))
+    assert decide(child_gone, []).category is Category.LIFECYCLE

@@ -114,6 +114,7 @@ RULES: tuple[Rule, ...] = (
 #: a failed worker process, then work still running at the failing assert, then a race.
 FALLBACKS: tuple[Rule, ...] = (
     _rule("lifecycle.worker-failed", _L, lifecycle.worker_failed),
+    _rule("lifecycle.stopped-under-it", _L, lifecycle.stopped_under_it),
     _rule("timeout.work-in-progress", _T, timeout.work_in_progress),
     _rule("race.unexplained-concurrency", _R, race.unexplained),
 )

@@ -620,3 +620,33 @@ def worker_failed(e: Evidence) -> Finding | None:
                    f"an exception in the child, a signal), and make the test check the "
                    f"child's exit code before reading its results."),
     )
+
+
+def stopped_under_it(e: Evidence) -> Finding | None:
+    """Consulted only when no rule claims the failure: an error other than an assert was
+    raised in library code that held a resource already closed or shut down, or while a
+    process of the test had already exited: what it used had stopped under it."""
+    if e.outermost is None or e.any_exception("builtins.AssertionError") is not None:
+        return None
+    closed = [f.detail for f in e.facts("closed") if not _in_test_code(f.detail)]
+    ended = [w for w in e.workers if w.kind == "process" and w.state == "exited"]
+    if closed:
+        what = closed[0]
+    elif ended and not any(w.state == "busy" for w in e.workers):
+        what = f"{ended[0].describe()} by then"
+    else:
+        return None
+    return hit(
+        0.4,
+        [f"{describe(e.outermost)}{where(e)}: {what}, and no other signal explains the "
+         f"failure"],
+        Suggestion(f"The code used something that had already stopped ({what}): make the "
+                   f"owner report that it is closed (raise a clear error, or refuse the call) "
+                   f"and keep it alive until its last user is done."),
+    )
+
+
+def _in_test_code(detail: str) -> bool:
+    """A frame fact's ``in func (file:line)`` names a test module or conftest."""
+    place = detail.rsplit("(", 1)[-1]
+    return place.startswith(("test_", "conftest")) or "_test.py" in place
