@@ -98,9 +98,13 @@ def _park(path: Path, run: dict[str, object], say: _Say) -> None:
         from .store import HistoryError, HistoryStore
 
         try:
-            HistoryStore.open(path)[0].close()
+            store, note = HistoryStore.open(path)
         except HistoryError as error:
             say(f"history not folded: {error}")
+            return
+        store.close()
+        if note:
+            say(note)
 
 
 def _remember(path: Path, run: RunInfo, wanted: dict[str, TestRecord], quick: list[str],

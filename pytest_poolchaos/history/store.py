@@ -152,7 +152,11 @@ class HistoryStore:
             note = (f"history file {path} was unreadable ({error}); moved it to {aside.name} "
                     f"and started a new one")
             store = cls(path, _connect(path, wait, create))
-        store.fold()
+        try:
+            store.fold()
+        except BaseException:
+            store.close()
+            raise
         return store, note
 
     def fold(self) -> None:
