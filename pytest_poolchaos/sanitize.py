@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 __all__ = ["MASK", "clip", "environ_writes", "is_secret", "printable", "redact_args",
-           "redact_text", "redact_value", "remember_secret", "safe_text", "scrub",
-           "watch_environ"]
+           "redact_text", "redact_texts", "redact_value", "remember_secret", "safe_text",
+           "scrub", "watch_environ"]
 
 MASK = "***"
 _SECRET_WORDS = r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|KEY|" \
@@ -123,7 +123,14 @@ def redact_args(args: Sequence[str]) -> list[str]:
         if equals and _secret_option(name) and value:
             remember_secret(value)
         out.append(arg)
-    return [redact_text(arg) for arg in out]
+    return redact_texts(out)
+
+
+def redact_texts(texts: Sequence[str]) -> list[str]:
+    """``redact_text`` of each, the known secrets gathered once (a read of the environment
+    each, not one per text)."""
+    secrets = _known_secrets()
+    return [_redact(text, secrets) if text else text for text in texts]
 
 
 def _secret_option(arg: str) -> bool:

@@ -267,10 +267,11 @@ def test_a_read_only_history_file_is_read_but_not_written(chaostester):
 def test_auto_keeps_it_in_pytests_cache_and_off_writes_nothing(pytester):
     pytester.makepyfile("def test_x(): pass")
     pytester.runpytest("-p", "poolchaos", "--poolchaos-history=off").assert_outcomes(passed=1)
-    assert not list(pytester.path.rglob("history.sqlite"))
+    assert not list(pytester.path.rglob("history.sqlite*"))
     pytester.runpytest("-p", "poolchaos").assert_outcomes(passed=1)
     cache = pytester.path / ".pytest_cache"
-    assert (cache / "d" / "poolchaos" / "history.sqlite").is_file()
+    # a green run waits in the pending file until a run opens the store
+    assert (cache / "d" / "poolchaos" / "history.sqlite.pending").is_file()
     assert (cache / ".gitignore").is_file()  # made through pytest's cache, as it makes it
 
 
@@ -278,9 +279,9 @@ def test_the_ini_key_turns_it_off_and_the_command_line_wins(pytester):
     pytester.makeini("[pytest]\npoolchaos_history = off\n")
     pytester.makepyfile("def test_x(): pass")
     pytester.runpytest("-p", "poolchaos").assert_outcomes(passed=1)
-    assert not list(pytester.path.rglob("*.sqlite"))
+    assert not list(pytester.path.rglob("*.sqlite*"))
     pytester.runpytest("-p", "poolchaos", "--poolchaos-history=mine.sqlite")
-    assert (pytester.path / "mine.sqlite").is_file()
+    assert (pytester.path / "mine.sqlite.pending").is_file()
 
 
 @pytest.mark.parametrize(("option", "accepted"), [
@@ -418,3 +419,46 @@ def test_a_file_of_the_first_format_gains_the_packed_passes_and_keeps_its_rows(t
         assert [p.outcome for p in past] == ["failed", "passed"]  # newest first
         assert [r.outcome for r in store.rows()] == ["passed", "failed"]
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (2,)
+
+
+# -- the pending file: green runs without SQLite -------------------------------------------------
+
+
+def test_a_green_run_waits_in_the_pending_file_and_the_next_store_opening_folds_it(
+        chaostester, monkeypatch):
+    monkeypatch.setattr("pytest_poolchaos.history.session.QUICK_S", 60.0)  # see the first test
+    scripted(chaostester, "2")
+    chaostester.run(HISTORY)
+    db = chaostester.path / "history.sqlite"
+    waiting = chaostester.path / "history.sqlite.pending"
+    assert not db.exists()
+    assert waiting.read_text().count("\n") == 1
+    chaostester.run(HISTORY)  # fails: reads the history, so opens the store
+    assert waiting.read_text() == ""
+    assert rows(db, "SELECT tests, failed FROM runs ORDER BY seq") == [(2, 0), (2, 1)]
+
+
+def test_the_listing_and_the_store_see_runs_that_are_still_waiting(tmp_path):
+    from pytest_poolchaos.history import pending
+
+    path = tmp_path / "h.sqlite"
+    pending.append(path, {"id": "a", "created": "2026-01-01T00:00:00+00:00", "commit": None,
+                          "branch": None, "quick": ["t.py::test_q"],
+                          "results": [["t.py::test_s", "passed", 0.5, None, None, "gw0"]]})
+    pending.path_of(path).open("a").write('{"id": "cut short\n[1, 2]\n')
+    store, _ = HistoryStore.open(path, create=False)  # no database yet: made for the runs
+    with store:
+        assert [r["id"] for r in store.runs()] == ["a"]
+        assert sorted((r.nodeid, r.duration_s) for r in store.rows()) == [
+            ("t.py::test_q", store_mod.QUICK_S / 2), ("t.py::test_s", 0.5)]
+    assert pending.path_of(path).read_text() == ""
+
+
+def test_a_pending_file_past_its_bound_is_folded_by_the_run_that_grew_it(chaostester,
+                                                                         monkeypatch):
+    monkeypatch.setattr("pytest_poolchaos.history.pending.FOLD_BYTES", 1)
+    scripted(chaostester, "")
+    chaostester.run(HISTORY)
+    assert (chaostester.path / "history.sqlite.pending").read_text() == ""
+    assert rows(chaostester.path / "history.sqlite", "SELECT tests, failed FROM runs") == \
+        [(2, 0)]

@@ -17,7 +17,7 @@ import pytest
 from .. import guard, journal, roles, timeouts
 from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
 from ..outcome import crash_message, fold
-from ..sanitize import redact_args, redact_text, safe_text
+from ..sanitize import redact_args, redact_text, redact_texts, safe_text
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class ChaosController:
         self.notice, noticed = _dead_run_notice(self.plan)
         self.journal = journal.JournalWriter(self.plan.path, self.plan.run, None)
         self.journal.write("run-start", pid=os.getpid(), noticed=noticed,
-                           args=[redact_text(arg) for arg in self.session.args],
+                           args=redact_texts(self.session.args),
                            timeout=journal.limit_json(timeouts.session_limit(self.config)))
         if self.plan.directory is not None:
             journal.prune(self.plan.directory)

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any, NamedTuple
 
+from . import SLOW_MARGIN_S
+
 __all__ = [
     "FAILED",
     "WINDOW",
@@ -33,10 +35,9 @@ FAILED = frozenset({"failed", "error"})
 _PASSED = frozenset({"passed", "xfailed", "xpassed"})  # an expected failure keeps CI green
 
 #: A slow-down is flagged when this run took at least SLOW_FACTOR times the test's median and
-#: more than its p95, at least SLOW_MARGIN_S longer than the median (so millisecond jitter on a
-#: busy CI machine is not news), with at least BASELINE_RUNS passing runs behind the median.
+#: more than its p95, at least SLOW_MARGIN_S longer than the median, with at least
+#: BASELINE_RUNS passing runs behind the median.
 SLOW_FACTOR = 2.0
-SLOW_MARGIN_S = 0.1
 BASELINE_RUNS = 5
 
 

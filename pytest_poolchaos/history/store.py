@@ -28,10 +28,10 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from . import QUICK_S, pending
 from .keys import key_of
 from .stats import FAILED, WINDOW, Past
 
@@ -43,8 +43,6 @@ BUSY_TIMEOUT = 2.0
 KEEP_RUNS = 200
 _PRUNE_SLACK = 20
 _VERSION = 2  # 2 added ``passes``; a version 1 file gains it when opened
-#: passes quicker than this are packed into ``passes`` instead of a row each
-QUICK_S = 0.02
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # primary result codes (sqlite3 names them in 3.11+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tests (
@@ -90,8 +88,9 @@ class CorruptHistory(HistoryError):
     """The file is not a SQLite database, or a damaged one."""
 
 
-@dataclass(frozen=True, slots=True)
-class RunInfo:
+class RunInfo(NamedTuple):
+    """One run: its id, when, what it tested and where it came from."""
+
     id: str
     created: str  # ISO 8601, UTC
     commit: str | None = None
@@ -142,14 +141,41 @@ class HistoryStore:
         """The store and, when the old file was broken and moved aside, a line saying so."""
         wait = BUSY_TIMEOUT if timeout is None else timeout
         if not create and not path.is_file():
-            raise HistoryError(f"no history file at {path}")
+            if not pending.exists(path):
+                raise HistoryError(f"no history file at {path}")
+            create = True  # only green runs so far: they are all waiting
+        note = None
         try:
-            return cls(path, _connect(path, wait, create)), None
+            store = cls(path, _connect(path, wait, create))
         except CorruptHistory as error:
             aside = move_aside(path)
             note = (f"history file {path} was unreadable ({error}); moved it to {aside.name} "
                     f"and started a new one")
-            return cls(path, _connect(path, wait, create)), note
+            store = cls(path, _connect(path, wait, create))
+        try:
+            store.fold()
+        except BaseException:
+            store.close()
+            raise
+        return store, note
+
+    def fold(self) -> None:
+        """Move the runs waiting in the pending file into the database. A file that cannot
+        be written leaves them waiting: what is stored can still be read, and writing this
+        run fails with the same error."""
+        try:
+            with pending.claimed(self.path) as runs:
+                for run in runs:
+                    try:
+                        results = [Result(*result) for result in run.get("results", ())]
+                    except TypeError:  # not a line this version wrote: nothing to keep
+                        continue
+                    self.record(RunInfo(run["id"], run["created"], run.get("commit"),
+                                        run.get("branch")), results, run.get("quick", ()))
+        except CorruptHistory:
+            raise
+        except (HistoryError, OSError):
+            pass
 
     def close(self) -> None:
         self.db.close()

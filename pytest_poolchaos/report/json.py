@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..sanitize import redact_text, scrub
+from ..sanitize import redact_texts, scrub
 
 if TYPE_CHECKING:
     from ..model import SessionResult, TestRecord
@@ -28,7 +28,7 @@ def build(result: SessionResult) -> dict[str, Any]:
         "pytest_version": pytest.__version__,
         "python": platform.python_version(),
         "session": {
-            "args": [redact_text(arg) for arg in result.args],
+            "args": redact_texts(result.args),
             "workers": result.workers,
             "duration_s": round(max(0.0, result.stop - result.start), 6),
             "exitstatus": result.exitstatus,

@@ -111,6 +111,9 @@ class ScopeRecorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not session.items or self.config.option.collectonly:
+            return
+        guard.call_guarded("recorder: probes", self.scope.prepare)
         guard.call_guarded("recorder: after-timer", lambda: self._after_timer(session.items))
 
     def _after_timer(self, items: list[pytest.Item]) -> None:

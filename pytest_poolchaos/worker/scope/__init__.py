@@ -71,7 +71,8 @@ class PoolScope:
         self.settings = settings
         self.spawns = Spawns()
         self.ledger = Ledger()
-        #: collected through pytest_poolchaos_probe when the first test opens
+        #: collected through pytest_poolchaos_probe once collection is done (conftest files
+        #: register their probes while collecting), else when the first test opens
         self.probes: list[Probe] | None = None
         #: (kind, key) -> value before a wide fixture changed it and still holds it
         self._held: dict[tuple[str, str], str | None] = {}
@@ -88,6 +89,12 @@ class PoolScope:
 
     def install(self) -> None:
         self.spawns.install()
+
+    def prepare(self) -> None:
+        """Make the probes before the first test: their cost is the plugin's, not part of
+        the duration pytest measures for that test's setup (which the history compares)."""
+        if self.probes is None:
+            self.probes = registry.collect(self.config)
 
     def uninstall(self) -> None:
         self.spawns.uninstall()

@@ -83,8 +83,10 @@ class SpawnLog:
         #: each descends from: only what these start is the test's (a session service's
         #: thread is not), and what a thread started in setup starts later is setup's too
         self.runner = threading.get_ident()
-        #: made on the first thread the test starts (most tests start none)
-        self.threads: weakref.WeakKeyDictionary[threading.Thread, str] | None = None
+        #: made on the first thread the test starts (most tests start none): id(thread) ->
+        #: (weak reference, phase); a plain dict, checked by identity, costs a thread start
+        #: a fraction of a WeakKeyDictionary's callbacks
+        self.threads: dict[int, tuple[weakref.ref[threading.Thread], str]] | None = None
         self.opened = opened
         #: the running test's file: its line is named when a library started something
         self.path = path
@@ -122,20 +124,30 @@ class SpawnLog:
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
             return True
-        return self.threads is not None and threading.current_thread() in self.threads
+        return self.threads is not None and self.phase_of(threading.current_thread()) is not None
 
     def origin(self) -> str:
         """The phase the current (owned) thread descends from."""
         if threading.get_ident() == self.runner or self.threads is None:
             return self.phase
-        return self.threads.get(threading.current_thread(), self.phase)
+        return self.phase_of(threading.current_thread()) or self.phase
 
-    def adopt(self, thread: threading.Thread) -> None:
-        """``thread`` is about to start: it is the test's when the test's own thread starts it."""
-        if self.owns_current():
-            if self.threads is None:
-                self.threads = weakref.WeakKeyDictionary()
-            self.threads[thread] = self.origin()
+    def phase_of(self, thread: threading.Thread) -> str | None:
+        """The phase ``thread`` descends from; None when the test did not start it."""
+        entry = self.threads.get(id(thread)) if self.threads is not None else None
+        return entry[1] if entry is not None and entry[0]() is thread else None
+
+    def adopt(self, thread: threading.Thread, phase: str | None = None) -> None:
+        """``thread`` is about to start: it is the test's when the test's own thread starts it
+        (``phase`` given: it is, with that label)."""
+        if phase is None:
+            phase = self.phase if threading.get_ident() == self.runner else \
+                self.phase_of(threading.current_thread())
+            if phase is None:
+                return
+        if self.threads is None:
+            self.threads = {}
+        self.threads[id(thread)] = (weakref.ref(thread), phase)
 
     def testfile(self) -> str:
         return str(self.path) if self.path else ""
@@ -227,15 +239,23 @@ class Spawns:
         original = getattr(cls, method)
         starts_thread = method == "start" and issubclass(cls, threading.Thread)
 
+        # The recording steps are contained inline, not through _contained: a test that
+        # starts threads pays for this wrapper on each start.
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             log = self.log
             if starts_thread and log is not None:
                 # before the thread runs: what it starts at once is already known as the test's
-                _contained(log.adopt, obj)
+                try:
+                    log.adopt(obj)
+                except Exception as error:
+                    _failed(error)
             result = original(obj, *args, **kwargs)
             if self.log is not None:
-                _contained(self._after, obj, method, callback)
+                try:
+                    self._after(obj, method, callback)
+                except Exception as error:
+                    _failed(error)
             return result
 
         self._install(cls, method, original, wrapper)
@@ -249,11 +269,11 @@ class Spawns:
             if isinstance(pid, int):
                 log.foreign = log.foreign | {pid}
             return
-        where, pooled, shared = _caller(log.testfile(), depth=4)  # past _contained, wrapper
+        where, pooled, shared = _caller(log.testfile(), depth=3)  # past _after, the wrapper
         if shared:
             # the module's object did it: not the test's, nor what that thread starts later
-            if isinstance(obj, threading.Thread) and log.threads is not None:
-                log.threads[obj] = "shared"  # adopted before it started
+            if isinstance(obj, threading.Thread) and log.phase_of(obj) is not None:
+                log.adopt(obj, "shared")  # adopted before it started
             pid = getattr(obj, "pid", None)
             if isinstance(pid, int):  # a forked worker: not the test's fork either
                 log.foreign = log.foreign | {pid}
@@ -270,7 +290,10 @@ class Spawns:
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             if self.log is not None:
-                _contained(callback, obj, *args)
+                try:
+                    callback(obj, *args)
+                except Exception as error:
+                    _failed(error)
             return original(obj, *args, **kwargs)
 
         self._install(cls, method, original, wrapper)
@@ -353,7 +376,7 @@ class Spawns:
 
     def _thread_ended(self, thread: Any, *_: Any) -> None:
         log = self.log
-        if log is None or log.threads is None or thread not in log.threads:
+        if log is None or log.threads is None or log.phase_of(thread) is None:
             return
         if log.ended is None:
             log.ended = {}
@@ -462,9 +485,11 @@ def _contained(func: Callable[..., None], *args: Any) -> None:
     try:
         func(*args)
     except Exception as error:
-        from ...guard import record
+        _failed(error)
 
-        record("scope: recording a start", error)
+
+def _failed(error: Exception) -> None:
+    record("scope: recording a start", error)
 
 
 def _command_line(args: Any) -> str:
@@ -496,7 +521,7 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
         if not isinstance(name, str):  # code run by exec() with globals of its own
             name = ""
         if not where and not name.startswith(_MACHINERY):
-            where = f"{name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
+            where = f"{name} ({_basename(frame.f_code.co_filename)}:{frame.f_lineno})"
             if not testfile or frame.f_code.co_filename == testfile:
                 return where, pooled, False
         elif not where:
@@ -508,6 +533,17 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
             selves.append(frame.f_locals.get("self"))
         frame = frame.f_back
     return where or "?", pooled, False
+
+
+def _basename(path: str) -> str:
+    # os.path.basename once per file: a test that starts threads asks on every start.
+    found = _BASENAMES.get(path)
+    if found is None:
+        found = _BASENAMES[path] = os.path.basename(path)
+    return found
+
+
+_BASENAMES: dict[str, str] = {}
 
 
 def _held_by_module(selves: list[object], module: dict[str, Any]) -> bool:
