@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from ... import clock
+
 _PROC = "/proc/self/task"
 
 
@@ -79,12 +81,12 @@ def _boot_time() -> float:
     clock = getattr(time, "CLOCK_BOOTTIME", None)
     if clock is not None:
         try:
-            return time.time() - time.clock_gettime(clock)
+            return clock.wall() - time.clock_gettime(clock)
         except OSError:
             pass
     try:
         with open("/proc/uptime", "rb") as handle:
-            return time.time() - float(handle.read().split()[0])
+            return clock.wall() - float(handle.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 0.0
 
