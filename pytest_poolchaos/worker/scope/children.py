@@ -78,10 +78,10 @@ _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def _boot_time() -> float:
     """The boot moment in epoch seconds, to the microsecond: /proc/stat's ``btime`` is whole
     seconds, which dates a child started early in a second up to 1 s too early."""
-    clock = getattr(time, "CLOCK_BOOTTIME", None)
-    if clock is not None:
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
         try:
-            return clock.wall() - time.clock_gettime(clock)
+            return clock.wall() - time.clock_gettime(boottime)
         except OSError:
             pass
     try:
