@@ -69,19 +69,12 @@ def decide(evidence: Evidence, findings: Sequence[object],
 
 def _fallback(evidence: Evidence, disabled: Sequence[str]) -> Finding | None:
     """The first fallback rule that speaks, where no rule claimed the failure."""
+    from . import run_rules
     from .catalogue import FALLBACKS
 
-    for rule in FALLBACKS:
-        if is_disabled(rule.id, disabled):
-            continue
-        try:
-            found = rule.check(evidence)
-        except Exception as error:
-            record(f"rule {rule.id}", error)
-            continue
-        if found is not None:
-            return _clamped(found)
-    return None
+    spoken = run_rules([rule for rule in FALLBACKS if not is_disabled(rule.id, disabled)],
+                       evidence)
+    return _clamped(spoken[0]) if spoken else None
 
 
 def _refuted(evidence: Evidence) -> frozenset[Category]:
