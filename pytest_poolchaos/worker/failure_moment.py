@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import Worker
+if TYPE_CHECKING:  # the model loads on the first failure, never on a green run
+    from ..model import Worker
 
 _HELPER = "_format_explanation"
 
