@@ -199,14 +199,20 @@ def test_green_run_prints_exactly_one_line(chaostester):
     assert lines == ["poolchaos: 2 tests, no failures, no leaks"]
 
 
-def test_green_run_does_not_import_rich(pytester):
+#: what a green run must never load: the renderer, the failure path's model and rules, SQLite
+_FAILURE_ONLY = ("rich", "pytest_poolchaos.model.values", "pytest_poolchaos.classify.catalogue",
+                 "pytest_poolchaos.worker.frames", "sqlite3")
+
+
+def test_green_run_loads_nothing_only_a_failure_needs(pytester):
     pytester.makepyfile("def test_a():\n    pass\n")
     args = ["-q", "-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider"]
-    code = f"import sys, pytest\npytest.main({args!r})\nprint('RICH', 'rich' in sys.modules)\n"
+    code = (f"import sys, pytest\npytest.main({args!r})\n"
+            f"print('LOADED', [name for name in {_FAILURE_ONLY!r} if name in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=pytester.path, capture_output=True,
                          text=True, timeout=60).stdout
     assert "poolchaos: 1 test, no failures, no leaks" in out
-    assert "RICH False" in out
+    assert "LOADED []" in out, out
 
 
 def test_annotations_come_last_when_asked(chaostester):
