@@ -166,6 +166,11 @@ CASES = [
          # the same count in code that ran nothing concurrently: an ordinary bug
          ev(ASSERT, comparison=cmp("==", 11, 10), source_line="assert len(done) == 10"),
          "counted 11, expected exactly 10 (off by 1", "count unique ids"),
+    Case("expectation.distribution",
+         ev(ASSERT, comparison=cmp("==", [1, 19], [5, 5, 5, 5]), workers=DONE),
+         # a total that differs: something was lost, not merely shared out differently
+         ev(ASSERT, comparison=cmp("==", [1, 18], [5, 5, 5, 5]), workers=DONE),
+         "the same 20 in all, spread as [1, 19]", "assert the total (20)"),
     Case("expectation.ordering",
          ev(ASSERT, comparison=cmp("==", [3, 1, 2], [1, 2, 3], left_len=3, right_len=3),
             reordered=True, workers=DONE, source_line="assert done == [1, 2, 3], done"),

@@ -47,6 +47,7 @@ RULES: tuple[Rule, ...] = (
     _rule("expectation.threshold", _E, expectation.threshold),
     _rule("expectation.exact-count", _E, expectation.exact_count),
     _rule("expectation.ordering", _E, expectation.ordering),
+    _rule("expectation.distribution", _E, expectation.distribution),
     _rule("expectation.approx", _E, expectation.approx),
     _rule("lifecycle.broken-executor", _L, lifecycle.broken_executor),
     _rule("lifecycle.pool-shut-down", _L, lifecycle.pool_shut_down),

@@ -16,6 +16,7 @@ from .signals import (
     explained_short,
     hit,
     line,
+    literal,
     num,
     pct,
     still_working,
@@ -138,6 +139,34 @@ def ordering(e: Evidence) -> Finding | None:
          f"left {c.left}, right {c.right}"],
         _order_advice(e),
     )
+
+
+def distribution(e: Evidence) -> Finding | None:
+    """Two lists of counts with the same total, spread differently (per-worker shares,
+    per-round tallies): nothing was lost or done twice, the scheduler shared the work its
+    own way."""
+    c = e.comparison
+    if c is None or c.op != "==" or not e.concurrent:
+        return None
+    got, want = _counts_list(literal(c.left)), _counts_list(literal(c.right))
+    if not got or not want or sorted(got) == sorted(want) or sum(got) != sum(want):
+        return None
+    return hit(
+        0.65,
+        [f"the same {sum(want)} in all, spread as {c.left} where {c.right} was expected: "
+         f"nothing was lost or done twice"],
+        Suggestion(f"How work is spread over threads or rounds is the scheduler's choice: "
+                   f"assert the total ({sum(want)}) and that every item was handled, not "
+                   f"the share each worker got."),
+    )
+
+
+def _counts_list(value: object) -> list[int]:
+    """``value`` as a list of counts (two to 64 non-negative ints), else []."""
+    if not isinstance(value, list | tuple) or not 1 < len(value) <= 64:
+        return []
+    counts = [item for item in value if type(item) is int and item >= 0]
+    return counts if len(counts) == len(value) else []
 
 
 def _order_advice(e: Evidence) -> Suggestion:

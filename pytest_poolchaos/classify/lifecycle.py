@@ -6,7 +6,7 @@ import re
 import sys
 
 from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion
-from .signals import describe, hidden_errors, hit, killed, line, search, where
+from .signals import describe, hidden_errors, hit, killed, line, literal, search, where
 from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
@@ -172,7 +172,7 @@ def end_of_stream(e: Evidence) -> Finding | None:
     c = e.comparison
     if c is None or c.op != "==" or not (e.concurrent or e.spawned):
         return None
-    left, right = _literal(c.left), _literal(c.right)
+    left, right = literal(c.left), literal(c.right)
     position, expected = _empty_read(left, right), c.right
     if position is None:
         position, expected = _empty_read(right, left), c.left
@@ -202,17 +202,6 @@ _END_OF_STREAM = Suggestion(
     "server that answers once and closes, a worker that exited, a keep-alive connection "
     "reused after the far end dropped it. Check the peer is still serving before reusing the "
     "connection, or reconnect on b''.")
-
-
-def _literal(text: str) -> object:
-    import ast
-
-    if len(text) > 2000:
-        return None
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
 
 
 def _empty_read(got: object, want: object) -> str | None:

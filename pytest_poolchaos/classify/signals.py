@@ -116,3 +116,16 @@ def still_working(evidence: Evidence) -> list[Worker]:
         return []
     return [w for w in evidence.workers if (w.kind in ("thread", "task") and w.state == "busy")
             or (w.kind == "process" and w.state == "alive")]
+
+
+def literal(text: str) -> object:
+    """A captured operand's repr read back as a Python literal (bytes, numbers, lists of
+    them), or None: never evaluates code."""
+    import ast
+
+    if len(text) > 2000:
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
