@@ -6,7 +6,17 @@ import re
 import sys
 
 from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion
-from .signals import describe, hidden_errors, hit, killed, line, literal, search, where
+from .signals import (
+    FALLBACK_SCORE,
+    describe,
+    hidden_errors,
+    hit,
+    killed,
+    line,
+    literal,
+    search,
+    where,
+)
 from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
@@ -602,7 +612,7 @@ def worker_failed(e: Evidence) -> Finding | None:
     if not failed:
         return None
     return hit(
-        0.4,
+        FALLBACK_SCORE,
         [f"{failed[0].describe()} had failed when the test did{where(e)}, and no other signal "
          f"explains the failure: what it was to deliver never came"],
         Suggestion(f"Find why {failed[0].name} exited with {failed[0].exit_code} (its stderr, "
@@ -626,7 +636,7 @@ def stopped_under_it(e: Evidence) -> Finding | None:
     else:
         return None
     return hit(
-        0.4,
+        FALLBACK_SCORE,
         [f"{describe(e.outermost)}{where(e)}: {what}, and no other signal explains the "
          f"failure"],
         Suggestion(f"The code used something that had already stopped ({what}): make the "

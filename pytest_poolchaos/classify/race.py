@@ -15,7 +15,17 @@ import re
 from ..model import Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Verdict
 from .expectation import broken_invariant as broken_invariant_of
 from .expectation import measured
-from .signals import all_finished, describe, explained_short, hidden_errors, hit, line, num, where
+from .signals import (
+    FALLBACK_SCORE,
+    all_finished,
+    describe,
+    explained_short,
+    hidden_errors,
+    hit,
+    line,
+    num,
+    where,
+)
 from .timeout import ran_out, signallers_done
 
 #: the message of each container type's "changed during iteration" RuntimeError
@@ -343,7 +353,7 @@ def unexplained(e: Evidence) -> Finding | None:
     exc = e.outermost
     what = describe(exc) if exc else "the failure"
     return hit(
-        0.4,
+        FALLBACK_SCORE,
         [f"{what}{where(e)}, with {_threads(e)} in this test, and no timeout, lifecycle, "
          f"mock or pollution signal: how these workers share state is the likeliest cause"],
         f"Find what {_threads(e)} share with the failing line: state one of them writes "

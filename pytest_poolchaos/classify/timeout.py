@@ -6,6 +6,7 @@ import re
 
 from ..model import Evidence, Finding, FrameFact, Suggestion
 from .signals import (
+    FALLBACK_SCORE,
     WAIT_ARG,
     describe,
     hit,
@@ -371,7 +372,7 @@ def work_in_progress(e: Evidence) -> Finding | None:
         return None
     if not working:
         return hit(
-            0.4,
+            FALLBACK_SCORE,
             [f"{cut[0].describe()} before it finished (a wait_for or wait with a timeout, or "
              f"a loop shut down while it was pending), and no other signal explains the "
              f"failure{where(e)}"],
@@ -380,7 +381,7 @@ def work_in_progress(e: Evidence) -> Finding | None:
                        f"tasks it gave up on instead of dropping them."),
         )
     return hit(
-        0.4,
+        FALLBACK_SCORE,
         [f"when the assert failed{where(e)}, {working[0].describe()} was still at work, and "
          f"no other signal explains the failure: the result was read before the work "
          f"behind it had finished"],
