@@ -54,16 +54,9 @@ def active_rules(disabled: Sequence[str] = ()) -> tuple[Rule, ...]:
 
 def run_rules(rules: Sequence[Rule], evidence: Evidence) -> list[Finding]:
     """Every rule's finding; a rule that raises is an internal problem, the others still run."""
-    findings = []
-    for rule in rules:
-        try:
-            found = rule.check(evidence)
-        except Exception as error:
-            record(f"rule {rule.id}", error)
-            continue
-        if found is not None:
-            findings.append(found)
-    return findings
+    from .catalogue import run_rules as run
+
+    return run(rules, evidence)
 
 
 def classify(config: pytest.Config, evidence: Evidence, settings: Settings) -> Diagnosis:

@@ -8,13 +8,14 @@ so no check repeats them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from ..guard import record
 from ..model import Category, Evidence, Finding, Rule
 from . import expectation, lifecycle, mockgap, pollution, race, timeout
 
-__all__ = ["FALLBACKS", "RULES", "by_id"]
+__all__ = ["FALLBACKS", "RULES", "by_id", "run_rules"]
 
 Check = Callable[[Evidence], Finding | None]
 
@@ -123,3 +124,17 @@ FALLBACKS: tuple[Rule, ...] = (
 
 def by_id() -> dict[str, Rule]:
     return {rule.id: rule for rule in (*RULES, *FALLBACKS)}
+
+
+def run_rules(rules: Sequence[Rule], evidence: Evidence) -> list[Finding]:
+    """Every rule's finding; a rule that raises is an internal problem, the others still run."""
+    findings = []
+    for rule in rules:
+        try:
+            found = rule.check(evidence)
+        except Exception as error:
+            record(f"rule {rule.id}", error)
+            continue
+        if found is not None:
+            findings.append(found)
+    return findings

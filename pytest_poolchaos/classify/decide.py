@@ -69,8 +69,7 @@ def decide(evidence: Evidence, findings: Sequence[object],
 
 def _fallback(evidence: Evidence, disabled: Sequence[str]) -> Finding | None:
     """The first fallback rule that speaks, where no rule claimed the failure."""
-    from . import run_rules
-    from .catalogue import FALLBACKS
+    from .catalogue import FALLBACKS, run_rules
 
     spoken = run_rules([rule for rule in FALLBACKS if not is_disabled(rule.id, disabled)],
                        evidence)
