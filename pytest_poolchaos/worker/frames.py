@@ -617,16 +617,22 @@ def _called_code(line: str, frame: FrameType, local: dict[str, Any]
             yield name, code, None
     for cls_name, method in _CTOR_METHOD.findall(line):  # Crawler(fetch).crawl(...)
         cls = local.get(cls_name, frame.f_globals.get(cls_name))
-        func = class_attr(cls, method) if isinstance(cls, type) else None
-        code = own(func, "__code__") if type(func) is FunctionType else None
-        if isinstance(code, CodeType) and not code.co_filename.startswith(_STDLIB):
+        code = _method_code(cls if isinstance(cls, type) else None, method)
+        if code is not None:
             yield f"{cls_name}(...).{method}", code, None
     for dotted, method in _METHOD_CALL.findall(line):
         obj = _resolve(dotted, {**frame.f_globals, **local})
-        func = class_attr(type(obj), method) if obj is not None else None
-        code = own(func, "__code__") if type(func) is FunctionType else None
-        if isinstance(code, CodeType) and not code.co_filename.startswith(_STDLIB):
+        code = _method_code(type(obj) if obj is not None else None, method)
+        if code is not None:
             yield f"{dotted}.{method}", code, obj
+
+
+def _method_code(kind: type | None, method: str) -> CodeType | None:
+    """The code of ``kind.method`` when it is a plain function outside the standard library."""
+    func = class_attr(kind, method) if kind is not None else None
+    code = own(func, "__code__") if type(func) is FunctionType else None
+    return code if isinstance(code, CodeType) and not code.co_filename.startswith(_STDLIB) \
+        else None
 
 
 def _timed_wait_in(code: CodeType, receiver: Any = None) -> tuple[str, str]:
