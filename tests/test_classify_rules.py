@@ -270,6 +270,16 @@ CASES = [
             frame_facts=(FrameFact("queued", "spool.queue (Queue) still held 2 item(s) in "
                                              "test_x (t.py:9)"),)),
          "no thread of the test was left to take them", "drain the queue"),
+    Case("lifecycle.setter-gone",
+         ev(AssertionError("assert False"),
+            workers=(Worker("thread", "ticker", "exited", ended_ago=0.56),),
+            frame_facts=(FrameFact("dropped-wait", "`ran.wait(0.5)` at line 86 returned False "
+                                                   "and the test went on"),)),
+         # the ticker was still at work when the wait gave up: the wait was short, not orphaned
+         ev(AssertionError("assert False"), workers=BUSY,
+            frame_facts=(FrameFact("dropped-wait", "`ran.wait(0.5)` at line 86 returned False "
+                                                   "and the test went on"),)),
+         "nobody was left to set it", "keep it running until its work is done"),
     Case("lifecycle.loop-closed",
          ev(RuntimeError("Event loop is closed")),
          ev(RuntimeError("loop counter overflow")),

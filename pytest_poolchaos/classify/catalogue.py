@@ -71,6 +71,7 @@ RULES: tuple[Rule, ...] = (
     _rule("lifecycle.died-with-work", _L, lifecycle.died_with_work),
     _rule("lifecycle.killed-with-work", _L, lifecycle.killed_with_work),
     _rule("lifecycle.abandoned-queue", _L, lifecycle.abandoned_queue),
+    _rule("lifecycle.setter-gone", _L, lifecycle.setter_gone),
     _rule("config-pollution.ledger-match", _P, pollution.ledger_match),
     _rule("config-pollution.watched", _P, pollution.watched),
     _rule("config-pollution.env-key-error", _P, pollution.env_key_error),

@@ -17,7 +17,7 @@ from .signals import (
     search,
     where,
 )
-from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer
+from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer, signallers_done
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
                         r"|Pool not running|Executor is shut ?down", re.I)
@@ -582,6 +582,25 @@ def abandoned_queue(e: Evidence) -> Finding | None:
                    f"find what ended its loop (an exception from one item should be handled "
                    f"per item, not end the thread) and have close() drain the queue or "
                    f"report what was left."),
+    )
+
+
+def setter_gone(e: Evidence) -> Finding | None:
+    """An Event.wait(timeout) the test went past came back False, and every thread of the
+    test had ended well before: the worker that was to set it had stopped, so no wait would
+    have been long enough."""
+    dropped = e.facts("dropped-wait")
+    if not dropped or not signallers_done(e):
+        return None
+    threads = [w.describe() for w in e.workers if w.kind in ("thread", "process", "task")]
+    return hit(
+        0.75,
+        [f"{dropped[0].detail}{where(e)}, and every worker of the test had already ended "
+         f"({'; '.join(threads[:3])}): nobody was left to set it"],
+        Suggestion("The worker that should have set the event had stopped (it returned, was "
+                   "stopped by a restart, or lost the object it worked for): keep it running "
+                   "until its work is done, and check the wait's result so the test says the "
+                   "event never came."),
     )
 
 

@@ -250,8 +250,8 @@ def dropped_wait(e: Evidence) -> Finding | None:
     """An Event.wait(timeout) whose False result the test ignored, the event still unset when
     a later line failed: the wait ran out, the failure is its consequence."""
     dropped = e.facts("dropped-wait")
-    if not dropped:
-        return None
+    if not dropped or signallers_done(e):
+        return None  # nobody was left to set it: lifecycle.setter-gone
     busy = [w.describe() for w in e.workers if w.state == "busy"]
     return hit(
         0.8,
