@@ -55,24 +55,25 @@ def test_chaos_fixture_tools(chaostester):
                 json.dump({"kept": first.pids, "stopped": second.pids}, out)
 
         def test_delay_starts(chaos):
-            with chaos.delay_starts(0.3):
+            # a delay long enough that a loaded machine's own thread start stays below it
+            with chaos.delay_starts(1.0):
                 with ThreadPoolExecutor(max_workers=1) as pool:
                     start = time.monotonic()
-                    assert pool.submit(time.monotonic).result(timeout=30) - start >= 0.3
+                    assert pool.submit(time.monotonic).result(timeout=30) - start >= 1.0
             with ThreadPoolExecutor(max_workers=1) as pool:
                 start = time.monotonic()
-                assert pool.submit(time.monotonic).result(timeout=30) - start < 0.3
+                assert pool.submit(time.monotonic).result(timeout=30) - start < 1.0
 
         def test_delay_starts_lasts_until_the_end_of_the_test(chaos):
-            chaos.delay_starts(0.2)
+            chaos.delay_starts(1.0)
             with ThreadPoolExecutor(max_workers=1) as pool:
                 start = time.monotonic()
-                assert pool.submit(time.monotonic).result(timeout=30) - start >= 0.2
+                assert pool.submit(time.monotonic).result(timeout=30) - start >= 1.0
 
         def test_delays_are_gone_after_the_test_that_asked():
             with ThreadPoolExecutor(max_workers=1) as pool:
                 start = time.monotonic()
-                assert pool.submit(time.monotonic).result(timeout=30) - start < 0.2
+                assert pool.submit(time.monotonic).result(timeout=30) - start < 1.0
 
         def test_thundering_herd_releases_every_caller_at_once(chaos):
             barrier = threading.Barrier(8)  # passes only when all eight run together
