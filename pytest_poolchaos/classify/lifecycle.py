@@ -8,6 +8,7 @@ import sys
 from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion
 from .signals import (
     FALLBACK_SCORE,
+    abandoned,
     describe,
     hidden_errors,
     hit,
@@ -566,12 +567,10 @@ def abandoned_queue(e: Evidence) -> Finding | None:
     """The assert found results missing while a queue the test held still had items in it
     and every thread of the test had ended: its consumer stopped before the work was done
     (an exception that ended its loop, a stop that came too early)."""
-    queued = e.facts("queued")
+    queued = abandoned(e)
     threads = [w for w in e.workers if w.kind == "thread"]
     c = e.comparison
-    if not queued or not threads or any(w.state != "exited" for w in threads):
-        return None
-    if c is None or c.op != "==" or not _fewer(c):
+    if not queued or c is None or c.op != "==" or not _fewer(c):
         return None
     return hit(
         0.7,

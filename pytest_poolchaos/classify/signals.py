@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..model import Category, Evidence, ExceptionRecord, Finding, Suggestion, Worker
+from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
 __all__ = ["describe", "hit", "line", "num", "pct", "secs", "short", "where"]
 
@@ -106,11 +106,17 @@ def stopped_early(evidence: Evidence) -> bool:
     future or task cancelled, or items left in a queue after every thread of the test had
     ended (lifecycle and timeout read each); a count it left short is no exact-count
     expectation."""
-    threads = [w for w in evidence.workers if w.kind == "thread"]
-    abandoned = bool(evidence.facts("queued")) and bool(threads) and all(
-        w.state == "exited" for w in threads)
     cut = any(w.state == "cancelled" for w in evidence.workers)
-    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned or cut)
+    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned(evidence) or cut)
+
+
+def abandoned(evidence: Evidence) -> list[FrameFact]:
+    """Queues the test held that still had items when every thread of the test had ended:
+    nobody was left to take them."""
+    threads = [w for w in evidence.workers if w.kind == "thread"]
+    if not threads or any(w.state != "exited" for w in threads):
+        return []
+    return evidence.facts("queued")
 
 
 def still_working(evidence: Evidence) -> list[Worker]:

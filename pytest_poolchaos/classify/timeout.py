@@ -288,8 +288,7 @@ def ran_out(e: Evidence) -> tuple[list[FrameFact], bool]:
     if e.any_exception("builtins.AssertionError") is None:
         return [], False
     waits = e.facts("bounded-wait")
-    if not waits and any(w.state in ("busy", "alive") for w in e.workers
-                         if w.kind in ("thread", "process")):
+    if not waits and still_working(e):
         # a method that waits on the checked object's own thread: only when a worker was
         # still running when the assert failed did that wait run out
         waits = e.facts("bounded-call")

@@ -181,34 +181,38 @@ class PoolScope:
         pending, self.pending = self.pending, None
         return pending.finish() if pending is not None else []
 
+    def _log(self) -> SpawnLog | None:
+        """The running test's spawn log: open while it runs, kept in its result after."""
+        return self.spawns.log or (self._opened.log if self._opened is not None else None)
+
     def hidden_errors(self) -> list[str]:
         """Exceptions the running test's pool and asyncio tasks raised (the evidence drops
         those that reached the failure itself)."""
-        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        log = self._log()
         return list(log.hidden or ()) if log is not None else []
 
     def magic_defaults(self) -> list[str]:
         """int(), len(), float() ... of a MagicMock the running test called and never set up:
         '<conversion> of <double> gave <default>'."""
-        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        log = self._log()
         return [text for entry in (log.magic or ()) if (text := _unset(*entry))] \
             if log is not None else []
 
     def missed_patches(self, root: str) -> list[str]:
         """Patches whose double the test never called while a project module still holds
         the original under the patched name (``from os import getloadavg``)."""
-        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        log = self._log()
         return [text for entry in (log.patches or ()) if (text := _missed(*entry, root=root))] \
             if log is not None else []
 
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""
-        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        log = self._log()
         return dict(log.ended or {}) if log is not None else {}
 
     def started(self) -> list[Started]:
         """What the running test (setup included) started so far, its asyncio tasks last."""
-        log = self.spawns.log or (self._opened.log if self._opened is not None else None)
+        log = self._log()
         return [*log.started, *log.tasks] if log is not None else []
 
     def outstanding(self) -> tuple[LedgerEntry, ...]:
@@ -361,19 +365,19 @@ def _missed(target: object, attribute: str, original: object, double: object,
             root: str) -> str:
     if original is None or getattr(double, "called", True) is not False:
         return ""
+    owner = getattr(target, "__name__", type(target).__name__)
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
         if module is target or not path.startswith(root) or "site-packages" in path:
             continue
-        owner = getattr(target, "__name__", type(target).__name__)
         if vars(module).get(attribute) is original:
-            return (f"{owner}.{attribute} was patched and its double never called, while "
-                    f"{name}.{attribute} still holds the original it replaced")
-        bound = _default_holding(module, original)
-        if bound:
-            return (f"{owner}.{attribute} was patched and its double never called, while "
-                    f"{name}.{bound} still holds the original it replaced as a default "
-                    f"argument")
+            holder = f"{name}.{attribute} still holds the original it replaced"
+        elif bound := _default_holding(module, original):
+            holder = (f"{name}.{bound} still holds the original it replaced as a default "
+                      f"argument")
+        else:
+            continue
+        return f"{owner}.{attribute} was patched and its double never called, while {holder}"
     return ""
 
 
@@ -385,11 +389,9 @@ def _default_holding(module: object, original: object) -> str:
         if isinstance(value, type) and value.__module__ == getattr(module, "__name__", ""):
             functions = [(f"{name}.{attr}", member) for attr, member in vars(value).items()]
         for qualname, func in functions:
-            defaults = getattr(func, "__defaults__", None) if isinstance(
-                func, FunctionType) else None
-            kwdefaults = getattr(func, "__kwdefaults__", None) if isinstance(
-                func, FunctionType) else None
-            if any(item is original for item in (*(defaults or ()),
-                                                  *(kwdefaults or {}).values())):
+            if not isinstance(func, FunctionType):
+                continue
+            defaults = (*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values())
+            if any(item is original for item in defaults):
                 return qualname
     return ""
