@@ -205,13 +205,33 @@ _FAILURE_ONLY = ("rich", "pytest_poolchaos.model.values", "pytest_poolchaos.clas
 
 
 def test_green_run_loads_nothing_only_a_failure_needs(pytester):
-    pytester.makepyfile("def test_a():\n    pass\n")
+    # The shapes of a realistic green suite: a module's shared pool whose worker thread a test
+    # starts and leaves idle (the scope's slow path), and an environment change undone.
+    pytester.makepyfile(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def pool():
+            with ThreadPoolExecutor(1) as shared:
+                yield shared
+
+        def test_a():
+            pass
+
+        def test_shared_pool(pool, monkeypatch):
+            monkeypatch.setenv("POOLCHAOS_GREEN", "1")
+            assert pool.submit(int, "1").result(timeout=30) == 1
+        """
+    )
     args = ["-q", "-p", "poolchaos", "-p", "no:randomly", "-p", "no:cacheprovider"]
     code = (f"import sys, pytest\npytest.main({args!r})\n"
             f"print('LOADED', [name for name in {_FAILURE_ONLY!r} if name in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=pytester.path, capture_output=True,
                          text=True, timeout=60).stdout
-    assert "poolchaos: 1 test, no failures, no leaks" in out
+    assert "poolchaos: 2 tests, no failures, no leaks" in out
     assert "LOADED []" in out, out
 
 

@@ -239,6 +239,10 @@ class PoolScope:
 
     def _settle(self, resources: list[Alive], changes: list[Change], mode: str,
                 nodeid: str, defer: bool = False) -> list[Leak]:
+        if not resources and not changes:
+            # What was alive at the end ended within the settle time: a green run must not
+            # load the diagnosis values (model.values) for nothing to report.
+            return []
         from ...model import Leak
 
         leaks = [Leak(r.kind, r.detail, r.key) for r in resources]
@@ -276,6 +280,8 @@ class PoolScope:
 
 def _held(held: list[Held], mode: str) -> list[Leak]:
     """Resources a probe found; with cleanup, closed where the probe says how."""
+    if not held:
+        return []
     from ...model import Leak
 
     leaks = []
