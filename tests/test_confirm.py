@@ -311,3 +311,31 @@ def test_confirming_run_under_xdist_runs_on_the_controller(chaostester):
     wrong = run.diagnosis("test_wrong")
     assert [(a["mode"], a["outcome"]) for a in wrong["attempts"]] == [("confirm", "failed")]
     assert run.text().count("confirming run of 1 failure(s)") == 1
+
+
+def test_a_child_whose_exit_hangs_is_not_waited_for_past_its_last_line(chaostester):
+    # The failing test leaves a non-daemon thread that never ends: interpreter exit joins it
+    # forever, in the session (ended by --poolchaos-exit-timeout) and in the confirming child.
+    chaostester.pytester.makepyfile(
+        """
+        import threading
+
+        NEVER = threading.Event()
+
+        def test_fine():
+            pass
+
+        def test_leaves_a_thread_behind():
+            threading.Thread(target=NEVER.wait, name="stuck-forever").start()
+            assert 1 + 1 == 3
+        """
+    )
+    run = chaostester.run(CONFIRM, "--poolchaos-confirm-seconds=40",
+                          "--poolchaos-exit-timeout=1", subprocess=True, timeout=110)
+    run.result.assert_outcomes(passed=1, failed=1)
+    stuck = run.diagnosis("test_leaves_a_thread_behind")
+    assert [(a["mode"], a["outcome"]) for a in stuck["attempts"]] == [("confirm", "failed")]
+    line = next(ln for ln in run.text().splitlines() if "confirming run of 1 failure" in ln)
+    # all 40 s of the budget before the child's finished line was read
+    seconds = float(line.split(" s;")[0].rsplit(" ", 1)[1])
+    assert seconds < 20, line

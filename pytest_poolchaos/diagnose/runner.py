@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from .. import clock
 from ..guard import record
 from ..model import Evidence
 from ..settings import Settings
@@ -101,7 +102,8 @@ class Runner:
             # No report file: the controller writes none in a diagnostic child (child.OUT).
             args = [*(self.light if light else [*self.base, *extra]), *nodeids]
             start = time.perf_counter()
-            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout), self.umask)
+            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout), self.umask,
+                                       out)
             seconds = time.perf_counter() - start
             tests = _read(out)
         return ChildRun(tuple(nodeids), seconds, returncode, killed, tests)
@@ -178,15 +180,59 @@ def _value_of(name: str, arg: str, following: str | None) -> str | None:
 
 
 def _call(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
-          umask: int = -1) -> tuple[int | None, bool]:
+          umask: int = -1, out: Path | None = None) -> tuple[int | None, bool]:
+    """The child's exit status and whether it had to be killed. Once the child wrote its
+    last line (``out``), its exit gets ``EXIT_GRACE_S``: a thread or process a test left
+    behind must not hold a diagnosis until the whole budget is spent."""
     process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True, umask=umask)
+    deadline = clock.monotonic() + timeout
+    while True:
+        try:
+            return process.wait(timeout=max(0.0, min(_POLL_S, deadline - clock.monotonic()))), \
+                False
+        except subprocess.TimeoutExpired:
+            pass
+        finished = _finished(out)
+        if finished is not None or clock.monotonic() >= deadline:
+            break
+    if finished is not None:
+        try:
+            return process.wait(timeout=max(0.0, min(EXIT_GRACE_S,
+                                                     deadline - clock.monotonic()))), False
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return finished, False  # its tests all ran; only its exit hung
+    _kill_group(process)
+    return None, True
+
+
+#: how long a child that finished its session may take to exit
+EXIT_GRACE_S = 3.0
+_POLL_S = 0.5
+
+
+def _finished(out: Path | None) -> int | None:
+    """The exit status the child's session ended with, once its last line is written."""
+    if out is None:
+        return None
     try:
-        return process.wait(timeout=timeout), False
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        return None, True
+        with open(out, "rb") as lines:
+            lines.seek(max(0, os.path.getsize(out) - 200))
+            tail = lines.read().splitlines()
+    except OSError:
+        return None
+    if not tail:
+        return None
+    try:
+        last = json.loads(tail[-1])
+    except ValueError:
+        return None
+    if isinstance(last, dict) and last.get(child.FINISHED):
+        status = last.get("exitstatus")
+        return status if isinstance(status, int) else 1
+    return None
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -205,6 +251,8 @@ def _read(path: Path) -> dict[str, ChildTest]:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             data = json.loads(line)
+            if data.get(child.FINISHED):
+                continue
             evidence = Evidence.from_json(data["evidence"]) if data.get("evidence") else None
             tests[data["nodeid"]] = ChildTest(
                 data["nodeid"], data["outcome"], float(data["duration_s"]),
