@@ -12,14 +12,18 @@ import pytest
 
 LEFT_BEHIND = """
 import asyncio
+import decimal
 import locale
 import logging
 import multiprocessing
 import random
+import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -145,6 +149,42 @@ def test_module_global_patched(monkeypatch):
 def test_cache_filled_lazily():
     orders_app.CACHE["warm"] = True
 
+def test_umask_tightened():
+    os.umask(0o077)
+
+def test_umask_tightened_and_put_back():
+    os.umask(os.umask(0o077))
+
+def test_switch_interval_changed():
+    sys.setswitchinterval(0.001)
+
+def test_switch_interval_put_back():
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.002)
+    sys.setswitchinterval(old)
+
+def test_decimal_precision_changed():
+    decimal.getcontext().prec = 4
+
+def test_decimal_precision_in_a_local_context():
+    with decimal.localcontext() as context:
+        context.prec = 4
+
+def test_sqlite3_adapter_registered():
+    sqlite3.register_adapter(decimal.Decimal, str)
+
+class Canned(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        raise OSError("canned")
+
+def test_opener_installed():
+    urllib.request.install_opener(urllib.request.build_opener(Canned))
+
+def test_zz_default_opener_made_by_urlopen():
+    urllib.request.install_opener(None)  # the opener the earlier test left: not this test's
+    with urllib.request.urlopen("data:,x") as reply:  # builds and installs the default one
+        assert reply.read() == b"x"
+
 def test_zz_start_method_changed():
     multiprocessing.set_start_method("spawn", force=True)
 """
@@ -173,6 +213,11 @@ FOUND = [
     ("test_loop_policy_changed", "asyncio-policy", "Policy"),
     ("test_excepthooks_changed", "excepthook", "sys.excepthook"),
     ("test_zz_start_method_changed", "mp-start-method", "spawn"),
+    ("test_umask_tightened", "global", "os.umask() = 0o77"),
+    ("test_switch_interval_changed", "global", "sys.setswitchinterval() = 0.001"),
+    ("test_decimal_precision_changed", "global", "decimal.getcontext() = prec=4"),
+    ("test_sqlite3_adapter_registered", "global", "sqlite3.register_adapter(Decimal) = str"),
+    ("test_opener_installed", "global", "an opener with Canned"),
     ("test_module_global_rebound", "module-state", "orders_app.TIMEOUT = 1"),
     ("test_class_attribute_rebound", "module-state", "orders_app.Pool.size = 1"),
     ("test_class_attribute_rebound", "module-state", "orders_app.Single.limit = 2"),
@@ -181,7 +226,9 @@ NOTHING = ["test_socket_closed", "test_file_closed", "test_task_cancelled",
            "test_asyncio_run_closes_its_loop", "test_named_logger_used", "test_locale_read",
            "test_timezone_restored", "test_random_seeded_and_put_back", "test_start_method_read",
            "test_loop_policy_read", "test_excepthook_patched", "test_module_global_patched",
-           "test_cache_filled_lazily"]
+           "test_cache_filled_lazily", "test_umask_tightened_and_put_back",
+           "test_switch_interval_put_back", "test_decimal_precision_in_a_local_context",
+           "test_zz_default_opener_made_by_urlopen"]
 
 
 @pytest.fixture(scope="module")

@@ -395,6 +395,8 @@ def _locale_now() -> Any:
 
 SEEDS = _Calls("random", ("seed", "setstate"), _random_state)
 LOCALES = _Calls("locale", ("setlocale",), _locale_now)
+#: the state kept is the umask before each call, so a snapshot reads only the count
+UMASKS = _Calls("os", ("umask",), lambda: _umask_now())
 _CALLING_RUNNERS = ("_pytest", "pytest_randomly", "pytest_poolchaos", "xdist", "hypothesis",
                     "random", "locale")
 
@@ -455,6 +457,141 @@ class ExceptHookProbe(Probe):
             changes.append(self.change(name, _handler(old), _handler(new),
                                        _attr_undo(owner, name.split(".")[1], old)))
         return changes
+
+
+class LibraryProbe(Probe):
+    """Process-wide settings of the interpreter and the standard library that one call
+    changes for every later test: the umask, the thread switch interval, the recursion
+    limit, the decimal context, sqlite3's adapters and converters, urllib's global opener.
+
+    A module's part is read only once the module is imported; a test that imported it first
+    changed nothing an earlier test relied on.
+    """
+
+    kind, fix = "global", "put the setting back in a finally block or a fixture's teardown"
+
+    def diff(self, before: Any, after: Any) -> list[Change]:
+        if before == after:
+            return []
+        changes = []
+        if before[0] != after[0]:
+            changes += _umask_change(self, before[0])
+        for (key, undo), old, new in zip(_LIBRARY_PARTS, before[1:], after[1:], strict=False):
+            if old is None or old == new or (key == _OPENER and _default_opener(new)):
+                continue
+            if key == _SQLITE3:
+                changes += _sqlite3_changes(self, old, new)
+                continue
+            changes.append(self.change(key, _library_text(old), _library_text(new),
+                                       undo(old)))
+        return changes
+
+
+def library_state(modules: dict[str, Any]) -> tuple[Any, ...]:
+    """What ``LibraryProbe`` compares, in ``_LIBRARY_PARTS`` order after the umask stamp."""
+    decimal, sqlite3 = modules.get("decimal"), modules.get("sqlite3")
+    request = modules.get("urllib.request")
+    context = None if decimal is None else decimal.getcontext()
+    return (
+        UMASKS.stamp,
+        sys.getswitchinterval(),
+        sys.getrecursionlimit(),
+        None if context is None else (context, context.prec, context.rounding, context.Emax,
+                                      context.Emin, context.clamp, context.capitals),
+        None if sqlite3 is None else (dict(sqlite3.adapters), dict(sqlite3.converters)),
+        None if request is None else (getattr(request, "_opener", None),),
+    )
+
+
+_OPENER = "urllib.request.install_opener()"
+_SQLITE3 = "sqlite3 adapters and converters"
+
+
+def _set_decimal(old: Any) -> Callable[[], None]:
+    def undo() -> None:
+        context = old[0]
+        context.prec, context.rounding, context.Emax, context.Emin = old[1:5]
+        context.clamp, context.capitals = old[5:7]
+        sys.modules["decimal"].setcontext(context)
+
+    return undo
+
+
+def _sqlite3_changes(probe: Probe, old: Any, new: Any) -> list[Change]:
+    """One change per adapter or converter registered, replaced or removed."""
+    changes = []
+    for which, (was, now) in zip(("register_adapter", "register_converter"),
+                                 zip(old, new, strict=False), strict=False):
+        table = getattr(sys.modules["sqlite3"], "adapters" if which.endswith("adapter")
+                        else "converters")
+        for key in list(was.keys() | now.keys()):
+            a, b = was.get(key), now.get(key)
+            if a is b:
+                continue
+            named = getattr(key[0] if isinstance(key, tuple) else key, "__qualname__", key)
+            changes.append(probe.change(f"sqlite3.{which}({named})", _callable(a),
+                                        _callable(b), _item_undo(table, key,
+                                                                 _ABSENT if a is None else a)))
+    return changes
+
+
+def _callable(value: Any) -> str:
+    return "none" if value is None else str(getattr(value, "__qualname__", type(value).__name__))
+
+
+def _set_opener(old: Any) -> Callable[[], None]:
+    return _attr_undo(sys.modules["urllib.request"], "_opener", old[0])
+
+
+#: (key shown, how to put the old value back) of each part after the umask
+_LIBRARY_PARTS: tuple[tuple[str, Callable[[Any], Callable[[], None]]], ...] = (
+    ("sys.setswitchinterval()", lambda old: lambda: sys.setswitchinterval(old)),
+    ("sys.setrecursionlimit()", lambda old: lambda: sys.setrecursionlimit(old)),
+    ("decimal.getcontext()", _set_decimal),
+    (_SQLITE3, lambda old: _no_undo),  # one change per entry: _sqlite3_changes
+    (_OPENER, _set_opener),
+)
+
+
+def _library_text(value: Any) -> str:
+    if isinstance(value, tuple) and len(value) == 7:  # the decimal context
+        return f"prec={value[1]} rounding={value[2]}"
+    if isinstance(value, tuple):  # the opener
+        return "default" if value[0] is None else _opener_text(value[0])
+    return repr(value)
+
+
+def _opener_text(opener: Any) -> str:
+    custom = [type(h).__qualname__ for h in getattr(opener, "handlers", ())
+              if type(h).__module__ != "urllib.request"]
+    return f"an opener with {', '.join(custom)}" if custom else "a default opener"
+
+
+def _default_opener(value: Any) -> bool:
+    """urlopen() builds and installs the default opener on first use: no test's doing."""
+    opener = value[0] if isinstance(value, tuple) and value else None
+    return opener is not None and all(type(h).__module__ == "urllib.request"
+                                      for h in getattr(opener, "handlers", ()))
+
+
+def _umask_change(probe: Probe, stamp: int) -> list[Change]:
+    was, now = UMASKS.before.get(stamp + 1), _umask_now()
+    if was is None or now is None or was == now:
+        return []
+    umask = UMASKS.originals.get("umask", os.umask)
+    return [probe.change("os.umask()", oct(was), oct(now), lambda: umask(was))]
+
+
+def _umask_now() -> int | None:
+    """The umask read without setting it (Linux's /proc); None elsewhere."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _attr_undo(owner: Any, attr: str, old: Any) -> Callable[[], None]:
@@ -523,7 +660,7 @@ BUILTIN: tuple[type[Probe], ...] = (EnvProbe, CwdProbe, SysPathProbe, LoggingPro
                                     WarningsProbe, SignalProbe, PatchProbe, SocketTimeoutProbe,
                                     NamedLoggersProbe, LocaleProbe, TimezoneProbe,
                                     RandomSeedProbe, StartMethodProbe, LoopPolicyProbe,
-                                    ExceptHookProbe)
+                                    ExceptHookProbe, LibraryProbe)
 
 
 def probes(watch: Sequence[str]) -> list[Probe]:
@@ -543,6 +680,7 @@ class Globals(_PublicProbe):
         _ROOT[:] = [] if rootpath is None else [rootpath]
         SEEDS.install()
         LOCALES.install()
+        UMASKS.install()
         CHDIRS.install()
 
     def take(self) -> list[Any]:
@@ -554,6 +692,7 @@ class Globals(_PublicProbe):
     def close(self) -> None:
         SEEDS.uninstall()
         LOCALES.uninstall()
+        UMASKS.uninstall()
         CHDIRS.uninstall()
 
 
@@ -595,6 +734,7 @@ def builtin_snapshot() -> list[Any]:
         None if context is None else context._default_context._actual_context,
         _ABSENT if events is None else events._event_loop_policy,
         (sys.excepthook, _threading.excepthook),
+        library_state(modules),
     ]
 
 
