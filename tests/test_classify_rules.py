@@ -583,6 +583,15 @@ CASES = [
          ev(LockTimeout("timed out locking bob after 0.5s"), workers=DONE,
             frame_facts=(ON_WORKER, FrameFact("lock", "lock first.lock in transfer (bank.py:20)"))),
          "lock first.lock, lock second.lock", "one global order"),
+    Case("race.undrained-pipe",
+         ev(TimeoutError("export worker still running after 0.5s"),
+            workers=(Worker("process", "Process-1", "exited", exit_code=-9),),
+            frame_facts=(FrameFact("unread-pipe", "out (Queue) had data in its pipe that "
+                                                  "nobody read, in export (app.py:12)"),)),
+         # the same wait with nothing sent: the child was only slow
+         ev(TimeoutError("export worker still running after 0.5s"),
+            workers=(Worker("process", "Process-1", "exited", exit_code=-9),)),
+         "had data in its pipe that nobody read", "before join()"),
     Case("race.flips-alone",
          ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY), workers=DONE),
          ev(ASSERT, reruns=RerunFacts(Verdict.FLAKY)),

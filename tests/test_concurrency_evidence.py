@@ -711,3 +711,102 @@ def test_a_task_cut_off_by_its_timeout_is_read_as_late_work(chaostester):
     assert late["category"] == "timeout", late
     assert "task 'test_every_job_runs.<locals>.export' cancelled before it finished" in \
         late["evidence"][0]
+
+
+SHARES = """
+import threading
+
+
+class Totals:
+    def __init__(self):
+        self.sent = 0
+
+    def add(self, size, both_read):
+        current = self.sent
+        both_read.wait()  # both workers read the total before either writes it back
+        self.sent = current + size
+
+
+def _run(sizes):
+    totals, both_read = Totals(), threading.Barrier(len(sizes), timeout=30)
+    workers = [threading.Thread(target=totals.add, args=(size, both_read)) for size in sizes]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return totals.sent
+
+
+def test_two_workers_lose_a_whole_share():
+    assert _run([300, 300]) == 600
+
+
+def test_a_total_off_by_no_share():
+    assert _run([300, 300]) == 650
+"""
+
+
+def test_a_total_short_by_one_workers_share_after_all_finished_is_a_lost_update(chaostester):
+    chaostester.pytester.makepyfile(test_shares=SHARES)
+    result = chaostester.run()
+    lost = result.diagnosis("test_two_workers_lose_a_whole_share")
+    assert lost["category"] == "race"
+    assert lost["rules"][0]["id"] == "race.lost-update"
+    assert "one of 2 equal shares is missing" in lost["evidence"][0]
+    # nearest negative: the same workers, a total no share explains
+    other = result.diagnosis("test_a_total_off_by_no_share")
+    assert "race.lost-update" not in [r["id"] for r in other["rules"]]
+
+
+PIPE = """
+import multiprocessing
+import time
+
+CTX = multiprocessing.get_context("fork")
+
+
+def _export(rows, out):
+    out.put(["row-%06d" % index for index in range(rows)])
+
+
+def export(rows, timeout):
+    out = CTX.Queue()
+    proc = CTX.Process(target=_export, args=(rows, out))
+    proc.start()
+    proc.join(timeout)  # before reading: the child cannot exit while the pipe is full
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        raise TimeoutError(f"export worker still running after {timeout}s")
+    return out.get(timeout=5)
+
+
+def test_join_before_draining_the_queue():
+    assert len(export(100_000, 0.5)) == 100_000
+
+
+def test_child_slower_than_the_wait():
+    out = CTX.Queue()
+    proc = CTX.Process(target=time.sleep, args=(30,))
+    proc.start()
+    proc.join(0.3)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        raise TimeoutError("sleeper still running after 0.3s")
+    out.get(timeout=1)
+"""
+
+
+def test_joining_a_child_before_reading_its_queue_is_a_deadlock_race(chaostester):
+    chaostester.pytester.makepyfile(test_pipe=PIPE)
+    result = chaostester.run(subprocess=True)
+    stuck = result.diagnosis("test_join_before_draining_the_queue")
+    assert stuck["category"] == "race"
+    assert stuck["rules"][0]["id"] == "race.undrained-pipe"
+    assert "out (Queue) had data in its pipe that nobody read" in stuck["evidence"][0]
+    assert "drained" in stuck["suggestions"][0]["text"]
+    # nearest negative: the child was slow and had sent nothing
+    slow = result.diagnosis("test_child_slower_than_the_wait")
+    assert slow["category"] == "timeout"
+    assert "race.undrained-pipe" not in [r["id"] for r in slow["rules"]]

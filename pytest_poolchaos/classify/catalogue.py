@@ -110,6 +110,7 @@ RULES: tuple[Rule, ...] = (
     _rule("race.lost-wakeup", _R, race.lost_wakeup),
     _rule("race.file-check-then-act", _R, race.file_check_then_act),
     _rule("race.lock-order", _R, race.lock_order),
+    _rule("race.undrained-pipe", _R, race.undrained_pipe),
     _rule("race.flips-alone", _R, race.flips_alone),
 )
 

@@ -22,11 +22,12 @@ from .signals import (
     explained_short,
     hidden_errors,
     hit,
+    killed,
     line,
     num,
     where,
 )
-from .timeout import ran_out, signallers_done
+from .timeout import TIMEOUT_ERRORS, ran_out, signallers_done
 
 #: the message of each container type's "changed during iteration" RuntimeError
 _MUTATED = {"dict": "dictionary", "OrderedDict": "OrderedDict", "defaultdict": "dictionary",
@@ -105,11 +106,14 @@ def lost_update(e: Evidence) -> Finding | None:
     got, want = counts
     if explained_short(e, got, want):
         return None  # the missing ones raised: an error hidden on their futures, not a race
-    if not got or not want or not 1 <= abs(got - want) <= _COUNT_OFF:
+    share = _one_share_lost(e, got, want)
+    if not got or not want or not (1 <= abs(got - want) <= _COUNT_OFF or share):
         # "none should wait" is an expectation about contention, and a count of zero means
         # nothing ran at all: a lost update leaves at least one of the racing updates.
         return None
     what = ("a check-then-act ran on more than one thread" if got > want
+            else f"one of {share} equal shares is missing: a worker's whole update was lost "
+                 f"(it read the total before another wrote it back)" if share
             else "an update was lost (a read-modify-write raced)")
     return hit(
         0.7,
@@ -119,6 +123,37 @@ def lost_update(e: Evidence) -> Finding | None:
         Suggestion(f"The workers ({_threads(e)}) had all finished, so the missing or extra "
                    f"{abs(got - want)} is not late work: {_atomic(e)}; keep the exact "
                    f"assertion."),
+    )
+
+
+def _one_share_lost(e: Evidence, got: int, want: int) -> int:
+    """The number of workers when the total is short by exactly one worker's equal share
+    (each of n added want/n; the last writer overwrote with what it read before another's
+    write), else 0."""
+    n = len([w for w in e.workers if w.kind in ("thread", "process", "task")])
+    return n if n >= 2 and 0 < got < want and want % n == 0 and got == want - want // n else 0
+
+
+def undrained_pipe(e: Evidence) -> Finding | None:
+    """A wait for a child process gave up while the multiprocessing queue it writes to held
+    data nobody read: a child does not exit until its queue's data is flushed into the pipe,
+    so joining it before reading the queue deadlocks once the data outgrows the pipe."""
+    pipes = e.facts("unread-pipe")
+    processes = [w for w in e.workers if w.kind == "process"]
+    exc = e.any_exception(*TIMEOUT_ERRORS)
+    if exc is None and killed(e):
+        exc = e.outermost
+    if not pipes or not processes or exc is None:
+        return None
+    return hit(
+        0.9,
+        [f"{describe(exc)}{where(e)} while {pipes[0].detail}",
+         f"processes in this test: {_threads(e)}"],
+        Suggestion(f"The parent waited for the child before reading what it sent: "
+                   f"{pipes[0].detail.split(' had ', 1)[0]} must be drained (get() every "
+                   f"item) before join(), because a process that put items on a "
+                   f"multiprocessing.Queue waits at exit until they are written to the pipe, "
+                   f"and a full pipe waits for a reader."),
     )
 
 

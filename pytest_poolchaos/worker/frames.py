@@ -318,6 +318,9 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
         if waiting:
             facts.append(FrameFact("queued", f"{name} ({kind.__name__}) still held {waiting} "
                                              f"item(s) in {_where(frame)}"))
+        if _unread_pipe(value):
+            facts.append(FrameFact("unread-pipe", f"{name} ({kind.__name__}) had data in its "
+                                                  f"pipe that nobody read, in {_where(frame)}"))
         if _cancelled(value):
             facts.append(FrameFact("cancelled", f"{name} ({kind.__name__}) was cancelled "
                                                 f"before it ran, in {_where(frame)}"))
@@ -333,6 +336,21 @@ def _queued(value: Any) -> int:
     if type(value).__module__ != "queue" or not isinstance(own(value, "queue"), deque):
         return 0
     return len(own(value, "queue"))
+
+
+def _unread_pipe(value: Any) -> bool:
+    """A multiprocessing queue with items put and never taken: in its pipe (polled, which
+    reads nothing) or still in its feeder's buffer."""
+    if type(value).__module__ != "multiprocessing.queues":
+        return False
+    buffered = own(value, "_buffer")
+    if isinstance(buffered, deque) and buffered:
+        return True
+    reader = own(value, "_reader")
+    try:
+        return reader is not None and not reader.closed and bool(reader.poll())
+    except (OSError, ValueError):  # closed under us
+        return False
 
 
 def _cancelled(value: Any) -> bool:
