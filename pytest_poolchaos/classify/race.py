@@ -127,11 +127,15 @@ def lost_update(e: Evidence) -> Finding | None:
 
 
 def _one_share_lost(e: Evidence, got: int, want: int) -> int:
-    """The number of workers when the total is short by exactly one worker's equal share
-    (each of n added want/n; the last writer overwrote with what it read before another's
-    write), else 0."""
+    """k when the total is short by exactly one of k equal shares, k no more than the
+    workers the test ran (each added want/k; the last writer overwrote with what it read
+    before another's write), else 0."""
     n = len([w for w in e.workers if w.kind in ("thread", "process", "task")])
-    return n if n >= 2 and 0 < got < want and want % n == 0 and got == want - want // n else 0
+    short = want - got
+    if not 0 < got < want or want % short:
+        return 0
+    k = want // short
+    return k if 2 <= k <= n else 0
 
 
 def undrained_pipe(e: Evidence) -> Finding | None:
