@@ -743,6 +743,12 @@ def test_two_workers_lose_a_whole_share():
 
 def test_a_total_off_by_no_share():
     assert _run([300, 300]) == 650
+
+
+def test_bytes_of_two_batches_with_one_lost():
+    batch = "abc"
+    size = len(batch)
+    assert _run([size, size]) == 2 * len(batch)  # a len() in the expected total, not items
 """
 
 
@@ -753,6 +759,7 @@ def test_a_total_short_by_one_workers_share_after_all_finished_is_a_lost_update(
     assert lost["category"] == "race"
     assert lost["rules"][0]["id"] == "race.lost-update"
     assert "one of 2 equal shares is missing" in lost["evidence"][0]
+    assert result.diagnosis("test_bytes_of_two_batches_with_one_lost")["category"] == "race"
     # nearest negative: the same workers, a total no share explains
     other = result.diagnosis("test_a_total_off_by_no_share")
     assert "race.lost-update" not in [r["id"] for r in other["rules"]]
