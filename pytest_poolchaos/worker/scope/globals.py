@@ -395,7 +395,8 @@ def _locale_now() -> Any:
 
 SEEDS = _Calls("random", ("seed", "setstate"), _random_state)
 LOCALES = _Calls("locale", ("setlocale",), _locale_now)
-#: the state kept is the umask before each call, so a snapshot reads only the count
+#: the state kept is the umask before each call, so a snapshot reads only the count (a
+#: lambda: _umask_now is defined with the probe that reads it, below)
 UMASKS = _Calls("os", ("umask",), lambda: _umask_now())
 _CALLING_RUNNERS = ("_pytest", "pytest_randomly", "pytest_poolchaos", "xdist", "hypothesis",
                     "random", "locale")
