@@ -95,16 +95,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    # Everything is written: the parent stops waiting soon after this line, so a thread or
-    # process a test left behind cannot hold the run at interpreter exit (runner.EXIT_GRACE_S).
-    status = getattr(config, "_poolchaos_exitstatus", None)
-    _write({FINISHED: True, "exitstatus": status})
-
-
-@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    session.config._poolchaos_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
+    # Every test's line is written: the parent stops waiting soon after this one, so a thread
+    # or process a test left behind cannot hold the run at interpreter exit
+    # (runner.EXIT_GRACE_S).
+    _write({FINISHED: True, "exitstatus": int(exitstatus)})
 
 
 #: key of the last line a child writes, once its session is over
