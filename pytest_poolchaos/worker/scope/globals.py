@@ -477,14 +477,14 @@ class LibraryProbe(Probe):
         changes = []
         if before[0] != after[0]:
             changes += _umask_change(self, before[0])
-        for (key, undo), old, new in zip(_LIBRARY_PARTS, before[1:], after[1:], strict=False):
+        for (key, text, undo), old, new in zip(_LIBRARY_PARTS, before[1:], after[1:],
+                                               strict=False):
             if old is None or old == new or (key == _OPENER and _default_opener(new)):
                 continue
             if key == _SQLITE3:
                 changes += _sqlite3_changes(self, old, new)
                 continue
-            changes.append(self.change(key, _library_text(old), _library_text(new),
-                                       undo(old)))
+            changes.append(self.change(key, text(old), text(new), undo(old)))
         return changes
 
 
@@ -544,22 +544,18 @@ def _set_opener(old: Any) -> Callable[[], None]:
     return _attr_undo(sys.modules["urllib.request"], "_opener", old[0])
 
 
-#: (key shown, how to put the old value back) of each part after the umask
-_LIBRARY_PARTS: tuple[tuple[str, Callable[[Any], Callable[[], None]]], ...] = (
-    ("sys.setswitchinterval()", lambda old: lambda: sys.setswitchinterval(old)),
-    ("sys.setrecursionlimit()", lambda old: lambda: sys.setrecursionlimit(old)),
-    ("decimal.getcontext()", _set_decimal),
-    (_SQLITE3, lambda old: _no_undo),  # one change per entry: _sqlite3_changes
-    (_OPENER, _set_opener),
+#: (key shown, how its value reads, how to put the old value back) of each part after the
+#: umask; sqlite3's entries are shown and put back one by one (_sqlite3_changes)
+_LIBRARY_PARTS: tuple[tuple[str, Callable[[Any], str], Callable[[Any], Callable[[], None]]],
+                      ...] = (
+    ("sys.setswitchinterval()", repr, lambda old: lambda: sys.setswitchinterval(old)),
+    ("sys.setrecursionlimit()", repr, lambda old: lambda: sys.setrecursionlimit(old)),
+    ("decimal.getcontext()", lambda value: f"prec={value[1]} rounding={value[2]}",
+     _set_decimal),
+    (_SQLITE3, repr, lambda old: _no_undo),
+    (_OPENER, lambda value: "default" if value[0] is None else _opener_text(value[0]),
+     _set_opener),
 )
-
-
-def _library_text(value: Any) -> str:
-    if isinstance(value, tuple) and len(value) == 7:  # the decimal context
-        return f"prec={value[1]} rounding={value[2]}"
-    if isinstance(value, tuple):  # the opener
-        return "default" if value[0] is None else _opener_text(value[0])
-    return repr(value)
 
 
 def _opener_text(opener: Any) -> str:
