@@ -817,3 +817,71 @@ def test_joining_a_child_before_reading_its_queue_is_a_deadlock_race(chaostester
     slow = result.diagnosis("test_child_slower_than_the_wait")
     assert slow["category"] == "timeout"
     assert "race.undrained-pipe" not in [r["id"] for r in slow["rules"]]
+
+
+LOCKS = """
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Account:
+    def __init__(self, name):
+        self.name = name
+        self.lock = threading.Lock()
+
+
+def transfer(first, second, both_hold, both_tried):
+    with first.lock:
+        both_hold.wait(10)  # each thread holds its first lock before it wants the second
+        locked = second.lock.acquire(timeout=0.2)
+        both_tried.wait(10)  # neither lets go before the other gave up: both give up
+        if not locked:
+            raise TimeoutError(f"timed out locking {second.name}")
+        second.lock.release()
+
+
+def test_transfers_both_ways():
+    alice, bob = Account("alice"), Account("bob")
+    both_hold, both_tried = threading.Barrier(2), threading.Barrier(2)
+    with ThreadPoolExecutor(2) as pool:
+        there = pool.submit(transfer, alice, bob, both_hold, both_tried)
+        back = pool.submit(transfer, bob, alice, both_hold, both_tried)
+        there.result(10)
+        back.result(10)
+
+
+def test_consumer_gets_an_item():
+    jobs = queue.Queue()
+    produced = threading.Event()
+
+    def producer():
+        produced.wait(10)  # set only after the consumer gave up
+        jobs.put("job")
+
+    helper = threading.Thread(target=producer)
+    helper.start()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            assert pool.submit(jobs.get, timeout=0.1).result(10) == "job"
+    finally:
+        produced.set()
+        helper.join(10)
+"""
+
+
+def test_locks_a_library_object_takes_inside_its_own_calls_are_not_held(chaostester):
+    chaostester.pytester.makepyfile(test_locks=LOCKS)
+    result = chaostester.run()
+    deadlock = result.diagnosis("test_transfers_both_ways")
+    assert deadlock["category"] == "race"
+    assert "lock first.lock, lock second.lock" in deadlock["evidence"][0]
+    assert "another worker gave up the same way (TimeoutError: timed out locking" in \
+        deadlock["evidence"][1]
+    # the other worker's error is the same wait giving up, not a task that died with work
+    assert "lifecycle.died-with-work" not in [r["id"] for r in deadlock["rules"]]
+    # A Queue's mutex and conditions are reachable from the frame that called get(), but
+    # get() gave them back before it raised: a consumer that gave up waited, it held nothing.
+    consumer = result.diagnosis("test_consumer_gets_an_item")
+    assert consumer["category"] == "timeout"
+    assert [r["id"] for r in consumer["rules"] if r["id"].startswith("race.")] == []

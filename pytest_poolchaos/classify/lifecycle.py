@@ -518,7 +518,9 @@ def died_with_work(e: Evidence) -> Finding | None:
     work it owned (a task_done(), a result, a signal) was never going to come."""
     waited = e.any_exception(*TIMEOUT_ERRORS, *QUEUE_EMPTY, *_CANCELLED) or (
         e.timeout is not None and e.timeout.fired) or e.facts("bounded-wait")
-    hidden = hidden_errors(e)
+    # a task that gave up the same way as the failure waited too; it did not die with work
+    same = e.outermost.type.rsplit(".", 1)[-1] + ":" if e.outermost is not None else "\0"
+    hidden = [text for text in hidden_errors(e) if not text.startswith(same)]
     if not waited or not hidden:
         return None
     return hit(

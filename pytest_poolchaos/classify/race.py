@@ -361,15 +361,28 @@ def lock_order(e: Evidence) -> Finding | None:
         return None
     if not e.facts("worker-thread") or len(threads) < 2 or _exact(e, "builtins.RuntimeError"):
         return None
+    mirrored = _mirrored(e, exc)
     return hit(
-        0.6,
+        0.9 if mirrored else 0.6,
         [f"{describe(exc)}{where(e)} on a worker thread whose frame held "
          f"{', '.join(f.detail.split(' in ', 1)[0] for f in locks[:3])}",
+         f"another worker gave up the same way ({mirrored}): each waited for a lock the "
+         f"other held" if mirrored else "",
          f"threads in this test: {_threads(e)}"],
         Suggestion("Two threads take the same locks in opposite orders and each waits for the "
                    "other's: always acquire them in one global order (e.g. sorted by id or "
                    "name), or take a single lock for the pair."),
     )
+
+
+def _mirrored(e: Evidence, exc: ExceptionRecord) -> str:
+    """The error another worker raised the same way, when the raising frame acquires locks
+    itself: two workers that each gave up acquiring while holding a lock wait on each other
+    (a slow holder makes waiters give up too, but only one of them holds a lock)."""
+    if not any("acquire" in fact.detail.split(": ", 1)[-1].split() for fact in e.facts("reads")):
+        return ""
+    kind = exc.type.rsplit(".", 1)[-1]
+    return next((text for text in hidden_errors(e) if text.startswith(f"{kind}:")), "")
 
 
 def flips_alone(e: Evidence) -> Finding | None:

@@ -297,7 +297,7 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
         label = f"{kind.__name__} {name} in {_where(frame)}"
         if sockets is not None and kind is sockets.socket:
             facts.append(FrameFact("socket", f"{name} timeout={value.gettimeout()!r}"))
-        elif kind in _LOCKS or _is_python_rlock(kind):
+        elif (kind in _LOCKS or _is_python_rlock(kind)) and not _library_part(frame, name):
             facts.append(FrameFact("lock", label))
         elif kind in _CONTAINERS:
             facts.append(FrameFact("container", label))
@@ -714,6 +714,27 @@ def _reachable(frame: FrameType) -> Iterator[tuple[str, Any]]:
             for attr, inner in list(attributes.items())[:50]:
                 if type(attr) is str:
                     yield f"{name}.{attr}", inner
+
+
+def _library_part(frame: FrameType, name: str) -> bool:
+    """``name`` is an attribute of a standard-library object (``q.mutex`` of a Queue, an
+    Event's condition): that library takes and gives back its own locks inside each call, so
+    the frame holding the object does not hold them."""
+    owner, dot, _ = name.partition(".")
+    if not dot:
+        return False
+    name = class_attr(type(frame.f_locals.get(owner)), "__module__")
+    module = sys.modules.get(name) if isinstance(name, str) else None
+    if module is None:
+        return False
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):  # built into the interpreter
+        return name.partition(".")[0] in sys.stdlib_module_names
+    # by where it lives, not by name: a project's own ``test`` package is not the stdlib's
+    return path.startswith(_STDLIB) and "site-packages" not in path
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 
 
 def _doubles(frame: FrameType) -> list[FrameFact]:
