@@ -4,8 +4,6 @@ Declaring is kept apart from resolving (``settings.py``) because this table must
 before a ``Config`` exists, while resolving needs one and raises ``pytest.UsageError``.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import pytest

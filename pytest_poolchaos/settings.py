@@ -5,8 +5,6 @@ so every bad value gets a ``pytest.UsageError`` naming the option, the accepted 
 the value came from (pytest's own typed ini errors do not name the key).
 """
 
-from __future__ import annotations
-
 import os
 import re
 import sys
@@ -51,7 +49,7 @@ class Settings(NamedTuple):
     annotations: bool = False
     history: Path | None = None
     html: Path | None = None
-    chaos: ChaosSpec | None = None
+    chaos: "ChaosSpec | None" = None
     rerun_chaos: bool = False
     hunt: int = 0
     hunt_fail: bool = False
@@ -287,8 +285,8 @@ def _can_create_in(folder: Path) -> bool:
 CHAOS_KEY = "poolchaos_chaos"
 
 
-def _chaos(config: pytest.Config) -> Callable[[Option, Any], ChaosSpec | None]:
-    def parse(option: Option, value: Any) -> ChaosSpec | None:
+def _chaos(config: pytest.Config) -> "Callable[[Option, Any], ChaosSpec | None]":
+    def parse(option: Option, value: Any) -> "ChaosSpec | None":
         text = str(value).strip()
         if text.lower() == "off":
             return None  # chaos/ is not even imported

@@ -1,7 +1,5 @@
 """The pytest-timeout limit of a test: the one value a green run with a timeout needs."""
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 __all__ = ["TimeoutInfo"]
