@@ -303,3 +303,45 @@ def test_diagnostic_runs_start_with_the_sessions_umask_not_the_leftover(chaostes
     diagnosis = run.diagnosis("test_spool_is_group_readable")
     assert diagnosis["verdict"] == "order-dependent", diagnosis["evidence"]
     assert diagnosis["polluter"] == "test_umask.py::test_secrets_are_private"
+
+
+SHUT_DOWN = """
+from concurrent.futures import ThreadPoolExecutor
+
+import shared_pool
+
+
+def test_a_drains_the_shared_pool():
+    assert shared_pool.SHARED.submit(pow, 3, 2).result(10) == 9
+    shared_pool.SHARED.shutdown(wait=True)
+
+
+def test_b_uses_the_shared_pool():
+    assert shared_pool.SHARED.submit(pow, 4, 2).result(10) == 16
+
+
+def test_c_uses_its_own_pool_after_closing_it():
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+    assert pool.submit(pow, 5, 2).result(10) == 25
+"""
+
+
+def test_a_shared_pool_an_earlier_test_shut_down_is_pollution_not_this_tests_lifecycle(
+        chaostester):
+    chaostester.pytester.makepyfile(
+        shared_pool="from concurrent.futures import ThreadPoolExecutor\n"
+                    "SHARED = ThreadPoolExecutor(1)\n",
+        test_shutdown=SHUT_DOWN)
+    # the confirming run (on by default, off in this suite) proves the order dependence
+    run = chaostester.run("--poolchaos-confirm=auto")
+    victim = run.diagnosis("test_shutdown.py::test_b_uses_the_shared_pool")
+    assert victim["verdict"] == "order-dependent"
+    assert victim["category"] == "config-pollution"
+    assert victim["polluter"] == "test_shutdown.py::test_a_drains_the_shared_pool"
+    assert any("refused the call in a state an earlier test left it in" in line
+               for line in victim["evidence"])
+    # the same refusal by a pool the test made and shut down itself: its own lifecycle
+    own = run.diagnosis("test_shutdown.py::test_c_uses_its_own_pool_after_closing_it")
+    assert own["category"] == "lifecycle"
+    assert own["polluter"] is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion
+from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion, Verdict
 from .signals import (
     FALLBACK_SCORE,
     abandoned,
@@ -15,6 +15,7 @@ from .signals import (
     killed,
     line,
     literal,
+    refused_shared,
     search,
     where,
 )
@@ -66,7 +67,7 @@ def pool_shut_down(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        0.9,
+        0.3 if _earlier_tests_doing(e) else 0.9,
         [f"work was submitted to a pool after it was shut down: {match.group(0)!r}{where(e)}",
          f"the call: `{line(e)}`" if line(e) else ""],
         _per_test_pool(e),
@@ -349,12 +350,20 @@ def refused_by_state(e: Evidence) -> Finding | None:
     # With several workers running, the state it found may be another worker's doing (a
     # race rule reads that): here it only supports.
     return hit(
-        0.3 if e.concurrent else 0.65,
+        0.3 if e.concurrent or _earlier_tests_doing(e) else 0.65,
         [f"{describe(exc)}{where(e)}: {what}"],
         Suggestion("Order the start, use and stop of that object explicitly: start before join, "
                    "set a result once, close only after the last user (a fixture that starts it "
                    "and stops it in teardown keeps the order in one place)."),
     )
+
+
+def _earlier_tests_doing(e: Evidence) -> bool:
+    """Reruns proved the test passes alone, and the object that refused was not this test's
+    own (it started no worker): an earlier test left it shut down, which the order-dependent
+    reading tells (config-pollution), not this test's use of it."""
+    return (e.reruns is not None and e.reruns.verdict is Verdict.ORDER_DEPENDENT
+            and bool(refused_shared(e)))
 
 
 _STATEFUL = ("threading", "multiprocessing", "concurrent.futures", "asyncio", "subprocess",

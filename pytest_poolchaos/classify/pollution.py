@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 from ..model import Evidence, Finding, LedgerEntry, Suggestion, Verdict
-from .signals import describe, hit, line
+from .signals import describe, hit, line, refused_shared
 
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
@@ -174,10 +174,15 @@ def order_dependent(e: Evidence) -> Finding | None:
     # explains the order dependence better, and wins.
     changed = any(_configured(entry) for entry in e.pollution
                   if polluter is None or entry.nodeid == polluter)
+    refused = refused_shared(e)
     return hit(
-        0.85 if changed else 0.6,
+        # proved by reruns, with the way it broke read from the failure: above any reading
+        # of the refusal alone (which would blame this test's own use of the pool)
+        0.95 if refused else 0.85 if changed else 0.6,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
-         f"the polluter is {polluter}" if polluter else ""],
+         f"the polluter is {polluter}" if polluter else "",
+         f"{refused} refused the call in a state an earlier test left it in: this test started "
+         f"no thread, process or pool, so the object it used was shared" if refused else ""],
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),

@@ -7,7 +7,7 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["describe", "hit", "line", "num", "pct", "secs", "short", "where"]
+__all__ = ["describe", "hit", "line", "num", "pct", "refused_shared", "secs", "short", "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
 #: often such guesses were right on the tune half of the accuracy corpus.
@@ -139,3 +139,21 @@ def literal(text: str) -> object:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
+
+
+#: the machinery whose objects refuse calls by their state (shut down, closed, finished)
+_STATEFUL = ("concurrent.futures", "multiprocessing", "asyncio", "threading", "queue")
+
+
+def refused_shared(e: Evidence) -> str:
+    """The module whose object refused the failing call, when the test started no worker of
+    its own: a pool or loop made before the test (a module global, a wide fixture) that an
+    earlier test shut down or closed is state the two tests share, not a resource left
+    running (a server an earlier test left on a port makes the victim start one of its own)."""
+    exc = e.outermost
+    if exc is None or not exc.modules or e.workers:
+        return ""
+    raiser = exc.modules[-1]
+    stateful = raiser.startswith(_STATEFUL) and exc.type in ("builtins.RuntimeError",
+                                                              "builtins.ValueError")
+    return raiser if stateful else ""
