@@ -477,6 +477,16 @@ CASES = [
             frame_facts=(FrameFact("double", "quota is a test-defined StubQuota in "
                                              "test_pacing (test_bucket.py:9)"),)),
          "raised where quota is a test-defined StubQuota", "create_autospec"),
+    Case("mock-gap.unset-attribute",
+         ev(ConnectionError("connection closed by peer"),
+            frame_facts=(FrameFact("double-decided", "`self.sock.closed` in send (conn.py:32) "
+                                                     "read self.sock.closed, an attribute a "
+                                                     "Mock made itself (truthy)"),)),
+         # the double was in the raising frame, and no condition read an attribute it made
+         ev(ConnectionError("connection closed by peer"),
+            frame_facts=(FrameFact("double-at-raise", "self.sock is a Mock in send "
+                                                      "(conn.py:32)"),)),
+         "raised because `self.sock.closed`", "double.closed = False"),
     Case("mock-gap.real-resources",
          ev(ASSERT, mocked=True, spawned=("process 4312 'sleep 30'",)),
          ev(ASSERT, spawned=("process 4312 'sleep 30'",)),

@@ -885,3 +885,42 @@ def test_locks_a_library_object_takes_inside_its_own_calls_are_not_held(chaostes
     consumer = result.diagnosis("test_consumer_gets_an_item")
     assert consumer["category"] == "timeout"
     assert [r["id"] for r in consumer["rules"] if r["id"].startswith("race.")] == []
+
+
+FLAGS = """
+from unittest import mock
+
+
+class Connection:
+    def __init__(self, sock):
+        self.sock = sock
+
+    def send(self, data):
+        if self.sock.closed:
+            raise ConnectionError("connection closed by peer")
+        return self.sock.send(data)
+
+
+def test_send_through_a_double():
+    sock = mock.Mock()
+    sock.send.return_value = 1
+    assert Connection(sock).send(b"x") == 1
+
+
+def test_send_on_a_double_the_test_closed():
+    sock = mock.Mock()
+    sock.closed = True  # set by the test: the refusal is what it asked for
+    assert Connection(sock).send(b"x") == 1
+"""
+
+
+def test_a_mock_attribute_nobody_set_that_decided_a_raise_is_a_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(test_flags=FLAGS)
+    result = chaostester.run()
+    gap = result.diagnosis("test_send_through_a_double")
+    assert gap["category"] == "mock-gap"
+    assert "`self.sock.closed` in send (test_flags.py:" in gap["evidence"][0]
+    assert "an attribute a Mock made itself (truthy)" in gap["evidence"][0]
+    assert any("double.closed = False" in s["text"] for s in gap["suggestions"])
+    closed = result.diagnosis("test_send_on_a_double_the_test_closed")
+    assert "mock-gap.unset-attribute" not in [r["id"] for r in closed["rules"]]

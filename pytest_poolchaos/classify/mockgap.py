@@ -321,3 +321,21 @@ def double_in_computation(e: Evidence) -> Finding | None:
                    f"with create_autospec from the real class and configure what the code "
                    f"reads."),
     )
+
+
+def unset_attribute_decided(e: Evidence) -> Finding | None:
+    """The code raised under a condition that read an attribute of a Mock nobody set: the
+    double answered with a child Mock, which is true, where the real object's flag (closed,
+    expired, failed) was false."""
+    decided = e.facts("double-decided")
+    exc = e.outermost
+    if not decided or exc is None:
+        return None
+    return hit(
+        0.8,
+        [f"{describe(exc)}{where(e)}, raised because {decided[0].detail}"],
+        Suggestion("Set the attributes the code checks on the double to the real object's "
+                   "values (e.g. double.closed = False), or build it with "
+                   "create_autospec(RealClass, instance=True) and configure what the code "
+                   "reads: an unset Mock attribute is a Mock, and a Mock is true."),
+    )

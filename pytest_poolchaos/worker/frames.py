@@ -291,6 +291,7 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
     # a `with` block's exit closed what it bound on the failure's way out: closed now, not
     # when the failing line ran
     managed = _enclosing_with(frame, at)
+    condition = _deciding_condition(frame, at)
     sockets = sys.modules.get("socket")
     for name, value in _reachable(frame):
         kind = type(value)
@@ -314,6 +315,10 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
             if what:
                 facts.append(FrameFact("double-at-raise", f"{name} is {what} in "
                                                           f"{_where(frame)}"))
+        unset = _unset_attribute(value, name, condition) if condition else ""
+        if unset:
+            facts.append(FrameFact("double-decided", f"`{condition}` in {_where(frame)} read "
+                                                     f"{unset}"))
         waiting = _queued(value)
         if waiting:
             facts.append(FrameFact("queued", f"{name} ({kind.__name__}) still held {waiting} "
@@ -389,6 +394,43 @@ def _enclosing_with(frame: FrameType, at: int) -> set[str]:
             names.update(_WITH_AS.findall(text))
             depth = indent
     return names
+
+
+def _deciding_condition(frame: FrameType, at: int) -> str:
+    """The ``if``/``elif`` condition the failing ``raise`` sits under, else ''."""
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    if not failing.lstrip().startswith("raise"):
+        return ""
+    depth = len(failing) - len(failing.lstrip())
+    for _, text in reversed(list(_lines_before(frame, at))):
+        indent = len(text) - len(text.lstrip())
+        if text.strip() and indent < depth:
+            found = _CONDITION.match(text)
+            return found.group(1).strip() if found else ""
+    return ""
+
+
+_CONDITION = re.compile(r"^\s*(?:if|elif)\s+(.+?):\s*(?:#.*)?$")
+
+
+def _unset_attribute(double: Any, name: str, condition: str) -> str:
+    """'self.sock.closed, an attribute the Mock made itself (truthy)': an attribute of a
+    unittest.mock double that ``condition`` reads and that nobody set, so the double made a
+    child Mock for it, which is true as a condition (a real object's flag was False)."""
+    mock = sys.modules.get("unittest.mock")
+    if mock is None or not isinstance(double, mock.NonCallableMock):
+        return ""
+    children = own(double, "_mock_children")
+    if type(children) is not dict:
+        return ""
+    for attr, child in children.items():
+        if not isinstance(child, mock.NonCallableMock) or not re.search(
+                rf"(?<![\w.]){re.escape(name)}\.{re.escape(attr)}\b(?!\s*\()", condition):
+            continue
+        if own(child, "_mock_side_effect") is None and own(child, "_mock_wraps") is None \
+                and own(child, "_mock_return_value") is mock.DEFAULT:
+            return f"{name}.{attr}, an attribute {double_kind(double)} made itself (truthy)"
+    return ""
 
 
 def closed_state(value: Any) -> str:
