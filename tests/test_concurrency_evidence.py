@@ -924,3 +924,45 @@ def test_a_mock_attribute_nobody_set_that_decided_a_raise_is_a_mock_gap(chaostes
     assert any("double.closed = False" in s["text"] for s in gap["suggestions"])
     closed = result.diagnosis("test_send_on_a_double_the_test_closed")
     assert "mock-gap.unset-attribute" not in [r["id"] for r in closed["rules"]]
+
+
+MUTATED = """
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+def test_total_while_registering():
+    registry = {number: number for number in range(100)}
+    totals = queue.Queue()
+    iterating, added = threading.Event(), threading.Event()
+
+    def total():
+        running = 0
+        for key in registry:
+            running += registry[key]
+            if key == 10:  # the other worker adds while this one is mid-iteration
+                iterating.set()
+                added.wait(10)
+        totals.put(running)
+
+    def register():
+        iterating.wait(10)
+        registry[500] = 1
+        added.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        pool.submit(total)
+        pool.submit(register)
+        assert totals.get(timeout=1) > 0
+"""
+
+
+def test_a_task_that_died_of_another_threads_write_is_a_race_not_lifecycle(chaostester):
+    chaostester.pytester.makepyfile(test_mutated=MUTATED)
+    result = chaostester.run()
+    race = result.diagnosis("test_total_while_registering")
+    assert race["category"] == "race"
+    assert race["evidence"][0].startswith(
+        "a worker task raised RuntimeError: dictionary changed size during iteration")
+    assert "lifecycle.died-with-work" not in [r["id"] for r in race["rules"]]

@@ -8,6 +8,7 @@ import sys
 from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion, Verdict
 from .signals import (
     FALLBACK_SCORE,
+    RACED,
     abandoned,
     describe,
     hidden_errors,
@@ -529,7 +530,9 @@ def died_with_work(e: Evidence) -> Finding | None:
         e.timeout is not None and e.timeout.fired) or e.facts("bounded-wait")
     # a task that gave up the same way as the failure waited too; it did not die with work
     same = e.outermost.type.rsplit(".", 1)[-1] + ":" if e.outermost is not None else "\0"
-    hidden = [text for text in hidden_errors(e) if not text.startswith(same)]
+    # ... nor did one that another thread's write broke (a race rule reads that)
+    hidden = [text for text in hidden_errors(e)
+              if not text.startswith(same) and not RACED.search(text)]
     if not waited or not hidden:
         return None
     return hit(

@@ -17,6 +17,7 @@ from .expectation import broken_invariant as broken_invariant_of
 from .expectation import measured
 from .signals import (
     FALLBACK_SCORE,
+    RACED,
     all_finished,
     describe,
     explained_short,
@@ -63,12 +64,14 @@ def concurrent_mutation(e: Evidence) -> Finding | None:
     """A container changed size while it was iterated, with another thread of the test
     writing to it."""
     exc = _exact(e, "builtins.RuntimeError")
-    if exc is None or not e.concurrent:
+    if not e.concurrent:
         return None
+    if exc is None:
+        return _mutated_in_a_task(e)
     changed = [f for f in e.facts("container")
                if _MUTATED.get(f.detail.split(" ", 1)[0], "\0") in exc.message]
     if not changed:
-        return None
+        return _mutated_in_a_task(e)
     return hit(
         0.85,
         [f"{describe(exc)}{where(e)}: {_first(changed)} was changed while being iterated",
@@ -77,6 +80,24 @@ def concurrent_mutation(e: Evidence) -> Finding | None:
                    f"Guard every read and write of it with the same lock, or iterate over a "
                    f"snapshot taken under that lock (`for key in list(items):` inside "
                    f"`with lock:`)."),
+    )
+
+
+def _mutated_in_a_task(e: Evidence) -> Finding | None:
+    """A worker task died of another thread's write to what it iterated, and nobody
+    retrieved its error: the failure the test saw (a wait that ran out, a short count) is
+    what that task never delivered."""
+    raced = next((text for text in hidden_errors(e) if RACED.search(text)), None)
+    if raced is None:
+        return None
+    return hit(
+        0.85,
+        [f"a worker task raised {raced} and nobody retrieved it: another thread changed what "
+         f"it was iterating while it ran; the failure{where(e)} is the work it never finished",
+         f"workers in this test: {_threads(e)}"],
+        Suggestion("Two workers use one container at once: guard every read and write of it "
+                   "with the same lock, or let each task iterate a snapshot taken under that "
+                   "lock; also call result() on every future so a task's error surfaces."),
     )
 
 

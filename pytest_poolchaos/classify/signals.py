@@ -7,7 +7,8 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["describe", "hit", "line", "num", "pct", "refused_shared", "secs", "short", "where"]
+__all__ = ["RACED", "describe", "hit", "line", "num", "pct", "refused_shared", "secs", "short",
+           "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
 #: often such guesses were right on the tune half of the accuracy corpus.
@@ -82,6 +83,11 @@ def all_finished(evidence: Evidence) -> bool:
     they left short was not merely late."""
     workers = [w for w in evidence.workers if w.kind in ("thread", "process", "task")]
     return len(workers) >= 2 and all(w.state in ("exited", "idle") for w in workers)
+
+
+#: what the interpreter raises when two threads use one container or generator at once
+RACED = re.compile(r"changed size during iteration|mutated during iteration"
+                   r"|generator already executing")
 
 
 def hidden_errors(evidence: Evidence) -> list[str]:
