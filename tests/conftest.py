@@ -28,6 +28,16 @@ def _import_every_module() -> None:
 
     for module in pkgutil.walk_packages(pytest_poolchaos.__path__, "pytest_poolchaos."):
         importlib.import_module(module.name)
+    # The same holds for the standard library the plugin wraps or reads by module: a test
+    # file's ``from unittest import mock`` takes the package's attribute, which can still be
+    # a copy that a previous run imported, while the wrappers went onto the one in sys.modules.
+    for name in _WRAPPED_STDLIB:
+        importlib.import_module(name)
+
+
+_WRAPPED_STDLIB = ("asyncio", "concurrent.futures.process", "concurrent.futures.thread",
+                   "decimal", "multiprocessing.pool", "queue", "sqlite3", "unittest.mock",
+                   "urllib.request")
 
 
 _import_every_module()

@@ -14,7 +14,6 @@ import linecache
 import numbers
 import os
 import re
-import sys
 import types
 import warnings
 from collections import Counter
@@ -283,8 +282,7 @@ def _module_of(kind: type) -> str:
 
 
 def _is_mock(value: object) -> bool:
-    mock = sys.modules.get("unittest.mock")
-    return mock is not None and issubclass(type(value), mock.NonCallableMock)
+    return frames.mock_module(type(value)) is not None
 
 
 def _double(value: object, side: str) -> str | None:

@@ -417,18 +417,16 @@ def _unset_attribute(double: Any, name: str, condition: str) -> str:
     """'self.sock.closed, an attribute the Mock made itself (truthy)': an attribute of a
     unittest.mock double that ``condition`` reads and that nobody set, so the double made a
     child Mock for it, which is true as a condition (a real object's flag was False)."""
-    mock = sys.modules.get("unittest.mock")
-    if mock is None or not isinstance(double, mock.NonCallableMock):
-        return ""
-    children = own(double, "_mock_children")
-    if type(children) is not dict:
+    made_by = mock_module(type(double))
+    children = own(double, "_mock_children") if made_by is not None else None
+    if made_by is None or type(children) is not dict:
         return ""
     for attr, child in children.items():
-        if not isinstance(child, mock.NonCallableMock) or not re.search(
+        if mock_module(type(child)) is not made_by or not re.search(
                 rf"(?<![\w.]){re.escape(name)}\.{re.escape(attr)}\b(?!\s*\()", condition):
             continue
         if own(child, "_mock_side_effect") is None and own(child, "_mock_wraps") is None \
-                and own(child, "_mock_return_value") is mock.DEFAULT:
+                and own(child, "_mock_return_value") is made_by.get("DEFAULT"):
             return f"{name}.{attr}, an attribute {double_kind(double)} made itself (truthy)"
     return ""
 
@@ -811,15 +809,15 @@ def _set_up_elsewhere(double: Any) -> str:
 def _set_up(child: Any) -> bool:
     """The test gave this mock method a side effect or a return value of its own (a value,
     or a Mock it put attributes on)."""
-    mock = sys.modules.get("unittest.mock")
-    if mock is None or not isinstance(child, mock.NonCallableMock):
+    made_by = mock_module(type(child))
+    if made_by is None:
         return False
     if own(child, "_mock_side_effect") is not None:
         return True
     value = own(child, "_mock_return_value")
-    if value is mock.DEFAULT:
+    if value is made_by.get("DEFAULT"):
         return False
-    if not isinstance(value, mock.NonCallableMock):
+    if mock_module(type(value)) is None:
         return True
     attributes = own(value, "__dict__")
     return type(attributes) is dict and any(
@@ -829,8 +827,7 @@ def _set_up(child: Any) -> bool:
 def double_kind(value: object) -> str:
     """'a Mock' / 'a test-defined FakeClock' / '' -- judged by its class alone."""
     kind = type(value)
-    mock = sys.modules.get("unittest.mock")
-    if mock is not None and issubclass(kind, mock.NonCallableMock):
+    if mock_module(kind) is not None:
         return f"a {kind.__name__}"
     module = str(class_attr(kind, "__module__") or "")
     name = kind.__name__
@@ -843,6 +840,20 @@ def double_kind(value: object) -> str:
 
 
 # -- small helpers --------------------------------------------------------------------------
+
+
+def mock_module(kind: type) -> dict[str, Any] | None:
+    """The globals of the unittest.mock that made ``kind``'s doubles, if it is one: found
+    through the class itself, not sys.modules, which may hold another copy of the module by
+    now (one removed and imported again holds classes and sentinels of its own)."""
+    for base in class_attr(kind, "__mro__") or ():
+        if base.__name__ == "NonCallableMock" and base.__module__ == "unittest.mock":
+            method = base.__dict__.get("__init__")
+            for _ in range(5):  # past wrappers (the scope's own records calls to it)
+                method = getattr(method, "__wrapped__", None) or method
+            made = getattr(method, "__globals__", None)
+            return made if type(made) is dict else None
+    return None
 
 
 def own(obj: Any, name: str) -> Any:
