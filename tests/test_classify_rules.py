@@ -487,6 +487,17 @@ CASES = [
             frame_facts=(FrameFact("double-at-raise", "self.sock is a Mock in send "
                                                       "(conn.py:32)"),)),
          "raised because `self.sock.closed`", "double.closed = False"),
+    Case("mock-gap.frozen-clock",
+         ev(TimeoutError("not ready after 0.5 s"),
+            frame_facts=(FrameFact("frozen-clock", "time.monotonic was patched with a double "
+                                                   "that gave 100.0 on each of its 40 calls: a "
+                                                   "clock that never moves"),)),
+         # the same frozen clock, and a failure that waited on nothing
+         ev(ASSERT, frame_facts=(FrameFact("frozen-clock", "time.monotonic was patched with a "
+                                                           "double that gave 100.0 on each of "
+                                                           "its 40 calls: a clock that never "
+                                                           "moves"),)),
+         "a clock that never moves", "itertools.count"),
     Case("mock-gap.real-resources",
          ev(ASSERT, mocked=True, spawned=("process 4312 'sleep 30'",)),
          ev(ASSERT, spawned=("process 4312 'sleep 30'",)),

@@ -966,3 +966,72 @@ def test_a_task_that_died_of_another_threads_write_is_a_race_not_lifecycle(chaos
     assert race["evidence"][0].startswith(
         "a worker task raised RuntimeError: dictionary changed size during iteration")
     assert "lifecycle.died-with-work" not in [r["id"] for r in race["rules"]]
+
+
+FROZEN = """
+import itertools
+import multiprocessing
+import time
+from unittest import mock
+
+import pytest
+
+
+def wait_ready(check, timeout=0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def run_worker():
+    worker = multiprocessing.Process(target=print)
+    worker.start()
+    worker.join(timeout=1)
+    if worker.is_alive():
+        raise RuntimeError("worker hung")
+    return worker.exitcode
+
+
+@pytest.mark.timeout(1)
+def test_ready_while_time_stands_still():
+    with mock.patch("time.monotonic", return_value=100.0):
+        assert wait_ready(lambda: False) is False
+
+
+def test_ready_on_a_clock_that_moves():
+    with mock.patch("time.monotonic", side_effect=itertools.count(100.0, 0.2)):
+        assert wait_ready(lambda: False)
+
+
+def test_worker_through_a_patched_process():
+    with mock.patch("multiprocessing.Process"):
+        assert run_worker() == 0
+
+
+def test_worker_whose_double_says_it_ended():
+    with mock.patch("multiprocessing.Process") as process:
+        process.return_value.is_alive.return_value = False
+        assert run_worker() == 0
+"""
+
+
+def test_a_double_that_stops_time_or_says_alive_is_the_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(test_frozen=FROZEN)
+    result = chaostester.run()
+    frozen = result.diagnosis("test_ready_while_time_stands_still")
+    assert frozen["category"] == "mock-gap"
+    assert frozen["evidence"][0].startswith("time.monotonic was patched with a double that "
+                                            "gave 100.0 on each of its ")
+    # the same wait on a patched clock that advances: the deadline passed, a timeout
+    moving = result.diagnosis("test_ready_on_a_clock_that_moves")
+    assert moving["category"] == "timeout"
+    assert "mock-gap.frozen-clock" not in [r["id"] for r in moving["rules"]]
+    alive = result.diagnosis("test_worker_through_a_patched_process")
+    assert alive["category"] == "mock-gap"
+    assert "worker.is_alive(), a call a MagicMock answered with a Mock of its own" in \
+        alive["evidence"][0]
+    configured = result.diagnosis("test_worker_whose_double_says_it_ended")
+    assert "mock-gap.unset-attribute" not in [r["id"] for r in configured["rules"]]

@@ -7,6 +7,7 @@ import re
 from ..model import Evidence, Finding, Suggestion
 from .expectation import measured, nothing_measured
 from .signals import describe, hit, num, search, where
+from .timeout import TIMEOUT_ERRORS
 
 _NO_ATTRIBUTE = re.compile(r"Mock object has no attribute '(\w+)'")
 _BAD_ASSERT = re.compile(r"'(\w+)' is not a valid assertion|Attributes cannot start with "
@@ -338,4 +339,20 @@ def unset_attribute_decided(e: Evidence) -> Finding | None:
                    "values (e.g. double.closed = False), or build it with "
                    "create_autospec(RealClass, instance=True) and configure what the code "
                    "reads: an unset Mock attribute is a Mock, and a Mock is true."),
+    )
+
+
+def frozen_clock(e: Evidence) -> Finding | None:
+    """A wait or deadline loop ran out (or never ended) while the test had patched the clock
+    it measures with a double that returns one value: time stood still for the code."""
+    clocks = e.facts("frozen-clock")
+    fired = e.timeout is not None and e.timeout.fired
+    if not clocks or not (fired or e.facts("deadline") or e.any_exception(*TIMEOUT_ERRORS)):
+        return None
+    return hit(
+        0.97,
+        [f"{clocks[0].detail}; the wait{where(e)} measured its deadline with it"],
+        Suggestion("Let the patched clock advance (side_effect=itertools.count(start, step), "
+                   "or a fake clock the test moves forward), or patch only the clock of the "
+                   "code that needs freezing: the deadline loop reads the same clock."),
     )

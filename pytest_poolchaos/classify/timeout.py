@@ -34,6 +34,9 @@ _WAIT_FALSE = re.compile(
     r"|^\s*assert\s+(?!not\b)[\w.\[\]()]+\.(wait|is_set|wait_for)\("
 )
 NEAR = 0.8  # share of the limit a failed test used before "near the limit" counts
+#: a wait measured with a clock the test froze (a double with one return value) says nothing
+#: about how long the work takes: only supporting (mock-gap.frozen-clock tells the cause)
+_STILL = 0.3
 
 
 def pytest_timeout(e: Evidence) -> Finding | None:
@@ -46,7 +49,7 @@ def pytest_timeout(e: Evidence) -> Finding | None:
     scope = "the test function" if info.func_only else "setup, call and teardown"
     alive = [str(entry) for entry in e.alive or ()][:5]
     return hit(
-        0.95,
+        _STILL if e.facts("frozen-clock") else 0.95,
         [f"pytest-timeout fired during {e.when}: limit {secs(limit)} on {scope}{ran}",
          f"the {secs(limit)} limit comes from {info.source or 'the pytest-timeout configuration'}"
          f" (method {info.method or 'signal'})",
@@ -352,7 +355,7 @@ def deadline_gave_up(e: Evidence) -> Finding | None:
     if not polls or (e.any_exception("builtins.AssertionError") is None and not raised):
         return None
     return hit(
-        0.75,
+        _STILL if e.facts("frozen-clock") else 0.75,
         [f"{polls[0].detail} and gave up{where(e)}",
          f"the call: `{line(e)}`" if line(e) else ""],
         Suggestion(f"The deadline ran out before the condition held: {polls[0].detail}. Find "

@@ -124,6 +124,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))
+    hidden += tuple(FrameFact("frozen-clock", text) for text in scope.frozen_clocks())
     return (frames.workers(scope.started(), scope.ended()),
             frames.frame_facts((e for e, _ in chain), root) + hidden)
 

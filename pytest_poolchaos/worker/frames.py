@@ -415,19 +415,26 @@ _CONDITION = re.compile(r"^\s*(?:if|elif)\s+(.+?):\s*(?:#.*)?$")
 
 def _unset_attribute(double: Any, name: str, condition: str) -> str:
     """'self.sock.closed, an attribute the Mock made itself (truthy)': an attribute of a
-    unittest.mock double that ``condition`` reads and that nobody set, so the double made a
-    child Mock for it, which is true as a condition (a real object's flag was False)."""
+    unittest.mock double that ``condition`` reads, or a method it calls, that nobody set up,
+    so the double answered with a child Mock, which is true as a condition (the real
+    object's flag or ``is_alive()`` was False)."""
     made_by = mock_module(type(double))
     children = own(double, "_mock_children") if made_by is not None else None
     if made_by is None or type(children) is not dict:
         return ""
     for attr, child in children.items():
-        if mock_module(type(child)) is not made_by or not re.search(
-                rf"(?<![\w.]){re.escape(name)}\.{re.escape(attr)}\b(?!\s*\()", condition):
+        read = re.search(rf"(?<![\w.]){re.escape(name)}\.{re.escape(attr)}\b(\s*\(\s*\))?",
+                         condition)
+        if read is None or mock_module(type(child)) is not made_by \
+                or own(child, "_mock_side_effect") is not None \
+                or own(child, "_mock_wraps") is not None:
             continue
-        if own(child, "_mock_side_effect") is None and own(child, "_mock_wraps") is None \
-                and own(child, "_mock_return_value") is made_by.get("DEFAULT"):
+        if read.group(1) is None and own(child, "_mock_return_value") is made_by.get("DEFAULT"):
             return f"{name}.{attr}, an attribute {double_kind(double)} made itself (truthy)"
+        if read.group(1) is not None and own(child, "_mock_called") is True \
+                and not _set_up(child):
+            return (f"{name}.{attr}(), a call {double_kind(double)} answered with a Mock of "
+                    f"its own (truthy)")
     return ""
 
 

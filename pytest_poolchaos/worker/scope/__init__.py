@@ -205,6 +205,14 @@ class PoolScope:
         return [text for entry in (log.patches or ()) if (text := _missed(*entry, root=root))] \
             if log is not None else []
 
+    def frozen_clocks(self) -> list[str]:
+        """Clock functions (time.monotonic, time.time ...) the running test patched with a
+        double that gave one fixed value on every call, and that the code called again:
+        a deadline measured with it never comes, or has always passed."""
+        log = self._log()
+        return [text for entry in (log.patches or ()) if (text := _frozen(*entry))] \
+            if log is not None else []
+
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""
         log = self._log()
@@ -365,6 +373,23 @@ def _unset(name: str, double: str, method: object) -> str:
     if type(value) is not type(default) or value != default:
         return ""
     return f"{how}() of {double} gave {default!r}"
+
+
+_CLOCKS = frozenset({"monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns", "time",
+                     "time_ns"})
+
+
+def _frozen(target: object, attribute: str, original: object, double: object) -> str:
+    if attribute not in _CLOCKS or getattr(original, "__module__", None) != "time":
+        return ""
+    calls = getattr(double, "call_count", 0)
+    value = getattr(double, "return_value", None) if hasattr(double, "call_count") else None
+    if not isinstance(calls, int) or calls < 2 or type(value) not in (int, float) \
+            or getattr(double, "side_effect", None) is not None:
+        return ""
+    owner = getattr(target, "__name__", type(target).__name__)
+    return (f"{owner}.{attribute} was patched with a double that gave {value!r} on each of "
+            f"its {calls} calls: a clock that never moves")
 
 
 def _missed(target: object, attribute: str, original: object, double: object,
