@@ -1035,3 +1035,49 @@ def test_a_double_that_stops_time_or_says_alive_is_the_mock_gap(chaostester):
         alive["evidence"][0]
     configured = result.diagnosis("test_worker_whose_double_says_it_ended")
     assert "mock-gap.unset-attribute" not in [r["id"] for r in configured["rules"]]
+
+
+EARLY = """
+import asyncio
+
+
+def test_result_checked_before_the_task_finished():
+    async def main():
+        task = asyncio.create_task(asyncio.sleep(10))
+        await asyncio.sleep(0)
+        try:
+            assert task.done()
+        finally:
+            task.cancel()
+    asyncio.run(main())
+
+
+def test_consumer_waiting_for_work_is_idle():
+    async def main():
+        jobs = asyncio.Queue()
+
+        async def consume():
+            while True:
+                await jobs.get()
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0)
+        try:
+            assert jobs.qsize() == 1
+        finally:
+            consumer.cancel()
+    asyncio.run(main())
+"""
+
+
+def test_a_task_of_asyncio_sleep_the_test_made_is_work_in_progress(chaostester):
+    chaostester.pytester.makepyfile(test_early=EARLY)
+    result = chaostester.run()
+    early = result.diagnosis("test_result_checked_before_the_task_finished")
+    assert early["category"] == "timeout"
+    assert "task 'sleep' busy was still at work" in early["evidence"][0]
+    # before: the AssertionError was read as asyncio refusing a call (its module was last)
+    assert "lifecycle.refused-by-state" not in [r["id"] for r in early["rules"]]
+    # a task waiting on a queue for work is idle, as a pool thread is: not work in progress
+    idle = result.diagnosis("test_consumer_waiting_for_work_is_idle")
+    assert "timeout.work-in-progress" not in [r["id"] for r in idle["rules"]]

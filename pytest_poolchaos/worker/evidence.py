@@ -327,7 +327,9 @@ def _linked(exc: BaseException) -> list[tuple[BaseException, str]]:
 
 def _record(exc: BaseException, relation: str) -> ExceptionRecord:
     bases = tuple(f"{kind.__module__}.{kind.__qualname__}" for kind in type(exc).__mro__)
-    modules = _unique(_frame_modules(exc.__traceback__))
+    # each module where it last appears, so the innermost frame's (the raiser's) comes last
+    # even when the test's module also sits outermost (a coroutine under asyncio.run)
+    modules = _unique(reversed(list(_frame_modules(exc.__traceback__))))[::-1]
     return ExceptionRecord(bases[0], bases, _clean(_str(exc)), modules[-_MAX_MODULES:], relation)
 
 

@@ -141,11 +141,34 @@ def _worker(kind: str, obj: Any, frames: dict[int, FrameType], seen: set[int],
     if kind == "process":
         return [_process_worker(obj)]
     if kind == "task":
-        name = getattr(getattr(obj, "get_coro", lambda: None)(), "__qualname__", None)
-        done = getattr(obj, "done", lambda: True)()
-        state = "alive" if not done else "cancelled" if obj.cancelled() else "exited"
+        coro = getattr(obj, "get_coro", lambda: None)()
+        name = getattr(coro, "__qualname__", None)
+        if getattr(obj, "done", lambda: True)():
+            state = "cancelled" if obj.cancelled() else "exited"
+        elif getattr(coro, "cr_running", False):
+            state = "running"  # the task whose code is raising: the test's own
+        else:
+            state = "idle" if _awaits_work(coro) else "busy"
         return [Worker("task", str(name or obj.get_name()), state)]
     return []
+
+
+def _awaits_work(coro: Any) -> bool:
+    """A pending task waiting to be given work or told to go on (a queue's get(), an event or
+    condition), as a pool thread idles in its queue, rather than busy with work of its own."""
+    for _ in range(20):
+        code = getattr(coro, "cr_code", None)
+        if code is not None and (code.co_name, os.path.basename(code.co_filename)) in \
+                _AWAITING_WORK:
+            return True
+        coro = getattr(coro, "cr_await", None)
+        if coro is None:
+            return False
+    return False
+
+
+_AWAITING_WORK = frozenset({("get", "queues.py"), ("wait", "locks.py"),
+                            ("wait_for", "locks.py")})
 
 
 def _thread_worker(thread: threading.Thread, frames: dict[int, FrameType],

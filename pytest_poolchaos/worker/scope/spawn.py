@@ -388,7 +388,8 @@ class Spawns:
             return
         coro = getattr(task, "get_coro", lambda: None)()
         frame = getattr(coro, "cr_frame", None)
-        if frame is not None and str(frame.f_globals.get("__name__", "")).startswith("asyncio"):
+        if frame is not None and str(frame.f_globals.get("__name__", "")).startswith("asyncio") \
+                and _asyncio_made_it():
             return  # the loop's own housekeeping (asyncio.run's shutdown steps)
         name = getattr(coro, "__qualname__", None) or task.get_name()
         log.tasks.append(Started("task", weakref.ref(task), f"task {name}", "", log.origin()))
@@ -477,6 +478,19 @@ class Spawns:
 def error_line(error: BaseException) -> str:
     """How a task's error is told: its type and the start of its message."""
     return f"{type(error).__name__}: {str(error)[:120]}"
+
+
+def _asyncio_made_it() -> bool:
+    """The task being recorded was created by asyncio itself, not through its helpers by the
+    test (a task of asyncio.sleep() the test made is the test's, one asyncio.run made to
+    shut the loop down is not)."""
+    caller: Any = sys._getframe(4)  # past this, _task_created, _contained and the wrapper
+    while caller is not None and caller.f_globals.get("__name__") in _TASK_HELPERS:
+        caller = caller.f_back
+    return caller is None or str(caller.f_globals.get("__name__", "")).startswith("asyncio")
+
+
+_TASK_HELPERS = frozenset({"asyncio.tasks", "asyncio.futures"})
 
 
 def _contained(func: Callable[..., None], *args: Any) -> None:
