@@ -8,9 +8,11 @@ Generates suites in a temporary directory:
 * one: a single passing test, for the whole process's start-up cost.
 
 Each suite runs serially and (except ``one``) with ``-n 2`` (pytest-xdist), with
-``-p no:poolchaos`` and with ``-p poolchaos``, alternating, ``--runs`` times; the script prints
-the medians of wall time and of CPU time (user + system of the pytest process and its workers),
-the ratios and the added microseconds per test (milliseconds for ``one``). Targets: ratio
+``-p no:poolchaos`` and with ``-p poolchaos``, as ``--runs`` pairs (four times as many for
+``one``), the order within a pair swapped every other pair. The script prints the median of the
+per-pair ratios of wall time and of CPU time (user + system of the pytest process and its
+workers) with their interquartile range in brackets, and the median per-pair difference as
+added microseconds per test (milliseconds for ``one``). Targets: ratio
 <= 1.10 in every cell, and at most 20 ms added to the one-test process. The plugin is loaded
 as users load it, by its entry point; the baseline is ``-p no:poolchaos``. Plugin runs keep the
 journal and the history on, as a default run does (``-p no:cacheprovider`` would switch
@@ -24,7 +26,7 @@ history store writes a row per test there, and a test that takes longer than the
 margin (0.1 s) makes the run open the store instead of parking in the pending file: the count
 overstates what the history costs a real run, where a trivial test is a packed quick pass.
 
-    python benchmarks/overhead.py                   # 5 runs per cell
+    python benchmarks/overhead.py                   # 7 pairs per cell
     python benchmarks/overhead.py --runs 9 --no-xdist
     python benchmarks/overhead.py --instructions
 """
@@ -164,22 +166,38 @@ def run_once(suite: Suite, plugin: bool, xdist: bool) -> tuple[float, float]:
 def measure(suite: Suite, xdist: bool, runs: int) -> str:
     for plugin in (False, True):  # warm the bytecode caches and the page cache first
         run_once(suite, plugin, xdist)
-    times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-    for _ in range(runs):
-        for plugin in (False, True):  # alternate so drifting load hits both alike
-            times[plugin].append(run_once(suite, plugin, xdist))
-    wall = {p: statistics.median(t[0] for t in times[p]) for p in times}
-    cpu = {p: statistics.median(t[1] for t in times[p]) for p in times}
+    if suite.name == "one":
+        runs *= 4  # a third of a second each: enough pairs to see a few milliseconds
+    pairs: list[dict[bool, tuple[float, float]]] = []
+    for index in range(runs):
+        # One pair per round, its order swapped every other round: load that drifts within a
+        # round falls on both sides of the comparison alike.
+        order = (False, True) if index % 2 == 0 else (True, False)
+        pairs.append({plugin: run_once(suite, plugin, xdist) for plugin in order})
+    wall = _summary([p[True][0] / p[False][0] for p in pairs])
+    cpu = _summary([p[True][1] / p[False][1] for p in pairs])
+    base = statistics.median(p[False][0] for p in pairs)
+    plugin = statistics.median(p[True][0] for p in pairs)
     mode = "-n 2 " if xdist else "serial"
     if suite.name == "one":
-        added = f"added {(wall[True] - wall[False]) * 1e3:+6.1f} ms wall, " \
-                f"{(cpu[True] - cpu[False]) * 1e3:+6.1f} ms CPU"
+        added = (f"added {_median_gap(pairs, 0) * 1e3:+6.1f} ms wall, "
+                 f"{_median_gap(pairs, 1) * 1e3:+6.1f} ms CPU")
     else:
-        added = f"added {(wall[True] - wall[False]) / suite.tests * 1e6:+7.1f} us/test wall, " \
-                f"{(cpu[True] - cpu[False]) / suite.tests * 1e6:+7.1f} us/test CPU"
-    return (f"{suite.name:<10} {mode}  wall {wall[False]:6.2f}s -> {wall[True]:6.2f}s "
-            f"ratio {wall[True] / wall[False]:5.3f}   CPU {cpu[False]:6.2f}s -> {cpu[True]:6.2f}s "
-            f"ratio {cpu[True] / cpu[False]:5.3f}   {added}")
+        added = (f"added {_median_gap(pairs, 0) / suite.tests * 1e6:+7.1f} us/test wall, "
+                 f"{_median_gap(pairs, 1) / suite.tests * 1e6:+7.1f} us/test CPU")
+    return (f"{suite.name:<10} {mode}  wall {base:6.2f}s -> {plugin:6.2f}s ratio {wall}   "
+            f"CPU ratio {cpu}   {added}")
+
+
+def _summary(ratios: list[float]) -> str:
+    """The median of the per-pair ratios and, in brackets, their middle half: a machine whose
+    runs spread wider than the target cannot tell 1.05 from 1.15, and the reader sees that."""
+    low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios * 3)
+    return f"{statistics.median(ratios):5.3f} [{low:5.3f}-{high:5.3f}]"
+
+
+def _median_gap(pairs: list[dict[bool, tuple[float, float]]], index: int) -> float:
+    return statistics.median(p[True][index] - p[False][index] for p in pairs)
 
 
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
@@ -234,7 +252,7 @@ def _history_path(suite: Suite) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-xdist", action="store_true", help="serial cells only")
     parser.add_argument("--only", nargs="*", default=None,
                         help="suites to run (trivial realistic threads one)")
