@@ -345,3 +345,59 @@ def test_a_shared_pool_an_earlier_test_shut_down_is_pollution_not_this_tests_lif
     own = run.diagnosis("test_shutdown.py::test_c_uses_its_own_pool_after_closing_it")
     assert own["category"] == "lifecycle"
     assert own["polluter"] is None
+
+
+INHERITED = """
+import resource
+import signal
+import socket
+import subprocess
+import sys
+
+
+def test_a_reaper_ignores_its_children():
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # never put back
+    subprocess.Popen([sys.executable, "-c", "pass"]).wait()
+
+
+def test_b_child_exit_status_is_read():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert child.wait() == 3
+
+
+def test_c_caps_open_files():
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))  # never put back
+
+
+def test_d_many_connections():
+    sockets = [socket.socket() for _ in range(80)]
+    for sock in sockets:
+        sock.close()
+"""
+
+
+def test_diagnostic_runs_start_without_the_signals_and_limits_a_test_left(chaostester):
+    # An ignored signal stays ignored across exec and limits are inherited: a confirming
+    # run started with what the polluters left fails "alone" too and clears them.
+    import resource
+    import signal
+
+    sigchld = signal.getsignal(signal.SIGCHLD)
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        chaostester.pytester.makepyfile(test_inherited=INHERITED)
+        run = chaostester.run("--poolchaos-confirm=auto", "--poolchaos-confirm-seconds=60")
+    finally:
+        signal.signal(signal.SIGCHLD, sigchld)
+        resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+    reaped = run.diagnosis("test_b_child_exit_status_is_read")
+    assert reaped["verdict"] == "order-dependent", reaped["evidence"]
+    assert reaped["polluter"] == "test_inherited.py::test_a_reaper_ignores_its_children"
+    # a Popen's wait() compared with a status is no event left unset
+    assert "timeout.event-wait" not in [r["id"] for r in reaped["rules"]]
+    capped = run.diagnosis("test_d_many_connections")
+    assert capped["verdict"] == "order-dependent", capped["evidence"]
+    assert capped["polluter"] == "test_inherited.py::test_c_caps_open_files"
+    # the session itself is left as the tests left it: only the children start clean
+    assert run.test("test_inherited.py::test_d_many_connections")["outcome"] == "failed"

@@ -31,7 +31,10 @@ _TIMED_OUT_AFTER = re.compile(r"timed out after ([0-9.]+) seconds")
 _NOWAIT = re.compile(r"get_nowait\(|block\s*=\s*False|\.get\(\s*False")
 _WAIT_FALSE = re.compile(
     r"where False = <bound method (\w+)\.(wait|is_set|wait_for)\b"
-    r"|^\s*assert\s+(?!not\b)[\w.\[\]()]+\.(wait|is_set|wait_for)\("
+    # the call is the whole assertion (a message may follow): `assert p.wait() == 3` compares
+    # what a Popen's wait() returned, it is no event that stayed unset
+    r"|^\s*assert\s+(?!not\b)[\w.\[\]()]+\.(wait|is_set|wait_for)\((?:[^()]|\([^()]*\))*\)"
+    r"\s*(?:,.*)?$"
 )
 NEAR = 0.8  # share of the limit a failed test used before "near the limit" counts
 #: a wait measured with a clock the test froze (a double with one return value) says nothing

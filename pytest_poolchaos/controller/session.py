@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .. import guard, journal, roles, timeouts
+from ..diagnose import inherited
 from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
 from ..outcome import crash_message, fold
 from ..sanitize import redact_args, redact_text, redact_texts, safe_text
@@ -52,7 +53,7 @@ class ChaosController:
             start=_now(),
             environ=dict(os.environ),
         )
-        self.session.umask = _umask()
+        self.session.inherited = inherited.read()
         self.journal: journal.JournalWriter | None = None
         #: nodeid -> (location, outcome, when, duration, start, stop, worker, crash message,
         #: payload) from the reports so far; records are made from it once, at the end
@@ -300,14 +301,3 @@ def _worker_count(config: pytest.Config) -> int:
 def _randomly_seed(config: pytest.Config) -> int | None:
     seed = getattr(config.option, "randomly_seed", None)
     return seed if isinstance(seed, int) else None
-
-
-def _umask() -> int | None:
-    """The process umask, read the only way there is (set it and put it back) before any
-    test thread runs."""
-    try:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        return mask
-    except OSError:
-        return None

@@ -102,7 +102,7 @@ def refine(session: pytest.Session, settings: Settings, result: SessionResult) -
     confirm = settings.rerun <= 0
     with DiagnosticProgress(config, rounds * (1 + len(victims)) + len(victims)) as progress:
         context = _Context(config, settings, result, Runner(config, settings, result.environ,
-                                                                result.umask),
+                                                                result.inherited),
                            {item.nodeid: item for item in session.items},
                            leaked_resources(result), progress,
                            start + settings.confirm_seconds if confirm else None,

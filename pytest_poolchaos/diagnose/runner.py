@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from ..guard import record
 from ..model import Evidence
 from ..settings import Settings
 from . import child
+from .inherited import restored
 
 # Options of the invocation that change how tests run, so the subprocess must see them too.
 _PASS_WITH_VALUE = ("-p", "-o", "--override-ini", "--timeout", "--timeout-method",
@@ -75,14 +77,14 @@ class Runner:
     """Starts diagnostic pytest subprocesses and counts them."""
 
     def __init__(self, config: pytest.Config, settings: Settings,
-                 environ: Mapping[str, str], umask: int | None = None) -> None:
+                 environ: Mapping[str, str], inherited: dict[str, Any] | None = None) -> None:
         self.cwd = Path(config.rootpath)
         self.base = _base_args(config, settings)
         self.light = _light_args(config) if _can_go_light(config) else self.base
         self.environ = {k: v for k, v in (environ or os.environ).items() if k not in _DROP_ENV}
-        #: the session's umask as it was before the first test: a child inherits the
-        #: current one, which an earlier test may have changed
-        self.umask = -1 if umask is None else umask
+        #: what a child inherits, as it was before the first test: the current state may
+        #: be an earlier test's (a tightened umask, an ignored signal, a lowered limit)
+        self.inherited = inherited
         self.runs = 0
 
     def run(self, nodeids: Sequence[str], timeout: float,
@@ -102,7 +104,7 @@ class Runner:
             # No report file: the controller writes none in a diagnostic child (child.OUT).
             args = [*(self.light if light else [*self.base, *extra]), *nodeids]
             start = time.perf_counter()
-            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout), self.umask,
+            returncode, killed = _call(args, self.cwd, env, max(1.0, timeout), self.inherited,
                                        out)
             seconds = time.perf_counter() - start
             tests = _read(out)
@@ -180,13 +182,23 @@ def _value_of(name: str, arg: str, following: str | None) -> str | None:
 
 
 def _call(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
-          umask: int = -1, out: Path | None = None) -> tuple[int | None, bool]:
-    """The child's exit status and whether it had to be killed. Once the child wrote its
-    last line (``out``), its exit gets ``EXIT_GRACE_S``: a thread or process a test left
-    behind must not hold a diagnosis until the whole budget is spent."""
+          inherited: dict[str, Any] | None = None, out: Path | None = None
+          ) -> tuple[int | None, bool]:
+    """The child's exit status and whether it had to be killed, started with the session's
+    inheritable state and waited for under it (an ignored SIGCHLD would also reap the child
+    before its status is read)."""
+    with restored(inherited):
+        return _started(args, cwd, env, timeout, (inherited or {}).get("umask"), out)
+
+
+def _started(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
+             umask: int | None, out: Path | None) -> tuple[int | None, bool]:
+    """Once the child wrote its last line (``out``), its exit gets ``EXIT_GRACE_S``: a thread
+    or process a test left behind must not hold a diagnosis until the whole budget is
+    spent."""
     process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, umask=umask)
+                               start_new_session=True, umask=-1 if umask is None else umask)
     deadline = clock.monotonic() + timeout
     while True:
         try:

@@ -142,9 +142,10 @@ class SessionResult:
         #: os.environ as it was before the first test: diagnostic subprocesses start from
         #: it, so variables the tests left behind do not leak into isolated reruns.
         self.environ: dict[str, str] = environ or {}
-        #: the process umask before the first test (a test that tightens it would otherwise
-        #: hand it down to every diagnostic subprocess); None where it could not be read
-        self.umask: int | None = None
+        #: what a child process inherits, as it was before the first test (umask, ignored
+        #: signals, blocked signals, resource limits; see diagnose/inherited.py): a test that
+        #: changed it would otherwise hand it down to every diagnostic subprocess
+        self.inherited: dict[str, Any] | None = None
         #: the chaos spec the tests ran under (seed included), None when chaos was off
         self.chaos: str | None = None
 
