@@ -481,7 +481,7 @@ CASES = [
          ev(ConnectionError("connection closed by peer"),
             frame_facts=(FrameFact("double-decided", "`self.sock.closed` in send (conn.py:32) "
                                                      "read self.sock.closed, an attribute a "
-                                                     "Mock made itself (truthy)"),)),
+                                                     "Mock made itself (a Mock: true)"),)),
          # the double was in the raising frame, and no condition read an attribute it made
          ev(ConnectionError("connection closed by peer"),
             frame_facts=(FrameFact("double-at-raise", "self.sock is a Mock in send "

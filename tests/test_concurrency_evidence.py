@@ -911,6 +911,19 @@ def test_send_on_a_double_the_test_closed():
     sock = mock.Mock()
     sock.closed = True  # set by the test: the refusal is what it asked for
     assert Connection(sock).send(b"x") == 1
+
+
+def read_output(command):
+    import subprocess
+
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = child.communicate(timeout=5)
+    return out
+
+
+def test_output_through_a_patched_popen():
+    with mock.patch("subprocess.Popen"):
+        assert read_output(["worker"]) == b""
 """
 
 
@@ -920,10 +933,15 @@ def test_a_mock_attribute_nobody_set_that_decided_a_raise_is_a_mock_gap(chaostes
     gap = result.diagnosis("test_send_through_a_double")
     assert gap["category"] == "mock-gap"
     assert "`self.sock.closed` in send (test_flags.py:" in gap["evidence"][0]
-    assert "an attribute a Mock made itself (truthy)" in gap["evidence"][0]
+    assert "an attribute a Mock made itself (a Mock: true, equal to no real value" in \
+        gap["evidence"][0]
     assert any("double.closed = False" in s["text"] for s in gap["suggestions"])
     closed = result.diagnosis("test_send_on_a_double_the_test_closed")
     assert "mock-gap.unset-attribute" not in [r["id"] for r in closed["rules"]]
+    # unpacking what an unset call returned: iterating a MagicMock gives nothing
+    unpacked = result.diagnosis("test_output_through_a_patched_popen")
+    assert unpacked["category"] == "mock-gap"
+    assert "`child.communicate(timeout=5)` in read_output" in unpacked["evidence"][0]
 
 
 MUTATED = """

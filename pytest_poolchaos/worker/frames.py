@@ -420,8 +420,13 @@ def _enclosing_with(frame: FrameType, at: int) -> set[str]:
 
 
 def _deciding_condition(frame: FrameType, at: int) -> str:
-    """The ``if``/``elif`` condition the failing ``raise`` sits under, else ''."""
+    """What decided the failure from the failing line's source: the ``if``/``elif``
+    condition a ``raise`` sits under, or the right side of a failing unpacking
+    (``out, err = proc.communicate()``); else ''."""
     failing = linecache.getline(frame.f_code.co_filename, at)
+    unpacked = _UNPACKING.match(failing)
+    if unpacked:
+        return unpacked.group(1).strip()
     if not failing.lstrip().startswith("raise"):
         return ""
     depth = len(failing) - len(failing.lstrip())
@@ -434,6 +439,7 @@ def _deciding_condition(frame: FrameType, at: int) -> str:
 
 
 _CONDITION = re.compile(r"^\s*(?:if|elif)\s+(.+?):\s*(?:#.*)?$")
+_UNPACKING = re.compile(r"^\s*\(?\s*\w+\s*,[\w\s,*]*\)?\s*=\s*([^=].*?)\s*(?:#.*)?$")
 
 
 def _unset_attribute(double: Any, name: str, condition: str) -> str:
@@ -446,18 +452,19 @@ def _unset_attribute(double: Any, name: str, condition: str) -> str:
     if made_by is None or type(children) is not dict:
         return ""
     for attr, child in children.items():
-        read = re.search(rf"(?<![\w.]){re.escape(name)}\.{re.escape(attr)}\b(\s*\(\s*\))?",
+        read = re.search(rf"(?<![\w.]){re.escape(name)}\.{re.escape(attr)}\b(\s*\()?",
                          condition)
         if read is None or mock_module(type(child)) is not made_by \
                 or own(child, "_mock_side_effect") is not None \
                 or own(child, "_mock_wraps") is not None:
             continue
         if read.group(1) is None and own(child, "_mock_return_value") is made_by.get("DEFAULT"):
-            return f"{name}.{attr}, an attribute {double_kind(double)} made itself (truthy)"
+            return (f"{name}.{attr}, an attribute {double_kind(double)} made itself (a Mock: "
+                    f"true, equal to no real value, empty when iterated)")
         if read.group(1) is not None and own(child, "_mock_called") is True \
                 and not _set_up(child):
             return (f"{name}.{attr}(), a call {double_kind(double)} answered with a Mock of "
-                    f"its own (truthy)")
+                    f"its own (true, equal to no real value, empty when iterated)")
     return ""
 
 
