@@ -16,7 +16,7 @@ NAME = "pytest_poolchaos"
 
 #: The base every role stands on, the pure classification layer, and the two roles.
 BASE = {"model", "outcome", "guard", "sanitize", "options", "settings", "timeouts", "journal",
-        "probe",
+        "probe", "inherited",
         "roles", "hookspecs"}
 #: package -> packages/modules it must never import
 FORBIDDEN = {

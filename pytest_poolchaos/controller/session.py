@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import guard, journal, roles, timeouts
-from ..diagnose import inherited
+from .. import guard, inherited, journal, roles, timeouts
 from ..model import PAYLOAD_ATTR, SessionResult, TestPayload, TestRecord, WorkerSummary
 from ..outcome import crash_message, fold
 from ..sanitize import redact_args, redact_text, redact_texts, safe_text

@@ -25,10 +25,10 @@ import pytest
 
 from .. import clock
 from ..guard import record
+from ..inherited import restored
 from ..model import Evidence
 from ..settings import Settings
 from . import child
-from .inherited import restored
 
 # Options of the invocation that change how tests run, so the subprocess must see them too.
 _PASS_WITH_VALUE = ("-p", "-o", "--override-ini", "--timeout", "--timeout-method",

@@ -143,7 +143,7 @@ class SessionResult:
         #: it, so variables the tests left behind do not leak into isolated reruns.
         self.environ: dict[str, str] = environ or {}
         #: what a child process inherits, as it was before the first test (umask, ignored
-        #: signals, blocked signals, resource limits; see diagnose/inherited.py): a test that
+        #: signals, blocked signals, resource limits; see inherited.py): a test that
         #: changed it would otherwise hand it down to every diagnostic subprocess
         self.inherited: dict[str, Any] | None = None
         #: the chaos spec the tests ran under (seed included), None when chaos was off

@@ -14,6 +14,7 @@ elsewhere those parts are left as they are.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import threading
@@ -71,14 +72,21 @@ def _umask() -> int | None:
 
 
 def _ignored() -> list[int]:
+    # the classic signals by number (iterating the Signals enum costs several times more,
+    # at every start-up); the real-time ones are not what tests ignore
     found = []
-    for number in signal.Signals:
+    for number in range(1, 32):
         try:
-            if signal.getsignal(number) is signal.SIG_IGN:
-                found.append(int(number))
+            # _signal's own getsignal: signal's wraps every answer in an enum
+            if _getsignal(number) == _IGNORE:
+                found.append(number)
         except (OSError, ValueError):
             continue
     return found
+
+
+_getsignal = importlib.import_module("_signal").getsignal
+_IGNORE = int(signal.SIG_IGN)
 
 
 def _signals(state: dict[str, Any], undo: list[Any]) -> None:
