@@ -4,6 +4,13 @@ line used after it was closed is a lifecycle fault whatever the message says."""
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def rule_ids(diagnosis: dict[str, Any]) -> list[str]:
+    """The ids of every rule that fired for a diagnosis, strongest first."""
+    return [rule["id"] for rule in diagnosis["rules"]]
+
 COUNTER = """
 import asyncio
 
@@ -60,7 +67,7 @@ def test_lost_update_between_asyncio_tasks_is_a_race(chaostester):
     # 199 lost of 200 is not a count off by one or two: no lost-update claim, and the
     # evidence names at most the recorded tasks
     many = result.diagnosis("test_many_tasks_are_recorded_within_a_bound")
-    assert "race.lost-update" not in [r["id"] for r in many["rules"]]
+    assert "race.lost-update" not in rule_ids(many)
     assert result.ret == 1
 
 
@@ -213,7 +220,7 @@ def test_a_wait_with_a_timeout_that_ran_out_is_a_timeout(chaostester):
     assert "2 parties, default timeout 0.1" in barrier["evidence"][0]
     # the wait succeeded (the event was set): what failed is the list, not the wait
     unrelated = result.diagnosis("test_unrelated_assert_after_a_wait")
-    assert "timeout.bounded-wait" not in [r["id"] for r in unrelated["rules"]]
+    assert "timeout.bounded-wait" not in rule_ids(unrelated)
 
 
 RACES = """
@@ -397,7 +404,7 @@ def test_results_fetched_after_the_pools_with_block_are_lifecycle(chaostester):
     # inside the block the pool was running when the error was raised: its exit on the way
     # out is not what happened
     inside = result.diagnosis("test_a_with_block_still_open_closes_on_the_way_out")
-    assert "lifecycle.waited-on-shut-pool" not in [r["id"] for r in inside["rules"]]
+    assert "lifecycle.waited-on-shut-pool" not in rule_ids(inside)
 
 
 STATES = """
@@ -762,7 +769,7 @@ def test_a_total_short_by_one_workers_share_after_all_finished_is_a_lost_update(
     assert result.diagnosis("test_bytes_of_two_batches_with_one_lost")["category"] == "race"
     # nearest negative: the same workers, a total no share explains
     other = result.diagnosis("test_a_total_off_by_no_share")
-    assert "race.lost-update" not in [r["id"] for r in other["rules"]]
+    assert "race.lost-update" not in rule_ids(other)
 
 
 PIPE = """
@@ -816,7 +823,7 @@ def test_joining_a_child_before_reading_its_queue_is_a_deadlock_race(chaostester
     # nearest negative: the child was slow and had sent nothing
     slow = result.diagnosis("test_child_slower_than_the_wait")
     assert slow["category"] == "timeout"
-    assert "race.undrained-pipe" not in [r["id"] for r in slow["rules"]]
+    assert "race.undrained-pipe" not in rule_ids(slow)
 
 
 LOCKS = """
@@ -879,12 +886,12 @@ def test_locks_a_library_object_takes_inside_its_own_calls_are_not_held(chaostes
     assert "another worker gave up the same way (TimeoutError: timed out locking" in \
         deadlock["evidence"][1]
     # the other worker's error is the same wait giving up, not a task that died with work
-    assert "lifecycle.died-with-work" not in [r["id"] for r in deadlock["rules"]]
+    assert "lifecycle.died-with-work" not in rule_ids(deadlock)
     # A Queue's mutex and conditions are reachable from the frame that called get(), but
     # get() gave them back before it raised: a consumer that gave up waited, it held nothing.
     consumer = result.diagnosis("test_consumer_gets_an_item")
     assert consumer["category"] == "timeout"
-    assert [r["id"] for r in consumer["rules"] if r["id"].startswith("race.")] == []
+    assert [rule for rule in rule_ids(consumer) if rule.startswith("race.")] == []
 
 
 FLAGS = """
@@ -937,7 +944,7 @@ def test_a_mock_attribute_nobody_set_that_decided_a_raise_is_a_mock_gap(chaostes
         gap["evidence"][0]
     assert any("double.closed = False" in s["text"] for s in gap["suggestions"])
     closed = result.diagnosis("test_send_on_a_double_the_test_closed")
-    assert "mock-gap.unset-attribute" not in [r["id"] for r in closed["rules"]]
+    assert "mock-gap.unset-attribute" not in rule_ids(closed)
     # unpacking what an unset call returned: iterating a MagicMock gives nothing
     unpacked = result.diagnosis("test_output_through_a_patched_popen")
     assert unpacked["category"] == "mock-gap"
@@ -983,7 +990,7 @@ def test_a_task_that_died_of_another_threads_write_is_a_race_not_lifecycle(chaos
     assert race["category"] == "race"
     assert race["evidence"][0].startswith(
         "a worker task raised RuntimeError: dictionary changed size during iteration")
-    assert "lifecycle.died-with-work" not in [r["id"] for r in race["rules"]]
+    assert "lifecycle.died-with-work" not in rule_ids(race)
 
 
 FROZEN = """
@@ -1046,13 +1053,13 @@ def test_a_double_that_stops_time_or_says_alive_is_the_mock_gap(chaostester):
     # the same wait on a patched clock that advances: the deadline passed, a timeout
     moving = result.diagnosis("test_ready_on_a_clock_that_moves")
     assert moving["category"] == "timeout"
-    assert "mock-gap.frozen-clock" not in [r["id"] for r in moving["rules"]]
+    assert "mock-gap.frozen-clock" not in rule_ids(moving)
     alive = result.diagnosis("test_worker_through_a_patched_process")
     assert alive["category"] == "mock-gap"
     assert "worker.is_alive(), a call a MagicMock answered with a Mock of its own" in \
         alive["evidence"][0]
     configured = result.diagnosis("test_worker_whose_double_says_it_ended")
-    assert "mock-gap.unset-attribute" not in [r["id"] for r in configured["rules"]]
+    assert "mock-gap.unset-attribute" not in rule_ids(configured)
 
 
 EARLY = """
@@ -1095,7 +1102,7 @@ def test_a_task_of_asyncio_sleep_the_test_made_is_work_in_progress(chaostester):
     assert early["category"] == "timeout"
     assert "task 'sleep' busy was still at work" in early["evidence"][0]
     # before: the AssertionError was read as asyncio refusing a call (its module was last)
-    assert "lifecycle.refused-by-state" not in [r["id"] for r in early["rules"]]
+    assert "lifecycle.refused-by-state" not in rule_ids(early)
     # a task waiting on a queue for work is idle, as a pool thread is: not work in progress
     idle = result.diagnosis("test_consumer_waiting_for_work_is_idle")
-    assert "timeout.work-in-progress" not in [r["id"] for r in idle["rules"]]
+    assert "timeout.work-in-progress" not in rule_ids(idle)
