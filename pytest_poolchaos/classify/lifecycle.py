@@ -16,6 +16,7 @@ from .signals import (
     killed,
     line,
     literal,
+    refused_by_machinery,
     refused_shared,
     search,
     where,
@@ -341,7 +342,7 @@ def refused_by_state(e: Evidence) -> Finding | None:
     raiser = exc.modules[-1] if exc.modules else ""
     # exact types: a subclass (BrokenBarrierError, a project's own error) has a meaning of
     # its own
-    machinery = raiser.startswith(_STATEFUL) and exc.type in _REFUSALS
+    machinery = refused_by_machinery(exc)
     closed_fd = exc.is_a("builtins.OSError") and "[Errno 9]" in exc.message
     if not machinery and not closed_fd:
         return None
@@ -367,11 +368,6 @@ def _earlier_tests_doing(e: Evidence) -> bool:
             and bool(refused_shared(e)))
 
 
-_STATEFUL = ("threading", "multiprocessing", "concurrent.futures", "asyncio", "subprocess",
-             "selectors")
-_REFUSALS = ("builtins.RuntimeError", "builtins.AssertionError", "builtins.ValueError",
-             "asyncio.exceptions.InvalidStateError",
-             "concurrent.futures._base.InvalidStateError")
 
 
 def worker_exit(e: Evidence) -> Finding | None:

@@ -7,8 +7,8 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["RACED", "describe", "hit", "line", "num", "pct", "refused_shared", "secs", "short",
-           "where"]
+__all__ = ["RACED", "describe", "hit", "line", "num", "pct", "refused_by_machinery",
+           "refused_shared", "secs", "short", "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
 #: often such guesses were right on the tune half of the accuracy corpus.
@@ -147,8 +147,19 @@ def literal(text: str) -> object:
         return None
 
 
-#: the machinery whose objects refuse calls by their state (shut down, closed, finished)
-_STATEFUL = ("concurrent.futures", "multiprocessing", "asyncio", "threading", "queue")
+#: the machinery whose objects refuse calls by their state (not started, shut down, closed)
+_STATEFUL = ("threading", "multiprocessing", "concurrent.futures", "asyncio", "subprocess",
+             "selectors", "queue")
+#: how they refuse: exact types (BrokenBarrierError, a project's own error mean more)
+_REFUSALS = ("builtins.RuntimeError", "builtins.AssertionError", "builtins.ValueError",
+             "asyncio.exceptions.InvalidStateError",
+             "concurrent.futures._base.InvalidStateError")
+
+
+def refused_by_machinery(exc: ExceptionRecord) -> bool:
+    """The concurrency machinery itself raised it, refusing a call in its object's state."""
+    raiser = exc.modules[-1] if exc.modules else ""
+    return raiser.startswith(_STATEFUL) and exc.type in _REFUSALS
 
 
 def refused_shared(e: Evidence) -> str:
@@ -157,9 +168,6 @@ def refused_shared(e: Evidence) -> str:
     earlier test shut down or closed is state the two tests share, not a resource left
     running (a server an earlier test left on a port makes the victim start one of its own)."""
     exc = e.outermost
-    if exc is None or not exc.modules or e.workers:
+    if exc is None or e.workers or not refused_by_machinery(exc):
         return ""
-    raiser = exc.modules[-1]
-    stateful = raiser.startswith(_STATEFUL) and exc.type in ("builtins.RuntimeError",
-                                                              "builtins.ValueError")
-    return raiser if stateful else ""
+    return exc.modules[-1]
