@@ -443,7 +443,7 @@ _UNPACKING = re.compile(r"^\s*\(?\s*\w+\s*,[\w\s,*]*\)?\s*=\s*([^=].*?)\s*(?:#.*
 
 
 def _unset_attribute(double: Any, name: str, condition: str) -> str:
-    """'self.sock.closed, an attribute the Mock made itself (truthy)': an attribute of a
+    """'self.sock.closed, an attribute the Mock made itself (...)': an attribute of a
     unittest.mock double that ``condition`` reads, or a method it calls, that nobody set up,
     so the double answered with a child Mock, which is true as a condition (the real
     object's flag or ``is_alive()`` was False)."""
@@ -800,18 +800,15 @@ def _library_part(frame: FrameType, name: str) -> bool:
     owner, dot, _ = name.partition(".")
     if not dot:
         return False
-    name = class_attr(type(frame.f_locals.get(owner)), "__module__")
-    module = sys.modules.get(name) if isinstance(name, str) else None
+    defined_in = class_attr(type(frame.f_locals.get(owner)), "__module__")
+    module = sys.modules.get(defined_in) if isinstance(defined_in, str) else None
     if module is None:
         return False
     path = getattr(module, "__file__", None)
     if not isinstance(path, str):  # built into the interpreter
-        return name.partition(".")[0] in sys.stdlib_module_names
+        return defined_in.partition(".")[0] in sys.stdlib_module_names
     # by where it lives, not by name: a project's own ``test`` package is not the stdlib's
-    return path.startswith(_STDLIB) and "site-packages" not in path
-
-
-_STDLIB = os.path.dirname(os.__file__) + os.sep
+    return path.startswith(_STDLIB + os.sep) and "site-packages" not in path
 
 
 def _doubles(frame: FrameType) -> list[FrameFact]:
