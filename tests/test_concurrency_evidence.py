@@ -1092,6 +1092,23 @@ def test_consumer_waiting_for_work_is_idle():
         finally:
             consumer.cancel()
     asyncio.run(main())
+
+
+def test_results_after_the_consumer_was_stopped():
+    async def main():
+        jobs, done = asyncio.Queue(), []
+
+        async def consume():
+            while True:
+                done.append(await jobs.get())
+
+        consumer = asyncio.create_task(consume())
+        consumer.cancel()  # before the work arrives
+        await asyncio.sleep(0)
+        jobs.put_nowait("job")
+        await asyncio.sleep(0)
+        assert len(done) == 1
+    asyncio.run(main())
 """
 
 
@@ -1106,3 +1123,8 @@ def test_a_task_of_asyncio_sleep_the_test_made_is_work_in_progress(chaostester):
     # a task waiting on a queue for work is idle, as a pool thread is: not work in progress
     idle = result.diagnosis("test_consumer_waiting_for_work_is_idle")
     assert "timeout.work-in-progress" not in rule_ids(idle)
+    # ... nor is it a cancelled one: the finally: that cancelled it ran after the assert
+    assert "lifecycle.cancelled" not in rule_ids(idle)
+    stopped = result.diagnosis("test_results_after_the_consumer_was_stopped")
+    assert stopped["category"] == "lifecycle"
+    assert "lifecycle.cancelled" in rule_ids(stopped)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 import sys
 
-from ..model import Comparison, Evidence, ExceptionRecord, Finding, Suggestion, Verdict
+from ..model import (
+    Comparison,
+    Evidence,
+    ExceptionRecord,
+    Finding,
+    FrameFact,
+    Suggestion,
+    Verdict,
+)
 from .signals import (
     FALLBACK_SCORE,
     RACED,
@@ -136,7 +144,7 @@ def cancelled(e: Evidence) -> Finding | None:
     had work): asyncio's CancelledError reached the test."""
     exc = e.outermost
     c = e.comparison
-    gone = e.facts("cancelled")
+    gone = [f for f in e.facts("cancelled") if not _cancelled_later(f, e)]
     if gone and c is not None and c.op == "==" and _fewer(c):
         return hit(
             0.7,
@@ -151,6 +159,14 @@ def cancelled(e: Evidence) -> Finding | None:
          f"it finished its work"],
         _CANCEL_ADVICE,
     )
+
+
+def _cancelled_later(fact: FrameFact, e: Evidence) -> bool:
+    """A task read as cancelled after the failure (a ``finally:`` cancelled it), while the
+    test's tasks as they were at the failed assert were none of them cancelled."""
+    tasks = [w for w in e.workers if w.kind == "task"]
+    return "(Task)" in fact.detail and bool(tasks) and all(w.state != "cancelled"
+                                                           for w in tasks)
 
 
 _CANCEL_ADVICE = Suggestion(
