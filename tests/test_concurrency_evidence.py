@@ -107,6 +107,16 @@ def test_a_with_block_closes_its_file_on_the_way_out(tmp_path):
     (tmp_path / "conf.json").write_text("{broken")
     with open(tmp_path / "conf.json") as conf:
         json.loads(conf.read())
+
+
+def test_a_finally_closes_the_connection_on_the_way_out():
+    db = sqlite3.connect(":memory:")
+    db.execute("create table counts (n text)")
+    db.execute("insert into counts values ('x1')")
+    try:
+        assert int(db.execute("select n from counts").fetchone()[0]) == 1
+    finally:
+        db.close()
 """
 
 
@@ -118,7 +128,8 @@ def test_a_connection_used_after_another_thread_closed_it_is_lifecycle(chaostest
     assert "self.db (Connection) was closed in add" in closed["evidence"][0]
     assert "thread 'Thread-" in closed["evidence"][0]
     for name in ("test_parse_after_closing_an_unrelated_file",
-                 "test_a_with_block_closes_its_file_on_the_way_out"):
+                 "test_a_with_block_closes_its_file_on_the_way_out",
+                 "test_a_finally_closes_the_connection_on_the_way_out"):
         assert result.category(name) == "unclassified", name
 
 

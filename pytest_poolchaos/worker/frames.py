@@ -404,8 +404,9 @@ def _from_async_mock(coroutine: CoroutineType[Any, Any, Any]) -> bool:
 
 
 def _enclosing_with(frame: FrameType, at: int) -> set[str]:
-    """Names bound by the `with` blocks the failing line sits in: their exit ran on the
-    failure's way out. A block that had ended before the line ran closed its object then."""
+    """Names bound by the `with` blocks the failing line sits in, and names the `finally:`
+    of a `try` it sits in uses: their exit and cleanup ran on the failure's way out. A block
+    that had ended before the line ran closed its object then."""
     failing = linecache.getline(frame.f_code.co_filename, at)
     depth = len(failing) - len(failing.lstrip())
     names: set[str] = set()
@@ -415,8 +416,38 @@ def _enclosing_with(frame: FrameType, at: int) -> set[str]:
         indent = len(text) - len(text.lstrip())
         if indent < depth:
             names.update(_WITH_AS.findall(text))
+            if text.strip() == "try:":
+                names.update(_finally_names(frame, at, indent))
             depth = indent
     return names
+
+
+def _finally_names(frame: FrameType, at: int, indent: int) -> set[str]:
+    """Objects (``conn`` of ``conn.close()``) the `finally:` of the `try` at ``indent``
+    uses, reading on from the failing line."""
+    body: list[str] = []
+    inside = False
+    for lineno in range(at + 1, at + _AHEAD):
+        text = linecache.getline(frame.f_code.co_filename, lineno)
+        if not text:
+            break
+        if not text.strip():
+            continue
+        level = len(text) - len(text.lstrip())
+        if inside and level <= indent:
+            break
+        if level < indent:
+            break
+        if level == indent:
+            inside = text.strip().startswith("finally")
+            body.append(text.split(":", 1)[1] if inside else "")
+        elif inside:
+            body.append(text)
+    return set(_USED.findall("\n".join(body)))
+
+
+_AHEAD = 200  # lines read past the failing one for its `finally:`
+_USED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\.")
 
 
 def _deciding_condition(frame: FrameType, at: int) -> str:
