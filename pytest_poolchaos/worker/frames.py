@@ -349,10 +349,13 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
         if _unread_pipe(value):
             facts.append(FrameFact("unread-pipe", f"{name} ({kind.__name__}) had data in its "
                                                   f"pipe that nobody read, in {_where(frame)}"))
-        if _cancelled(value):
+        # what a with block or a finally: stopped on the failure's way out was not stopped
+        # when the failing line ran
+        cleaned_up = name.split(".", 1)[0] in managed
+        if not cleaned_up and _cancelled(value):
             facts.append(FrameFact("cancelled", f"{name} ({kind.__name__}) was cancelled "
                                                 f"before it ran, in {_where(frame)}"))
-        state = closed_state(value) if name.split(".", 1)[0] not in managed else ""
+        state = closed_state(value) if not cleaned_up else ""
         if state:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
