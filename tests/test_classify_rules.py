@@ -597,6 +597,16 @@ CASES = [
             frame_facts=(ON_WORKER,)),
          ev(FileExistsError(17, "File exists", "/tmp/spool")),
          "raised on a worker thread while 2 threads ran", "exist_ok=True"),
+    Case("race.self-deadlock",
+         ev(TimeoutError("worker still running after 1 s"),
+            frame_facts=(FrameFact("self-deadlock", "`with self.lock:` in _store (reg.py:9) "
+                                                    "waits for self.lock, which the same thread "
+                                                    "already holds at `with self.lock:` in add "
+                                                    "(reg.py:5); a Lock is not reentrant"),)),
+         # the same wait on a lock another thread holds: no fact, a plain timeout
+         ev(TimeoutError("worker still running after 1 s"),
+            frame_facts=(FrameFact("lock", "lock self.lock in _store (reg.py:9)"),)),
+         "the thread waits for itself", "RLock"),
     Case("race.lock-order",
          ev(LockTimeout("timed out locking bob after 0.5s"), workers=DONE,
             frame_facts=(ON_WORKER, FrameFact("lock", "lock first.lock in transfer (bank.py:20)"),

@@ -1139,3 +1139,74 @@ def test_a_task_of_asyncio_sleep_the_test_made_is_work_in_progress(chaostester):
     stopped = result.diagnosis("test_results_after_the_consumer_was_stopped")
     assert stopped["category"] == "lifecycle"
     assert "lifecycle.cancelled" in rule_ids(stopped)
+
+
+REENTERED = """
+import threading
+
+import pytest
+
+
+class Registry:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, item):
+        with self.lock:
+            self._store(item)
+
+    def _store(self, item):
+        with self.lock:  # taken again by the thread that holds it
+            self.items.append(item)
+
+
+@pytest.mark.timeout(1)
+def test_add_from_the_test_thread():
+    registry = Registry()
+    registry.add(1)
+
+
+@pytest.mark.timeout(1)
+def test_add_from_a_worker_thread():
+    registry = Registry()
+    worker = threading.Thread(target=registry.add, args=(1,), daemon=True)
+    worker.start()
+    worker.join()
+
+
+@pytest.mark.timeout(1)
+def test_add_while_another_thread_holds_the_lock():
+    registry = Registry()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with registry.lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    holding.wait(10)
+    try:
+        with registry.lock:
+            registry.items.append(1)
+    finally:
+        release.set()
+"""
+
+
+def test_a_thread_waiting_for_a_lock_it_holds_itself_is_a_race(chaostester):
+    chaostester.pytester.makepyfile(test_reentered=REENTERED)
+    result = chaostester.run()
+    for name in ("test_add_from_the_test_thread", "test_add_from_a_worker_thread"):
+        stuck = result.diagnosis(name)
+        assert stuck["category"] == "race", name
+        assert stuck["evidence"][0].startswith("`with self.lock:` in _store (test_reentered.py:"), \
+            stuck["evidence"]
+        assert "already holds at `with self.lock:` in add" in stuck["evidence"][0]
+        assert any("RLock" in s["text"] for s in stuck["suggestions"])
+    # the lock is held by another thread, which would let go: a wait that ran out
+    held = result.diagnosis("test_add_while_another_thread_holds_the_lock")
+    assert held["category"] == "timeout"
+    assert "race.self-deadlock" not in rule_ids(held)

@@ -98,6 +98,7 @@ RULES: tuple[Rule, ...] = (
     _rule("mock-gap.double-in-computation", _M, mockgap.double_in_computation),
     _rule("mock-gap.unset-attribute", _M, mockgap.unset_attribute_decided),
     _rule("mock-gap.frozen-clock", _M, mockgap.frozen_clock),
+    _rule("race.self-deadlock", _R, race.self_deadlock),
     _rule("race.lock-ownership", _R, race.lock_ownership),
     _rule("race.concurrent-mutation", _R, race.concurrent_mutation),
     _rule("race.generator-reentry", _R, race.generator_reentry),

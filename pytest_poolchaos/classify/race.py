@@ -37,6 +37,23 @@ _LOCK_WORDS = re.compile(r"(?i)\block\b|un-?acquired|release unlocked|not owned|
 _COUNT_OFF = 2  # a lost update or a double check-then-act moves a count by one or two
 
 
+def self_deadlock(e: Evidence) -> Finding | None:
+    """A thread of the test waits for a plain Lock it already holds itself (read from its
+    live frames): nothing else will ever release it, so whatever waited on that thread
+    (a join, pytest-timeout) was bound to run out."""
+    stuck = e.facts("self-deadlock")
+    if not stuck:
+        return None
+    return hit(
+        0.97,
+        [f"{stuck[0].detail}: the thread waits for itself", *(f.detail for f in stuck[1:2])],
+        Suggestion("The same thread takes the lock again while holding it (a method that "
+                   "holds it calls another that takes it too): use threading.RLock, or have "
+                   "the inner method expect the lock held (a _locked variant) instead of "
+                   "taking it again; a longer timeout never helps."),
+    )
+
+
 def lock_ownership(e: Evidence) -> Finding | None:
     """A lock was released or used from a thread that does not own it: the RuntimeError
     about a lock, raised in a frame holding that lock, in a test that ran threads."""

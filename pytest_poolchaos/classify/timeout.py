@@ -37,8 +37,9 @@ _WAIT_FALSE = re.compile(
     r"\s*(?:,.*)?$"
 )
 NEAR = 0.8  # share of the limit a failed test used before "near the limit" counts
-#: a wait measured with a clock the test froze (a double with one return value) says nothing
-#: about how long the work takes: only supporting (mock-gap.frozen-clock tells the cause)
+#: a wait measured with a clock the test froze (a double with one return value), or one on a
+#: thread that waits for a lock it holds itself, says nothing about how long the work takes:
+#: only supporting (mock-gap.frozen-clock, race.self-deadlock tell the cause)
 _STILL = 0.3
 
 
@@ -52,7 +53,7 @@ def pytest_timeout(e: Evidence) -> Finding | None:
     scope = "the test function" if info.func_only else "setup, call and teardown"
     alive = [str(entry) for entry in e.alive or ()][:5]
     return hit(
-        _STILL if e.facts("frozen-clock") else 0.95,
+        _STILL if e.facts("frozen-clock") or e.facts("self-deadlock") else 0.95,
         [f"pytest-timeout fired during {e.when}: limit {secs(limit)} on {scope}{ran}",
          f"the {secs(limit)} limit comes from {info.source or 'the pytest-timeout configuration'}"
          f" (method {info.method or 'signal'})",

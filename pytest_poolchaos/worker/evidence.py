@@ -125,8 +125,10 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))
     hidden += tuple(FrameFact("frozen-clock", text) for text in scope.frozen_clocks())
-    return (frames.workers(scope.started(), scope.ended()),
-            frames.frame_facts((e for e, _ in chain), root) + hidden)
+    started = scope.started()
+    return (frames.workers(started, scope.ended()),
+            frames.frame_facts((e for e, _ in chain), root) + hidden
+            + frames.self_deadlocks([e for e, _ in chain], started))
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:

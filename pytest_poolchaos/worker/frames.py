@@ -33,7 +33,7 @@ from ..model import FrameFact, Worker
 if TYPE_CHECKING:
     from .scope.spawn import Started
 
-__all__ = ["class_attr", "frame_facts", "own", "workers"]
+__all__ = ["class_attr", "frame_facts", "own", "self_deadlocks", "workers"]
 
 _LOCKS: tuple[type, ...] = (_thread.LockType, _thread.RLock, threading.Condition,
                             threading.Semaphore, threading.BoundedSemaphore)
@@ -252,6 +252,74 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _test_frame(frame, lines[frame])
         reads += [r for frame in user for r in _reads(frame, root)]
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
+
+
+def self_deadlocks(errors: Iterable[BaseException], started: Iterable[Started]
+                   ) -> tuple[FrameFact, ...]:
+    """Threads of the test (the failing one included) blocked acquiring a plain Lock that an
+    outer frame of the same thread already holds: a Lock is not reentrant, so that thread
+    waits for itself for ever."""
+    stacks = [[frame for frame, _ in _tb_lines(error.__traceback__)][::-1] for error in errors]
+    live = sys._current_frames()
+    for entry in started:
+        thread = entry.ref() if entry.kind == "thread" else None
+        if isinstance(thread, threading.Thread) and thread.ident in live:
+            stacks.append(list(_stack(live[thread.ident])))
+    found = [text for stack in stacks if (text := _waits_for_itself(stack))]
+    return tuple(FrameFact("self-deadlock", text) for text in dict.fromkeys(found))
+
+
+def _waits_for_itself(stack: list[FrameType]) -> str:
+    """``stack`` runs innermost first: its innermost user frame waits at ``with X:`` or
+    ``X.acquire(`` on a plain Lock that a ``with`` block of an outer frame holds."""
+    for index, frame in enumerate(stack):
+        if frame.f_code.co_filename.startswith(_STDLIB) or _module(frame).startswith(_RUNNER):
+            continue  # threading's own frames, or pytest-timeout's handler, sit above the user's
+        text = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        wanted = _acquired(text)
+        lock = _resolve(wanted, _names(frame)) if wanted else None
+        if type(lock) is not _thread.LockType:
+            return ""
+        for outer in stack[index:]:
+            for expression in _holding(outer):
+                if _resolve(expression, _names(outer)) is lock:
+                    return (f"`{text.split('#', 1)[0].strip()}` in {_where(frame)} waits for "
+                            f"{wanted}, which "
+                            f"the same thread already holds at `with {expression}:` in "
+                            f"{_where(outer)}; a Lock is not reentrant")
+        return ""
+    return ""
+
+
+def _names(frame: FrameType) -> dict[str, Any]:
+    """What a name in the frame's source means: its locals over its module's globals."""
+    return {**frame.f_globals, **frame.f_locals}
+
+
+def _acquired(text: str) -> str:
+    """``self.lock`` of ``with self.lock:`` or ``self.lock.acquire(...)``, else ''."""
+    found = _WITH_LOCK.match(text) or _ACQUIRE.match(text)
+    return found.group(1) if found else ""
+
+
+def _holding(frame: FrameType) -> list[str]:
+    """The expressions of the ``with`` blocks the frame's current line sits in."""
+    current = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    depth = len(current) - len(current.lstrip())
+    held: list[str] = []
+    for _, text in reversed(list(_lines_before(frame, frame.f_lineno))):
+        indent = len(text) - len(text.lstrip())
+        if text.strip() and indent < depth:
+            found = _WITH_LOCK.match(text)
+            if found:
+                held.append(found.group(1))
+            depth = indent
+    return held
+
+
+_RUNNER = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist")
+_WITH_LOCK = re.compile(r"^\s*with\s+([A-Za-z_][\w.]*)\s*:")
+_ACQUIRE = re.compile(r"^.*?([A-Za-z_][\w.]*)\.acquire\(")
 
 
 def _deadline_raised(frame: FrameType, error: BaseException) -> list[FrameFact]:
