@@ -304,17 +304,8 @@ def _acquired(text: str) -> str:
 
 def _holding(frame: FrameType) -> list[str]:
     """The expressions of the ``with`` blocks the frame's current line sits in."""
-    current = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    depth = len(current) - len(current.lstrip())
-    held: list[str] = []
-    for _, text in reversed(list(_lines_before(frame, frame.f_lineno))):
-        indent = len(text) - len(text.lstrip())
-        if text.strip() and indent < depth:
-            found = _WITH_LOCK.match(text)
-            if found:
-                held.append(found.group(1))
-            depth = indent
-    return held
+    return [found.group(1) for _, text in _headers(frame, frame.f_lineno)
+            if (found := _WITH_LOCK.match(text))]
 
 
 _RUNNER = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist")
@@ -478,19 +469,24 @@ def _enclosing_with(frame: FrameType, at: int) -> set[str]:
     """Names bound by the `with` blocks the failing line sits in, and names the `finally:`
     of a `try` it sits in uses: their exit and cleanup ran on the failure's way out. A block
     that had ended before the line ran closed its object then."""
+    names: set[str] = set()
+    for indent, text in _headers(frame, at):
+        names.update(_WITH_AS.findall(text))
+        if text.strip() == "try:":
+            names.update(_finally_names(frame, at, indent))
+    return names
+
+
+def _headers(frame: FrameType, at: int) -> Iterator[tuple[int, str]]:
+    """(indentation, text) of each block header line ``at`` sits in, innermost first: the
+    first line above it indented less, then the first above that indented less again."""
     failing = linecache.getline(frame.f_code.co_filename, at)
     depth = len(failing) - len(failing.lstrip())
-    names: set[str] = set()
     for _, text in reversed(list(_lines_before(frame, at))):
-        if not text.strip():
-            continue
         indent = len(text) - len(text.lstrip())
-        if indent < depth:
-            names.update(_WITH_AS.findall(text))
-            if text.strip() == "try:":
-                names.update(_finally_names(frame, at, indent))
+        if text.strip() and indent < depth:
+            yield indent, text
             depth = indent
-    return names
 
 
 def _finally_names(frame: FrameType, at: int, indent: int) -> set[str]:
@@ -531,12 +527,9 @@ def _deciding_condition(frame: FrameType, at: int) -> str:
         return unpacked.group(1).strip()
     if not failing.lstrip().startswith("raise"):
         return ""
-    depth = len(failing) - len(failing.lstrip())
-    for _, text in reversed(list(_lines_before(frame, at))):
-        indent = len(text) - len(text.lstrip())
-        if text.strip() and indent < depth:
-            found = _CONDITION.match(text)
-            return found.group(1).strip() if found else ""
+    for _, text in _headers(frame, at):
+        found = _CONDITION.match(text)
+        return found.group(1).strip() if found else ""
     return ""
 
 
