@@ -273,7 +273,7 @@ def _waits_for_itself(stack: list[FrameType]) -> str:
     """``stack`` runs innermost first: its innermost user frame waits at ``with X:`` or
     ``X.acquire(`` on a plain Lock that a ``with`` block of an outer frame holds."""
     for index, frame in enumerate(stack):
-        if frame.f_code.co_filename.startswith(_STDLIB) or _module(frame).startswith(_RUNNER):
+        if _is_stdlib(frame) or _is_own(frame) or _module(frame).startswith("pytest_timeout"):
             continue  # threading's own frames, or pytest-timeout's handler, sit above the user's
         text = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
         wanted = _acquired(text)
@@ -308,7 +308,6 @@ def _holding(frame: FrameType) -> list[str]:
             if (found := _WITH_LOCK.match(text))]
 
 
-_RUNNER = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xdist")
 _WITH_LOCK = re.compile(r"^\s*with\s+([A-Za-z_][\w.]*)\s*:")
 _ACQUIRE = re.compile(r"^.*?([A-Za-z_][\w.]*)\.acquire\(")
 
@@ -903,7 +902,7 @@ def _library_part(frame: FrameType, name: str) -> bool:
     if not isinstance(path, str):  # built into the interpreter
         return defined_in.partition(".")[0] in sys.stdlib_module_names
     # by where it lives, not by name: a project's own ``test`` package is not the stdlib's
-    return path.startswith(_STDLIB + os.sep) and "site-packages" not in path
+    return _in_stdlib(path)
 
 
 def _doubles(frame: FrameType) -> list[FrameFact]:
@@ -1010,8 +1009,11 @@ def _is_own(frame: FrameType) -> bool:
 
 
 def _is_stdlib(frame: FrameType) -> bool:
-    filename = frame.f_code.co_filename
-    return filename.startswith(_STDLIB) and "site-packages" not in filename
+    return _in_stdlib(frame.f_code.co_filename)
+
+
+def _in_stdlib(filename: str) -> bool:
+    return filename.startswith(_STDLIB + os.sep) and "site-packages" not in filename
 
 
 def _is_user(frame: FrameType, root: str) -> bool:
