@@ -118,8 +118,9 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
 def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                 scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
     root = str(item.config.rootpath)
+    errors = [error for error, _ in chain]
     # the failure's own chain may be the future's error, retrieved by result(): not hidden
-    shown = {error_line(e) for e, _ in chain}
+    shown = {error_line(e) for e in errors}
     hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
@@ -127,8 +128,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += tuple(FrameFact("frozen-clock", text) for text in scope.frozen_clocks())
     started = scope.started()
     return (frames.workers(started, scope.ended()),
-            frames.frame_facts((e for e, _ in chain), root) + hidden
-            + frames.self_deadlocks([e for e, _ in chain], started))
+            frames.frame_facts(errors, root) + hidden + frames.self_deadlocks(errors, started))
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:

@@ -382,21 +382,23 @@ _CLOCKS = frozenset({"monotonic", "monotonic_ns", "perf_counter", "perf_counter_
 def _frozen(target: object, attribute: str, original: object, double: object) -> str:
     if attribute not in _CLOCKS or getattr(original, "__module__", None) != "time":
         return ""
-    calls = getattr(double, "call_count", 0)
-    value = getattr(double, "return_value", None) if hasattr(double, "call_count") else None
+    if isinstance(double, FunctionType):  # autospec'd: its records are on its mock
+        double = getattr(double, "mock", None)
+    # the double's own records: reading .return_value of an unset Mock would make one
+    recorded = getattr(double, "__dict__", {})
+    calls, value = recorded.get("_mock_call_count"), recorded.get("_mock_return_value")
     if not isinstance(calls, int) or calls < 2 or type(value) not in (int, float) \
-            or getattr(double, "side_effect", None) is not None:
+            or recorded.get("_mock_side_effect") is not None:
         return ""
-    owner = getattr(target, "__name__", type(target).__name__)
-    return (f"{owner}.{attribute} was patched with a double that gave {value!r} on each of "
-            f"its {calls} calls: a clock that never moves")
+    return (f"{_owner(target)}.{attribute} was patched with a double that gave {value!r} on "
+            f"each of its {calls} calls: a clock that never moves")
 
 
 def _missed(target: object, attribute: str, original: object, double: object,
             root: str) -> str:
     if original is None or getattr(double, "called", True) is not False:
         return ""
-    owner = getattr(target, "__name__", type(target).__name__)
+    owner = _owner(target)
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
         if module is target or not path.startswith(root) or "site-packages" in path:
@@ -410,6 +412,11 @@ def _missed(target: object, attribute: str, original: object, double: object,
             continue
         return f"{owner}.{attribute} was patched and its double never called, while {holder}"
     return ""
+
+
+def _owner(target: object) -> str:
+    """How a patch's target reads in a message: a module's name, else its type's."""
+    return str(getattr(target, "__name__", type(target).__name__))
 
 
 def _default_holding(module: object, original: object) -> str:
