@@ -30,6 +30,7 @@ import pytest
 import orders_app
 
 KEEP = []
+SHARED_PAIR = socket.socketpair()
 # Made at import, as an application's modules make theirs.
 LOGGERS = [logging.getLogger(name) for name in ("orders.db", "orders.queue", "orders.api")]
 
@@ -45,6 +46,15 @@ def test_socket_closed():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
+
+def test_socketpair_half_closed():
+    here, there = socket.socketpair()
+    here.close()  # the lowest free number is back where it was; one descriptor is not
+    KEEP.append(there)
+
+def test_shared_pair_closed():
+    for end in SHARED_PAIR:  # made before the session: closing it opens nothing
+        end.close()
 
 def test_file_left_open(tmp_path):
     KEEP.append(open(tmp_path / "orders.log", "w"))
@@ -204,6 +214,7 @@ class Single:
 
 FOUND = [
     ("test_socket_left_open", "socket", "inet 127.0.0.1:"),
+    ("test_socketpair_half_closed", "socket", "socketpair"),
     ("test_file_left_open", "file", "orders.log"),
     ("test_task_left_pending", "asyncio-task", "drain_forever()"),
     ("test_named_logger_changed", "logger", "logging.getLogger('orders.db') = level=ERROR"),
@@ -222,7 +233,8 @@ FOUND = [
     ("test_class_attribute_rebound", "module-state", "orders_app.Pool.size = 1"),
     ("test_class_attribute_rebound", "module-state", "orders_app.Single.limit = 2"),
 ]
-NOTHING = ["test_socket_closed", "test_file_closed", "test_task_cancelled",
+NOTHING = ["test_socket_closed", "test_shared_pair_closed", "test_file_closed",
+           "test_task_cancelled",
            "test_asyncio_run_closes_its_loop", "test_named_logger_used", "test_locale_read",
            "test_timezone_restored", "test_random_seeded_and_put_back", "test_start_method_read",
            "test_loop_policy_read", "test_excepthook_patched", "test_module_global_patched",
