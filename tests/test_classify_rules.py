@@ -686,6 +686,19 @@ def test_the_same_mismatch_in_sequential_code_is_an_ordinary_bug(case):
     assert not any(word in advice for word in ("load", "concurren", "arrived", "tolerance"))
 
 
+def test_a_closed_shared_socket_that_passes_alone_is_left_to_the_pollution_readings():
+    # the polluter search ran out of budget, but the runs alone put the cause before the test
+    closed = OSError(9, "Bad file descriptor")
+    alone = RerunFacts(Verdict.UNKNOWN, None, 2, 2)
+    shared = ev(closed, pollution=(entry("env", "OTHER", "1"),), reruns=alone)
+    findings = [f for rule in RULES if (f := rule.check(shared)) is not None]
+    assert decide(shared, findings).category is Category.CONFIG_POLLUTION
+    # the same closed socket in a test that also failed alone once: its own lifecycle
+    own = replace(shared, reruns=RerunFacts(Verdict.UNKNOWN, None, 2, 1))
+    findings = [f for rule in RULES if (f := rule.check(own)) is not None]
+    assert decide(own, findings).category is Category.LIFECYCLE
+
+
 def test_every_rule_has_a_case_a_doc_and_a_unique_id():
     assert {case.rule for case in CASES} == {rule.id for rule in RULES}
     assert len({rule.id for rule in RULES}) == len(RULES)

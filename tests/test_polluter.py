@@ -347,6 +347,45 @@ def test_a_shared_pool_an_earlier_test_shut_down_is_pollution_not_this_tests_lif
     assert own["polluter"] is None
 
 
+CLOSED_CHANNEL = """
+import socket
+
+import channel
+
+
+def test_a_closes_the_shared_channel():
+    channel.SHARED.sendall(b"bye")
+    channel.SHARED.close()
+
+
+def test_b_sends_on_the_shared_channel():
+    channel.SHARED.sendall(b"hello")
+
+
+def test_c_sends_on_its_own_closed_channel():
+    own, _peer = socket.socketpair()
+    own.close()
+    own.sendall(b"hello")
+"""
+
+
+def test_a_shared_socket_an_earlier_test_closed_is_pollution_not_this_tests_lifecycle(
+        chaostester):
+    chaostester.pytester.makepyfile(
+        channel="import socket\nSHARED, PEER = socket.socketpair()\n",
+        test_closed=CLOSED_CHANNEL)
+    run = chaostester.run("--poolchaos-confirm=auto")
+    victim = run.diagnosis("test_closed.py::test_b_sends_on_the_shared_channel")
+    assert victim["verdict"] == "order-dependent"
+    assert victim["category"] == "config-pollution"
+    assert victim["polluter"] == "test_closed.py::test_a_closes_the_shared_channel"
+    assert any("the socket or file it used had been closed by then" in line
+               for line in victim["evidence"])
+    own = run.diagnosis("test_closed.py::test_c_sends_on_its_own_closed_channel")
+    assert own["category"] == "lifecycle"
+    assert own["polluter"] is None
+
+
 INHERITED = """
 import resource
 import signal

@@ -18,6 +18,7 @@ from .signals import (
     FALLBACK_SCORE,
     RACED,
     abandoned,
+    closed_descriptor,
     describe,
     hidden_errors,
     hit,
@@ -359,7 +360,7 @@ def refused_by_state(e: Evidence) -> Finding | None:
     # exact types: a subclass (BrokenBarrierError, a project's own error) has a meaning of
     # its own
     machinery = refused_by_machinery(exc)
-    closed_fd = exc.is_a("builtins.OSError") and "[Errno 9]" in exc.message
+    closed_fd = closed_descriptor(exc)
     if not machinery and not closed_fd:
         return None
     what = ("a file descriptor was used after it was closed" if closed_fd and not machinery
@@ -377,10 +378,14 @@ def refused_by_state(e: Evidence) -> Finding | None:
 
 
 def _earlier_tests_doing(e: Evidence) -> bool:
-    """Reruns proved the test passes alone, and the object that refused was not this test's
-    own (it started no worker): an earlier test left it shut down, which the order-dependent
-    reading tells (config-pollution), not this test's use of it."""
-    return (e.reruns is not None and e.reruns.verdict is Verdict.ORDER_DEPENDENT
+    """Reruns proved the test passes alone (the order reproduced, or the search for which
+    earlier test it was ran out of budget), and the object that refused was not this test's
+    own (it started no worker): an earlier test left it shut down or closed, which the
+    pollution readings tell, not this test's use of it."""
+    reruns = e.reruns
+    return (reruns is not None and (reruns.verdict is Verdict.ORDER_DEPENDENT
+                                    or (reruns.verdict is Verdict.UNKNOWN
+                                        and reruns.passes_alone))
             and bool(refused_shared(e)))
 
 

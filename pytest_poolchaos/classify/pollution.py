@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 from ..model import Evidence, Finding, LedgerEntry, Suggestion, Verdict
-from .signals import describe, hit, line, refused_shared
+from .signals import closed_descriptor, describe, hit, line, refused_shared
 
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
@@ -181,12 +181,20 @@ def order_dependent(e: Evidence) -> Finding | None:
         0.95 if refused else 0.85 if changed else 0.6,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
          f"the polluter is {polluter}" if polluter else "",
-         f"{refused} refused the call in a state an earlier test left it in: this test started "
-         f"no thread, process or pool, so the object it used was shared" if refused else ""],
+         _shared_line(e, refused) if refused else ""],
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),
     )
+
+
+def _shared_line(e: Evidence, refused: str) -> str:
+    exc = e.outermost
+    state = ("the socket or file it used had been closed by then" if exc is not None
+             and closed_descriptor(exc) else f"{refused} refused the call in a state an "
+             f"earlier test left it in")
+    return (f"{state}: this test started no thread, process or pool, so the object it used "
+            f"was shared")
 
 
 def passes_alone(e: Evidence) -> Finding | None:

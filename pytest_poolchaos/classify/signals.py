@@ -7,8 +7,8 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["RACED", "describe", "hit", "line", "num", "pct", "refused_by_machinery",
-           "refused_shared", "secs", "short", "where"]
+__all__ = ["RACED", "closed_descriptor", "describe", "hit", "line", "num", "pct",
+           "refused_by_machinery", "refused_shared", "secs", "short", "stood_in", "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
 #: often such guesses were right on the tune half of the accuracy corpus.
@@ -162,12 +162,29 @@ def refused_by_machinery(exc: ExceptionRecord) -> bool:
     return raiser.startswith(_STATEFUL) and exc.type in _REFUSALS
 
 
+def stood_in(e: Evidence) -> str:
+    """A patch replaced what starts a thread, process or task with a double the code called,
+    and no real worker of that kind ran in the test: the work it waits for was never done."""
+    ran = {worker.kind for worker in e.workers}
+    for fact in e.facts("patched-worker"):
+        kind, _, detail = fact.detail.partition(": ")
+        if kind not in ran:
+            return detail
+    return ""
+
+
+def closed_descriptor(exc: ExceptionRecord) -> bool:
+    """An OSError with errno EBADF: the socket or file it was called on had been closed."""
+    return exc.is_a("builtins.OSError") and exc.message.startswith("[Errno 9]")
+
+
 def refused_shared(e: Evidence) -> str:
-    """The module whose object refused the failing call, when the test started no worker of
-    its own: a pool or loop made before the test (a module global, a wide fixture) that an
-    earlier test shut down or closed is state the two tests share, not a resource left
-    running (a server an earlier test left on a port makes the victim start one of its own)."""
+    """The module whose object refused the failing call (or was found closed), when the test
+    started no worker of its own: a pool, loop or connection made before the test (a module
+    global, a wide fixture) that an earlier test shut down or closed is state the two tests
+    share, not a resource left running (a server an earlier test left on a port makes the
+    victim start one of its own)."""
     exc = e.outermost
-    if exc is None or e.workers or not refused_by_machinery(exc):
+    if exc is None or e.workers or not (refused_by_machinery(exc) or closed_descriptor(exc)):
         return ""
-    return exc.modules[-1]
+    return exc.modules[-1] if exc.modules else "the object"
