@@ -92,6 +92,9 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+STOOD_IN = FrameFact("patched-worker", "thread: app.Thread was patched with a MagicMock that the "
+                                      "code called 1 time(s): the thread it asked for never ran")
+
 CASES = [
     # -- timeout ------------------------------------------------------------------------------
     Case("timeout.pytest-timeout",
@@ -498,11 +501,44 @@ CASES = [
                                                            "its 40 calls: a clock that never "
                                                            "moves"),)),
          "a clock that never moves", "itertools.count"),
+    Case("mock-gap.patched-worker",
+         ev(queue.Empty(), source_line="item = results.get(timeout=0.5)",
+            frame_facts=(STOOD_IN,)),
+         # the same patch, but a real thread of the test ran: the wait was for that one
+         ev(queue.Empty(), source_line="item = results.get(timeout=0.5)",
+            frame_facts=(STOOD_IN,), workers=(Worker("thread", "producer", "running"),)),
+         "the thread it asked for never ran", "wraps=threading.Thread"),
+    Case("mock-gap.none-from-double",
+         ev(AttributeError("'NoneType' object has no attribute 'result'"),
+            frame_facts=(FrameFact("none-from-double", "pool.submit() of the test-defined "
+                                   "InlinePool returns nothing, and staged (app.py:9) used what "
+                                   "it returned"),)),
+         # the same None with no double behind it: an ordinary bug
+         ev(AttributeError("'NoneType' object has no attribute 'result'")),
+         "InlinePool returns nothing", "done Future"),
     Case("mock-gap.real-resources",
          ev(ASSERT, mocked=True, spawned=("process 4312 'sleep 30'",)),
          ev(ASSERT, spawned=("process 4312 'sleep 30'",)),
          "1 real process(es)/socket(s): process 4312 'sleep 30'", "patch"),
     # -- race ---------------------------------------------------------------------------------
+    Case("race.closed-under-use",
+         ev(OSError(9, "Bad file descriptor"),
+            frame_facts=(FrameFact("closed-elsewhere", "self.sock (socket) was closed by "
+                                   "thread 'send_1' while thread 'send_0' was using it, in send "
+                                   "(conn.py:30)"),)),
+         # the same closed socket, closed by the thread that then used it
+         ev(OSError(9, "Bad file descriptor"),
+            frame_facts=(FrameFact("closed", "self.sock (socket) was closed in send "
+                                             "(conn.py:30)"),)),
+         "was closed by thread 'send_1' while thread 'send_0' was using it",
+         "let the last one close it"),
+    Case("race.set-late",
+         ev(ASSERT, frame_facts=(FrameFact("set-late", "thread 'beat' died reading "
+                                           "Beat.interval before it was set; the object has "
+                                           "it now"),)),
+         # the same assert with no thread that died on an attribute set later
+         ev(ASSERT),
+         "died reading Beat.interval before it was set", "start the thread last"),
     Case("race.lock-ownership",
          ev(RuntimeError("cannot release un-acquired lock"),
             workers=(Worker("thread", "on-done_0", "exited"),),

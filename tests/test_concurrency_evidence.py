@@ -1073,6 +1073,267 @@ def test_a_double_that_stops_time_or_says_alive_is_the_mock_gap(chaostester):
     assert "mock-gap.unset-attribute" not in rule_ids(configured)
 
 
+STOOD_IN = """
+import queue
+import threading
+import time
+from threading import Thread
+from unittest import mock
+
+
+def in_background(fn, *args):
+    results = queue.Queue()
+    Thread(target=lambda: results.put(fn(*args)), daemon=True).start()
+    return results
+
+
+def test_result_of_a_patched_thread():
+    with mock.patch(__name__ + ".Thread") as thread_cls:
+        results = in_background(sum, [1, 2])
+        assert thread_cls.call_args.kwargs["daemon"] is True
+        assert results.get(timeout=0.3) == 3
+
+
+def test_result_of_a_slow_real_thread_beside_the_patch():
+    with mock.patch(__name__ + ".Thread"):
+        in_background(sum, [1, 2])
+        results = queue.Queue()
+        release = threading.Event()
+        worker = threading.Thread(target=lambda: (release.wait(5), results.put(3)))
+        worker.start()
+        try:
+            assert results.get(timeout=0.3) == 3
+        finally:
+            release.set()
+            worker.join(5)
+"""
+
+
+def test_a_wait_for_work_a_patched_thread_never_did_is_the_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(test_stood_in=STOOD_IN)
+    result = chaostester.run()
+    stood_in = result.diagnosis("test_result_of_a_patched_thread")
+    assert stood_in["category"] == "mock-gap"
+    assert rule_ids(stood_in)[0] == "mock-gap.patched-worker"
+    assert stood_in["evidence"][0].startswith(
+        "test_stood_in.Thread was patched with a MagicMock that the code called 1 time(s): "
+        "the thread it asked for never ran")
+    # the same patch, but the wait was for a real thread that was slow: a timeout
+    real = result.diagnosis("test_result_of_a_slow_real_thread_beside_the_patch")
+    assert real["category"] == "timeout"
+    assert "mock-gap.patched-worker" not in rule_ids(real)
+
+
+NONE_FROM_DOUBLE = """
+from unittest import mock
+
+
+def squares(items, pool):
+    futures = [pool.submit(pow, item, 2) for item in items]
+    return [future.result(timeout=2) for future in futures]
+
+
+def first_words(lines, lookup):
+    return [lookup.get(line).split()[0] for line in lines]
+
+
+class Relay:
+    def __init__(self):
+        self.sock = self._connect()
+
+    def _connect(self):
+        raise OSError("no network in tests")
+
+    def forward(self, line):
+        self.sock.sendall(line.encode())
+
+
+class Settings:
+    def __init__(self):
+        self.values = {}
+
+    def host(self):
+        return self.values.get("host").strip()
+
+
+class InlinePool:
+    def submit(self, fn, *args):
+        fn(*args)
+
+
+class FakeLookup:
+    def get(self, key):
+        return {"a": "alpha one"}.get(key)
+
+
+def test_squares_on_an_inline_pool():
+    assert squares([1, 2], InlinePool()) == [1, 4]
+
+
+def test_words_from_a_fake_lookup_missing_a_key():
+    assert first_words(["a", "b"], FakeLookup()) == ["alpha", "beta"]
+
+
+def test_forward_with_the_connection_patched_out():
+    with mock.patch.object(Relay, "_connect", return_value=None):
+        Relay().forward("hello")
+
+
+def test_settings_without_a_host_beside_the_patch():
+    with mock.patch.object(Relay, "_connect", return_value=None):
+        Relay()
+        assert Settings().host() == "localhost"
+"""
+
+
+def test_a_none_a_double_gave_the_code_is_the_mock_gap(chaostester):
+    chaostester.pytester.makepyfile(test_none=NONE_FROM_DOUBLE)
+    result = chaostester.run()
+    inline = result.diagnosis("test_squares_on_an_inline_pool")
+    assert inline["category"] == "mock-gap"
+    assert rule_ids(inline)[0] == "mock-gap.none-from-double"
+    assert "pool.submit() of the test-defined InlinePool returns nothing" in \
+        inline["evidence"][0]
+    # a fake whose method returns a value: the None is the code's own (a missing key)
+    lookup = result.diagnosis("test_words_from_a_fake_lookup_missing_a_key")
+    assert "mock-gap.none-from-double" not in rule_ids(lookup)
+    patched = result.diagnosis("test_forward_with_the_connection_patched_out")
+    assert patched["category"] == "mock-gap"
+    assert "Relay._connect was patched to return None" in patched["evidence"][0]
+    # the same patch, but the None was looked up in code of another class
+    other = result.diagnosis("test_settings_without_a_host_beside_the_patch")
+    assert "mock-gap.none-from-double" not in rule_ids(other)
+
+
+CLOSED_UNDER = """
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+def test_pool_shut_down_by_a_watchdog_thread():
+    pool = ThreadPoolExecutor(1)
+    done = threading.Event()
+
+    def watchdog():
+        pool.shutdown(wait=False)
+        done.set()
+
+    threading.Thread(target=watchdog, name="watchdog").start()
+    assert done.wait(5)
+    pool.submit(pow, 2, 2)
+
+
+def test_socket_closed_by_a_sibling_task():
+    here, there = socket.socketpair()
+    closed = threading.Event()
+
+    def close():
+        here.close()
+        closed.set()
+
+    def send():
+        closed.wait(5)
+        here.sendall(b"x")
+
+    with ThreadPoolExecutor(2) as pool:
+        sending = pool.submit(send)
+        pool.submit(close)
+        try:
+            sending.result(5)
+        finally:
+            there.close()
+
+
+def test_pool_shut_down_by_the_test_itself():
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+    pool.submit(pow, 2, 2)
+
+
+def test_socket_closed_by_an_earlier_task_on_the_same_thread():
+    here, there = socket.socketpair()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(here.close).result(5)
+        try:
+            pool.submit(here.sendall, b"x").result(5)
+        finally:
+            there.close()
+"""
+
+
+def test_what_another_thread_of_the_test_closed_under_a_user_is_a_race(chaostester):
+    chaostester.pytester.makepyfile(test_closed_under=CLOSED_UNDER)
+    result = chaostester.run()
+    watchdog = result.diagnosis("test_pool_shut_down_by_a_watchdog_thread")
+    assert watchdog["category"] == "race"
+    assert rule_ids(watchdog)[0] == "race.closed-under-use"
+    assert "pool (ThreadPoolExecutor) was shut down by thread 'watchdog' while thread " \
+           "'MainThread' was using it" in watchdog["evidence"][0]
+    sibling = result.diagnosis("test_socket_closed_by_a_sibling_task")
+    assert sibling["category"] == "race"
+    assert "(socket) was closed by thread 'ThreadPoolExecutor-" in sibling["evidence"][0]
+    # the same shutdown and close by the thread that then used it: their own lifecycle
+    for own in ("test_pool_shut_down_by_the_test_itself",
+                "test_socket_closed_by_an_earlier_task_on_the_same_thread"):
+        diagnosis = result.diagnosis(own)
+        assert diagnosis["category"] == "lifecycle", (own, diagnosis)
+        assert "race.closed-under-use" not in rule_ids(diagnosis)
+
+
+SET_LATE = """
+import threading
+
+
+class Beat:
+    def __init__(self, read):
+        self.beats = 0
+        self._read = read
+        self._thread = threading.Thread(target=self._run, name="beat")
+        self._thread.start()
+        self._read.wait(5)  # the order the race takes when it goes wrong, made certain
+        self.interval = 0.01
+
+    def _run(self):
+        try:
+            self.beats += int(1 / self.interval)
+        finally:
+            self._read.set()
+
+
+class Typo(Beat):
+    def _run(self):
+        try:
+            self.beats += int(1 / self.intervall)
+        finally:
+            self._read.set()
+
+
+def test_beats_once_started():
+    beat = Beat(threading.Event())
+    beat._thread.join(5)
+    assert beat.beats >= 1
+
+
+def test_beats_with_a_misspelt_attribute():
+    beat = Typo(threading.Event())
+    beat._thread.join(5)
+    assert beat.beats >= 1
+"""
+
+
+def test_a_thread_that_read_what_its_owner_set_later_is_a_race(chaostester):
+    chaostester.pytester.makepyfile(test_set_late=SET_LATE)
+    result = chaostester.run()
+    late = result.diagnosis("test_beats_once_started")
+    assert late["category"] == "race"
+    assert late["evidence"][0].startswith("thread 'beat' died reading Beat.interval before it "
+                                          "was set; the object has it now")
+    # the same death on an attribute nobody ever sets: not an order between threads
+    typo = result.diagnosis("test_beats_with_a_misspelt_attribute")
+    assert "race.set-late" not in rule_ids(typo)
+
+
 EARLY = """
 import asyncio
 

@@ -78,7 +78,7 @@ def pool_shut_down(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        0.3 if _earlier_tests_doing(e) else 0.9,
+        0.3 if _earlier_tests_doing(e) or e.facts("closed-elsewhere") else 0.9,
         [f"work was submitted to a pool after it was shut down: {match.group(0)!r}{where(e)}",
          f"the call: `{line(e)}`" if line(e) else ""],
         _per_test_pool(e),
@@ -100,7 +100,8 @@ def used_after_close(e: Evidence) -> Finding | None:
     by = (f"; {len(e.workers)} worker(s) ran in this test ({e.workers[0].describe()}), one "
           f"of which may have closed it") if e.concurrent else ""
     return hit(
-        0.75,
+        # another of the test's threads closed it under this one: race.closed-under-use
+        0.3 if e.facts("closed-elsewhere") else 0.75,
         [f"{describe(exc)}{where(e)}: {closed[0].detail}{by}"],
         Suggestion(f"{closed[0].detail.split(' (', 1)[0]} was used after it was closed: close "
                    f"it only after the last use (one owner that closes it in teardown, e.g. a "

@@ -6,8 +6,8 @@ import re
 
 from ..model import Evidence, Finding, Suggestion
 from .expectation import measured, nothing_measured
-from .signals import describe, hit, num, search, where
-from .timeout import TIMEOUT_ERRORS
+from .signals import describe, hit, num, search, stood_in, where
+from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS
 
 _NO_ATTRIBUTE = re.compile(r"Mock object has no attribute '(\w+)'")
 _BAD_ASSERT = re.compile(r"'(\w+)' is not a valid assertion|Attributes cannot start with "
@@ -355,4 +355,40 @@ def frozen_clock(e: Evidence) -> Finding | None:
         Suggestion("Let the patched clock advance (side_effect=itertools.count(start, step), "
                    "or a fake clock the test moves forward), or patch only the clock of the "
                    "code that needs freezing: the deadline loop reads the same clock."),
+    )
+
+
+def patched_worker(e: Evidence) -> Finding | None:
+    """A wait ran out for work a thread, process or task should have done, while the test had
+    patched what starts that worker with a double: the code called the double, nothing ran."""
+    detail = stood_in(e)
+    fired = e.timeout is not None and e.timeout.fired
+    if not detail or not (fired or e.facts("dropped-wait") or e.facts("deadline")
+                          or e.any_exception(*TIMEOUT_ERRORS, *QUEUE_EMPTY)):
+        return None
+    return hit(
+        0.9,
+        [f"{detail}; the wait{where(e)} was for its work"],
+        Suggestion("The patch replaced the worker itself, so start() did nothing: patch only "
+                   "what the test needs to observe (wrap the real class with "
+                   "patch(..., wraps=threading.Thread) or check the call's arguments without "
+                   "replacing it), or run the target inline from the double's side_effect."),
+    )
+
+
+def none_from_double(e: Evidence) -> Finding | None:
+    """The code looked an attribute up on None that a double gave it: a test-defined fake's
+    method that returns nothing, or a patch set to return None, where the real one returns an
+    object (a future, a socket)."""
+    facts = e.facts("none-from-double")
+    exc = e.any_exception("builtins.AttributeError")
+    if not facts or exc is None:
+        return None
+    return hit(
+        0.8,
+        [f"{describe(exc)}{where(e)}: {facts[0].detail}"],
+        Suggestion(f"Make the double return what the real one does ({facts[0].detail}): a "
+                   f"fake's method returns an object with the attributes the code uses (a "
+                   f"done Future, a socket double), a patch gets return_value=Mock() or "
+                   f"create_autospec of the real class."),
     )

@@ -505,3 +505,37 @@ def _count(e: Evidence) -> tuple[int, int] | None:
     # missing items were never made, or duplicates collapsed); a counter's read-modify-write
     # is where updates get lost.
     return None if collection and counts[0] < counts[1] else counts
+
+
+def closed_under_use(e: Evidence) -> Finding | None:
+    """A socket or pool was closed or shut down by one of the test's threads while another
+    was still using it: the code lets one worker end what others share."""
+    facts = e.facts("closed-elsewhere")
+    exc = e.outermost
+    if not facts or exc is None:
+        return None
+    detail = facts[0].detail
+    return hit(
+        0.9,
+        [f"{describe(exc)}{where(e)}: {detail}"],
+        Suggestion(f"One thread ended what another still used ({detail.rsplit(', in ', 1)[0]}): "
+                   f"close it only after its last user is done (join the workers, or count "
+                   f"the users and let the last one close it), or give each thread its own."),
+    )
+
+
+def set_late(e: Evidence) -> Finding | None:
+    """A thread or pool task of the test died of an AttributeError on an object that has the
+    attribute now: it ran before its owner had set it up (a thread started in __init__
+    before the attributes it reads)."""
+    facts = e.facts("set-late")
+    if not facts:
+        return None
+    return hit(
+        0.9,
+        [f"{facts[0].detail}: the thread ran before the code that sets it",
+         f"then: {describe(e.outermost)}{where(e)}" if e.outermost is not None else ""],
+        Suggestion(f"Set everything the thread reads before starting it ({facts[0].detail}): "
+                   f"start the thread last in __init__, or from a start() method called after "
+                   f"construction."),
+    )

@@ -16,6 +16,7 @@ from .signals import (
     search,
     secs,
     still_working,
+    stood_in,
     waited,
     where,
 )
@@ -53,7 +54,7 @@ def pytest_timeout(e: Evidence) -> Finding | None:
     scope = "the test function" if info.func_only else "setup, call and teardown"
     alive = [str(entry) for entry in e.alive or ()][:5]
     return hit(
-        _STILL if e.facts("frozen-clock") or e.facts("self-deadlock") else 0.95,
+        _STILL if e.facts("frozen-clock") or e.facts("self-deadlock") or stood_in(e) else 0.95,
         [f"pytest-timeout fired during {e.when}: limit {secs(limit)} on {scope}{ran}",
          f"the {secs(limit)} limit comes from {info.source or 'the pytest-timeout configuration'}"
          f" (method {info.method or 'signal'})",
@@ -141,7 +142,7 @@ def queue_empty(e: Evidence) -> Finding | None:
     seconds = waited(e)
     gave_up = f"after {secs(seconds)}" if seconds is not None else "after its timeout"
     return hit(
-        0.75 if seconds is not None else 0.55,
+        _STILL if stood_in(e) else 0.75 if seconds is not None else 0.55,
         [f"queue.Empty{where(e)}: get() gave up {gave_up} without an item",
          f"the call: `{line(e)}`" if line(e) else ""],
         _slow_or_stuck(seconds, e),

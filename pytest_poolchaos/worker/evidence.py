@@ -126,6 +126,10 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))
     hidden += tuple(FrameFact("frozen-clock", text) for text in scope.frozen_clocks())
+    hidden += tuple(FrameFact("patched-worker", text) for text in scope.patched_workers())
+    hidden += frames.none_from_patch(errors, root, scope.none_returns())
+    hidden += frames.closed_elsewhere(errors, root, scope.closed_objects(), scope.raised_on)
+    hidden += tuple(FrameFact("set-late", text) for text in scope.late_attributes())
     started = scope.started()
     return (frames.workers(started, scope.ended()),
             frames.frame_facts(errors, root) + hidden + frames.self_deadlocks(errors, started))

@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import (
     CodeType,
     CoroutineType,
@@ -250,6 +250,8 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
         for frame in user:
             facts += _doubles(frame)
             facts += _test_frame(frame, lines[frame])
+        if none_looked_up(error):
+            facts += _returned_nothing(user)
         reads += [r for frame in user for r in _reads(frame, root)]
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
 
@@ -915,6 +917,125 @@ def _doubles(frame: FrameType) -> list[FrameFact]:
             if mismatch:
                 facts.append(FrameFact("double-mismatch", f"{name} {mismatch}"))
     return facts
+
+
+def none_looked_up(error: BaseException) -> bool:
+    """An attribute was looked up on None (the interpreter's own AttributeError names it)."""
+    return type(error) is AttributeError and bool(getattr(error, "name", None)) \
+        and getattr(error, "obj", True) is None
+
+
+def closed_elsewhere(errors: Iterable[BaseException], root: str,
+                     closed: list[tuple[object, int, str, float]],
+                     raised_on: Callable[[BaseException], tuple[int, str, float] | None]
+                     ) -> tuple[FrameFact, ...]:
+    """A socket or pool that a frame of the failure held (or held through one attribute) was
+    closed by another of the test's threads than the one that failed using it, before it
+    failed (not by a `with` or `finally:` on the failure's way out)."""
+    if not closed:
+        return ()
+    by_id = {id(entry[0]): entry for entry in closed}
+    for error in errors:
+        if type(error) not in (OSError, ValueError, RuntimeError):
+            continue  # how a closed socket or a shut-down pool refuses a call
+        failing = _failing_thread(error, raised_on)
+        if failing is None:
+            continue
+        for frame, at in reversed(list(_tb_lines(error.__traceback__))):
+            if not _is_user(frame, root):
+                continue
+            managed = _enclosing_with(frame, at)  # closed on the failure's way out
+            for path, value in _reachable(frame):
+                found = by_id.get(id(value))
+                if found is None or found[0] is not value or found[1] == failing[0] \
+                        or found[3] > failing[2] or path.split(".", 1)[0] in managed:
+                    continue
+                state = "shut down" if hasattr(type(value), "submit") else "closed"
+                return (FrameFact("closed-elsewhere",
+                                  f"{path} ({type(value).__name__}) was {state} by thread "
+                                  f"'{found[2]}' while thread '{failing[1]}' was using it, in "
+                                  f"{_where(frame)}"),)
+    return ()
+
+
+def _failing_thread(error: BaseException,
+                    raised_on: Callable[[BaseException], tuple[int, str, float] | None]
+                    ) -> tuple[int, str, float] | None:
+    """(ident, name, by when) of the thread that raised ``error``: a pool task's, as recorded,
+    or this one's when no thread's own run() is in its traceback; None when unknown (a
+    thread's exception that pytest reported)."""
+    recorded = raised_on(error)
+    if recorded is not None:
+        return recorded
+    if any(_module(frame) == "threading" and frame.f_code.co_name in ("run", "_bootstrap_inner")
+           for frame, _ in _tb_lines(error.__traceback__)):
+        return None
+    return threading.get_ident(), threading.current_thread().name, float("inf")
+
+
+def none_from_patch(errors: Iterable[BaseException], root: str,
+                    patched: list[tuple[object, str]]) -> tuple[FrameFact, ...]:
+    """The code of a class (or module) whose method the test patched to return None looked an
+    attribute up on None: the double's None went where the real method's object belongs."""
+    if not patched:
+        return ()
+    for error in errors:
+        if not none_looked_up(error):
+            continue
+        for frame, _ in _tb_lines(error.__traceback__):
+            if not _is_user(frame, root):
+                continue
+            owner = frame.f_locals.get("self")
+            for target, attribute in patched:
+                if (isinstance(target, type) and isinstance(owner, target)) \
+                        or (isinstance(target, ModuleType) and frame.f_globals is vars(target)):
+                    name = getattr(target, "__name__", "?")
+                    return (FrameFact("none-from-double",
+                                      f"{name}.{attribute} was patched to return None, and "
+                                      f"{_where(frame)} looked up "
+                                      f".{getattr(error, 'name', '')} on None"),)
+    return ()
+
+
+def _returned_nothing(frames: list[FrameType]) -> list[FrameFact]:
+    """A method of a test-defined double that the failing frame called returns nothing: the
+    None it gave is what the code then used as a result."""
+    for frame in reversed(frames):
+        called = _all_names(frame.f_code)
+        for name, value in dict(frame.f_locals).items():
+            if not double_kind(value).startswith("a test-defined"):
+                continue
+            for method in sorted(called & set(vars(type(value)))):
+                function = vars(type(value))[method]
+                if isinstance(function, FunctionType) and _returns_nothing(function):
+                    return [FrameFact("none-from-double",
+                                      f"{name}.{method}() of the test-defined "
+                                      f"{type(value).__name__} returns nothing, and "
+                                      f"{_where(frame)} used what it returned")]
+    return []
+
+
+def _all_names(code: CodeType) -> set[str]:
+    """The names the code and its comprehensions and inner functions use."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _all_names(const)
+    return names
+
+
+def _returns_nothing(function: FunctionType) -> bool:
+    """No ``return <value>`` or ``yield`` in the function's own code."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    return not any((isinstance(node, ast.Return) and node.value is not None)
+                   or isinstance(node, (ast.Yield, ast.YieldFrom)) for node in ast.walk(tree))
 
 
 def _set_up_elsewhere(double: Any) -> str:

@@ -191,6 +191,39 @@ class PoolScope:
         log = self._log()
         return list(log.hidden or ()) if log is not None else []
 
+    def closed_objects(self) -> list[tuple[object, int, str, float]]:
+        """(object, thread ident, thread name, when) of what the running test's threads
+        closed or shut down and is still alive."""
+        log = self._log()
+        found = [(ref(), ident, name, when)
+                 for ref, ident, name, when in (log.closers or {}).values()] \
+            if log is not None else []
+        return [entry for entry in found if entry[0] is not None]
+
+    def late_attributes(self) -> list[str]:
+        """Attributes a thread or pool task of the running test died reading (AttributeError)
+        that its object has now: they were set after the read."""
+        log = self._log()
+        found = []
+        for ref, name, thread in (log.unset_reads or ()) if log is not None else ():
+            try:  # the instance's own dictionary: no code of its class runs
+                attributes = object.__getattribute__(ref(), "__dict__")
+            except Exception:
+                continue
+            obj = ref()
+            if type(attributes) is dict and name in attributes:
+                found.append(f"thread '{thread}' died reading {type(obj).__name__}.{name} "
+                             f"before it was set; the object has it now")
+        return found
+
+    def raised_on(self, error: BaseException) -> tuple[int, str, float] | None:
+        """(ident, name, when) of the thread a pool task of the running test raised
+        ``error`` on."""
+        log = self._log()
+        found = (log.raised_on or {}).get(id(error)) if log is not None else None
+        return (found[0], found[1], found[3]) \
+            if found is not None and found[2] is type(error) else None
+
     def magic_defaults(self) -> list[str]:
         """int(), len(), float() ... of a MagicMock the running test called and never set up:
         '<conversion> of <double> gave <default>'."""
@@ -212,6 +245,21 @@ class PoolScope:
         log = self._log()
         return [text for entry in (log.patches or ()) if (text := _frozen(*entry))] \
             if log is not None else []
+
+    def patched_workers(self) -> list[str]:
+        """Patches of the running test that replaced what starts a thread, process or task
+        (threading.Thread, subprocess.Popen ...) with a double the code then called: the
+        worker it asked for never ran."""
+        log = self._log()
+        return [text for entry in (log.patches or ()) if (text := _stand_in(*entry))] \
+            if log is not None else []
+
+    def none_returns(self) -> list[tuple[object, str]]:
+        """(target, attribute) of the running test's patches whose double was set to return
+        None and was called."""
+        log = self._log()
+        return [(target, attribute) for target, attribute, _, double in (log.patches or ())
+                if _gave_none(double)] if log is not None else []
 
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""
@@ -392,6 +440,36 @@ def _frozen(target: object, attribute: str, original: object, double: object) ->
         return ""
     return (f"{_owner(target)}.{attribute} was patched with a double that gave {value!r} on "
             f"each of its {calls} calls: a clock that never moves")
+
+
+#: what starts a worker, by (module, qualname) of the original a patch replaced
+_STARTERS = {("threading", "Thread"): "thread", ("threading", "Timer"): "thread",
+             ("subprocess", "Popen"): "process", ("multiprocessing.context", "Process"): "process",
+             ("concurrent.futures.thread", "ThreadPoolExecutor"): "thread",
+             ("concurrent.futures.process", "ProcessPoolExecutor"): "process",
+             ("asyncio.tasks", "create_task"): "task", ("asyncio.tasks", "ensure_future"): "task"}
+
+
+def _stand_in(target: object, attribute: str, original: object, double: object) -> str:
+    kind = _STARTERS.get((str(getattr(original, "__module__", "")),
+                          str(getattr(original, "__qualname__", ""))))
+    if isinstance(double, FunctionType):  # autospec'd: its records are on its mock
+        double = getattr(double, "mock", None)
+    calls = getattr(double, "__dict__", {}).get("_mock_call_count")
+    if kind is None or not isinstance(calls, int) or calls < 1:
+        return ""
+    return (f"{kind}: {_owner(target)}.{attribute} was patched with a "
+            f"{type(double).__name__} that the code called {calls} time(s): the {kind} it "
+            f"asked for never ran")
+
+
+def _gave_none(double: object) -> bool:
+    if isinstance(double, FunctionType):  # autospec'd: its records are on its mock
+        double = getattr(double, "mock", None)
+    recorded = getattr(double, "__dict__", {})
+    calls = recorded.get("_mock_call_count")
+    return "_mock_return_value" in recorded and recorded["_mock_return_value"] is None \
+        and isinstance(calls, int) and calls > 0 and recorded.get("_mock_side_effect") is None
 
 
 def _missed(target: object, attribute: str, original: object, double: object,

@@ -32,6 +32,7 @@ RUNNER_MODULES = ("_pytest", "pytest_timeout", "pluggy", "pytest_poolchaos", "xd
 #: with a test that creates thousands
 MAX_TASKS = 16
 _MAX_HIDDEN = 8
+_MAX_CLOSERS = 64
 #: a MagicMock's conversion methods -> how the code calls them and what they give unset
 MAGIC_CONVERSIONS = {"__int__": ("int", 1), "__index__": ("index", 1),
                      "__float__": ("float", 1.0), "__len__": ("len", 0),
@@ -73,9 +74,9 @@ _NONE: frozenset[Any] = frozenset()
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("before_fork", "connections", "ended", "foreign", "fork_phases", "forked",
-                 "hidden", "magic", "mocked", "opened", "patches", "path", "phase", "runner",
-                 "started", "tasks", "threads")
+    __slots__ = ("before_fork", "closers", "connections", "ended", "foreign", "fork_phases",
+                 "forked", "hidden", "magic", "mocked", "opened", "patches", "path", "phase",
+                 "raised_on", "runner", "started", "tasks", "threads", "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -120,6 +121,15 @@ class SpawnLog:
         self.patches: list[tuple[Any, str, Any, Any]] | None = None
         #: real socket connects, the first few
         self.connections: list[str] = []
+        #: id(socket or pool) -> (weak reference, thread ident, thread name, when) of the
+        #: test's thread that closed or shut it down, the first few
+        self.closers: dict[int, tuple[weakref.ref[Any], int, str, float]] | None = None
+        #: id(error) -> (thread ident, thread name, its type, when) a pool task of the test
+        #: raised it on
+        self.raised_on: dict[int, tuple[int, str, type, float]] | None = None
+        #: (weak reference to the object, attribute, thread name) of each AttributeError
+        #: that ended one of the test's threads or pool tasks, the first few
+        self.unset_reads: list[tuple[weakref.ref[Any], str, str]] | None = None
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -173,6 +183,7 @@ class Spawns:
         import subprocess
 
         self._wrap(subprocess.Popen, "__init__", self._popen_created)
+        self._chain_excepthook()
         if hasattr(os, "register_at_fork"):
             # Cannot be unregistered: the callback checks that we are still installed.
             os.register_at_fork(before=self._before_fork, after_in_parent=self._forked)
@@ -209,6 +220,11 @@ class Spawns:
         self._try_wrap("unittest.mock", "_patch", "__enter__", self._wrap_returning_self,
                        self._patched)
         self._try_wrap("socket", "socket", "connect", self._wrap_light, self._connected)
+        # Who closed what: read only when a failure finds it closed under another thread.
+        self._try_wrap("socket", "socket", "close", self._wrap_light, self._closing)
+        for module_name, cls_name in (("concurrent.futures.thread", "ThreadPoolExecutor"),
+                                      ("concurrent.futures.process", "ProcessPoolExecutor")):
+            self._try_wrap(module_name, cls_name, "shutdown", self._wrap_light, self._closing)
         self._try_wrap("concurrent.futures._base", "Future", "set_exception",
                        self._wrap_light, self._future_failed)
         self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
@@ -411,6 +427,42 @@ class Spawns:
         log = self.log
         if log is not None and log.owns_current():
             self._hide(error)
+            if log.raised_on is None:
+                log.raised_on = {}
+            if len(log.raised_on) < _MAX_HIDDEN:
+                # by id, not the error: holding it would keep its frames' sockets open
+                log.raised_on[id(error)] = (threading.get_ident(),
+                                            threading.current_thread().name, type(error),
+                                            clock.monotonic())
+            _note_unset(log, error, threading.current_thread().name)
+
+    def _chain_excepthook(self) -> None:
+        """See each thread of a test die (pytest's own hook, which reports it, stays next)."""
+        previous = threading.excepthook
+
+        def hook(args: Any) -> Any:
+            log = self.log
+            thread = getattr(args, "thread", None)
+            if log is not None and thread is not None and log.phase_of(thread) is not None:
+                try:
+                    _note_unset(log, getattr(args, "exc_value", None), thread.name)
+                except Exception as error:
+                    _failed(error)
+            return previous(args)
+
+        threading.excepthook = hook
+        self._undo.append(lambda: setattr(threading, "excepthook", previous)
+                          if threading.excepthook is hook else None)
+
+    def _closing(self, obj: Any, *_: Any) -> None:
+        log = self.log
+        if log is None or not log.owns_current():
+            return
+        if log.closers is None:
+            log.closers = {}
+        if len(log.closers) < _MAX_CLOSERS and id(obj) not in log.closers:
+            log.closers[id(obj)] = (weakref.ref(obj), threading.get_ident(),
+                                    threading.current_thread().name, clock.monotonic())
 
     def _hide(self, error: Any) -> None:
         log = self.log
@@ -473,6 +525,22 @@ class Spawns:
         if log is not None and log.owns_current():
             log.forked = True
             log.fork_phases = log.fork_phases | {log.origin()}
+
+
+def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
+    """An AttributeError the interpreter raised looking ``name`` up on an object: kept (the
+    object weakly) to tell later whether the attribute was only set after the read."""
+    name, obj = getattr(error, "name", None), getattr(error, "obj", None)
+    if type(error) is not AttributeError or not isinstance(name, str) or obj is None:
+        return
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:  # an object that takes no weak reference: not kept alive for this
+        return
+    if log.unset_reads is None:
+        log.unset_reads = []
+    if len(log.unset_reads) < _MAX_HIDDEN:
+        log.unset_reads.append((ref, name, thread))
 
 
 def error_line(error: BaseException) -> str:
