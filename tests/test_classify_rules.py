@@ -534,11 +534,11 @@ CASES = [
          "let the last one close it"),
     Case("race.set-late",
          ev(ASSERT, frame_facts=(FrameFact("set-late", "thread 'beat' died reading "
-                                           "Beat.interval before it was set; the object has "
-                                           "it now"),)),
+                                           "Beat.interval while thread 'MainThread' was still "
+                                           "in its __init__; the object has it now"),)),
          # the same assert with no thread that died on an attribute set later
          ev(ASSERT),
-         "died reading Beat.interval before it was set", "start the thread last"),
+         "died reading Beat.interval while thread 'MainThread'", "start the thread last"),
     Case("race.lock-ownership",
          ev(RuntimeError("cannot release un-acquired lock"),
             workers=(Worker("thread", "on-done_0", "exited"),),

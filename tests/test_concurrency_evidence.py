@@ -1205,49 +1205,86 @@ def test_a_none_a_double_gave_the_code_is_the_mock_gap(chaostester):
     assert "mock-gap.none-from-double" not in rule_ids(other)
 
 
+CLOSED_UNDER_LIB = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Dispatcher:
+    # a watchdog thread shuts the pool down when it sees no job running: between two jobs
+    # of one run_all (made certain here with events)
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(1)
+        self.between = threading.Event()
+        self.shut = threading.Event()
+        threading.Thread(target=self.watchdog, name="watchdog").start()
+
+    def watchdog(self):
+        self.between.wait(5)
+        self.pool.shutdown(wait=False)
+        self.shut.set()
+
+    def run_all(self, jobs):
+        results = []
+        for job in jobs:
+            results.append(self.pool.submit(job).result(5))
+            self.between.set()
+            self.shut.wait(5)  # reading the next job's input
+        return results
+
+
+def close_when_drained(sock, drained):
+    sock.close()
+    drained.set()
+
+
+def send_after(sock, drained, data):
+    drained.wait(5)
+    sock.sendall(data)
+"""
+
 CLOSED_UNDER = """
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from dispatch import Dispatcher, close_when_drained, send_after
+
 
 def test_pool_shut_down_by_a_watchdog_thread():
-    pool = ThreadPoolExecutor(1)
-    done = threading.Event()
+    assert Dispatcher().run_all([int, float]) == [0, 0.0]
 
-    def watchdog():
-        pool.shutdown(wait=False)
-        done.set()
 
-    threading.Thread(target=watchdog, name="watchdog").start()
-    assert done.wait(5)
-    pool.submit(pow, 2, 2)
+def test_pool_shut_down_by_a_watchdog_before_the_test_used_it():
+    dispatcher = Dispatcher()
+    dispatcher.between.set()
+    assert dispatcher.shut.wait(5)
+    dispatcher.run_all([int])
 
 
 def test_socket_closed_by_a_sibling_task():
     here, there = socket.socketpair()
-    closed = threading.Event()
-
-    def close():
-        here.close()
-        closed.set()
-
-    def send():
-        closed.wait(5)
-        here.sendall(b"x")
-
+    drained = threading.Event()
     with ThreadPoolExecutor(2) as pool:
-        sending = pool.submit(send)
-        pool.submit(close)
+        sending = pool.submit(send_after, here, drained, b"x")
+        pool.submit(close_when_drained, here, drained)
         try:
             sending.result(5)
         finally:
             there.close()
 
 
-def test_pool_shut_down_by_the_test_itself():
+def test_pool_shut_down_by_the_tests_own_thread():
     pool = ThreadPoolExecutor(1)
-    pool.shutdown()
+    stopped = threading.Event()
+
+    def stop():
+        pool.shutdown(wait=False)
+        stopped.set()
+
+    threading.Thread(target=stop).start()
+    assert stopped.wait(5)
     pool.submit(pow, 2, 2)
 
 
@@ -1263,25 +1300,28 @@ def test_socket_closed_by_an_earlier_task_on_the_same_thread():
 
 
 def test_what_another_thread_of_the_test_closed_under_a_user_is_a_race(chaostester):
-    chaostester.pytester.makepyfile(test_closed_under=CLOSED_UNDER)
+    chaostester.pytester.makepyfile(dispatch=CLOSED_UNDER_LIB, test_closed_under=CLOSED_UNDER)
     result = chaostester.run()
     watchdog = result.diagnosis("test_pool_shut_down_by_a_watchdog_thread")
     assert watchdog["category"] == "race"
     assert rule_ids(watchdog)[0] == "race.closed-under-use"
-    assert "pool (ThreadPoolExecutor) was shut down by thread 'watchdog' while thread " \
+    assert "self.pool (ThreadPoolExecutor) was shut down by thread 'watchdog' while thread " \
            "'MainThread' was using it" in watchdog["evidence"][0]
     sibling = result.diagnosis("test_socket_closed_by_a_sibling_task")
     assert sibling["category"] == "race"
     assert "(socket) was closed by thread 'ThreadPoolExecutor-" in sibling["evidence"][0]
-    # the same shutdown and close by the thread that then used it: their own lifecycle
-    for own in ("test_pool_shut_down_by_the_test_itself",
+    # the same shutdown by a thread of the test's own code, and a close by the thread that
+    # then used it: their own lifecycle
+    # a shutdown while nobody was using the pool: the use after it is the lifecycle mistake
+    for own in ("test_pool_shut_down_by_the_tests_own_thread",
+                "test_pool_shut_down_by_a_watchdog_before_the_test_used_it",
                 "test_socket_closed_by_an_earlier_task_on_the_same_thread"):
         diagnosis = result.diagnosis(own)
         assert diagnosis["category"] == "lifecycle", (own, diagnosis)
         assert "race.closed-under-use" not in rule_ids(diagnosis)
 
 
-SET_LATE = """
+SET_LATE_LIB = """
 import threading
 
 
@@ -1307,6 +1347,28 @@ class Typo(Beat):
             self.beats += int(1 / self.intervall)
         finally:
             self._read.set()
+"""
+
+SET_LATE = """
+import threading
+
+from beat import Beat, Typo
+
+
+class Probe:
+    def __init__(self, read):
+        self.ticks = 0
+        self._read = read
+        self._thread = threading.Thread(target=self._run, name="probe")
+        self._thread.start()
+        self._read.wait(5)
+        self.interval = 0.01
+
+    def _run(self):
+        try:
+            self.ticks += int(1 / self.interval)
+        finally:
+            self._read.set()
 
 
 def test_beats_once_started():
@@ -1319,19 +1381,29 @@ def test_beats_with_a_misspelt_attribute():
     beat = Typo(threading.Event())
     beat._thread.join(5)
     assert beat.beats >= 1
+
+
+def test_the_tests_own_thread_reads_too_early():
+    probe = Probe(threading.Event())
+    probe._thread.join(5)
+    assert probe.ticks >= 1
 """
 
 
 def test_a_thread_that_read_what_its_owner_set_later_is_a_race(chaostester):
-    chaostester.pytester.makepyfile(test_set_late=SET_LATE)
+    chaostester.pytester.makepyfile(beat=SET_LATE_LIB, test_set_late=SET_LATE)
     result = chaostester.run()
     late = result.diagnosis("test_beats_once_started")
     assert late["category"] == "race"
-    assert late["evidence"][0].startswith("thread 'beat' died reading Beat.interval before it "
-                                          "was set; the object has it now")
+    assert late["evidence"][0].startswith("thread 'beat' died reading Beat.interval while "
+                                          "thread 'MainThread' was still in its __init__; the "
+                                          "object has it now")
     # the same death on an attribute nobody ever sets: not an order between threads
     typo = result.diagnosis("test_beats_with_a_misspelt_attribute")
     assert "race.set-late" not in rule_ids(typo)
+    # the same order in the test's own code: the test's mistake, not the code's race
+    own = result.diagnosis("test_the_tests_own_thread_reads_too_early")
+    assert "race.set-late" not in rule_ids(own)
 
 
 EARLY = """

@@ -78,6 +78,7 @@ def workers(started: Iterable[Started], ended: dict[int, float] | None = None
     """Each thread, pool and process the scope saw start, as it is now; ``ended`` (id of a
     thread -> monotonic time it ended) dates the threads that have exited."""
     frames = sys._current_frames()
+    frames.pop(threading.get_ident(), None)  # its own frame in a local would make a cycle
     ended = ended or {}
     out: list[Worker] = []
     seen: set[int] = set()
@@ -263,6 +264,7 @@ def self_deadlocks(errors: Iterable[BaseException], started: Iterable[Started]
     waits for itself for ever."""
     stacks = [[frame for frame, _ in _tb_lines(error.__traceback__)][::-1] for error in errors]
     live = sys._current_frames()
+    live.pop(threading.get_ident(), None)  # its own frame in a local would make a cycle
     for entry in started:
         thread = entry.ref() if entry.kind == "thread" else None
         if isinstance(thread, threading.Thread) and thread.ident in live:
@@ -926,12 +928,14 @@ def none_looked_up(error: BaseException) -> bool:
 
 
 def closed_elsewhere(errors: Iterable[BaseException], root: str,
-                     closed: list[tuple[object, int, str, float]],
+                     closed: list[tuple[object, int, str, float,
+                                        dict[int, frozenset[CodeType]]]],
                      raised_on: Callable[[BaseException], tuple[int, str, float] | None]
                      ) -> tuple[FrameFact, ...]:
     """A socket or pool that a frame of the failure held (or held through one attribute) was
-    closed by another of the test's threads than the one that failed using it, before it
-    failed (not by a `with` or `finally:` on the failure's way out)."""
+    closed by another of the test's threads while the thread that then failed was already
+    in a function of its traceback, before it failed (not by a `with` or `finally:` on the
+    failure's way out)."""
     if not closed:
         return ()
     by_id = {id(entry[0]): entry for entry in closed}
@@ -941,14 +945,19 @@ def closed_elsewhere(errors: Iterable[BaseException], root: str,
         failing = _failing_thread(error, raised_on)
         if failing is None:
             continue
-        for frame, at in reversed(list(_tb_lines(error.__traceback__))):
+        walked = list(_tb_lines(error.__traceback__))
+        codes = {frame.f_code for frame, _ in walked if _is_user(frame, root)}
+        for frame, at in reversed(walked):
             if not _is_user(frame, root):
                 continue
             managed = _enclosing_with(frame, at)  # closed on the failure's way out
             for path, value in _reachable(frame):
                 found = by_id.get(id(value))
-                if found is None or found[0] is not value or found[1] == failing[0] \
-                        or found[3] > failing[2] or path.split(".", 1)[0] in managed:
+                # the failing thread was already in a function of its traceback (past the
+                # test's own) when the other closed it: that use was under way
+                if found is None or found[0] is not value or found[3] > failing[2] \
+                        or not codes & found[4].get(failing[0], frozenset()) \
+                        or path.split(".", 1)[0] in managed:
                     continue
                 state = "shut down" if hasattr(type(value), "submit") else "closed"
                 return (FrameFact("closed-elsewhere",

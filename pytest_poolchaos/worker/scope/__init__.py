@@ -13,7 +13,7 @@ any, and is neither reported as that test's leak nor restored.
 from __future__ import annotations
 
 import sys
-from types import FunctionType
+from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -191,12 +191,14 @@ class PoolScope:
         log = self._log()
         return list(log.hidden or ()) if log is not None else []
 
-    def closed_objects(self) -> list[tuple[object, int, str, float]]:
-        """(object, thread ident, thread name, when) of what the running test's threads
-        closed or shut down and is still alive."""
+    def closed_objects(self) -> list[tuple[object, int, str, float,
+                                           dict[int, frozenset[CodeType]]]]:
+        """(object, thread ident, thread name, when, the code each other thread of the test
+        was running then) of what the running test's threads closed or shut down while
+        others ran, still alive."""
         log = self._log()
-        found = [(ref(), ident, name, when)
-                 for ref, ident, name, when in (log.closers or {}).values()] \
+        found = [(ref(), ident, name, when, users)
+                 for ref, ident, name, when, users in (log.closers or {}).values()] \
             if log is not None else []
         return [entry for entry in found if entry[0] is not None]
 
@@ -205,7 +207,7 @@ class PoolScope:
         that its object has now: they were set after the read."""
         log = self._log()
         found = []
-        for ref, name, thread in (log.unset_reads or ()) if log is not None else ():
+        for ref, name, thread, builder in (log.unset_reads or ()) if log is not None else ():
             try:  # the instance's own dictionary: no code of its class runs
                 attributes = object.__getattribute__(ref(), "__dict__")
             except Exception:
@@ -213,7 +215,8 @@ class PoolScope:
             obj = ref()
             if type(attributes) is dict and name in attributes:
                 found.append(f"thread '{thread}' died reading {type(obj).__name__}.{name} "
-                             f"before it was set; the object has it now")
+                             f"while thread '{builder}' was still in its __init__; the "
+                             f"object has it now")
         return found
 
     def raised_on(self, error: BaseException) -> tuple[int, str, float] | None:

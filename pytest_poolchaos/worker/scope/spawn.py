@@ -14,6 +14,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 from ... import clock
@@ -121,15 +122,18 @@ class SpawnLog:
         self.patches: list[tuple[Any, str, Any, Any]] | None = None
         #: real socket connects, the first few
         self.connections: list[str] = []
-        #: id(socket or pool) -> (weak reference, thread ident, thread name, when) of the
-        #: test's thread that closed or shut it down, the first few
-        self.closers: dict[int, tuple[weakref.ref[Any], int, str, float]] | None = None
+        #: id(socket or pool) -> (weak reference, thread ident, thread name, when, the code
+        #: each other thread of the test was running then) of a close by one of the test's
+        #: threads while others ran, the first few
+        self.closers: dict[int, tuple[weakref.ref[Any], int, str, float,
+                                      dict[int, frozenset[CodeType]]]] | None = None
         #: id(error) -> (thread ident, thread name, its type, when) a pool task of the test
         #: raised it on
         self.raised_on: dict[int, tuple[int, str, type, float]] | None = None
-        #: (weak reference to the object, attribute, thread name) of each AttributeError
-        #: that ended one of the test's threads or pool tasks, the first few
-        self.unset_reads: list[tuple[weakref.ref[Any], str, str]] | None = None
+        #: (weak reference to the object, attribute, thread name, the thread then still
+        #: in its __init__) of each AttributeError that ended one of the test's threads or
+        #: pool tasks, the first few
+        self.unset_reads: list[tuple[weakref.ref[Any], str, str, str]] | None = None
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -456,13 +460,18 @@ class Spawns:
 
     def _closing(self, obj: Any, *_: Any) -> None:
         log = self.log
-        if log is None or not log.owns_current():
+        if log is None or (log.threads is None and threading.get_ident() == log.runner):
+            return  # no other thread of the test: no one else can have been using it
+        if not log.owns_current() or (log.closers is not None and (
+                len(log.closers) >= _MAX_CLOSERS or id(obj) in log.closers)):
             return
-        if log.closers is None:
-            log.closers = {}
-        if len(log.closers) < _MAX_CLOSERS and id(obj) not in log.closers:
+        # A close in the test's own code orders the test's own steps: not the code's race.
+        users = {} if _in_test_file(_closing_file()) else _stacks(log)
+        if users:
+            if log.closers is None:
+                log.closers = {}
             log.closers[id(obj)] = (weakref.ref(obj), threading.get_ident(),
-                                    threading.current_thread().name, clock.monotonic())
+                                    threading.current_thread().name, clock.monotonic(), users)
 
     def _hide(self, error: Any) -> None:
         log = self.log
@@ -533,6 +542,14 @@ def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
     name, obj = getattr(error, "name", None), getattr(error, "obj", None)
     if type(error) is not AttributeError or not isinstance(name, str) or obj is None:
         return
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or _in_test_file(tb.tb_frame.f_code.co_filename):
+        return  # the test's own thread read too early: the test's order, not the code's
+    builder = _constructing(obj)
+    if not builder:
+        return  # built before the read: a missing attribute, or one set by a later call
     try:
         ref = weakref.ref(obj)
     except TypeError:  # an object that takes no weak reference: not kept alive for this
@@ -540,7 +557,66 @@ def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
     if log.unset_reads is None:
         log.unset_reads = []
     if len(log.unset_reads) < _MAX_HIDDEN:
-        log.unset_reads.append((ref, name, thread))
+        log.unset_reads.append((ref, name, thread, builder))
+
+
+def _constructing(obj: Any) -> str:
+    """The name of another thread whose stack is in ``obj``'s __init__ right now."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, top in _other_threads_frames():
+        frame: Any = top
+        while frame is not None:
+            if frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is obj:
+                return names.get(ident, "?")
+            frame = frame.f_back
+    return ""
+
+
+def _stacks(log: SpawnLog) -> dict[int, frozenset[CodeType]]:
+    """For each of the test's other threads, the code of the frames it is in now (not the
+    test's, not the standard library's machinery): which functions were under way when
+    something was closed. Code objects only: holding frames would hold their locals."""
+    me = threading.get_ident()
+    wanted = {thread.ident for thread in threading.enumerate() if thread.ident != me
+              and (thread.ident == log.runner or log.phase_of(thread) is not None)}
+    stacks = {}
+    for ident, top in _other_threads_frames():
+        if ident not in wanted:
+            continue
+        codes = set()
+        frame: Any = top
+        while frame is not None:
+            code = frame.f_code
+            if not str(frame.f_globals.get("__name__", "")).startswith(_CLOSING + _MACHINERY) \
+                    and not _in_test_file(code.co_filename):
+                codes.add(code)
+            frame = frame.f_back
+        if codes:
+            stacks[ident] = frozenset(codes)
+    return stacks
+
+
+def _other_threads_frames() -> list[tuple[int, Any]]:
+    """sys._current_frames() without this thread's own: a local that held the frame of the
+    function it is in would make a cycle, and keep every caller's locals (a socket the
+    caller is closing) alive until the collector runs."""
+    frames = sys._current_frames()
+    frames.pop(threading.get_ident(), None)
+    return list(frames.items())
+
+
+def _closing_file() -> str:
+    """The file of the code that asked for the close, past socket's, the executors' and
+    contextlib's own frames (a `with` block's exit)."""
+    frame: Any = sys._getframe(3)  # past this, _closing and the wrapper
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(_CLOSING):
+        frame = frame.f_back
+    return frame.f_code.co_filename if frame is not None else ""
+
+
+def _in_test_file(path: str) -> bool:
+    name = _basename(path)
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
 def error_line(error: BaseException) -> str:
@@ -659,6 +735,9 @@ _MOCK_ENTRIES = (
     ("unittest.mock", "_patch", "start"),
 )
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
+#: frames of how a socket or pool gets closed, not of who closed it
+_CLOSING = ("socket", "contextlib", "concurrent.futures", "ssl", "asyncio", "selectors",
+            "pytest_poolchaos.worker.scope")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
               "pytest_poolchaos.worker.scope", "pytest_poolchaos.chaos.noise", "asyncio",
