@@ -92,11 +92,20 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+HELD_TRANSACTION = FrameFact("holds-transaction", "`with self.conn:` in record (db.py:30) held "
+                             "a write transaction while _check (db.py:12) waited for the lock "
+                             "on another connection")
 STOOD_IN = FrameFact("patched-worker", "thread: app.Thread was patched with a MagicMock that the "
                                       "code called 1 time(s): the thread it asked for never ran")
 
 CASES = [
     # -- timeout ------------------------------------------------------------------------------
+    Case("timeout.busy-timeout",
+         ev(sqlite3.OperationalError("database is locked"), workers=BUSY),
+         # the same error while the failing thread held a transaction the other waited for
+         ev(sqlite3.OperationalError("database is locked"), workers=BUSY,
+            frame_facts=(HELD_TRANSACTION,)),
+         "the busy timeout ran out while another connection held", "timeout"),
     Case("timeout.pytest-timeout",
          ev(message=FAILED_TIMEOUT, duration_s=0.51,
             timeout=TimeoutInfo(0.5, "signal", "marker at t.py:3", fired=True)),
@@ -612,9 +621,11 @@ CASES = [
             workers=(Worker("task", "main", "exited"),)),
          "raised by asyncio while 2 tasks ran", "asyncio.Lock"),
     Case("race.database-locked",
+         ev(sqlite3.OperationalError("database is locked"), workers=BUSY,
+            frame_facts=(HELD_TRANSACTION,)),
+         # the same lock wait, while the failing thread held no transaction of its own
          ev(sqlite3.OperationalError("database is locked"), workers=BUSY),
-         ev(sqlite3.OperationalError("database is locked")),
-         "two connections wanted SQLite's write lock", "commit before waiting"),
+         "held a write transaction while _check (db.py:12) waited", "commit before waiting"),
     Case("race.lost-wakeup",
          ev(AssertionError("assert None"), message="AssertionError: assert None",
             workers=DONE,

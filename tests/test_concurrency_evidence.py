@@ -1406,6 +1406,96 @@ def test_a_thread_that_read_what_its_owner_set_later_is_a_race(chaostester):
     assert "race.set-late" not in rule_ids(own)
 
 
+SQLITE_LOCKED_LIB = """
+import queue
+import sqlite3
+import threading
+
+
+def connect(path):
+    conn = sqlite3.connect(path, timeout=0.2, check_same_thread=False)
+    conn.execute("CREATE TABLE IF NOT EXISTS rows (v TEXT)")
+    conn.commit()
+    return conn
+
+
+class Recorder:
+    def __init__(self, path):
+        self.conn = connect(path)
+        self.checks = queue.Queue()
+        self.checker = threading.Thread(target=self.check_loop, args=(path,), daemon=True)
+        self.checker.start()
+
+    def check_loop(self, path):
+        conn = connect(path)
+        while (item := self.checks.get()) is not None:
+            value, done, errors = item
+            try:
+                with conn:
+                    conn.execute("INSERT INTO rows VALUES (?)", (value + ":checked",))
+            except sqlite3.Error as error:
+                errors.append(error)
+            done.set()
+
+    def record(self, value):
+        with self.conn:
+            self.conn.execute("INSERT INTO rows VALUES (?)", (value,))
+            done, errors = threading.Event(), []
+            self.checks.put((value, done, errors))
+            done.wait(5)
+            if errors:
+                raise errors[0]
+
+
+def hold_lock(path, locked, release):
+    conn = connect(path)
+    with conn:
+        conn.execute("INSERT INTO rows VALUES ('import')")
+        locked.set()
+        release.wait(5)  # a long import, made certain
+    conn.close()
+"""
+
+SQLITE_LOCKED = """
+import threading
+
+from store import Recorder, connect, hold_lock
+
+
+def test_write_while_the_recorder_waits_for_its_checker(tmp_path):
+    recorder = Recorder(str(tmp_path / "db.sqlite"))
+    recorder.record("m1")
+
+
+def test_write_while_an_import_holds_the_lock(tmp_path):
+    path = str(tmp_path / "db.sqlite")
+    connect(path).close()
+    locked, release = threading.Event(), threading.Event()
+    importer = threading.Thread(target=hold_lock, args=(path, locked, release))
+    importer.start()
+    try:
+        assert locked.wait(5)
+        conn = connect(path)
+        with conn:
+            conn.execute("INSERT INTO rows VALUES ('live')")
+    finally:
+        release.set()
+        importer.join(5)
+"""
+
+
+def test_database_locked_is_a_race_only_when_the_waiter_held_the_lock_itself(chaostester):
+    chaostester.pytester.makepyfile(store=SQLITE_LOCKED_LIB, test_locked=SQLITE_LOCKED)
+    result = chaostester.run()
+    held = result.diagnosis("test_write_while_the_recorder_waits_for_its_checker")
+    assert held["category"] == "race"
+    assert "`with self.conn:` in record (store.py:" in held["evidence"][0]
+    # the same lock wait behind another writer's long transaction: its busy timeout ran out
+    behind = result.diagnosis("test_write_while_an_import_holds_the_lock")
+    assert behind["category"] == "timeout"
+    assert rule_ids(behind)[0] == "timeout.busy-timeout"
+
+
 EARLY = """
 import asyncio
 

@@ -42,6 +42,7 @@ RULES: tuple[Rule, ...] = (
     _rule("timeout.near-limit", _T, timeout.near_limit),
     _rule("timeout.thread-method-kill", _T, timeout.thread_method_kill),
     _rule("timeout.dropped-wait", _T, timeout.dropped_wait),
+    _rule("timeout.busy-timeout", _T, timeout.busy_timeout),
     _rule("timeout.deadline-gave-up", _T, timeout.deadline_gave_up),
     _rule("timeout.bounded-wait", _T, timeout.bounded_wait),
     _rule("timeout.barrier", _T, timeout.barrier_timeout),

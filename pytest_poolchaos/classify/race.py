@@ -333,15 +333,16 @@ def shared_reader(e: Evidence) -> Finding | None:
 
 
 def database_locked(e: Evidence) -> Finding | None:
-    """SQLite's write lock was held by one connection while another, on another worker,
-    needed it ("database is locked" once the busy timeout ran out)."""
+    """SQLite's write lock was held by a transaction of the failing thread while another
+    connection, on another worker, needed it for work that thread waited for ("database is
+    locked" once the busy timeout ran out)."""
     exc = e.any_exception("sqlite3.OperationalError")
-    if exc is None or "locked" not in exc.message or not e.concurrent:
+    held = e.facts("holds-transaction")
+    if exc is None or "locked" not in exc.message or not e.concurrent or not held:
         return None
     return hit(
-        0.6,
-        [f"{describe(exc)}{where(e)}: two connections wanted SQLite's write lock while "
-         f"workers ran; one held it while waiting for the other",
+        0.75,
+        [f"{describe(exc)}{where(e)}: {held[0].detail}",
          f"workers in this test: {_threads(e)}"],
         Suggestion("One transaction holds the write lock while waiting for work that needs "
                    "the same lock: commit before waiting on other threads, keep write "

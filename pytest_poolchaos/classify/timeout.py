@@ -396,3 +396,23 @@ def work_in_progress(e: Evidence) -> Finding | None:
                    f"Event it sets) before asserting on what it produces, with a generous "
                    f"bound, instead of reading the result while it is still running."),
     )
+
+
+def busy_timeout(e: Evidence) -> Finding | None:
+    """SQLite gave up waiting for its write lock ("database is locked") while another
+    connection held it, and the waiting thread held no transaction of its own: the other
+    writer took longer than this connection's busy timeout."""
+    exc = e.any_exception("sqlite3.OperationalError")
+    if exc is None or "locked" not in exc.message or e.facts("holds-transaction"):
+        return None
+    busy = [w.describe() for w in e.workers if w.kind in ("thread", "process")]
+    return hit(
+        0.7,
+        [f"{describe(exc)}{where(e)}: the busy timeout ran out while another connection held "
+         f"SQLite's write lock",
+         f"the other writers in this test: {'; '.join(busy[:3])}" if busy else ""],
+        Suggestion("Another connection held the write lock longer than this connection waits "
+                   "for it (sqlite3.connect(timeout=...), 5 s by default): keep that write "
+                   "transaction short (commit in batches), or give this connection a timeout "
+                   "longer than the longest write it may wait behind."),
+    )

@@ -253,6 +253,8 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _test_frame(frame, lines[frame])
         if none_looked_up(error):
             facts += _returned_nothing(user)
+        if _sqlite_locked(error) and user:
+            facts += _held_transaction(user, lines)
         reads += [r for frame in user for r in _reads(frame, root)]
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
 
@@ -919,6 +921,45 @@ def _doubles(frame: FrameType) -> list[FrameFact]:
             if mismatch:
                 facts.append(FrameFact("double-mismatch", f"{name} {mismatch}"))
     return facts
+
+
+def _sqlite_locked(error: BaseException) -> bool:
+    kind = type(error)
+    return kind.__module__ == "sqlite3" and kind.__name__ == "OperationalError" \
+        and "locked" in str(error)
+
+
+def _held_transaction(frames: list[FrameType], lines: dict[FrameType, int]) -> list[FrameFact]:
+    """An outer frame of the failure sat in ``with conn:`` (a SQLite transaction) on another
+    connection than the one that waited for the write lock: the thread held the lock while
+    it waited for work that needed it."""
+    raising = frames[-1]
+    called = _EXECUTES.findall(linecache.getline(raising.f_code.co_filename, lines[raising]))
+    used = [_resolve(name, _names(raising)) for name in called] or \
+        list(dict(raising.f_locals).values())
+    waiting = {id(value) for value in used if _is_connection(value)}
+    for frame in frames[:-1]:
+        for _, text in _headers(frame, lines[frame]):
+            found = _WITH_LOCK.match(text)
+            held = _resolve(found.group(1), _names(frame)) if found else None
+            if _is_connection(held) and id(held) not in waiting:
+                # the traceback's line: a thread that raised it may have moved on since
+                waiter = (f"{raising.f_code.co_name} "
+                          f"({os.path.basename(raising.f_code.co_filename)}:{lines[raising]})")
+                return [FrameFact("holds-transaction",
+                                  f"`{text.strip()}` in {_where(frame)} held a write "
+                                  f"transaction while {waiter} waited for the lock on another "
+                                  f"connection")]
+    return []
+
+
+#: the connection a line uses to write: ``conn.execute(`` or ``self.db.commit(``
+_EXECUTES = re.compile(r"([A-Za-z_][\w.]*)\.(?:execute|executemany|executescript|commit)\(")
+
+
+def _is_connection(value: object) -> bool:
+    kind = type(value)
+    return kind.__module__ == "sqlite3" and kind.__name__ == "Connection"
 
 
 def none_looked_up(error: BaseException) -> bool:
