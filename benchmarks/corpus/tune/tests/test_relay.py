@@ -170,3 +170,37 @@ def test_local_task_runs_in_a_process():
         pass
 
     assert in_process(task) == 0
+
+
+# Django docs, "database is locked" (and SQLite's busy_timeout): a connection waits 0.2 s for
+# the write lock while a backlog import holds it for half a second; both do what they should.
+def test_delivery_is_journaled_during_import(tmp_path):
+    from relay.journal import bulk_import, connect
+
+    path = str(tmp_path / "journal.db")
+    started = threading.Event()
+    importer = threading.Thread(target=bulk_import, args=(path, ["a", "b", "c", "d", "e"],
+                                                          started), name="backlog-import")
+    importer.start()
+    try:
+        assert started.wait(5)
+        conn = connect(path, timeout=0.2)
+        try:
+            with conn:
+                conn.execute("INSERT INTO sent VALUES ('live')")
+        finally:
+            conn.close()
+    finally:
+        importer.join(5)
+
+
+# Luo et al., FSE 2014 (deadlock across connections): record() holds the write lock while it
+# waits for the checker thread, whose own insert needs that lock.
+def test_delivery_is_checked_before_commit(tmp_path):
+    from relay.journal import Recorder
+
+    recorder = Recorder(str(tmp_path / "journal.db"))
+    try:
+        recorder.record("m1")
+    finally:
+        recorder.close()
