@@ -386,6 +386,63 @@ def test_a_shared_socket_an_earlier_test_closed_is_pollution_not_this_tests_life
     assert own["polluter"] is None
 
 
+BROKEN_POOL = """
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.thread import BrokenThreadPool
+
+import pytest
+
+import shared_pool
+
+
+def test_a_breaks_the_shared_pool():
+    shared_pool.SETTINGS["ready"] = False  # never put back
+    with pytest.raises(BrokenThreadPool):
+        shared_pool.POOL.submit(pow, 2, 2).result(10)
+
+
+def test_b_uses_the_shared_pool():
+    assert shared_pool.POOL.submit(pow, 3, 2).result(10) == 9
+
+
+def test_c_breaks_its_own_pool():
+    def refuse():
+        raise RuntimeError("no worker today")
+
+    pool = ThreadPoolExecutor(1, initializer=refuse)
+    assert pool.submit(pow, 4, 2).result(10) == 16
+"""
+
+SHARED_POOL = """
+from concurrent.futures import ThreadPoolExecutor
+
+SETTINGS = {"ready": True}
+
+
+def _check():
+    if not SETTINGS["ready"]:
+        raise RuntimeError("worker not configured")
+
+
+POOL = ThreadPoolExecutor(1, initializer=_check)
+"""
+
+
+def test_a_shared_pool_an_earlier_test_broke_is_pollution_not_this_tests_lifecycle(
+        chaostester):
+    chaostester.pytester.makepyfile(shared_pool=SHARED_POOL, test_broken=BROKEN_POOL)
+    run = chaostester.run("--poolchaos-confirm=auto")
+    victim = run.diagnosis("test_broken.py::test_b_uses_the_shared_pool")
+    assert victim["verdict"] == "order-dependent"
+    assert victim["category"] == "config-pollution"
+    assert victim["polluter"] == "test_broken.py::test_a_breaks_the_shared_pool"
+    assert any("the pool it used had lost a worker by then" in line
+               for line in victim["evidence"])
+    own = run.diagnosis("test_broken.py::test_c_breaks_its_own_pool")
+    assert own["category"] == "lifecycle"
+    assert own["polluter"] is None
+
+
 INHERITED = """
 import resource
 import signal

@@ -64,7 +64,8 @@ def broken_executor(e: Evidence) -> Finding | None:
     else:
         cause = f"a worker process died while work was pending ({_exit_code(e)})"
     return hit(
-        0.95,
+        # a shared pool an earlier test broke: the pollution readings tell that
+        0.3 if _earlier_tests_doing(e) else 0.95,
         [f"{describe(exc)}{where(e)}", cause, *_live_leaks(e)],
         _per_test_pool(e),
         Suggestion(f"Find why the worker died ({_exit_code(e)}): os._exit/sys.exit in the task, "
@@ -401,7 +402,7 @@ def worker_exit(e: Evidence) -> Finding | None:
     if code is None and crash is None:
         return None
     return hit(
-        0.8,
+        0.3 if _earlier_tests_doing(e) else 0.8,
         [f"a worker process exited while in use ({_exit_code(e)})",
          f"{crash.group(0)!r}" if crash else ""],
         _per_test_pool(e),

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 from ..model import Evidence, Finding, LedgerEntry, Suggestion, Verdict
-from .signals import closed_descriptor, describe, hit, line, refused_shared
+from .signals import broken_pool, closed_descriptor, describe, hit, line, refused_shared
 
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
@@ -191,8 +191,9 @@ def order_dependent(e: Evidence) -> Finding | None:
 def _shared_line(e: Evidence, refused: str) -> str:
     exc = e.outermost
     state = ("the socket or file it used had been closed by then" if exc is not None
-             and closed_descriptor(exc) else f"{refused} refused the call in a state an "
-             f"earlier test left it in")
+             and closed_descriptor(exc) else "the pool it used had lost a worker by then"
+             if exc is not None and broken_pool(exc) else f"{refused} refused the call in a "
+             f"state an earlier test left it in")
     return (f"{state}: this test started no thread, process or pool, so the object it used "
             f"was shared")
 

@@ -7,7 +7,7 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["RACED", "closed_descriptor", "describe", "hit", "line", "num", "pct",
+__all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "hit", "line", "num", "pct",
            "refused_by_machinery", "refused_shared", "secs", "short", "stood_in", "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
@@ -185,6 +185,12 @@ def refused_shared(e: Evidence) -> str:
     share, not a resource left running (a server an earlier test left on a port makes the
     victim start one of its own)."""
     exc = e.outermost
-    if exc is None or e.workers or not (refused_by_machinery(exc) or closed_descriptor(exc)):
+    if exc is None or e.workers or not (refused_by_machinery(exc) or closed_descriptor(exc)
+                                        or broken_pool(exc)):
         return ""
     return exc.modules[-1] if exc.modules else "the object"
+
+
+def broken_pool(exc: ExceptionRecord) -> bool:
+    """A pool that lost a worker refuses all work from then on (BrokenProcessPool ...)."""
+    return exc.is_a("concurrent.futures._base.BrokenExecutor")
