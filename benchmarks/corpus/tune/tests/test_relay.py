@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -204,3 +205,23 @@ def test_delivery_is_checked_before_commit(tmp_path):
         recorder.record("m1")
     finally:
         recorder.close()
+
+
+# Polluter: a strict render of a report with an empty row makes the shared pool's worker abort,
+# which breaks the module's pool for every later caller.
+def test_strict_render_rejects_empty_rows():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from relay.render import render
+
+    with contextlib.suppress(BrokenProcessPool):
+        render(["b", ""], strict=True)
+
+
+# Victim of test_strict_render_rejects_empty_rows (python/cpython#82212 and pytest-xdist
+# reports: "A process in the process pool was terminated abruptly" after an earlier test
+# crashed a worker of a module-level pool).
+def test_report_renders_sorted():
+    from relay.render import render
+
+    assert render(["b", "a"]) == "a\nb"
