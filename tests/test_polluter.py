@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -277,6 +278,7 @@ def test_the_victims_own_module_is_searched_first():
 
 UMASK = """
 import os
+import re
 
 
 def test_secrets_are_private(tmp_path):
@@ -327,26 +329,6 @@ def test_c_uses_its_own_pool_after_closing_it():
 """
 
 
-def test_a_shared_pool_an_earlier_test_shut_down_is_pollution_not_this_tests_lifecycle(
-        chaostester):
-    chaostester.pytester.makepyfile(
-        shared_pool="from concurrent.futures import ThreadPoolExecutor\n"
-                    "SHARED = ThreadPoolExecutor(1)\n",
-        test_shutdown=SHUT_DOWN)
-    # the confirming run (on by default, off in this suite) proves the order dependence
-    run = chaostester.run("--poolchaos-confirm=auto")
-    victim = run.diagnosis("test_shutdown.py::test_b_uses_the_shared_pool")
-    assert victim["verdict"] == "order-dependent"
-    assert victim["category"] == "config-pollution"
-    assert victim["polluter"] == "test_shutdown.py::test_a_drains_the_shared_pool"
-    assert any("refused the call in a state an earlier test left it in" in line
-               for line in victim["evidence"])
-    # the same refusal by a pool the test made and shut down itself: its own lifecycle
-    own = run.diagnosis("test_shutdown.py::test_c_uses_its_own_pool_after_closing_it")
-    assert own["category"] == "lifecycle"
-    assert own["polluter"] is None
-
-
 CLOSED_CHANNEL = """
 import socket
 
@@ -367,23 +349,6 @@ def test_c_sends_on_its_own_closed_channel():
     own.close()
     own.sendall(b"hello")
 """
-
-
-def test_a_shared_socket_an_earlier_test_closed_is_pollution_not_this_tests_lifecycle(
-        chaostester):
-    chaostester.pytester.makepyfile(
-        channel="import socket\nSHARED, PEER = socket.socketpair()\n",
-        test_closed=CLOSED_CHANNEL)
-    run = chaostester.run("--poolchaos-confirm=auto")
-    victim = run.diagnosis("test_closed.py::test_b_sends_on_the_shared_channel")
-    assert victim["verdict"] == "order-dependent"
-    assert victim["category"] == "config-pollution"
-    assert victim["polluter"] == "test_closed.py::test_a_closes_the_shared_channel"
-    assert any("the socket or file it used had been closed by then" in line
-               for line in victim["evidence"])
-    own = run.diagnosis("test_closed.py::test_c_sends_on_its_own_closed_channel")
-    assert own["category"] == "lifecycle"
-    assert own["polluter"] is None
 
 
 BROKEN_POOL = """
@@ -428,17 +393,33 @@ POOL = ThreadPoolExecutor(1, initializer=_check)
 """
 
 
-def test_a_shared_pool_an_earlier_test_broke_is_pollution_not_this_tests_lifecycle(
-        chaostester):
-    chaostester.pytester.makepyfile(shared_pool=SHARED_POOL, test_broken=BROKEN_POOL)
+SHUT_DOWN_POOL = ("from concurrent.futures import ThreadPoolExecutor\n"
+                  "SHARED = ThreadPoolExecutor(1)\n")
+SHARED_CHANNEL = "import socket\nSHARED, PEER = socket.socketpair()\n"
+
+
+@pytest.mark.parametrize(("module", "tests", "words"), [
+    pytest.param(("shared_pool", SHUT_DOWN_POOL), SHUT_DOWN,
+                 "refused the call in a state an earlier test left it in", id="shut-down"),
+    pytest.param(("channel", SHARED_CHANNEL), CLOSED_CHANNEL,
+                 "the socket or file it used had been closed by then", id="closed"),
+    pytest.param(("shared_pool", SHARED_POOL), BROKEN_POOL,
+                 "the pool it used had lost a worker by then", id="broken"),
+])
+def test_a_shared_object_an_earlier_test_ended_is_pollution_not_this_tests_lifecycle(
+        chaostester, module, tests, words):
+    name, source = module
+    chaostester.pytester.makepyfile(**{name: source, "test_shared": tests})
+    # the confirming run (on by default, off in this suite) proves the order dependence
     run = chaostester.run("--poolchaos-confirm=auto")
-    victim = run.diagnosis("test_broken.py::test_b_uses_the_shared_pool")
+    test_a, test_b, test_c = re.findall(r"^def (test_\w+)", tests, re.MULTILINE)
+    victim = run.diagnosis(f"test_shared.py::{test_b}")
     assert victim["verdict"] == "order-dependent"
     assert victim["category"] == "config-pollution"
-    assert victim["polluter"] == "test_broken.py::test_a_breaks_the_shared_pool"
-    assert any("the pool it used had lost a worker by then" in line
-               for line in victim["evidence"])
-    own = run.diagnosis("test_broken.py::test_c_breaks_its_own_pool")
+    assert victim["polluter"] == f"test_shared.py::{test_a}"
+    assert any(words in line for line in victim["evidence"])
+    # the same refusal by an object the test made and ended itself: its own lifecycle
+    own = run.diagnosis(f"test_shared.py::{test_c}")
     assert own["category"] == "lifecycle"
     assert own["polluter"] is None
 
