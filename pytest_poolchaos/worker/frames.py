@@ -586,7 +586,7 @@ def closed_state(value: Any) -> str:
         except Exception:  # a subclass with a get_loop of its own
             return ""
         return "left pending on a closed event loop" if stranded else ""
-    if module == "sqlite3" and kind.__name__ == "Connection":
+    if _is_connection(value):
         # a closed connection refuses every read of its state
         return "closed" if own(value, "total_changes") is None else ""
     if own(value, "_shutdown") is True or own(value, "_shutdown_thread") is True:
@@ -1075,7 +1075,8 @@ def _all_names(code: CodeType) -> set[str]:
 
 
 def _returns_nothing(function: FunctionType) -> bool:
-    """No ``return <value>`` or ``yield`` in the function's own code."""
+    """No ``return <value>`` or ``yield`` in the function's source (one in a function nested
+    in it counts too: that can only make the answer no)."""
     import ast
     import inspect
     import textwrap
