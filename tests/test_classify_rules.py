@@ -746,6 +746,19 @@ def test_a_closed_shared_socket_that_passes_alone_is_left_to_the_pollution_readi
     assert decide(own, findings).category is Category.LIFECYCLE
 
 
+
+def test_a_shared_pool_broken_by_an_earlier_test_is_read_once_and_left_to_pollution():
+    # a worker's death breaks the pool: worker-exit and broken-executor read one event, and
+    # two supporting readings of it must not add up above the runs that put the cause earlier
+    broken = BrokenProcessPool("A child process terminated abruptly, the process pool is not "
+                               "usable anymore")
+    shared = ev(broken, pollution=(entry("env", "OTHER", "1"),),
+                reruns=RerunFacts(Verdict.UNKNOWN, None, 2, 2))
+    findings = [f for rule in RULES if (f := rule.check(shared)) is not None]
+    assert "lifecycle.worker-exit" not in [f.rule for f in findings]
+    assert decide(shared, findings).category is Category.CONFIG_POLLUTION
+
+
 def test_every_rule_has_a_case_a_doc_and_a_unique_id():
     assert {case.rule for case in CASES} == {rule.id for rule in RULES}
     assert len({rule.id for rule in RULES}) == len(RULES)

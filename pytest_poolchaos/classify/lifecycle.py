@@ -397,6 +397,8 @@ def worker_exit(e: Evidence) -> Finding | None:
     """A worker or process exited (an exit code, "terminated abruptly", a crashed worker)."""
     if e.crash is not None:
         return None  # the test's own process died: process-died speaks for that
+    if e.any_exception("concurrent.futures._base.BrokenExecutor") is not None:
+        return None  # the same death, which broken-executor reads: one event counts once
     code = search(_EXIT_CODE, e)
     crash = search(_CRASH, e)
     if code is None and crash is None:
