@@ -208,11 +208,11 @@ class PoolScope:
         log = self._log()
         found = []
         for ref, name, thread, builder in (log.unset_reads or ()) if log is not None else ():
-            try:  # the instance's own dictionary: no code of its class runs
-                attributes = object.__getattribute__(ref(), "__dict__")
-            except Exception:
-                continue
             obj = ref()
+            try:  # the instance's own dictionary: no code of its class runs
+                attributes = object.__getattribute__(obj, "__dict__")
+            except Exception:  # gone since, or no dictionary
+                continue
             if type(attributes) is dict and name in attributes:
                 found.append(f"thread '{thread}' died reading {type(obj).__name__}.{name} "
                              f"while thread '{builder}' was still in its __init__; the "
@@ -430,13 +430,19 @@ _CLOCKS = frozenset({"monotonic", "monotonic_ns", "perf_counter", "perf_counter_
                      "time_ns"})
 
 
+def _records(double: object) -> tuple[object, dict[str, Any]]:
+    """The mock behind a patch's double (an autospec'd function keeps its records on its
+    mock) and its own records: reading .return_value of an unset Mock would make one."""
+    if isinstance(double, FunctionType):
+        double = getattr(double, "mock", None)
+    recorded = getattr(double, "__dict__", {})
+    return double, recorded if type(recorded) is dict else {}
+
+
 def _frozen(target: object, attribute: str, original: object, double: object) -> str:
     if attribute not in _CLOCKS or getattr(original, "__module__", None) != "time":
         return ""
-    if isinstance(double, FunctionType):  # autospec'd: its records are on its mock
-        double = getattr(double, "mock", None)
-    # the double's own records: reading .return_value of an unset Mock would make one
-    recorded = getattr(double, "__dict__", {})
+    recorded = _records(double)[1]
     calls, value = recorded.get("_mock_call_count"), recorded.get("_mock_return_value")
     if not isinstance(calls, int) or calls < 2 or type(value) not in (int, float) \
             or recorded.get("_mock_side_effect") is not None:
@@ -456,9 +462,8 @@ _STARTERS = {("threading", "Thread"): "thread", ("threading", "Timer"): "thread"
 def _stand_in(target: object, attribute: str, original: object, double: object) -> str:
     kind = _STARTERS.get((str(getattr(original, "__module__", "")),
                           str(getattr(original, "__qualname__", ""))))
-    if isinstance(double, FunctionType):  # autospec'd: its records are on its mock
-        double = getattr(double, "mock", None)
-    calls = getattr(double, "__dict__", {}).get("_mock_call_count")
+    double, recorded = _records(double)
+    calls = recorded.get("_mock_call_count")
     if kind is None or not isinstance(calls, int) or calls < 1:
         return ""
     return (f"{kind}: {_owner(target)}.{attribute} was patched with a "
@@ -467,9 +472,7 @@ def _stand_in(target: object, attribute: str, original: object, double: object) 
 
 
 def _gave_none(double: object) -> bool:
-    if isinstance(double, FunctionType):  # autospec'd: its records are on its mock
-        double = getattr(double, "mock", None)
-    recorded = getattr(double, "__dict__", {})
+    recorded = _records(double)[1]
     calls = recorded.get("_mock_call_count")
     return "_mock_return_value" in recorded and recorded["_mock_return_value"] is None \
         and isinstance(calls, int) and calls > 0 and recorded.get("_mock_side_effect") is None
