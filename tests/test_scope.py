@@ -9,13 +9,17 @@ import pytest
 
 RESOURCES = """
 import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 STOP = threading.Event()
 KEEP = []
+BUSY = []
 
 def test_thread_left_running():
     threading.Thread(target=STOP.wait, name="heartbeat", daemon=True).start()
@@ -38,6 +42,13 @@ def test_process_pool_not_shut_down():
     ex = ProcessPoolExecutor(max_workers=1)
     ex.submit(int).result()
     KEEP.append(ex)
+
+def test_process_pool_shut_down_while_busy():
+    ex = ProcessPoolExecutor(max_workers=1)
+    ex.submit(int).result()
+    BUSY.extend(ex._processes)
+    ex.submit(time.sleep, 60)
+    ex.shutdown(wait=False)
 
 def test_multiprocessing_pool_not_closed():
     pool = multiprocessing.Pool(1)
@@ -67,6 +78,8 @@ def test_child_waited():
 
 def test_zz_cleanup():
     STOP.set()
+    for pid in BUSY:
+        os.kill(pid, signal.SIGKILL)  # the busy worker, still asleep
     for thing in KEEP:
         if hasattr(thing, "kill"):
             thing.kill()
@@ -103,6 +116,8 @@ def resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[s
     ("test_thread_pool_not_shut_down", "pool", ["ThreadPoolExecutor", "never shut down"]),
     ("test_process_pool_not_shut_down", "pool", ["ProcessPoolExecutor", "1 worker process"]),
     ("test_multiprocessing_pool_not_closed", "pool", ["Pool", "never shut down"]),
+    # shut down, but its worker still runs (it ignored the request, or a task outlives it)
+    ("test_process_pool_shut_down_while_busy", "process", ["Process", "still running"]),
     ("test_child_left_running", "process", ["time.sleep(60)", "still running"]),
     ("test_child_never_waited", "process", ["zombie"]),
 ])

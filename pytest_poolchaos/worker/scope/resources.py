@@ -46,9 +46,7 @@ def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Ali
     pool_pids: set[int] = set()
     for started in mine:
         if started.kind == "pool":
-            leak = _open_pool(started, pool_pids, deadline)
-            if leak is not None:
-                found.append(leak)
+            found.extend(_open_pool(started, pool_pids, deadline))
     if log.forked or any(s.kind == "process" for s in log.started):
         while True:
             processes = _live_processes(log, mine, pool_pids, skip_setup)
@@ -75,27 +73,56 @@ def _live_threads(started: list[Started], deadline: float) -> list[Alive]:
             for s, t in running if t.is_alive()]
 
 
-def _open_pool(started: Started, pool_pids: set[int], deadline: float) -> Alive | None:
+def _open_pool(started: Started, pool_pids: set[int], deadline: float) -> list[Alive]:
     pool = started.ref()
     name = type(pool).__name__ if pool is not None else started.label
     where = f"created in {started.phase} by {started.where}"
     if pool is None:
-        return _dropped_pool(started, name, where, pool_pids, deadline)
+        dropped = _dropped_pool(started, name, where, pool_pids, deadline)
+        if dropped is not None:
+            return [dropped]
+        return _outliving_workers(_held_pids(started), name, where, pool_pids, deadline)
     pids = _pool_pids(pool)
-    pool_pids.update(pids)
     if _is_open(pool):
+        pool_pids.update(pids)  # reported as the pool, not once per worker
         threads = _thread_count(pool)
         if not pids and not threads:
-            return None  # never started a worker: it holds nothing, so it is no finding
+            return []  # never started a worker: it holds nothing, so it is no finding
         size = f"{len(pids)} worker process(es)" if pids else f"{threads} thread(s)"
-        return Alive("pool", f"{name} {where} was never shut down ({size})", f"pool:{name}",
-                     obj=pool)
+        return [Alive("pool", f"{name} {where} was never shut down ({size})", f"pool:{name}",
+                      obj=pool)]
     busy = _settled(_busy_threads(pool), deadline)
     if busy:
-        return Alive("pool", f"{name} {where} was shut down without waiting; "
-                     f"{len(busy)} worker thread(s) still running ({busy[0].name})",
-                     f"pool:{name}", obj=pool)
-    return None
+        return [Alive("pool", f"{name} {where} was shut down without waiting; "
+                      f"{len(busy)} worker thread(s) still running ({busy[0].name})",
+                      f"pool:{name}", obj=pool)]
+    # ProcessPoolExecutor.shutdown drops its process table: the one kept at creation remains.
+    return _outliving_workers(pids | _held_pids(started), name, where, pool_pids, deadline)
+
+
+def _held_pids(started: Started) -> set[int]:
+    pids: set[int] = set()
+    for held in started.held:
+        for worker in list(held.values() if isinstance(held, dict) else held):
+            pid = getattr(worker, "pid", None)
+            if isinstance(pid, int) and not isinstance(worker, threading.Thread):
+                pids.add(pid)
+    return pids
+
+
+def _outliving_workers(pids: set[int], name: str, where: str, pool_pids: set[int],
+                       deadline: float) -> list[Alive]:
+    """Worker processes of a pool that was shut down and still run at ``deadline``: a task
+    outlived the shutdown, or the worker ignored SIGTERM (inherited from a test that ignored
+    it). Each is a process of its own, so cleanup can end it the way it ends a child."""
+    running = [pid for pid in pids if not _exited(pid)]
+    while running and clock.monotonic() < deadline:
+        clock.sleep(0.01)
+        running = [pid for pid in running if not _exited(pid)]
+    pool_pids.update(pids)  # found here or gone: not the test's own children
+    return [Alive("process", f"worker process {pid} of {name} {where} is still running "
+                  f"after the pool was shut down", f"process:{name}", pid=pid, stamp=stamp(pid))
+            for pid in running]
 
 
 def _dropped_pool(started: Started, name: str, where: str, pool_pids: set[int],
