@@ -1,11 +1,15 @@
 """Which roles this process plays: running tests (a serial run or an xdist worker) and
-reporting (a serial run or the xdist controller). A serial run plays both."""
+reporting (a serial run or the xdist controller). A serial run plays both. While the
+controller reruns a failure inline, the item carries ``INLINE_RERUN``: what that run leaves
+behind was started by the plugin, so the pool scope stops it whatever the leak mode."""
 
 from __future__ import annotations
 
 import pytest
 
-__all__ = ["reports", "runs_tests", "worker_id"]
+__all__ = ["INLINE_RERUN", "reports", "runs_tests", "worker_id"]
+
+INLINE_RERUN = pytest.StashKey[bool]()
 
 
 def runs_tests(config: pytest.Config) -> bool:

@@ -11,6 +11,7 @@ Map (test -> defect):
     test_cleanup_leaves_no_orphan ................................ D12
     test_cleanup_does_not_run_inside_the_timeout[signal|thread]  D4
     test_inline_rerun_of_a_test_holding_a_lock_is_bounded ....... D1
+    test_inline_rerun_stops_what_it_left_so_exit_does_not_hang .. inline rerun, SIGTERM ignored
     test_exit_timeout_exits_with_pytests_final_status ........... D17
 """
 
@@ -512,6 +513,49 @@ def test_inline_rerun_without_a_timeout_plugin_is_bounded_by_its_own_budget(chao
     bounds = [re.search(r"inline rerun stopped after ([\d.]+) s", a["message"]) for a in inline]
     assert all(found and 0.5 <= float(found.group(1)) < 30 for found in bounds), inline
 
+
+# A later test ignored SIGTERM (and never put it back): the worker the inline rerun of the
+# first test starts inherits that, so multiprocessing's exit handler, which terminates daemon
+# children and then joins them, would wait on it forever. The worker waits 60 s at most, so an
+# orphan of a failed run ends by itself.
+LEFT_BY_A_RERUN = """
+import multiprocessing, os, signal, threading
+from pathlib import Path
+
+CTX = multiprocessing.get_context("fork")
+
+def linger():
+    Path(f"linger-{os.getpid()}").touch()
+    threading.Event().wait(60)
+
+def test_a_leaves_a_worker_and_fails():
+    worker = CTX.Process(target=linger, daemon=True)
+    worker.start()
+    assert worker.pid == -1
+
+def test_b_ignores_sigterm():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+"""
+
+
+def test_inline_rerun_stops_what_it_left_so_exit_does_not_hang(pytester):
+    pytester.makepyfile(test_left=LEFT_BY_A_RERUN)
+    args = ("-p", "no:xdist", "-p", "no:randomly")
+    try:
+        without, status = outcomes_without_plugin(pytester, *args)
+        # The whole run takes a few seconds; 30 s is the exit waiting on the worker.
+        run = pytester.runpytest_subprocess(*PLUGIN, "--poolchaos-rerun=1",
+                                            "--poolchaos-rerun-mode=inline", *args, timeout=30)
+        left = [int(entry.name.split("-")[1]) for entry in pytester.path.glob("linger-*")]
+        assert len(left) == 3  # one of the run without the plugin, one of the run, the rerun's
+        assert not [pid for pid in left if pid_alive(pid)]
+    finally:
+        for entry in pytester.path.glob("linger-*"):
+            kill_quietly(int(entry.name.split("-")[1]))
+    assert without == {"failed": 1, "passed": 1}
+    assert run.parseoutcomes() == without
+    assert run.ret == status
+    assert_no_crash(run.stdout.str())
 
 # -- D17 ------------------------------------------------------------------------------------
 

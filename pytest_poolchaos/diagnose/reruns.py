@@ -23,6 +23,7 @@ from _pytest.runner import runtestprotocol
 
 from ..model import PAYLOAD_ATTR, Attempt, Evidence, TestPayload
 from ..outcome import crash_message, fold
+from ..roles import INLINE_RERUN
 from .runner import ChildTest, Runner
 
 RAISE_FACTOR = 3.0  # timeout reruns get this many times the original limit
@@ -69,12 +70,17 @@ def _alarm(seconds: float) -> Iterator[None]:
 def inline(item: pytest.Item, limit: float) -> Attempt:
     """Run ``item`` once more in this process, silently, for at most ``limit`` seconds."""
     start = time.perf_counter()
+    # What this run leaves behind the plugin started: the scope stops it, whatever the leak
+    # mode (a process that ignores SIGTERM would otherwise hold the interpreter's exit).
+    item.stash[INLINE_RERUN] = True
     try:
         with _alarm(limit):
             reports = runtestprotocol(item, nextitem=None, log=False)
     except InlineTimeout as error:  # fired between phases, outside the test's own code
         return Attempt("inline", "failed", round(time.perf_counter() - start, 6), str(error),
                        {"duration": time.perf_counter() - start, "timed_out": True})
+    finally:
+        del item.stash[INLINE_RERUN]
     duration = time.perf_counter() - start
     outcome, message = _outcome(reports)
     evidence = _evidence(reports)

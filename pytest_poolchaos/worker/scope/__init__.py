@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ...model import Leak, LedgerEntry
     from .resources import Alive, Stopping
 from ...probe import Change, Held, Probe
+from ...roles import INLINE_RERUN
 from ...settings import Settings
 from . import globals as state
 from . import probes as registry
@@ -163,7 +164,8 @@ class PoolScope:
         resources = [r for r in resources if r.kind not in ignored]
         found = [c for c in found if c.kind not in ignored]
         changes = [c for c in found if isinstance(c, Change)]
-        leaks = self._settle(resources, changes, mode, item.nodeid, defer)
+        clean = mode == "cleanup" or item.stash.get(INLINE_RERUN, False)
+        leaks = self._settle(resources, changes, clean, item.nodeid, defer)
         leaks += _held([h for h in found if isinstance(h, Held)], mode)
         return ScopeResult(
             leaks=tuple(leaks),
@@ -296,7 +298,7 @@ class PoolScope:
                 self._held[(change.kind, change.key)] = change.before
         return [c for c in changes if c.ident not in held]
 
-    def _settle(self, resources: list[Alive], changes: list[Change], mode: str,
+    def _settle(self, resources: list[Alive], changes: list[Change], clean: bool,
                 nodeid: str, defer: bool = False) -> list[Leak]:
         if not resources and not changes:
             # What was alive at the end ended within the settle time: a green run must not
@@ -305,7 +307,7 @@ class PoolScope:
         from ...model import Leak
 
         leaks = [Leak(r.kind, r.detail, r.key) for r in resources]
-        if mode == "cleanup" and resources:
+        if clean and resources:
             leaks = self._clean(resources, defer)
         if self.settings.isolate == "restore":
             restored = _restore(changes)
