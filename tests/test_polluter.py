@@ -424,6 +424,69 @@ def test_a_shared_object_an_earlier_test_ended_is_pollution_not_this_tests_lifec
     assert own["polluter"] is None
 
 
+
+SHARED_DATABASE = """
+import sqlite3
+import threading
+
+CONN = sqlite3.connect(":memory:", check_same_thread=False)
+CONN.execute("create table kv (k text primary key, v text)")
+LOCK = threading.Lock()
+
+
+def put(key, value):
+    with LOCK:
+        CONN.execute("insert or replace into kv values (?, ?)", (key, value))
+
+
+def shutdown():
+    CONN.close()
+"""
+
+CLOSED_DATABASE = """
+from concurrent.futures import ThreadPoolExecutor
+
+import store
+
+
+def test_a_shuts_the_store_down():
+    store.put("a", "1")
+    store.shutdown()
+
+
+def test_b_puts_from_pool_threads():
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: store.put(f"k{i}", str(i)), range(8)))
+"""
+
+OWN_CLOSED_DATABASE = """
+import store
+
+
+def test_puts_after_its_own_shutdown():
+    store.shutdown()
+    store.put("b", "2")
+"""
+
+
+@pytest.mark.parametrize(("tests", "category"), [
+    pytest.param(CLOSED_DATABASE, "config-pollution", id="closed-by-an-earlier-test"),
+    pytest.param(OWN_CLOSED_DATABASE, "lifecycle", id="closed-by-the-test"),
+])
+def test_a_modules_connection_found_closed_is_read_from_the_module_global(
+        chaostester, tests, category):
+    # A connection that refuses everyone because it is closed is no thread-bound misuse,
+    # even when pool threads made the call: the module global the failing line used says so.
+    chaostester.pytester.makepyfile(store=SHARED_DATABASE, test_store=tests)
+    run = chaostester.run("--poolchaos-confirm=auto")
+    name = re.findall(r"^def (test_\w+)", tests, re.MULTILINE)[-1]
+    diagnosis = run.diagnosis(f"test_store.py::{name}")
+    assert diagnosis["category"] == category
+    assert not [rule for rule in diagnosis["rules"] if rule["category"] == "race"]
+    if category == "config-pollution":
+        assert diagnosis["polluter"] == "test_store.py::test_a_shuts_the_store_down"
+
+
 INHERITED = """
 import resource
 import signal

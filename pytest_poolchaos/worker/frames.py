@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import (
+    BuiltinFunctionType,
     CodeType,
     CoroutineType,
     FrameType,
@@ -423,7 +424,25 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
         if state:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
+    for name, value in _named_globals(frame, failing):
+        state = closed_state(value)
+        if state:  # a module's shared connection or pool, closed by whoever closed it
+            facts.append(FrameFact("closed", f"{name} ({type(value).__name__}) was {state} "
+                                             f"in {_where(frame)}"))
     return facts
+
+
+def _named_globals(frame: FrameType, failing: str) -> Iterator[tuple[str, Any]]:
+    """Module globals the failing line uses (``_CONN.execute(...)``), other than modules,
+    classes and functions."""
+    local = frame.f_locals
+    for name in frame.f_code.co_names[:60]:
+        if name in local or not _mentions(failing, name):
+            continue
+        value = frame.f_globals.get(name)
+        if value is not None and not isinstance(value, (ModuleType, type, FunctionType,
+                                                        BuiltinFunctionType)):
+            yield name, value
 
 
 def _queued(value: Any) -> int:
