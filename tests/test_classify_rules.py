@@ -746,7 +746,6 @@ def test_a_closed_shared_socket_that_passes_alone_is_left_to_the_pollution_readi
     assert decide(own, findings).category is Category.LIFECYCLE
 
 
-
 def test_a_shared_pool_broken_by_an_earlier_test_is_read_once_and_left_to_pollution():
     # a worker's death breaks the pool: worker-exit and broken-executor read one event, and
     # two supporting readings of it must not add up above the runs that put the cause earlier
@@ -758,6 +757,19 @@ def test_a_shared_pool_broken_by_an_earlier_test_is_read_once_and_left_to_pollut
     assert "lifecycle.worker-exit" not in [f.rule for f in findings]
     assert decide(shared, findings).category is Category.CONFIG_POLLUTION
 
+
+
+def test_results_left_in_a_queue_after_a_deadline_loop_gave_up_are_a_timeout():
+    # The consumer that stopped was the test's own loop, and the clock stopped it.
+    late = ev(ASSERT, comparison=cmp("==", [], [1, 2, 3], left_len=0, right_len=3),
+              workers=(Worker("thread", "producer", "exited"),),
+              frame_facts=(FrameFact("queued", "results (Queue) still held 3 item(s) in "
+                                               "test_x (t.py:9)"),
+                           FrameFact("deadline", "test_x() polls until a clock deadline "
+                                                 "(t.py:5) before the assert")))
+    findings = [f for rule in RULES if (f := rule.check(late)) is not None]
+    assert "lifecycle.abandoned-queue" not in [f.rule for f in findings]
+    assert decide(late, findings).category is Category.TIMEOUT
 
 def test_every_rule_has_a_case_a_doc_and_a_unique_id():
     assert {case.rule for case in CASES} == {rule.id for rule in RULES}

@@ -131,6 +131,25 @@ def test_a_call_on_the_failing_line_that_polls_a_clock_is_a_deadline():
     assert "deadline" not in kinds(raised(tried))
 
 
+
+def test_a_loop_of_the_failing_frame_that_polled_a_clock_before_its_assert_is_a_deadline():
+    def collected_by_deadline():
+        got: list[int] = []
+        give_up = time.monotonic() + 0.01
+        while time.monotonic() < give_up:
+            time.sleep(0.005)
+        assert len(got) == 3
+
+    def collected_three_times():
+        got: list[int] = []
+        for _ in range(3):
+            time.sleep(0.001)
+        assert len(got) == 3
+
+    found = kinds(raised(collected_by_deadline))["deadline"]
+    assert any("collected_by_deadline() polls until a clock deadline" in d for d in found)
+    assert "deadline" not in kinds(raised(collected_three_times))
+
 def test_workers_are_busy_idle_or_exited():
     release = threading.Event()
     busy = threading.Thread(target=release.wait, args=(5,), name="busy-one")

@@ -246,6 +246,7 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
         user = [f for f in frames if _is_user(f, root)]
         if user:
             facts += _deadline_raised(user[-1], error)
+            facts += _deadline_looped(user[-1], error, lines[user[-1]])
             facts += _held(user[-1], lines[user[-1]])
             facts += _modules(user[-1])
             facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
@@ -794,6 +795,22 @@ def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
             facts.append(FrameFact("dropped-wait", f"`{text.strip()}` at line {lineno} "
                                                    f"returned False and the test went on"))
     return facts[:2]
+
+
+def _deadline_looped(frame: FrameType, error: BaseException, at: int) -> list[FrameFact]:
+    """The assert that failed comes after a loop of its own frame that polled a clock: the
+    loop gave up at its deadline, and the assert then found what had not arrived yet."""
+    code = frame.f_code
+    if not isinstance(error, AssertionError) or \
+            not {"monotonic", "time", "perf_counter"} & set(code.co_names):
+        return []
+    loop = next((lineno for lineno, text in _lines_before(frame, at)
+                 if _CLOCK_LOOP.search(text)), None)
+    if loop is None:
+        return []
+    return [FrameFact("deadline", f"{code.co_name}() polls until a clock deadline "
+                                  f"({os.path.basename(code.co_filename)}:{loop}) before "
+                                  f"the assert")]
 
 
 def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
