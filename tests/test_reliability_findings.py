@@ -17,6 +17,7 @@ Map (test -> defect):
     test_a_module_objects_lazily_started_worker_is_not_the_tests_leak  findings must be true
     test_sequential_code_gets_no_concurrency_advice .............. beyond the list (1)
     test_runner_threads_are_not_the_tests_surroundings ........... beyond the list (2)
+    test_an_earlier_tests_thread_dying_is_not_this_tests_failure .. findings must be true
 
 Beyond the list (1): a failed comparison in code that ran nothing concurrently (``assert 1 == 2``,
 ``assert calls == []``) is classified ``expectation`` with advice for concurrent code ("a
@@ -445,3 +446,49 @@ def test_a_module_objects_lazily_started_worker_is_not_the_tests_leak(chaosteste
     assert run.leaks("test_first_call_of_a_function_decorated_with_a_module_pool") == []
     assert run.leaks("test_first_use_of_a_module_pool_that_forks") == []
     assert [leak["kind"] for leak in run.leaks("test_own_service_left_running")] == ["thread"]
+
+
+EARLIER_THREAD = """
+import threading
+
+GO = threading.Event()
+LEFT = []
+
+
+def test_a_leaves_a_thread():
+    def later():
+        GO.wait(10)
+        raise RuntimeError("late failure")
+
+    thread = threading.Thread(target=later, name="left-behind")
+    thread.start()
+    LEFT.append(thread)
+
+
+def test_b_fails_on_its_own():
+    GO.set()
+    LEFT[0].join(10)  # it dies now, while this test runs
+    assert 2 + 2 == 5
+
+
+def test_c_its_own_thread_dies():
+    def boom():
+        raise RuntimeError("own failure")
+
+    thread = threading.Thread(target=boom, name="own-thread")
+    thread.start()
+    thread.join(10)
+    assert 2 + 2 == 5
+"""
+
+
+def test_an_earlier_tests_thread_dying_is_not_this_tests_failure(chaostester):
+    # pytest reports a thread's exception in whichever test runs when it dies; the scope
+    # knows which test started the thread, so the death is no finding of the later one.
+    chaostester.pytester.makepyfile(test_threads=EARLIER_THREAD)
+    run = chaostester.run()
+    later = run.diagnosis("test_threads.py::test_b_fails_on_its_own")
+    assert "lifecycle.unhandled-thread" not in [rule["id"] for rule in later["rules"]]
+    assert not any("left-behind" in line for line in later["evidence"])
+    own = run.diagnosis("test_threads.py::test_c_its_own_thread_dies")
+    assert "lifecycle.unhandled-thread" in [rule["id"] for rule in own["rules"]]

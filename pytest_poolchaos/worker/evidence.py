@@ -103,7 +103,7 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
         timeout=timeouts.effective(item, text),
         pollution=scope.outstanding(),
         mocks=_unique([*(captured.mocks if captured else ()), *_mocks_in(text)]),
-        warnings=seen_warnings(),
+        warnings=seen_warnings(scope.died_elsewhere()),
         worker=worker,
         source_line=line,
         location=where,
@@ -141,8 +141,10 @@ def timeout_info(item: pytest.Item) -> TimeoutInfo | None:
 
 
 @guarded(_NO_WARNINGS)
-def seen_warnings() -> tuple[str, ...]:
-    """Lifecycle warnings recorded so far in this test, one line each.
+def seen_warnings(died_elsewhere: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Lifecycle warnings recorded so far in this test, one line each, without the deaths of
+    the threads named in ``died_elsewhere`` (pytest reports a thread's exception in whichever
+    test runs when it dies, an earlier test's thread included).
 
     pytest's warnings plugin hands warnings to ``pytest_warning_recorded`` only after the whole
     protocol, too late for the teardown classification, so this peeks at the live
@@ -154,7 +156,7 @@ def seen_warnings() -> tuple[str, ...]:
     if not isinstance(log, list):
         return ()
     lines = (_warning_line(entry) for entry in list(log))
-    return _unique([line for line in lines if line])
+    return _own_warnings(_unique([line for line in lines if line]), died_elsewhere)
 
 
 # -- the failed comparison ------------------------------------------------------------------
@@ -399,6 +401,18 @@ def _str(exc: BaseException) -> str:
 
 
 # -- warnings -------------------------------------------------------------------------------
+
+
+def _own_warnings(lines: tuple[str, ...], elsewhere: frozenset[str]) -> tuple[str, ...]:
+    if not elsewhere:
+        return lines
+    foreign = tuple(f"{_THREAD_DIED}{name}" for name in elsewhere)
+    return tuple(line for line in lines
+                 if not any(line.startswith(prefix) and line[len(prefix):len(prefix) + 1]
+                            in (" ", ":", "") for prefix in foreign))
+
+
+_THREAD_DIED = "PytestUnhandledThreadExceptionWarning: Exception in thread "
 
 
 def _warning_line(entry: object) -> str | None:

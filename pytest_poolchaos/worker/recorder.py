@@ -296,7 +296,8 @@ class ScopeRecorder:
                 spawned=closed.spawned if closed is not None else evidence.spawned,
                 mocked=closed.mocked if closed is not None else evidence.mocked,
                 # teardown may have turned more thread/unraisable exceptions into warnings
-                warnings=seen_warnings() or evidence.warnings,
+                warnings=seen_warnings(closed.died_elsewhere if closed is not None
+                                       else frozenset()) or evidence.warnings,
             )
             diagnosis = self.diagnose(evidence)
         return TestPayload(leaks, limit.seconds if limit else None, evidence, diagnosis)

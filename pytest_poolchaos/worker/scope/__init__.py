@@ -35,16 +35,19 @@ __all__ = ["PoolScope", "ScopeResult"]
 
 
 class ScopeResult:
-    """What the scope found when it closed: leaks, the processes and connections it saw."""
+    """What the scope found when it closed: leaks, the processes and connections it saw, and
+    the threads it did not start that died while it ran."""
 
-    __slots__ = ("fail_message", "leaks", "mocked", "spawned")
+    __slots__ = ("died_elsewhere", "fail_message", "leaks", "mocked", "spawned")
 
     def __init__(self, leaks: tuple[Leak, ...] = (), spawned: tuple[str, ...] = (),
-                 mocked: bool = False, fail_message: str | None = None) -> None:
+                 mocked: bool = False, fail_message: str | None = None,
+                 died_elsewhere: frozenset[str] = frozenset()) -> None:
         self.leaks = leaks
         self.spawned = spawned
         self.mocked = mocked
         self.fail_message = fail_message
+        self.died_elsewhere = died_elsewhere
 
 
 #: what most tests leave: nothing (never changed: every field is read only)
@@ -152,9 +155,10 @@ class PoolScope:
             # finished), nothing changed, nothing will be restored or cleaned up before the
             # next test opens.
             self._quiet_after = after
-            if not log.mocked and not log.connections:
+            if not log.mocked and not log.connections and not log.died_elsewhere:
                 return _QUIET
-            return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections))
+            return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections),
+                               died_elsewhere=log.died_elsewhere)
         wide = opened.wide
         found = self._own_changes(opened, after, wide)
         from .resources import alive
@@ -176,6 +180,7 @@ class PoolScope:
                           + log.connections),
             mocked=log.mocked,
             fail_message=_fail_message(item.nodeid, leaks) if mode == "fail" and leaks else None,
+            died_elsewhere=log.died_elsewhere,
         )
 
     def finish_cleanup(self) -> list[str]:
@@ -203,6 +208,12 @@ class PoolScope:
                  for ref, ident, name, when, users in (log.closers or {}).values()] \
             if log is not None else []
         return [entry for entry in found if entry[0] is not None]
+
+    def died_elsewhere(self) -> frozenset[str]:
+        """Names of threads the running test did not start that died of an exception while
+        it ran (an earlier test's thread, a session service's)."""
+        log = self._log()
+        return log.died_elsewhere if log is not None else frozenset()
 
     def late_attributes(self) -> list[str]:
         """Attributes a thread or pool task of the running test died reading (AttributeError)

@@ -75,9 +75,10 @@ _NONE: frozenset[Any] = frozenset()
 class SpawnLog:
     """What was started during the running test, in order."""
 
-    __slots__ = ("before_fork", "closers", "connections", "ended", "foreign", "fork_phases",
-                 "forked", "hidden", "magic", "mocked", "opened", "patches", "path", "phase",
-                 "raised_on", "runner", "started", "tasks", "threads", "unset_reads")
+    __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
+                 "fork_phases", "forked", "hidden", "magic", "mocked", "opened", "patches",
+                 "path", "phase", "raised_on", "runner", "started", "tasks", "threads",
+                 "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -134,6 +135,9 @@ class SpawnLog:
         #: in its __init__) of each AttributeError that ended one of the test's threads or
         #: pool tasks, the first few
         self.unset_reads: list[tuple[weakref.ref[Any], str, str, str]] | None = None
+        #: names of threads the test did not start (an earlier test's, a session service's)
+        #: that died of an exception while it ran: pytest reports them in this test
+        self.died_elsewhere: frozenset[str] = _NONE
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -447,9 +451,12 @@ class Spawns:
         def hook(args: Any) -> Any:
             log = self.log
             thread = getattr(args, "thread", None)
-            if log is not None and thread is not None and log.phase_of(thread) is not None:
+            if log is not None and thread is not None:
                 try:
-                    _note_unset(log, getattr(args, "exc_value", None), thread.name)
+                    if log.phase_of(thread) is not None:
+                        _note_unset(log, getattr(args, "exc_value", None), thread.name)
+                    elif thread.ident != log.runner:
+                        log.died_elsewhere = log.died_elsewhere | {thread.name}
                 except Exception as error:
                     _failed(error)
             return previous(args)
