@@ -1124,6 +1124,49 @@ def test_a_wait_for_work_a_patched_thread_never_did_is_the_mock_gap(chaostester)
     assert "mock-gap.patched-worker" not in rule_ids(real)
 
 
+
+PATCHED_START = """
+import threading
+from unittest import mock
+
+
+class Heartbeat:
+    def __init__(self):
+        self.thread = threading.Thread(target=lambda: None, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.thread.join(1)
+
+
+def test_stop_after_a_patched_start():
+    with mock.patch("threading.Thread.start"):
+        beat = Heartbeat()
+        beat.start()
+        beat.stop()
+
+
+def test_stop_without_a_start():
+    Heartbeat().stop()
+"""
+
+
+def test_a_join_refused_because_a_patch_stood_in_for_the_start_is_the_mock_gap(chaostester):
+    # threading.Thread.start is wrapped by the scope itself: the patch's original is that
+    # wrapper, and what it wraps is what the patch replaced
+    chaostester.pytester.makepyfile(test_patched_start=PATCHED_START)
+    result = chaostester.run()
+    stood_in = result.diagnosis("test_stop_after_a_patched_start")
+    assert stood_in["category"] == "mock-gap"
+    assert rule_ids(stood_in)[0] == "mock-gap.patched-worker"
+    assert "Thread.start was patched with a MagicMock" in stood_in["evidence"][0]
+    # the same refusal with no patch: the code joined a thread it never started
+    unstarted = result.diagnosis("test_stop_without_a_start")
+    assert unstarted["category"] == "lifecycle"
+    assert "mock-gap.patched-worker" not in rule_ids(unstarted)
+
 NONE_FROM_DOUBLE = """
 from unittest import mock
 

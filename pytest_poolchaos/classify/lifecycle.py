@@ -28,6 +28,7 @@ from .signals import (
     refused_by_machinery,
     refused_shared,
     search,
+    stood_in,
     where,
 )
 from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer, signallers_done
@@ -369,9 +370,10 @@ def refused_by_state(e: Evidence) -> Finding | None:
             else f"{raiser} refused the call in its object's current state (not started yet, "
                  f"already finished, already running)")
     # With several workers running, the state it found may be another worker's doing (a
-    # race rule reads that): here it only supports.
+    # race rule reads that); a patch that stood in for the start left it unstarted
+    # (mock-gap.patched-worker reads that): here it only supports.
     return hit(
-        0.3 if e.concurrent or _earlier_tests_doing(e) else 0.65,
+        0.3 if e.concurrent or _earlier_tests_doing(e) or stood_in(e) else 0.65,
         [f"{describe(exc)}{where(e)}: {what}"],
         Suggestion("Order the start, use and stop of that object explicitly: start before join, "
                    "set a result once, close only after the last user (a fixture that starts it "

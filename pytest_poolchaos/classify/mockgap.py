@@ -6,7 +6,7 @@ import re
 
 from ..model import Evidence, Finding, Suggestion
 from .expectation import measured, nothing_measured
-from .signals import describe, hit, num, search, stood_in, where
+from .signals import describe, hit, num, refused_by_machinery, search, stood_in, where
 from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS
 
 _NO_ATTRIBUTE = re.compile(r"Mock object has no attribute '(\w+)'")
@@ -359,16 +359,19 @@ def frozen_clock(e: Evidence) -> Finding | None:
 
 
 def patched_worker(e: Evidence) -> Finding | None:
-    """A wait ran out for work a thread, process or task should have done, while the test had
-    patched what starts that worker with a double: the code called the double, nothing ran."""
+    """A wait ran out for work a thread, process or task should have done, or the machinery
+    refused a call on that worker (a join before it started), while the test had patched
+    what starts that worker with a double: the code called the double, nothing ran."""
     detail = stood_in(e)
     fired = e.timeout is not None and e.timeout.fired
-    if not detail or not (fired or e.facts("dropped-wait") or e.facts("deadline")
+    refused = e.outermost is not None and refused_by_machinery(e.outermost)
+    if not detail or not (fired or e.facts("dropped-wait") or e.facts("deadline") or refused
                           or e.any_exception(*TIMEOUT_ERRORS, *QUEUE_EMPTY)):
         return None
+    what = "the call it refused" if refused else "the wait"
     return hit(
         0.9,
-        [f"{detail}; the wait{where(e)} was for its work"],
+        [f"{detail}; {what}{where(e)} was for its work"],
         Suggestion("The patch replaced the worker itself, so start() did nothing: patch only "
                    "what the test needs to observe (wrap the real class with "
                    "patch(..., wraps=threading.Thread) or check the call's arguments without "

@@ -466,13 +466,17 @@ def _frozen(target: object, attribute: str, original: object, double: object) ->
 
 #: what starts a worker, by (module, qualname) of the original a patch replaced
 _STARTERS = {("threading", "Thread"): "thread", ("threading", "Timer"): "thread",
+             ("threading", "Thread.start"): "thread",
              ("subprocess", "Popen"): "process", ("multiprocessing.context", "Process"): "process",
+             ("multiprocessing.process", "BaseProcess.start"): "process",
              ("concurrent.futures.thread", "ThreadPoolExecutor"): "thread",
              ("concurrent.futures.process", "ProcessPoolExecutor"): "process",
              ("asyncio.tasks", "create_task"): "task", ("asyncio.tasks", "ensure_future"): "task"}
 
 
 def _stand_in(target: object, attribute: str, original: object, double: object) -> str:
+    if getattr(original, "__poolchaos__", False):  # the scope's own wrapper of Thread.start
+        original = getattr(original, "__wrapped__", original)
     kind = _STARTERS.get((str(getattr(original, "__module__", "")),
                           str(getattr(original, "__qualname__", ""))))
     double, recorded = _records(double)
