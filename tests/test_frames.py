@@ -146,9 +146,29 @@ def test_a_loop_of_the_failing_frame_that_polled_a_clock_before_its_assert_is_a_
             time.sleep(0.001)
         assert len(got) == 3
 
+    def counted_in_a_window():  # works until the time is up: a throughput bound
+        count = 0
+        stop = time.monotonic() + 0.01
+        while time.monotonic() < stop:
+            count += 1
+        assert count < 0
+
+    def worked_in_threads_for_a_window():  # the clock loop is the threads', not this frame's
+        stop = time.monotonic() + 0.01
+        done = []
+
+        def hammer():
+            while time.monotonic() < stop:
+                time.sleep(0.001)
+            done.append(1)
+
+        hammer()
+        assert done == []
+
     found = kinds(raised(collected_by_deadline))["deadline"]
     assert any("collected_by_deadline() polls until a clock deadline" in d for d in found)
-    assert "deadline" not in kinds(raised(collected_three_times))
+    for negative in (collected_three_times, counted_in_a_window, worked_in_threads_for_a_window):
+        assert "deadline" not in kinds(raised(negative)), negative.__name__
 
 def test_workers_are_busy_idle_or_exited():
     release = threading.Event()

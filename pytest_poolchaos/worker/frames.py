@@ -804,13 +804,32 @@ def _deadline_looped(frame: FrameType, error: BaseException, at: int) -> list[Fr
     if not isinstance(error, AssertionError) or \
             not {"monotonic", "time", "perf_counter"} & set(code.co_names):
         return []
-    loop = next((lineno for lineno, text in _lines_before(frame, at)
-                 if _CLOCK_LOOP.search(text)), None)
+    own = {line for _, _, line in code.co_lines()}  # not a nested function's loop
+    before = list(_lines_before(frame, at))
+    loop = next((lineno for index, (lineno, text) in enumerate(before)
+                 if lineno in own and _CLOCK_LOOP.search(text)
+                 and _waits_in_body(before[index:])), None)
     if loop is None:
         return []
     return [FrameFact("deadline", f"{code.co_name}() polls until a clock deadline "
                                   f"({os.path.basename(code.co_filename)}:{loop}) before "
                                   f"the assert")]
+
+
+def _waits_in_body(lines: list[tuple[int, str]]) -> bool:
+    """The loop that starts the list waits in its body (a timed get or wait, a sleep): it
+    polls for something to arrive, rather than working until the time is up (a throughput
+    window, which an expectation reads)."""
+    header = lines[0][1]
+    indent = len(header) - len(header.lstrip())
+    for _, text in lines[1:]:
+        if not text.strip():
+            continue
+        if len(text) - len(text.lstrip()) <= indent:
+            return False
+        if _TIMED_CALL.search(text) or "sleep(" in text:
+            return True
+    return False
 
 
 def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
