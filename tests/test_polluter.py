@@ -393,6 +393,40 @@ POOL = ThreadPoolExecutor(1, initializer=_check)
 """
 
 
+CLOSED_LOOP = """
+import asyncio
+
+from shared_loop import LOOP
+
+
+async def ping():
+    await asyncio.sleep(0)
+    return "pong"
+
+
+def test_a_closes_the_shared_loop():
+    assert LOOP.run_until_complete(ping()) == "pong"
+    LOOP.close()
+
+
+def test_b_uses_the_shared_loop():
+    coroutine = ping()
+    try:
+        assert LOOP.run_until_complete(coroutine) == "pong"
+    finally:
+        coroutine.close()  # never started: no "never awaited" warning
+
+
+def test_c_uses_its_own_closed_loop():
+    loop = asyncio.new_event_loop()
+    loop.close()
+    coroutine = ping()
+    try:
+        assert loop.run_until_complete(coroutine) == "pong"
+    finally:
+        coroutine.close()
+"""
+
 SHUT_DOWN_POOL = ("from concurrent.futures import ThreadPoolExecutor\n"
                   "SHARED = ThreadPoolExecutor(1)\n")
 SHARED_CHANNEL = "import socket\nSHARED, PEER = socket.socketpair()\n"
@@ -405,6 +439,9 @@ SHARED_CHANNEL = "import socket\nSHARED, PEER = socket.socketpair()\n"
                  "the socket or file it used had been closed by then", id="closed"),
     pytest.param(("shared_pool", SHARED_POOL), BROKEN_POOL,
                  "the pool it used had lost a worker by then", id="broken"),
+    pytest.param(("shared_loop", "import asyncio\nLOOP = asyncio.new_event_loop()\n"),
+                 CLOSED_LOOP, "refused the call in a state an earlier test left it in",
+                 id="closed-loop"),
 ])
 def test_a_shared_object_an_earlier_test_ended_is_pollution_not_this_tests_lifecycle(
         chaostester, module, tests, words):

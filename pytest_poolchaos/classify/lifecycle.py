@@ -102,8 +102,9 @@ def used_after_close(e: Evidence) -> Finding | None:
     by = (f"; {len(e.workers)} worker(s) ran in this test ({e.workers[0].describe()}), one "
           f"of which may have closed it") if e.concurrent else ""
     return hit(
-        # another of the test's threads closed it under this one: race.closed-under-use
-        0.3 if e.facts("closed-elsewhere") else 0.75,
+        # another of the test's threads closed it under this one (race.closed-under-use), or
+        # an earlier test closed what the two share (the pollution readings)
+        0.3 if e.facts("closed-elsewhere") or _earlier_tests_doing(e) else 0.75,
         [f"{describe(exc)}{where(e)}: {closed[0].detail}{by}"],
         Suggestion(f"{closed[0].detail.split(' (', 1)[0]} was used after it was closed: close "
                    f"it only after the last use (one owner that closes it in teardown, e.g. a "
@@ -257,7 +258,7 @@ def loop_closed(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        0.85,
+        0.3 if _earlier_tests_doing(e) else 0.85,
         [f"asyncio: {match.group(0)!r}{where(e)}: an object created on one event loop was "
          f"used after that loop closed or from another loop"],
         "Create async clients, servers and queues inside the test's own loop (a function-scoped "
