@@ -122,9 +122,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "exit_timeout",
-        "If non-daemon threads left by tests would hang interpreter exit, end the process "
-        "with pytest's exit status this many seconds after the report is written. "
-        "Default: 0 (off).",
+        "If non-daemon threads left by tests (or multiprocessing children that exit would "
+        "wait on: non-daemons, and daemons that ignore SIGTERM) would hang interpreter exit, "
+        "end the process with pytest's exit status this many seconds after the report is "
+        "written. Default: 0 (off).",
         metavar="SECONDS",
     ),
     Option(

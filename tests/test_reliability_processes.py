@@ -585,3 +585,38 @@ def test_exit_timeout_exits_with_pytests_final_status(pytester):
     result = pytester.runpytest_subprocess(*PLUGIN, "--poolchaos-exit-timeout=1",
                                            "-k", "windows_only", timeout=45)
     assert result.ret == pytest.ExitCode.OK
+
+
+# A daemon worker that ignores SIGTERM: multiprocessing's exit handler terminates daemon
+# children and then joins them, so the exit waits on it (60 s at most: an orphan of a failed
+# run ends by itself).
+HOLDS_EXIT = """
+import multiprocessing, os, signal, threading
+from pathlib import Path
+
+CTX = multiprocessing.get_context("fork")
+
+def stubborn():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(f"stubborn-{os.getpid()}").touch()
+    threading.Event().wait(60)
+
+def test_starts_a_stubborn_worker():
+    CTX.Process(target=stubborn, daemon=True, name="stubborn-worker").start()
+"""
+
+
+def test_exit_timeout_ends_an_exit_held_by_a_child_that_ignores_sigterm(pytester):
+    pytester.makepyfile(test_holds=HOLDS_EXIT)
+    try:
+        # the session itself takes about a second; 30 s is the exit waiting on the worker
+        result = pytester.runpytest_subprocess(*PLUGIN, "--poolchaos-exit-timeout=1",
+                                               "-p", "no:xdist", timeout=30)
+    finally:
+        for entry in pytester.path.glob("stubborn-*"):
+            kill_quietly(int(entry.name.split("-")[1]))
+    assert result.ret == pytest.ExitCode.OK
+    text = result.stdout.str() + result.stderr.str()
+    assert "1 process hanging exit" in text
+    assert "process 'stubborn-worker'" in text
+    assert "ignores SIGTERM" in text

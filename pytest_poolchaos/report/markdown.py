@@ -29,7 +29,7 @@ def build(result: SessionResult) -> str:
     parts += _section("Near-timeouts", ("Test", "Duration", "Limit"),
                       [(f"`{t}`", f"{d:.2f} s", f"{limit:g} s")
                        for t, d, limit in summary.near_timeout_rows(result)])
-    parts += _bullets("Threads that hang interpreter exit", result.hanging, result)
+    parts += _bullets(summary.hanging_title(result).capitalize(), result.hanging, result)
     parts += _bullets("Plugin problems (bugs in poolchaos, not in your tests)",
                       result.problems, result)
     return "\n\n".join(parts) + "\n"

@@ -36,6 +36,13 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def hanging_title(result: SessionResult) -> str:
+    """The heading over what would hang interpreter exit."""
+    if any(line.startswith("process ") for line in result.hanging):
+        return "threads and processes that hang interpreter exit"
+    return "threads that hang interpreter exit"
+
+
 def safe(text: str, result: SessionResult) -> str:
     """Texts are redacted where they are made; this is the second lock on the door."""
     return printable(redact_text(text, result.environ))
@@ -88,7 +95,11 @@ def counts_phrase(result: SessionResult) -> str:
     if slow := len(slower_rows(result)):
         parts.append(f"{slow} slower than their history")
     if result.hanging:
-        parts.append(f"{plural(len(result.hanging), 'thread')} hanging exit")
+        processes = sum(1 for line in result.hanging if line.startswith("process "))
+        threads = len(result.hanging) - processes
+        held = [plural(threads, "thread")] if threads else []
+        held += [f"{processes} process" + ("es" if processes > 1 else "")] if processes else []
+        parts.append(f"{' and '.join(held)} hanging exit")
     if result.problems:
         parts.append(plural(len(result.problems), "plugin problem"))
     return ", ".join(parts)

@@ -102,7 +102,7 @@ def _lines(result: SessionResult, view: View) -> Iterator[Text]:
         yield from _leaks(result, view)
         yield from _near_timeouts(result, view)
         yield from _slower(result, view)
-        yield from _listing("threads that hang interpreter exit", result.hanging, "yellow",
+        yield from _listing(summary.hanging_title(result), result.hanging, "yellow",
                             result, view)
     yield from _listing("plugin problems (bugs in poolchaos, not in your tests)",
                         result.problems, "red", result, view)

@@ -1,19 +1,23 @@
-"""Threads that would hang interpreter exit, and an optional deadline for that exit.
+"""Threads and processes that would hang interpreter exit, and an optional deadline for it.
 
 At exit, ``threading._shutdown`` joins every non-daemon thread; one still blocked (a
 ``ThreadPoolExecutor`` worker waiting on a future's event, typically after a timeout) makes the
-process, and the CI job, hang forever after the report was printed. The guard remembers which
-test was running when each thread first appeared, names the survivors at session end, and with
-``--poolchaos-exit-timeout`` ends the process with pytest's own exit status once the report
-is out.
+process, and the CI job, hang forever after the report was printed. multiprocessing's exit
+handler then terminates its daemon children and joins all of them: a non-daemon child still at
+work, or a daemon child that ignores SIGTERM (inherited from a test that ignored it), holds
+the exit the same way. The guard remembers which test was running when each thread first
+appeared, names the survivors at session end, and with ``--poolchaos-exit-timeout`` ends the
+process with pytest's own exit status once the report is out. It never signals a child.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
+from typing import Any
 
 from .. import clock
 
@@ -32,6 +36,8 @@ class ExitGuard:
         #: object is kept so a reused ident is not blamed on an earlier test
         self.owner: dict[int | None, tuple[threading.Thread, str]] = {}
         self.hanging: list[threading.Thread] = []
+        #: multiprocessing children that multiprocessing's exit handler would wait on
+        self.holding: list[Any] = []
 
     def start(self) -> None:
         self.before = {thread.ident for thread in threading.enumerate()}
@@ -57,18 +63,56 @@ class ExitGuard:
         return f"thread {thread.name!r} {who}"
 
     def hanging_lines(self) -> list[str]:
-        """Name the threads that would hang interpreter exit (called at session finish)."""
+        """Name the threads and processes that would hang interpreter exit (called at session
+        finish)."""
         self.hanging = self.survivors()
-        return [self.describe(thread) for thread in self.hanging]
+        self.holding = _held_children()
+        return [self.describe(thread) for thread in self.hanging] + \
+            [_describe_child(child) for child in self.holding]
 
     def arm(self, exitstatus: int) -> None:
         """With an exit timeout, end the process with ``exitstatus`` if exit hangs."""
-        if self.exit_timeout <= 0 or not any(thread.is_alive() for thread in self.hanging):
-            return
         names = [self.describe(thread) for thread in self.hanging if thread.is_alive()]
+        names += [_describe_child(child) for child in self.holding if _alive(child)]
+        if self.exit_timeout <= 0 or not names:
+            return
         watchdog = threading.Thread(target=_watch, args=(self.exit_timeout, exitstatus, names),
                                     name="poolchaos-exit-timeout", daemon=True)
         watchdog.start()
+
+
+def _held_children() -> list[Any]:
+    """multiprocessing children its exit handler would wait on: alive and either not daemons
+    (joined as they are) or daemons that ignore SIGTERM (terminate() does not end them)."""
+    process = sys.modules.get("multiprocessing.process")
+    if process is None:  # never imported: no children of that kind
+        return []
+    return [child for child in process.active_children()
+            if not child.daemon or _ignores_term(child.pid)]
+
+
+def _ignores_term(pid: int | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"SigIgn:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    except (OSError, ValueError, IndexError):  # gone, or not Linux: terminate() is trusted
+        pass
+    return False
+
+
+def _alive(child: Any) -> bool:
+    try:
+        return bool(child.is_alive())
+    except (OSError, ValueError, AssertionError):  # closed or not ours to ask
+        return False
+
+
+def _describe_child(child: Any) -> str:
+    why = "ignores SIGTERM, so terminate() at exit does not end it" if child.daemon \
+        else "is not a daemon, so exit waits for it to end"
+    return f"process {child.name!r} (pid {child.pid}) {why}"
 
 
 def _watch(seconds: float, exitstatus: int, names: list[str]) -> None:
