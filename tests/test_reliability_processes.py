@@ -620,3 +620,32 @@ def test_exit_timeout_ends_an_exit_held_by_a_child_that_ignores_sigterm(pytester
     assert "1 process hanging exit" in text
     assert "process 'stubborn-worker'" in text
     assert "ignores SIGTERM" in text
+
+
+def test_a_child_alive_before_the_session_is_not_a_tests_hanging_exit(pytester):
+    # a plugin's helper started before the first test, and stopped by that plugin itself
+    pytester.makeconftest(
+        """
+        import multiprocessing, os, signal, threading
+
+        CTX = multiprocessing.get_context("fork")
+        HELPER = []
+
+        def helper():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            threading.Event().wait(60)
+
+        def pytest_configure(config):
+            HELPER.append(CTX.Process(target=helper, daemon=True, name="session-helper"))
+            HELPER[0].start()
+
+        def pytest_unconfigure(config):
+            HELPER[0].kill()
+            HELPER[0].join(10)
+        """
+    )
+    pytester.makepyfile(test_quiet="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:xdist", timeout=60)
+    assert result.ret == pytest.ExitCode.OK
+    assert "hanging exit" not in result.stdout.str()
+    assert "session-helper" not in result.stdout.str()

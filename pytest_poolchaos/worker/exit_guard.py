@@ -38,9 +38,12 @@ class ExitGuard:
         self.hanging: list[threading.Thread] = []
         #: multiprocessing children that multiprocessing's exit handler would wait on
         self.holding: list[Any] = []
+        #: multiprocessing children alive when the session started: not the tests'
+        self.children_before: set[int | None] = set()
 
     def start(self) -> None:
         self.before = {thread.ident for thread in threading.enumerate()}
+        self.children_before = {child.pid for child in _mp_children()}
 
     def attribute(self, nodeid: str) -> None:
         """After a test that left threads running: remember it started the new ones."""
@@ -66,7 +69,8 @@ class ExitGuard:
         """Name the threads and processes that would hang interpreter exit (called at session
         finish)."""
         self.hanging = self.survivors()
-        self.holding = _held_children()
+        self.holding = [child for child in _held_children()
+                        if child.pid not in self.children_before]
         return [self.describe(thread) for thread in self.hanging] + \
             [_describe_child(child) for child in self.holding]
 
@@ -84,11 +88,14 @@ class ExitGuard:
 def _held_children() -> list[Any]:
     """multiprocessing children its exit handler would wait on: alive and either not daemons
     (joined as they are) or daemons that ignore SIGTERM (terminate() does not end them)."""
+    return [child for child in _mp_children() if not child.daemon or _ignores_term(child.pid)]
+
+
+def _mp_children() -> list[Any]:
     process = sys.modules.get("multiprocessing.process")
     if process is None:  # never imported: no children of that kind
         return []
-    return [child for child in process.active_children()
-            if not child.daemon or _ignores_term(child.pid)]
+    return list(process.active_children())
 
 
 def _ignores_term(pid: int | None) -> bool:
