@@ -78,10 +78,12 @@ def _open_pool(started: Started, pool_pids: set[int], deadline: float) -> list[A
     name = type(pool).__name__ if pool is not None else started.label
     where = f"created in {started.phase} by {started.where}"
     if pool is None:
-        dropped = _dropped_pool(started, name, where, pool_pids, deadline)
+        held = _held_pids(started)
+        dropped = _dropped_pool(started, name, where, deadline)
         if dropped is not None:
+            pool_pids.update(held)  # the pool's workers: not the test's own children
             return [dropped]
-        return _outliving_workers(_held_pids(started), name, where, pool_pids, deadline)
+        return _outliving_workers(held, name, where, pool_pids, deadline)
     pids = _pool_pids(pool)
     if _is_open(pool):
         pool_pids.update(pids)  # reported as the pool, not once per worker
@@ -125,18 +127,12 @@ def _outliving_workers(pids: set[int], name: str, where: str, pool_pids: set[int
             for pid in running]
 
 
-def _dropped_pool(started: Started, name: str, where: str, pool_pids: set[int],
-                  deadline: float) -> Alive | None:
-    """A pool object already gone whose workers still run (shut down without waiting, or
-    dropped while a task ran): its worker containers were kept when it was created."""
-    threads: list[Any] = []
-    for held in started.held:
-        members = held.values() if isinstance(held, dict) else held
-        for worker in list(members):
-            if getattr(worker, "pid", None):
-                pool_pids.add(worker.pid)
-            if isinstance(worker, threading.Thread) and worker.is_alive():
-                threads.append(worker)
+def _dropped_pool(started: Started, name: str, where: str, deadline: float) -> Alive | None:
+    """A pool object already gone whose worker threads still run (shut down without waiting,
+    or dropped while a task ran): its worker containers were kept when it was created."""
+    threads = [worker for held in started.held
+               for worker in list(held.values() if isinstance(held, dict) else held)
+               if isinstance(worker, threading.Thread) and worker.is_alive()]
     threads = _settled(threads, deadline)
     if not threads:
         return None
