@@ -66,7 +66,7 @@ def broken_executor(e: Evidence) -> Finding | None:
         cause = f"a worker process died while work was pending ({_exit_code(e)})"
     return hit(
         # a shared pool an earlier test broke: the pollution readings tell that
-        0.3 if _earlier_tests_doing(e) else 0.95,
+        _own(e, 0.95),
         [f"{describe(exc)}{where(e)}", cause, *_live_leaks(e)],
         _per_test_pool(e),
         Suggestion(f"Find why the worker died ({_exit_code(e)}): os._exit/sys.exit in the task, "
@@ -80,7 +80,7 @@ def pool_shut_down(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        0.3 if _earlier_tests_doing(e) or e.facts("closed-elsewhere") else 0.9,
+        _own(e, 0.9, elsewhere=bool(e.facts("closed-elsewhere"))),
         [f"work was submitted to a pool after it was shut down: {match.group(0)!r}{where(e)}",
          f"the call: `{line(e)}`" if line(e) else ""],
         _per_test_pool(e),
@@ -104,7 +104,7 @@ def used_after_close(e: Evidence) -> Finding | None:
     return hit(
         # another of the test's threads closed it under this one (race.closed-under-use), or
         # an earlier test closed what the two share (the pollution readings)
-        0.3 if e.facts("closed-elsewhere") or _earlier_tests_doing(e) else 0.75,
+        _own(e, 0.75, elsewhere=bool(e.facts("closed-elsewhere"))),
         [f"{describe(exc)}{where(e)}: {closed[0].detail}{by}"],
         Suggestion(f"{closed[0].detail.split(' (', 1)[0]} was used after it was closed: close "
                    f"it only after the last use (one owner that closes it in teardown, e.g. a "
@@ -258,7 +258,7 @@ def loop_closed(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        0.3 if _earlier_tests_doing(e) else 0.85,
+        _own(e, 0.85),
         [f"asyncio: {match.group(0)!r}{where(e)}: an object created on one event loop was "
          f"used after that loop closed or from another loop"],
         "Create async clients, servers and queues inside the test's own loop (a function-scoped "
@@ -374,12 +374,23 @@ def refused_by_state(e: Evidence) -> Finding | None:
     # race rule reads that); a patch that stood in for the start left it unstarted
     # (mock-gap.patched-worker reads that): here it only supports.
     return hit(
-        0.3 if e.concurrent or _earlier_tests_doing(e) or stood_in(e) else 0.65,
+        _own(e, 0.65, elsewhere=e.concurrent or bool(stood_in(e))),
         [f"{describe(exc)}{where(e)}: {what}"],
         Suggestion("Order the start, use and stop of that object explicitly: start before join, "
                    "set a result once, close only after the last user (a fixture that starts it "
                    "and stops it in teardown keeps the order in one place)."),
     )
+
+
+#: what a lifecycle reading scores when another reading owns the event it saw: it supports
+SUPPORTS = 0.3
+
+
+def _own(e: Evidence, score: float, elsewhere: bool = False) -> float:
+    """``score`` for this test's own lifecycle; SUPPORTS when reruns put the event on an
+    earlier test (a shared object it ended) or ``elsewhere`` says another reading owns it
+    (another thread's close, a patch that stood in for the start, several workers)."""
+    return SUPPORTS if elsewhere or _earlier_tests_doing(e) else score
 
 
 def _earlier_tests_doing(e: Evidence) -> bool:
@@ -407,7 +418,7 @@ def worker_exit(e: Evidence) -> Finding | None:
     if code is None and crash is None:
         return None
     return hit(
-        0.3 if _earlier_tests_doing(e) else 0.8,
+        _own(e, 0.8),
         [f"a worker process exited while in use ({_exit_code(e)})",
          f"{crash.group(0)!r}" if crash else ""],
         _per_test_pool(e),
