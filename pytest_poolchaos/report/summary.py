@@ -32,13 +32,19 @@ __all__ = [
 ]
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"
+
+
+def _hanging_processes(result: SessionResult) -> int:
+    """How many of the lines about what would hang exit name a process (the exit guard
+    writes 'thread ...' or 'process ...')."""
+    return sum(1 for line in result.hanging if line.startswith("process "))
 
 
 def hanging_title(result: SessionResult) -> str:
     """The heading over what would hang interpreter exit."""
-    if any(line.startswith("process ") for line in result.hanging):
+    if _hanging_processes(result):
         return "threads and processes that hang interpreter exit"
     return "threads that hang interpreter exit"
 
@@ -95,10 +101,10 @@ def counts_phrase(result: SessionResult) -> str:
     if slow := len(slower_rows(result)):
         parts.append(f"{slow} slower than their history")
     if result.hanging:
-        processes = sum(1 for line in result.hanging if line.startswith("process "))
+        processes = _hanging_processes(result)
         threads = len(result.hanging) - processes
         held = [plural(threads, "thread")] if threads else []
-        held += [f"{processes} process" + ("es" if processes > 1 else "")] if processes else []
+        held += [plural(processes, "process", "processes")] if processes else []
         parts.append(f"{' and '.join(held)} hanging exit")
     if result.problems:
         parts.append(plural(len(result.problems), "plugin problem"))
