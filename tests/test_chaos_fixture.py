@@ -26,10 +26,23 @@ def test_chaos_fixture_tools(chaostester):
                 with pytest.raises(BrokenProcessPool):
                     pool.submit(time.sleep, 0.5).result(timeout=60)
 
+        FORK = multiprocessing.get_context("fork")
+        # made before the pool forks, so its workers inherit them
+        BUSY, RELEASE = FORK.Semaphore(0), FORK.Event()
+
+        def hold():
+            BUSY.release()
+            RELEASE.wait(30)
+
         def test_kill_worker_of_a_multiprocessing_pool_and_a_process(chaos):
-            context = multiprocessing.get_context("fork")
+            context = FORK
             with context.Pool(2) as pool:
                 pids = {p.pid for p in pool._pool}
+                # both workers inside a task: an idle worker holds the task queue's lock
+                # while it waits, and killing it there would leave terminate() waiting on
+                # that lock forever (a multiprocessing limitation, not the fixture's)
+                pending = [pool.apply_async(hold) for _ in pids]
+                assert all(BUSY.acquire(timeout=30) for _ in pending)
                 assert chaos.kill_worker(pool) in pids
             stop = context.Event()
             process = context.Process(target=stop.wait, args=(60,))
