@@ -132,6 +132,20 @@ def test_a_call_on_the_failing_line_that_polls_a_clock_is_a_deadline():
 
 
 
+def test_retries_with_a_pause_are_read_from_the_raising_functions_own_lines():
+    def raises_at_once():  # the function after it retries: not this one's loop
+        raise RuntimeError("refused")
+
+    def retries_then_raises():
+        for _ in range(3):
+            time.sleep(0.001)
+        raise RuntimeError("gave up")
+
+    found = kinds(raised(retries_then_raises))["deadline"]
+    assert any("retries_then_raises() tries a fixed number of times" in d for d in found)
+    assert "deadline" not in kinds(raised(raises_at_once))
+
+
 def test_a_loop_of_the_failing_frame_that_polled_a_clock_before_its_assert_is_a_deadline():
     def collected_by_deadline():
         got: list[int] = []

@@ -339,7 +339,7 @@ def _deadline_raised(frame: FrameType, error: BaseException) -> list[FrameFact]:
 
 def _retries_with_pause(code: CodeType) -> bool:
     """A ``for ... in range(...)`` loop in the function's source with a sleep or a wait."""
-    lines = [linecache.getline(code.co_filename, code.co_firstlineno + i) for i in range(60)]
+    lines = _own_source(code, 60)
     looped = next((i for i, text in enumerate(lines) if _COUNTED_LOOP.search(text)), None)
     return looped is not None and any(_PAUSE.search(text) for text in lines[looped:])
 
@@ -888,10 +888,8 @@ def _method_code(kind: type | None, method: str) -> CodeType | None:
 def _timed_wait_in(code: CodeType, receiver: Any = None) -> tuple[str, str]:
     """The first wait with a timeout in the function's own source, as written, and what it
     waits on when that is an attribute of ``receiver`` (``self.cond``): ' on a Condition'."""
-    last = max((end for *_, end in code.co_lines() if end is not None),
-               default=code.co_firstlineno)
-    for lineno in range(code.co_firstlineno, min(last, code.co_firstlineno + 80) + 1):
-        match = _TIMED_CALL.search(linecache.getline(code.co_filename, lineno))
+    for text in _own_source(code, 81):
+        match = _TIMED_CALL.search(text)
         if match and (_timeout_arg(match["method"], match["args"]) is not None
                       or "timeout" in match["args"] or _second_arg(match)):
             head, _, rest = match["obj"].partition(".")
@@ -912,9 +910,19 @@ _KEYWORD_ONLY = frozenset({"get", "result"})
 
 def _polls_a_clock(code: CodeType) -> bool:
     """A loop in the function's source whose condition reads a clock."""
-    lines = [linecache.getline(code.co_filename, code.co_firstlineno + i) for i in range(60)]
+    lines = _own_source(code, 60)
     return any(_CLOCK_LOOP.search(text) for text in lines) and \
         bool({"monotonic", "time", "perf_counter"} & set(code.co_names))
+
+
+def _own_source(code: CodeType, limit: int) -> list[str]:
+    """The source lines of the function itself, at most ``limit``: never the functions that
+    follow it in the file."""
+    last = max((end for *_, end in code.co_lines() if end is not None),
+               default=code.co_firstlineno)
+    first = code.co_firstlineno
+    return [linecache.getline(code.co_filename, lineno)
+            for lineno in range(first, min(last, first + limit - 1) + 1)]
 
 
 def _lines_before(frame: FrameType, at: int) -> Iterator[tuple[int, str]]:
