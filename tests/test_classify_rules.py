@@ -375,6 +375,13 @@ CASES = [
          ev(TimeoutError("timed out"), pollution=(entry("socket-timeout", "socket", "0.01"),)),
          ev(ValueError("x"), pollution=(entry("socket-timeout", "socket", "0.01"),)),
          "socket = 0.01", "setdefaulttimeout(None)"),
+    Case("config-pollution.timeout-alarm",
+         ev(message=FAILED_TIMEOUT, duration_s=0.01, source_line="os.kill(pid, signal.SIGALRM)",
+            timeout=TimeoutInfo(60, "signal", "cli", fired=True)),
+         # the same alarm line, but the limit had run out: pytest-timeout's own timer fired
+         ev(message=FAILED_TIMEOUT, duration_s=60.2, source_line="os.kill(pid, signal.SIGALRM)",
+            timeout=TimeoutInfo(60, "signal", "cli", fired=True)),
+         "reported its 60 s limit after 0.01 s", '@pytest.mark.timeout(60, method="thread")'),
     Case("config-pollution.captured-logs",
          ev(AssertionError("assert 'bucket empty' in ''"),
             frame_facts=(FrameFact("caplog", "caplog in test_warns (test_log.py:30)"),),

@@ -114,6 +114,67 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
     assert "machine when it failed: " in busy
 
 
+def test_a_sigalrm_of_the_tests_own_meets_pytest_timeouts_handler_not_its_limit(chaostester):
+    # pytest-timeout's signal method takes SIGALRM over around each test: a SIGALRM the test
+    # sends reaches its handler, which reports the limit at once; a handler the code installed
+    # at import is not there to read. Neither is a timeout. Beside them: a real fire, and a
+    # test whose next function in the file retries with a pause (not this test's loop).
+    chaostester.pytester.makepyfile(
+        alarmlib="""
+        import signal
+
+        hits = []
+
+        def on_alarm(signum, frame):
+            hits.append(signum)
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        """,
+        test_alarm="""
+        import os
+        import signal
+        import threading
+        import time
+
+        import pytest
+
+        import alarmlib
+
+        def test_reads_the_handler():
+            assert signal.getsignal(signal.SIGALRM) is alarmlib.on_alarm
+
+        def test_sends_an_alarm():
+            os.kill(os.getpid(), signal.SIGALRM)
+            time.sleep(0.05)
+            assert alarmlib.hits
+
+        def test_retries_later_in_the_file():
+            for _ in range(3):
+                time.sleep(0.01)
+
+        @pytest.mark.timeout(0.5)
+        def test_really_runs_out():
+            threading.Event().wait(20)
+        """,
+    )
+    run = chaostester.run("--timeout=60", "-p", "no:randomly", subprocess=True)
+    run.result.assert_outcomes(passed=1, failed=3)
+    sent = run.diagnosis("test_sends_an_alarm")
+    assert sent["category"] == "config-pollution", sent
+    assert [rule["id"] for rule in sent["rules"]] == ["config-pollution.timeout-alarm"]
+    lines = _lines(sent)
+    assert "reported its 60 s limit after " in lines
+    assert "the line: `os.kill(os.getpid(), signal.SIGALRM)`" in lines
+    assert '@pytest.mark.timeout(60, method="thread")' in lines
+    assert "tries a fixed number of times" not in lines
+    read = run.diagnosis("test_reads_the_handler")
+    assert read["category"] == "config-pollution", read
+    assert "SIGALRM was handled by pytest_timeout." in _lines(read)
+    real = run.diagnosis("test_really_runs_out")
+    assert real["category"] == "timeout"
+    assert "config-pollution.timeout-alarm" not in [rule["id"] for rule in real["rules"]]
+
+
 def test_hanging_threads_are_named_and_exit_timeout_ends_the_process(chaostester):
     chaostester.pytester.makeconftest(HANGING_CONFTEST)
     chaostester.pytester.makepyfile(

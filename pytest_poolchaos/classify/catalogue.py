@@ -81,6 +81,7 @@ RULES: tuple[Rule, ...] = (
     _rule("config-pollution.leaked-patch", _P, pollution.leaked_patch),
     _rule("config-pollution.socket-timeout", _P, pollution.socket_timeout),
     _rule("config-pollution.captured-logs", _P, pollution.captured_logs),
+    _rule("config-pollution.timeout-alarm", _P, pollution.timeout_alarm),
     _rule("config-pollution.read-on-the-way", _P, pollution.read_on_the_way),
     _rule("config-pollution.order-dependent", _P, pollution.order_dependent),
     _rule("config-pollution.passes-alone", _P, pollution.passes_alone),

@@ -10,7 +10,17 @@ import re
 from collections.abc import Iterator
 
 from ..model import Evidence, Finding, LedgerEntry, Suggestion, Verdict
-from .signals import broken_pool, closed_descriptor, describe, hit, line, refused_shared
+from .signals import (
+    broken_pool,
+    closed_descriptor,
+    describe,
+    fired_early,
+    hit,
+    line,
+    num,
+    refused_shared,
+    secs,
+)
 
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
@@ -151,6 +161,33 @@ def _read_tokens(entry: LedgerEntry) -> list[set[str]]:
         keys = re.findall(r"\[['\"]?([^\]'\"]+)", target)
         return [{name, *keys[-1:]}] if name else []
     return []
+
+
+def timeout_alarm(e: Evidence) -> Finding | None:
+    """pytest-timeout's signal method owns SIGALRM during each test, and this test's own use of
+    SIGALRM met it: its limit was reported long before it could run out, or the failing line
+    reads SIGALRM while pytest-timeout's handler held it."""
+    early = fired_early(e)
+    used_here = _ALARM.search(line(e))
+    if early is None and not (used_here and e.facts("alarm-owner")):
+        return None
+    limit = e.timeout.seconds if e.timeout is not None else None
+    what = (f"pytest-timeout reported its {secs(limit)} limit after {secs(early)}: its timer "
+            f"cannot fire that early, so a SIGALRM from elsewhere reached the handler it "
+            f"installs for the test" if early is not None else
+            f"the failing line reads SIGALRM, which pytest-timeout's signal method had taken "
+            f"over for the test ({e.facts('alarm-owner')[0].detail})")
+    marker = f"@pytest.mark.timeout({num(limit)}, method=\"thread\")" \
+        if limit else "@pytest.mark.timeout(method=\"thread\")"
+    return hit(0.9 if early is not None else 0.75,
+               [what, f"the line: `{line(e).strip()}`" if used_here else ""],
+               Suggestion(f"The test and pytest-timeout both use SIGALRM (a handler installed "
+                          f"at import, signal.alarm, setitimer): give this test the thread "
+                          f"method, {marker}, or run with --timeout-method=thread.", marker))
+
+
+#: a source line that sends, arms or reads SIGALRM
+_ALARM = re.compile(r"\bSIGALRM\b|\balarm\(|\bsetitimer\(|\bITIMER_REAL\b")
 
 
 def captured_logs(e: Evidence) -> Finding | None:

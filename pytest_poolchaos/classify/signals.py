@@ -7,8 +7,9 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "hit", "line", "num", "pct",
-           "refused_by_machinery", "refused_shared", "secs", "short", "stood_in", "where"]
+__all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "fired_early", "hit", "line",
+           "num", "pct", "refused_by_machinery", "refused_shared", "secs", "short", "stood_in",
+           "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
 #: often such guesses were right on the tune half of the accuracy corpus.
@@ -65,6 +66,17 @@ def line(evidence: Evidence) -> str:
 def where(evidence: Evidence) -> str:
     """`` at path:lineno`` of that line, or ''."""
     return f" at {evidence.location}" if evidence.location else ""
+
+
+def fired_early(evidence: Evidence) -> float | None:
+    """How long the test had run when pytest-timeout's signal method reported its limit, when
+    that was under half the limit: its timer cannot fire that early, so a SIGALRM from
+    elsewhere (the test, its code) reached the handler pytest-timeout installs for the test."""
+    info = evidence.timeout
+    if info is None or not info.fired or not info.seconds or info.method not in (None, "signal"):
+        return None  # the thread method ends the process: it never reports early
+    used = evidence.call_duration_s if info.func_only else evidence.duration_s
+    return used if 0 < used < info.seconds / 2 else None
 
 
 def waited(evidence: Evidence) -> float | None:

@@ -9,6 +9,7 @@ from .signals import (
     FALLBACK_SCORE,
     WAIT_ARG,
     describe,
+    fired_early,
     hit,
     line,
     num,
@@ -47,8 +48,8 @@ _STILL = 0.3
 def pytest_timeout(e: Evidence) -> Finding | None:
     """pytest-timeout fired ("Timeout (>Xs) from pytest-timeout")."""
     info = e.timeout
-    if info is None or not info.fired or not info.seconds:
-        return None
+    if info is None or not info.fired or not info.seconds or fired_early(e) is not None:
+        return None  # early: not its timer (config-pollution.timeout-alarm)
     limit = info.seconds
     ran = f", the test ran {secs(e.duration_s)}" if e.duration_s else ""
     scope = "the test function" if info.func_only else "setup, call and teardown"

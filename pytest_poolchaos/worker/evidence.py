@@ -14,6 +14,7 @@ import linecache
 import numbers
 import os
 import re
+import signal
 import types
 import warnings
 from collections import Counter
@@ -130,9 +131,21 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += frames.none_from_patch(errors, root, scope.none_returns())
     hidden += frames.closed_elsewhere(errors, root, scope.closed_objects(), scope.raised_on)
     hidden += tuple(FrameFact("set-late", text) for text in scope.late_attributes())
+    hidden += _alarm_owner()
     started = scope.started()
     return (frames.workers(started, scope.ended()),
             frames.frame_facts(errors, root) + hidden + frames.self_deadlocks(errors, started))
+
+
+def _alarm_owner() -> tuple[FrameFact, ...]:
+    # pytest-timeout's signal method swaps SIGALRM's handler for its own around each test: a
+    # test that reads or uses SIGALRM meets that handler, not the one its code installed.
+    sigalrm = getattr(signal, "SIGALRM", None)
+    handler = signal.getsignal(sigalrm) if sigalrm is not None else None
+    if getattr(handler, "__module__", None) != "pytest_timeout":
+        return ()
+    return (FrameFact("alarm-owner", f"SIGALRM was handled by pytest_timeout."
+                                     f"{getattr(handler, '__qualname__', 'handler')}"),)
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:
