@@ -649,3 +649,56 @@ def test_a_child_alive_before_the_session_is_not_a_tests_hanging_exit(pytester):
     assert result.ret == pytest.ExitCode.OK
     assert "hanging exit" not in result.stdout.str()
     assert "session-helper" not in result.stdout.str()
+
+
+# Left running at the end, but ended by exit itself: an idle executor's workers (its exit
+# handler wakes them) and a worker a library's own atexit handler stops (registered after
+# multiprocessing's, so it runs first). Beside them, an executor worker still in a task.
+ENDED_BY_EXIT = """
+import atexit, multiprocessing, threading
+from concurrent.futures import ThreadPoolExecutor
+
+CTX = multiprocessing.get_context("fork")
+KEPT = []
+
+def serve():
+    threading.Event().wait(60)
+
+def _stop_workers():
+    for worker in KEPT:
+        if isinstance(worker, multiprocessing.process.BaseProcess):
+            worker.kill()
+            worker.join(10)
+
+atexit.register(_stop_workers)
+
+def test_leaves_an_idle_executor():
+    pool = ThreadPoolExecutor(2, thread_name_prefix="idle")
+    assert pool.submit(pow, 2, 3).result(timeout=10) == 8
+    KEPT.append(pool)
+
+def test_leaves_a_worker_its_library_stops_at_exit():
+    worker = CTX.Process(target=serve, daemon=False, name="library-worker")
+    worker.start()
+    KEPT.append(worker)
+
+def test_leaves_an_executor_in_a_task():
+    pool = ThreadPoolExecutor(1, thread_name_prefix="busy")
+    started = threading.Event()
+    pool.submit(lambda: (started.set(), threading.Event().wait(30)))
+    assert started.wait(10)
+    KEPT.append(pool)
+"""
+
+
+def test_what_exit_ends_by_itself_is_not_called_hanging_exit(pytester):
+    pytester.makepyfile(test_ended=ENDED_BY_EXIT)
+    # the session takes about a second; the busy worker would hold the exit 30 s
+    result = pytester.runpytest_subprocess(*PLUGIN, "--poolchaos-exit-timeout=1",
+                                           "-p", "no:xdist", "-p", "no:randomly", timeout=60)
+    assert result.ret == pytest.ExitCode.OK
+    text = result.stdout.str()
+    assert "1 thread hanging exit" in text
+    assert "thread 'busy_0' started by test_ended.py::test_leaves_an_executor_in_a_task" in text
+    assert "thread 'idle_" not in text
+    assert "process 'library-worker'" not in text  # a leak, but not an exit it holds

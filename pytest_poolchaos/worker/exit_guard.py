@@ -13,6 +13,7 @@ process with pytest's own exit status once the report is out. It never signals a
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import signal
 import sys
@@ -53,11 +54,14 @@ class ExitGuard:
                 self.owner[thread.ident] = (thread, nodeid)
 
     def survivors(self) -> list[threading.Thread]:
-        """Non-daemon threads started during the session and still alive."""
+        """Non-daemon threads started during the session and still alive, except the idle
+        workers of a ThreadPoolExecutor: exit wakes those and they end."""
         main = threading.main_thread()
+        frames = sys._current_frames()
         return [thread for thread in threading.enumerate()
                 if thread.is_alive() and not thread.daemon and thread is not main
-                and thread.ident not in self.before]
+                and thread.ident not in self.before
+                and not _idle_executor_worker(frames.get(thread.ident or 0))]
 
     def describe(self, thread: threading.Thread) -> str:
         known = self.owner.get(thread.ident)
@@ -67,12 +71,13 @@ class ExitGuard:
 
     def hanging_lines(self) -> list[str]:
         """Name the threads and processes that would hang interpreter exit (called at session
-        finish)."""
+        finish). A child that is only not a daemon is watched (``arm``) but not named: a
+        library's own atexit handler may stop it before multiprocessing joins it."""
         self.hanging = self.survivors()
         self.holding = [child for child in _held_children()
                         if child.pid not in self.children_before]
         return [self.describe(thread) for thread in self.hanging] + \
-            [_describe_child(child) for child in self.holding]
+            [_describe_child(child) for child in self.holding if child.daemon]
 
     def arm(self, exitstatus: int) -> None:
         """With an exit timeout, end the process with ``exitstatus`` if exit hangs."""
@@ -96,6 +101,20 @@ def _mp_children() -> list[Any]:
     if process is None:  # never imported: no children of that kind
         return []
     return list(process.active_children())
+
+
+def _idle_executor_worker(frame: Any) -> bool:
+    """The thread waits for work in ThreadPoolExecutor's worker loop: the executor's exit
+    handler wakes it with a None and it returns."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_worker" and code.co_filename.endswith(_EXECUTOR_FILE):
+            return "work_queue.get(" in linecache.getline(code.co_filename, frame.f_lineno)
+        frame = frame.f_back
+    return False
+
+
+_EXECUTOR_FILE = os.path.join("concurrent", "futures", "thread.py")
 
 
 def _ignores_term(pid: int | None) -> bool:
