@@ -230,6 +230,13 @@ CASES = [
          ev(subprocess.CalledProcessError(3, ["python", "worker.py"])),
          ev(subprocess.SubprocessError("no such option")),
          "the child process exited with status 3", "stderr"),
+    Case("lifecycle.child-failed",
+         ev(RuntimeError("python: can't open file 'scripts/free.py'"),
+            frame_facts=(FrameFact("exit-checked", "`p` in sh (helpers.py:12) exited with 2, "
+                                                   "and the code raised on it"),)),
+         # the same error, raised with no finished child in the raising frame
+         ev(RuntimeError("python: can't open file 'scripts/free.py'")),
+         "`p` in sh (helpers.py:12) exited with 2", "failed with status 2"),
     Case("lifecycle.refused-by-state",
          ev(rec(RuntimeError("cannot join thread before it is started"), "test_x",
                 "threading")),

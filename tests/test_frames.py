@@ -3,6 +3,8 @@ nearest negative, and that reading them runs no user code."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -144,6 +146,18 @@ def test_retries_with_a_pause_are_read_from_the_raising_functions_own_lines():
     found = kinds(raised(retries_then_raises))["deadline"]
     assert any("retries_then_raises() tries a fixed number of times" in d for d in found)
     assert "deadline" not in kinds(raised(raises_at_once))
+
+
+def test_a_failed_child_the_raising_frame_read_is_an_exit_checked_fact():
+    def sh(code):
+        child = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+        child.wait(timeout=30)
+        if child.returncode != 1:
+            raise RuntimeError(f"exit {child.returncode}")
+
+    found = kinds(raised(sh, 2))["exit-checked"]
+    assert any("`child` in sh (test_frames.py:" in d and "exited with 2" in d for d in found)
+    assert "exit-checked" not in kinds(raised(sh, 0))  # it raised, but the child succeeded
 
 
 def test_a_loop_of_the_failing_frame_that_polled_a_clock_before_its_assert_is_a_deadline():

@@ -337,16 +337,26 @@ def unhandled_thread(e: Evidence) -> Finding | None:
 
 
 def child_failed(e: Evidence) -> Finding | None:
-    """A child process the test ran exited with a failure status (CalledProcessError carries
-    it): the child's own run broke, the test only saw its exit."""
+    """A child process the test ran exited with a failure status and the code raised on it
+    (CalledProcessError carries it; or the raising frame held the finished child): the
+    child's own run broke, the test only saw its exit."""
     exc = e.any_exception("subprocess.CalledProcessError")
-    if exc is None or e.crash is not None:
+    checked = e.facts("exit-checked")
+    if (exc is None and not checked) or e.crash is not None:
         return None
-    code = re.search(r"exit status (-?\d+)", exc.message)
-    status = f" with status {code.group(1)}" if code else ""
+    if exc is not None:
+        code = re.search(r"exit status (-?\d+)", exc.message)
+        status = f" with status {code.group(1)}" if code else ""
+        what = f"{describe(exc)}{where(e)}: the child process exited{status} before doing " \
+               f"its work"
+    else:
+        code = re.search(r"exited with (-?\d+)", checked[0].detail)
+        status = f" with status {code.group(1)}" if code else ""
+        what = f"{describe(e.outermost) if e.outermost else 'the failure'}{where(e)}: " \
+               f"{checked[0].detail}"
     return hit(
-        0.75,
-        [f"{describe(exc)}{where(e)}: the child process exited{status} before doing its work"],
+        0.75 if exc is not None else 0.6,
+        [what],
         Suggestion(f"Read the child's own output (capture stderr and show it in the assertion "
                    f"message): it failed{status} for a reason of its own; a negative status "
                    f"-N is signal N (-9: killed, often by the OOM killer)."),

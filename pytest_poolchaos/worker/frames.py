@@ -248,6 +248,7 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _deadline_raised(user[-1], error)
             facts += _deadline_looped(user[-1], error, lines[user[-1]])
             facts += _held(user[-1], lines[user[-1]])
+            facts += _exit_checked(user[-1])
             facts += _modules(user[-1])
             facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
         for frame in user:
@@ -297,6 +298,21 @@ def _waits_for_itself(stack: list[FrameType]) -> str:
                             f"{_where(outer)}; a Lock is not reentrant")
         return ""
     return ""
+
+
+def _exit_checked(frame: FrameType) -> list[FrameFact]:
+    """The frame that raised holds a finished child process with a failing exit code: the
+    code read the child's result and raised on it (``if p.returncode: raise ...``)."""
+    subprocess = sys.modules.get("subprocess")
+    if subprocess is None:
+        return []
+    kinds = (subprocess.Popen, subprocess.CompletedProcess)
+    for name, value in list(frame.f_locals.items()):
+        code = own(value, "returncode") if isinstance(value, kinds) else None
+        if isinstance(code, int) and code != 0:
+            return [FrameFact("exit-checked", f"`{name}` in {_where(frame)} exited with "
+                                              f"{code}, and the code raised on it")]
+    return []
 
 
 def _names(frame: FrameType) -> dict[str, Any]:
