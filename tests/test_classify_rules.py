@@ -747,6 +747,22 @@ def test_the_same_mismatch_in_sequential_code_is_an_ordinary_bug(case):
     assert not any(word in advice for word in ("load", "concurren", "arrived", "tolerance"))
 
 
+def test_an_exit_status_compared_with_the_expected_one_is_not_a_count_of_events():
+    # `assert p.wait() == 1` got 127 (command not found): a child's status, not a count
+    exited = FrameFact("exit-checked", "`p` in test_cli (test_cli.py:9) exited with 127, and "
+                                       "the code raised on it")
+    compared = ev(AssertionError("assert 127 == 1"), comparison=cmp("==", 127, 1),
+                  frame_facts=(exited,),
+                  workers=(Worker("process", "4242", "exited", exit_code=127),))
+    assert by_id()["expectation.exact-count"].check(compared) is None
+    # nearest negative: the same numbers with no finished child behind them
+    assert by_id()["expectation.exact-count"].check(replace(compared, frame_facts=())) is not None
+    findings = [f for rule in RULES if (f := rule.check(compared)) is not None]
+    diagnosis = decide(compared, findings)
+    assert diagnosis.category is Category.LIFECYCLE, diagnosis.reasons
+    assert any("exited with 127" in reason for reason in diagnosis.reasons)
+
+
 def test_a_closed_shared_socket_that_passes_alone_is_left_to_the_pollution_readings():
     # the polluter search ran out of budget, but the runs alone put the cause before the test
     closed = OSError(9, "Bad file descriptor")

@@ -13,6 +13,7 @@ import re
 from ..model import Comparison, Evidence, Finding, Suggestion
 from .signals import (
     all_finished,
+    exit_codes,
     explained_short,
     hit,
     line,
@@ -105,6 +106,8 @@ def exact_count(e: Evidence) -> Finding | None:
     if counts is None:
         return None
     got, want, of_lengths = counts
+    if got in exit_codes(e):
+        return None  # an exit status, not a count of events (lifecycle.child-failed)
     if explained_short(e, got, want) or (got < want and (
             stopped_early(e) or still_working(e) or ran_out(e)[0])):
         # the missing ones raised in their tasks, or were stopped before they delivered, or

@@ -20,6 +20,7 @@ from .signals import (
     abandoned,
     closed_descriptor,
     describe,
+    exit_codes,
     hidden_errors,
     hit,
     killed,
@@ -350,8 +351,7 @@ def child_failed(e: Evidence) -> Finding | None:
         what = f"{describe(exc)}{where(e)}: the child process exited{status} before doing " \
                f"its work"
     else:
-        code = re.search(r"exited with (-?\d+)", checked[0].detail)
-        status = f" with status {code.group(1)}" if code else ""
+        status = "".join(f" with status {code}" for code in exit_codes(e)[:1])
         what = f"{describe(e.outermost) if e.outermost else 'the failure'}{where(e)}: " \
                f"{checked[0].detail}"
     return hit(

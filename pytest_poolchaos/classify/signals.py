@@ -7,9 +7,9 @@ import re
 
 from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
 
-__all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "fired_early", "hit", "line",
-           "num", "pct", "refused_by_machinery", "refused_shared", "secs", "short", "stood_in",
-           "where"]
+__all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "exit_codes", "fired_early",
+           "hit", "line", "num", "pct", "refused_by_machinery", "refused_shared", "secs", "short",
+           "stood_in", "where"]
 
 #: What a fallback rule claims with (it speaks only when no rule explains a failure): about how
 #: often such guesses were right on the tune half of the accuracy corpus.
@@ -66,6 +66,16 @@ def line(evidence: Evidence) -> str:
 def where(evidence: Evidence) -> str:
     """`` at path:lineno`` of that line, or ''."""
     return f" at {evidence.location}" if evidence.location else ""
+
+
+def exit_codes(evidence: Evidence) -> list[int]:
+    """The failing exit codes of the finished children the raising frame held (exit-checked
+    facts), in the order found."""
+    found = (_EXITED.search(fact.detail) for fact in evidence.facts("exit-checked"))
+    return [int(match.group(1)) for match in found if match]
+
+
+_EXITED = re.compile(r"exited with (-?\d+)")
 
 
 def fired_early(evidence: Evidence) -> float | None:
