@@ -320,6 +320,71 @@ def test_wide_fixtures_keep_their_state_without_blame(chaostester):
     assert run.leaks("::test_second") == []
 
 
+def test_setup_class_and_setup_module_keep_their_state_without_blame(chaostester):
+    # pytest runs setUpClass, setup_class and setup_module as wide fixtures of its own
+    # making: what they start lives until their teardown, not the first test's. Beside them
+    # a test of the same class that leaves a thread of its own.
+    chaostester.pytester.makepyfile(
+        """
+        import threading
+        import unittest
+
+        LEFT = threading.Event()
+        MODULE = {}
+
+        def setup_module():
+            MODULE["stop"] = threading.Event()
+            MODULE["thread"] = threading.Thread(target=MODULE["stop"].wait, name="per-module")
+            MODULE["thread"].start()
+
+        def teardown_module():
+            MODULE["stop"].set()
+            MODULE["thread"].join()
+
+        class TestServer(unittest.TestCase):
+            @classmethod
+            def setUpClass(cls):
+                cls.stop = threading.Event()
+                cls.thread = threading.Thread(target=cls.stop.wait, name="per-class")
+                cls.thread.start()
+
+            @classmethod
+            def tearDownClass(cls):
+                cls.stop.set()
+                cls.thread.join()
+
+            def test_first(self):
+                assert self.thread.is_alive()
+
+            def test_leaves_its_own(self):
+                threading.Thread(target=LEFT.wait, name="own", daemon=True).start()
+
+        class TestXunit:
+            @classmethod
+            def setup_class(cls):
+                cls.stop = threading.Event()
+                cls.thread = threading.Thread(target=cls.stop.wait, name="per-xunit-class")
+                cls.thread.start()
+
+            @classmethod
+            def teardown_class(cls):
+                cls.stop.set()
+                cls.thread.join()
+
+            def test_third(self):
+                assert self.thread.is_alive()
+
+        def test_last():
+            LEFT.set()
+        """
+    )
+    run = chaostester.run("-p", "no:randomly")
+    run.result.assert_outcomes(passed=4)
+    assert run.leaks("::test_first") == []
+    assert run.leaks("::test_third") == []
+    assert [leak["key"] for leak in run.leaks("::test_leaves_its_own")] == ["thread:own"]
+
+
 def test_leaks_fail_turns_a_leak_into_an_error(chaostester):
     chaostester.pytester.makepyfile(
         """

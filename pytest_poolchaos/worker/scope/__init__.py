@@ -388,9 +388,16 @@ def _wider_fixtures(item: pytest.Item) -> bool:
 
 
 def _builtin(fixturedef: Any) -> bool:
-    # pytest's own wide fixtures (tmp_path_factory, ...) neither start pools nor change globals.
+    # pytest's own wide fixtures (tmp_path_factory, ...) neither start pools nor change globals;
+    # the ones it makes for setUpClass and setup_module/setup_class run the user's code.
+    if str(getattr(fixturedef, "argname", "")).startswith(_XUNIT):
+        return False
     module = getattr(getattr(fixturedef, "func", None), "__module__", "") or ""
     return module.startswith(("_pytest", "pytest_poolchaos"))
+
+
+_XUNIT = ("_unittest_setUpClass_fixture_", "_xunit_setup_module_fixture_",
+          "_xunit_setup_class_fixture_")
 
 
 def _leak_mode(item: pytest.Item, default: str) -> tuple[str, frozenset[str]]:
