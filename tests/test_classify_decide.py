@@ -233,8 +233,25 @@ def test_concurrent_work_with_no_other_signal_is_a_weak_race():
     assert decide(limited, []).category is Category.RACE  # a limit that did not fire
     killed = replace(threads, timeout=TimeoutInfo(5.0, "signal", fired=True))
     assert decide(killed, []).category is not Category.RACE
+
     # the fallback is a catalogued rule and can be switched off like any other
     assert decide(threads, [], ("race",)).category is Category.UNCLASSIFIED
+
+
+def test_a_log_assertion_with_workers_around_is_not_guessed_a_race():
+    # which records were emitted depends on the logging setup and what the code logs; the
+    # failure lists them. Nearest negative: the same failure raised by the test's own code.
+    def failed(*modules: str) -> Evidence:
+        error = ExceptionRecord("builtins.AssertionError", ("builtins.AssertionError",),
+                                "Unexpected logs found: ['INFO:svc.access:200 GET /']", modules)
+        return Evidence(nodeid="t.py::test_x", when="call", message=error.message,
+                        exceptions=(error,), workers=(Worker("thread", "server", "exited"),))
+
+    logged = failed("t", "unittest._log", "unittest.case")
+    assert decide(logged, []).category is Category.UNCLASSIFIED
+    caplog = replace(failed("t"), frame_facts=(FrameFact("caplog", "caplog in test_x"),))
+    assert decide(caplog, []).category is Category.UNCLASSIFIED
+    assert decide(failed("t"), []).category is Category.RACE
 
 
 def test_a_failure_alone_rules_out_pollution_however_strong_the_ledger_match():
