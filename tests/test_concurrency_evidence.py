@@ -1676,3 +1676,50 @@ def test_a_thread_waiting_for_a_lock_it_holds_itself_is_a_race(chaostester):
     held = result.diagnosis("test_add_while_another_thread_holds_the_lock")
     assert held["category"] == "timeout"
     assert "race.self-deadlock" not in rule_ids(held)
+
+
+def test_a_connection_to_the_tests_own_server_is_not_a_missed_patch(chaostester):
+    # A test that patches one method and talks to a server it runs in-process connects to
+    # itself; a connection to a port nobody here listens on is the real service the double
+    # did not stand in for.
+    chaostester.pytester.makepyfile(
+        test_served="""
+        import socket
+        from unittest import mock
+
+        import pytest
+
+        class Handler:
+            def get(self):
+                return "real"
+
+        @pytest.fixture
+        def server():
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            yield listener
+            listener.close()
+
+        def test_own_server(server):
+            with mock.patch.object(Handler, "get", return_value="double"):
+                socket.create_connection(server.getsockname(), timeout=5).close()
+                assert Handler().get() == "real"
+
+        def test_service_elsewhere():
+            unused = socket.socket()
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+            unused.close()
+            with mock.patch.object(Handler, "get", return_value="double"):
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", port), timeout=5)
+                assert Handler().get() == "real"
+        """
+    )
+    run = chaostester.run("-p", "no:randomly")
+    run.result.assert_outcomes(failed=2)
+    own = [rule["id"] for rule in run.diagnosis("::test_own_server")["rules"]]
+    assert "mock-gap.real-resources" not in own
+    elsewhere = [rule["id"] for rule in run.diagnosis("::test_service_elsewhere")["rules"]]
+    assert "mock-gap.real-resources" in elsewhere

@@ -171,25 +171,28 @@ def _missed_patch(e: Evidence, named: re.Match[str] | None) -> Suggestion:
 
 
 def real_resources(e: Evidence) -> Finding | None:
-    """A test that used doubles still started real processes or sockets."""
-    if not e.mocked or not e.spawned:
+    """A test that used doubles still started real processes or sockets (a connection to a
+    server this process runs itself is the test's own, not one a double missed)."""
+    own = {fact.detail for fact in e.facts("own-server")}
+    spawned = [label for label in e.spawned if label not in own]
+    if not e.mocked or not spawned:
         return None
     origin = spawn_origin(e)
     by = f" by {origin[0]} ({origin[1]})" if origin else ""
     # Every process of one pool has the same origin: say it once, not per process.
-    tails = {label.partition(" started by ")[2] for label in e.spawned}
-    shown = [label.partition(" started by ")[0] for label in e.spawned[:3]] \
-        if len(tails) == 1 and "" not in tails else list(e.spawned[:3])
-    common = f", all started by {tails.pop()}" if shown[0] != e.spawned[0] else ""
+    tails = {label.partition(" started by ")[2] for label in spawned}
+    shown = [label.partition(" started by ")[0] for label in spawned[:3]] \
+        if len(tails) == 1 and "" not in tails else spawned[:3]
+    common = f", all started by {tails.pop()}" if shown[0] != spawned[0] else ""
     # The real thing's own error (refused, not found) is what the missed patch caused: it
     # outranks the lifecycle reading of that error.
     caused = e.any_exception("builtins.ConnectionError", "builtins.FileNotFoundError",
                              "subprocess.CalledProcessError")
     return hit(
         0.9 if caused is not None else 0.6,
-        [f"this test used test doubles but still started {len(e.spawned)} real "
+        [f"this test used test doubles but still started {len(spawned)} real "
          f"process(es)/socket(s){common}: {', '.join(shown)}"],
-        f"{len(e.spawned)} real process(es)/socket(s) were started{by} although the test "
+        f"{len(spawned)} real process(es)/socket(s) were started{by} although the test "
         f"used doubles: the patch does not cover that call; patch it in "
         f"{origin[0] if origin else 'the module that makes it'}, or inject the dependency.",
     )

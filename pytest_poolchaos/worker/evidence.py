@@ -132,6 +132,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += frames.closed_elsewhere(errors, root, scope.closed_objects(), scope.raised_on)
     hidden += tuple(FrameFact("set-late", text) for text in scope.late_attributes())
     hidden += _alarm_owner()
+    hidden += tuple(FrameFact("own-server", text) for text in scope.own_servers())
     started = scope.started()
     return (frames.workers(started, scope.ended()),
             frames.frame_facts(errors, root) + hidden + frames.self_deadlocks(errors, started))

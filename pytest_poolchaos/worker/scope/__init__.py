@@ -270,6 +270,18 @@ class PoolScope:
         return [text for entry in (log.patches or ()) if (text := _stand_in(*entry))] \
             if log is not None else []
 
+    def own_servers(self) -> list[str]:
+        """The running test's recorded connections that went to a port this process itself
+        listens on (a test server the test runs in-process): not a real service a double
+        should have stood in for. Read at the failure, while such a server still listens."""
+        log = self._log()
+        if log is None or not log.mocked or not log.connections:
+            return []
+        listening = _listening_ports()
+        return [label for label in log.connections
+                if label.rpartition(":")[2].isdigit()
+                and int(label.rpartition(":")[2]) in listening]
+
     def none_returns(self) -> list[tuple[object, str]]:
         """(target, attribute) of the running test's patches whose double was set to return
         None and was called."""
@@ -385,6 +397,16 @@ def _wider_fixtures(item: pytest.Item) -> bool:
     defs = getattr(info, "name2fixturedefs", {}) or {}
     return any(getattr(d, "scope", "function") != "function" and not _builtin(d)
                for chain in defs.values() for d in chain)
+
+
+def _listening_ports() -> set[int]:
+    try:
+        import psutil
+
+        return {conn.laddr.port for conn in psutil.Process().net_connections("inet")
+                if conn.status == psutil.CONN_LISTEN and conn.laddr}
+    except Exception:  # no /proc, or not allowed to read it: nothing is known to be own
+        return set()
 
 
 def _builtin(fixturedef: Any) -> bool:
