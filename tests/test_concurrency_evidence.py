@@ -1685,6 +1685,7 @@ def test_a_connection_to_the_tests_own_server_is_not_a_missed_patch(chaostester)
     chaostester.pytester.makepyfile(
         test_served="""
         import socket
+        import unittest
         from unittest import mock
 
         import pytest
@@ -1706,6 +1707,20 @@ def test_a_connection_to_the_tests_own_server_is_not_a_missed_patch(chaostester)
                 socket.create_connection(server.getsockname(), timeout=5).close()
                 assert Handler().get() == "real"
 
+        class TestServed(unittest.TestCase):  # tearDown closes it before the failure is read
+            def setUp(self):
+                self.listener = socket.socket()
+                self.listener.bind(("127.0.0.1", 0))
+                self.listener.listen()
+
+            def tearDown(self):
+                self.listener.close()
+
+            def test_fetch(self):
+                with mock.patch.object(Handler, "get", return_value="double"):
+                    socket.create_connection(self.listener.getsockname(), timeout=5).close()
+                    self.assertEqual(Handler().get(), "real")
+
         def test_service_elsewhere():
             unused = socket.socket()
             unused.bind(("127.0.0.1", 0))
@@ -1718,8 +1733,9 @@ def test_a_connection_to_the_tests_own_server_is_not_a_missed_patch(chaostester)
         """
     )
     run = chaostester.run("-p", "no:randomly")
-    run.result.assert_outcomes(failed=2)
-    own = [rule["id"] for rule in run.diagnosis("::test_own_server")["rules"]]
-    assert "mock-gap.real-resources" not in own
+    run.result.assert_outcomes(failed=3)
+    for name in ("::test_own_server", "::TestServed::test_fetch"):
+        own = [rule["id"] for rule in run.diagnosis(name)["rules"]]
+        assert "mock-gap.real-resources" not in own, name
     elsewhere = [rule["id"] for rule in run.diagnosis("::test_service_elsewhere")["rules"]]
     assert "mock-gap.real-resources" in elsewhere

@@ -29,7 +29,7 @@ from ...settings import Settings
 from . import globals as state
 from . import probes as registry
 from .ledger import Ledger
-from .spawn import SETTLE_S, SpawnLog, Spawns, Started
+from .spawn import SETTLE_S, SpawnLog, Spawns, Started, listening_ports
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -277,10 +277,10 @@ class PoolScope:
         log = self._log()
         if log is None or not log.mocked or not log.connections:
             return []
-        listening = _listening_ports()
-        return [label for label in log.connections
-                if label.rpartition(":")[2].isdigit()
-                and int(label.rpartition(":")[2]) in listening]
+        known = log.internal or []
+        listening = listening_ports() if len(known) < len(log.connections) else set()
+        return [label for label in log.connections if label in known or (
+            label.rpartition(":")[2].isdigit() and int(label.rpartition(":")[2]) in listening)]
 
     def none_returns(self) -> list[tuple[object, str]]:
         """(target, attribute) of the running test's patches whose double was set to return
@@ -397,16 +397,6 @@ def _wider_fixtures(item: pytest.Item) -> bool:
     defs = getattr(info, "name2fixturedefs", {}) or {}
     return any(getattr(d, "scope", "function") != "function" and not _builtin(d)
                for chain in defs.values() for d in chain)
-
-
-def _listening_ports() -> set[int]:
-    try:
-        import psutil
-
-        return {conn.laddr.port for conn in psutil.Process().net_connections("inet")
-                if conn.status == psutil.CONN_LISTEN and conn.laddr}
-    except Exception:  # no /proc, or not allowed to read it: nothing is known to be own
-        return set()
 
 
 def _builtin(fixturedef: Any) -> bool:

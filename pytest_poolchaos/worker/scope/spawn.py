@@ -76,7 +76,8 @@ class SpawnLog:
     """What was started during the running test, in order."""
 
     __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
-                 "fork_phases", "forked", "hidden", "magic", "mocked", "opened", "patches",
+                 "fork_phases", "forked", "hidden", "internal", "magic", "mocked", "opened",
+                 "patches",
                  "path", "phase", "raised_on", "runner", "started", "tasks", "threads",
                  "unset_reads")
 
@@ -123,6 +124,8 @@ class SpawnLog:
         self.patches: list[tuple[Any, str, Any, Any]] | None = None
         #: real socket connects, the first few
         self.connections: list[str] = []
+        #: those of them made, while a double was in use, to a port this process listens on
+        self.internal: list[str] | None = None
         #: id(socket or pool) -> (weak reference, thread ident, thread name, when, the code
         #: each other thread of the test was running then) of a close by one of the test's
         #: threads while others ran, the first few
@@ -524,7 +527,12 @@ class Spawns:
         log = self.log
         if log is not None and len(log.connections) < 5 and isinstance(address, tuple) \
                 and len(address) >= 2:
-            log.connections.append(f"socket connect to {address[0]}:{address[1]}")
+            label = f"socket connect to {address[0]}:{address[1]}"
+            log.connections.append(label)
+            # Only a test using doubles is asked: whether the double should have stood in
+            # for this connection. Its own in-process server may be gone by the failure.
+            if log.mocked and str(address[0]) in _LOOPBACK and address[1] in listening_ports():
+                log.internal = [*(log.internal or ()), label]
 
     def _before_fork(self) -> None:
         log = self.log
@@ -655,6 +663,21 @@ def _contained(func: Callable[..., None], *args: Any) -> None:
 
 def _failed(error: Exception) -> None:
     record("scope: recording a start", error)
+
+
+#: the hosts a connection to this machine itself is made to
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def listening_ports() -> set[int]:
+    """The TCP ports this process listens on (an in-process test server's among them)."""
+    try:
+        import psutil
+
+        return {conn.laddr.port for conn in psutil.Process().net_connections("inet")
+                if conn.status == psutil.CONN_LISTEN and conn.laddr}
+    except Exception:  # no /proc, or not allowed to read it: nothing is known to be own
+        return set()
 
 
 def _command_line(args: Any) -> str:
