@@ -333,7 +333,7 @@ CASES = [
          ev(crash=CrashFacts("worker 'gw1' crashed (killed by SIGKILL (9))", -9, 0.3, "gw1")),
          ev(crash=CrashFacts("worker 'gw0' crashed (exit code 1)", 1, 1.9, "gw0"),
             timeout=TimeoutInfo(2.0, "thread", "cli")),
-         "had been running 0.30 s", "out-of-memory killer"),
+         "the crash was seen 0.3 s after the test started", "out-of-memory killer"),
     Case("lifecycle.dead-before-timeout",
          ev(queue.Empty(), source_line="item = results.get(timeout=1.5)",
             workers=(Worker("process", "Process-1", "exited", exit_code=1),)),
@@ -846,6 +846,19 @@ def test_a_missed_patch_outranks_the_refused_connection_it_caused():
     # nearest negative: no double in the test, the server really was not there
     assert diagnose(ev(refused, spawned=("socket connect to 127.0.0.1:5000",))).category \
         is Category.LIFECYCLE
+
+
+def test_a_crash_seen_late_is_not_a_test_that_ran_past_its_limit():
+    # pytest-timeout's thread method ends the worker at 2 s; children holding its pipes
+    # made the controller see the death 10 s after the test started
+    late = ev(crash=CrashFacts("worker 'gw0' crashed (exit code 1)", 1, 10.0, "gw0"),
+              timeout=TimeoutInfo(2.0, "thread", "cli"), duration_s=10.0)
+    assert by_id()["timeout.near-limit"].check(late) is None
+    diagnosis = diagnose(late)
+    assert diagnosis.category is Category.TIMEOUT
+    assert "the crash was seen 10 s after the test started" in diagnosis.reasons
+    assert not any("%" in line for line in [*diagnosis.reasons,
+                                            *(s.text for s in diagnosis.suggestions)])
 
 
 def test_a_socket_with_its_own_timeout_is_not_blamed_on_the_default():

@@ -102,6 +102,8 @@ def test_timeout_reruns_measure_the_duration_with_the_limit_raised(chaostester):
     assert [a["mode"] for a in diagnosis["attempts"]] == ["isolated", "isolated"]
     assert all(a["outcome"] == "passed" for a in diagnosis["attempts"])
     assert diagnosis["verdict"] == "deterministic"  # over the real limit on every rerun
+    assert any("passed 0/2 alone (2 finished only with the limit raised, in up to 0.5"
+               in line for line in diagnosis["evidence"]), diagnosis["evidence"]
     measured = next(s for s in diagnosis["suggestions"] if s["text"].startswith("Measured"))
     assert "p95" in measured["text"]
     assert "the limit is 0.3 s" in measured["text"]

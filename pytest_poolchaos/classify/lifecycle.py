@@ -32,7 +32,13 @@ from .signals import (
     stood_in,
     where,
 )
-from .timeout import QUEUE_EMPTY, TIMEOUT_ERRORS, killed_by_thread_timer, signallers_done
+from .timeout import (
+    QUEUE_EMPTY,
+    TIMEOUT_ERRORS,
+    killed_by_thread_timer,
+    noticed,
+    signallers_done,
+)
 
 _SHUT_DOWN = re.compile(r"cannot schedule new futures after (?:interpreter )?shutdown"
                         r"|Pool not running|Executor is shut ?down", re.I)
@@ -543,8 +549,7 @@ def process_died(e: Evidence) -> Finding | None:
         return None
     lines = [f"{crash.how} while running this test"
              + ("; xdist started a replacement and the run went on" if crash.worker else ""),
-             f"the test had been running {crash.ran_s:.2f} s when it went down"
-             if crash.ran_s is not None else ""]
+             noticed(crash.ran_s)]
     return hit(0.8 if crash.exit_code is not None else 0.6, lines,
                _death_advice(crash.exit_code))
 

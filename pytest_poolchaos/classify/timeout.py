@@ -174,8 +174,8 @@ def event_wait(e: Evidence) -> Finding | None:
 def near_limit(e: Evidence) -> Finding | None:
     """The failed test used most of its pytest-timeout limit without it firing."""
     info = e.timeout
-    if info is None or info.fired or not info.seconds:
-        return None
+    if info is None or info.fired or not info.seconds or e.crash is not None:
+        return None  # a crash's time is when it was seen (thread-method-kill, process-died)
     used = e.call_duration_s if info.func_only else e.duration_s
     if used < NEAR * info.seconds:
         return None
@@ -245,14 +245,20 @@ def thread_method_kill(e: Evidence) -> Finding | None:
          f"active: on expiry it dumps the stacks and calls os._exit(1)",
          f"the {limit} limit comes from {info.source or 'the pytest-timeout configuration'} "
          f"(method thread)",
-         f"the test had run {secs(crash.ran_s)} when the process went down"
-         if crash.ran_s is not None else ""],
+         noticed(crash.ran_s)],
         Suggestion(f"The test did not finish within {limit}: give every wait in it a timeout "
                    f"well below that (event.wait(timeout=...), future.result(timeout=...)) so "
                    f"it fails with a report instead of killing the process."),
         Suggestion("Use --timeout-method=signal where available: the test then fails normally "
                    "and the rest of the session still runs."),
     )
+
+
+def noticed(ran_s: float | None) -> str:
+    # The controller learns of a dead worker when its pipes close, which children that
+    # inherited them can delay: a bound on how long the test ran, not the time it died.
+    return f"the crash was seen {secs(ran_s)} after the test started" if ran_s is not None \
+        else ""
 
 
 def dropped_wait(e: Evidence) -> Finding | None:

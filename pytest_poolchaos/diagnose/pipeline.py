@@ -28,6 +28,7 @@ from ..model import (
     Verdict,
 )
 from .bisect import PolluterSearch, Search, named_in_failure
+from .measures import fmt
 from .measures import suggestions as measured
 from .progress import DiagnosticProgress
 from .reruns import (
@@ -536,7 +537,8 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
         record.evidence = replace(record.evidence, reruns=RerunFacts(
             found, polluter, counts.isolated_runs, counts.isolated_passes))
         diagnosis = classify(context.config, record.evidence, context.settings)
-    lines = [*diagnosis.reasons, _rerun_line(counts), *_search_lines(search, found),
+    lines = [*diagnosis.reasons, _rerun_line(counts, attempts),
+             *_search_lines(search, found),
              *_resources_left(context.result, polluter)]
     advice = [*diagnosis.suggestions,
               *measured(diagnosis.category, record.evidence, attempts)]
@@ -547,13 +549,19 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
         reasons=tuple(dict.fromkeys(lines)), suggestions=tuple(advice))
 
 
-def _rerun_line(counts: Tally) -> str:
+def _rerun_line(counts: Tally, attempts: Sequence[Attempt] = ()) -> str:
     parts = []
     if counts.inline_runs:
         parts.append(f"{counts.inline_passes}/{counts.inline_runs} in this process")
     if counts.isolated_runs:
         parts.append(f"{counts.isolated_passes}/{counts.isolated_runs} alone")
-    return f"reran {counts.runs} time(s): passed {', '.join(parts) or 'never'}"
+    # A rerun of a timeout runs with its limit raised: one that finished, but later than the
+    # limit, did not pass under it, and says so rather than reading as a plain failure.
+    late = [a.duration_s for a in attempts
+            if a.outcome == "passed" and a.values.get("over_limit")]
+    over = f" ({len(late)} finished only with the limit raised, in up to {fmt(max(late))} s)" \
+        if late else ""
+    return f"reran {counts.runs} time(s): passed {', '.join(parts) or 'never'}{over}"
 
 
 def _search_lines(search: Search | None, found: Verdict) -> list[str]:
