@@ -330,31 +330,32 @@ def test_setup_class_and_setup_module_keep_their_state_without_blame(chaostester
         import unittest
 
         LEFT = threading.Event()
-        MODULE = {}
+        HELD = {}
+
+        def hold(name):
+            HELD[name] = threading.Event()
+            threading.Thread(target=HELD[name].wait, name=name).start()
+
+        def release(name):
+            HELD.pop(name).set()
 
         def setup_module():
-            MODULE["stop"] = threading.Event()
-            MODULE["thread"] = threading.Thread(target=MODULE["stop"].wait, name="per-module")
-            MODULE["thread"].start()
+            hold("per-module")
 
         def teardown_module():
-            MODULE["stop"].set()
-            MODULE["thread"].join()
+            release("per-module")
 
         class TestServer(unittest.TestCase):
             @classmethod
             def setUpClass(cls):
-                cls.stop = threading.Event()
-                cls.thread = threading.Thread(target=cls.stop.wait, name="per-class")
-                cls.thread.start()
+                hold("per-class")
 
             @classmethod
             def tearDownClass(cls):
-                cls.stop.set()
-                cls.thread.join()
+                release("per-class")
 
             def test_first(self):
-                assert self.thread.is_alive()
+                assert "per-class" in HELD
 
             def test_leaves_its_own(self):
                 threading.Thread(target=LEFT.wait, name="own", daemon=True).start()
@@ -362,17 +363,14 @@ def test_setup_class_and_setup_module_keep_their_state_without_blame(chaostester
         class TestXunit:
             @classmethod
             def setup_class(cls):
-                cls.stop = threading.Event()
-                cls.thread = threading.Thread(target=cls.stop.wait, name="per-xunit-class")
-                cls.thread.start()
+                hold("per-xunit-class")
 
             @classmethod
             def teardown_class(cls):
-                cls.stop.set()
-                cls.thread.join()
+                release("per-xunit-class")
 
             def test_third(self):
-                assert self.thread.is_alive()
+                assert "per-xunit-class" in HELD
 
         def test_last():
             LEFT.set()
