@@ -308,6 +308,28 @@ def test_closed_state_is_read_from_the_resource_itself(tmp_path):
     assert closed_state(Lazy()) == ""
 
 
+def test_an_object_still_being_built_is_not_read_as_closed():
+    # a spawner marks itself closed until its child runs, and its constructor raises when the
+    # command is missing: it never started, so nothing "stopped under" the code
+    class Spawner:
+        def __init__(self, command):
+            self.closed = True
+            if command == "missing":
+                self._refuse(command)
+            self.closed = False
+
+        def _refuse(self, command):
+            raise LookupError(f"command not found: {command}")
+
+        def send(self):
+            raise LookupError("send on a stopped spawner")
+
+    assert "closed" not in kinds(raised(Spawner, "missing"))
+    stopped = Spawner("sh")
+    stopped.closed = True
+    assert any("was closed in send" in d for d in kinds(raised(stopped.send))["closed"])
+
+
 def test_a_future_stranded_on_a_closed_loop_reads_as_closed():
     import asyncio
 

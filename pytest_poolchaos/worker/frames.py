@@ -247,7 +247,7 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
         if user:
             facts += _deadline_raised(user[-1], error)
             facts += _deadline_looped(user[-1], error, lines[user[-1]])
-            facts += _held(user[-1], lines[user[-1]])
+            facts += _held(user[-1], lines[user[-1]], _being_built(frames))
             facts += _exit_checked(user[-1])
             facts += _modules(user[-1])
             facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
@@ -388,7 +388,15 @@ def _worker_thread(frames: list[FrameType]) -> list[FrameFact]:
     return []
 
 
-def _held(frame: FrameType, at: int) -> list[FrameFact]:
+def _being_built(frames: list[FrameType]) -> frozenset[int]:
+    """ids of the objects whose ``__init__`` is on the failing stack: not started yet, so not
+    stopped either, whatever a ``closed`` flag set at birth says."""
+    return frozenset(id(own_self) for frame in frames if frame.f_code.co_name == "__init__"
+                     and (own_self := frame.f_locals.get("self")) is not None)
+
+
+def _held(frame: FrameType, at: int, building: frozenset[int] = frozenset()
+          ) -> list[FrameFact]:
     """Locks, shared containers and generators the raising frame held, directly or as
     attributes of ``self``."""
     facts = [FrameFact("double-at-raise", fact.detail) for fact in _doubles(frame)]
@@ -437,7 +445,7 @@ def _held(frame: FrameType, at: int) -> list[FrameFact]:
         if not cleaned_up and _cancelled(value):
             facts.append(FrameFact("cancelled", f"{name} ({kind.__name__}) was cancelled "
                                                 f"before it ran, in {_where(frame)}"))
-        state = closed_state(value) if not cleaned_up else ""
+        state = closed_state(value) if not cleaned_up and id(value) not in building else ""
         if state:
             facts.append(FrameFact("closed", f"{name} ({kind.__name__}) was {state} in "
                                              f"{_where(frame)}"))
