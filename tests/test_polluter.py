@@ -234,6 +234,30 @@ def test_bisection_without_a_polluter_says_not_reproduced():
     assert search.reproduced is False
 
 
+@dataclass
+class SlowRunner(FakeRunner):
+    """Runs of more than ``fits`` tests are killed at the time limit before the victim runs."""
+
+    fits: int = 3
+
+    def run(self, nodeids, timeout, raise_limit=None, light=False):
+        if len(nodeids) <= self.fits:
+            return super().run(nodeids, timeout, raise_limit, light)
+        self.runs += 1
+        return ChildRun(tuple(nodeids), timeout, None, killed=True, tests={})
+
+
+def test_a_run_killed_before_the_victim_ran_proves_no_order():
+    # no polluter at all; the long runs never reach the victim. Before, a killed run counted
+    # as the failure reproduced: "order-dependent", and a half of harmless tests suspected.
+    search = _find(SlowRunner(None), [f"t{n}" for n in range(40)])
+    assert search.polluter is None
+    assert search.reproduced is not True
+    assert search.method == "exhausted"
+    # nearest negative: the same search whose runs all finish proves there is none
+    assert _find(FakeRunner(None), [f"t{n}" for n in range(40)]).reproduced is False
+
+
 def test_ledger_fast_path_tries_named_leftovers_latest_first():
     candidates = ["a", "b", "c", "d"]
     ledger = [LedgerEntry("a", "env", "MY_FLAG", None, "1"),

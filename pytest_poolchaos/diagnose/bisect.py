@@ -104,7 +104,10 @@ class PolluterSearch:
         local = [c for c in candidates if _module(c) == module]
         if not local or len(local) == len(candidates) or self._out_of_budget():
             return self._bisect(victim, candidates, ledger)
-        if self._fails([*local, victim], "bisect"):
+        failed = self._fails([*local, victim], "bisect")
+        if failed is None:
+            return self._exhausted(candidates)
+        if failed:
             self.search.reproduced = True
             return self._bisect(victim, local, ledger, confirmed=True)
         return self._bisect(victim, [c for c in candidates if _module(c) != module], ledger)
@@ -115,7 +118,10 @@ class PolluterSearch:
             if self._out_of_budget():
                 return self._exhausted(candidates)
             half = candidates[: len(candidates) // 2]
-            if self._fails([*half, victim], "bisect"):
+            failed = self._fails([*half, victim], "bisect")
+            if failed is None:
+                return self._exhausted(candidates)
+            if failed:
                 candidates, confirmed = half, True
                 self.search.reproduced = True
             else:
@@ -126,7 +132,10 @@ class PolluterSearch:
         if not confirmed:
             if self._out_of_budget():
                 return self._exhausted(candidates)
-            if not self._fails([candidates[0], victim], "pair"):
+            failed = self._fails([candidates[0], victim], "pair")
+            if failed is None:
+                return self._exhausted(candidates)
+            if not failed:
                 self.search.reproduced = False  # passes after every single earlier test
                 return None
         self._found(candidates[0], "bisect", ledger)
@@ -134,7 +143,9 @@ class PolluterSearch:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _fails(self, nodeids: list[str], mode: str) -> bool:
+    def _fails(self, nodeids: list[str], mode: str) -> bool | None:
+        """Whether the last of ``nodeids`` failed after the others; None when the run never
+        got to its end (killed at the time limit, or the subprocess died): no answer."""
         expected = sum(self.durations.get(nodeid, 0.0) for nodeid in nodeids)
         left = self.budget_s - (time.perf_counter() - self.start)
         run = self.runner.run(nodeids, timeout=min(max(left, 1.0), expected * 3 + _SLACK_S),
@@ -146,6 +157,8 @@ class PolluterSearch:
             attempt.mode, attempt.outcome, attempt.duration_s,
             f"after {len(nodeids) - 1} earlier test(s) from {nodeids[0]}"
             + (f": {attempt.message}" if attempt.message else "")))
+        if nodeids[-1] not in run.tests:
+            return None
         return test.outcome in ("failed", "error")
 
     def _found(self, nodeid: str, method: str, ledger: Sequence[LedgerEntry]) -> None:
