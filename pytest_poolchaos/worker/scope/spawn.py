@@ -178,6 +178,10 @@ class Spawns:
         self.log: SpawnLog | None = None
         self._undo: list[Callable[[], None]] = []
         self._modules_seen = 0
+        #: names of threads that died of an exception while no test's log was open (after
+        #: one test's teardown, before the next opens): pytest reports such a death in the
+        #: next test, which did not start the thread
+        self._died_between: frozenset[str] = _NONE
 
     # -- install / uninstall -------------------------------------------------------------------
 
@@ -365,6 +369,7 @@ class Spawns:
         if len(sys.modules) != self._modules_seen:  # refresh's own test, without two calls
             self._refresh_contained()
         self.log = SpawnLog(opened=_now(), path=path)
+        self.log.died_elsewhere, self._died_between = self._died_between, _NONE
         return self.log
 
     def close(self) -> SpawnLog | None:
@@ -451,7 +456,9 @@ class Spawns:
         def hook(args: Any) -> Any:
             log = self.log
             thread = getattr(args, "thread", None)
-            if log is not None and thread is not None:
+            if log is None and thread is not None and len(self._died_between) < _MAX_CLOSERS:
+                self._died_between = self._died_between | {thread.name}
+            elif log is not None and thread is not None:
                 try:
                     if log.phase_of(thread) is not None:
                         _note_unset(log, getattr(args, "exc_value", None), thread.name)
