@@ -783,6 +783,128 @@ def test_a_total_short_by_one_workers_share_after_all_finished_is_a_lost_update(
     assert "race.lost-update" not in rule_ids(other)
 
 
+LATE_SHARE = """
+import queue
+import threading
+
+
+class Uploader:
+    def __init__(self, sizes, held):
+        self.sent, self.total = 0, sum(sizes)
+        self._lock = threading.Lock()
+        self.release, self.all_sent = threading.Event(), threading.Event()
+        self.workers = [threading.Thread(target=self._send, args=(size, index in held))
+                        for index, size in enumerate(sizes)]
+        for worker in self.workers:
+            worker.start()
+
+    def _send(self, size, held):
+        if held:
+            self.release.wait(30)  # a collector that answers late
+        with self._lock:
+            self.sent += size
+            if self.sent == self.total:
+                self.all_sent.set()
+
+    def flush(self, timeout):
+        for worker in self.workers:
+            worker.join(timeout)
+        return self.sent
+
+    def close(self):
+        self.release.set()
+        for worker in self.workers:
+            worker.join(30)
+
+
+def collect(items, count, per_item):
+    got = []
+    for _ in range(count):
+        try:
+            got.append(items.get(timeout=per_item))
+        except queue.Empty:
+            break
+    return got
+
+
+def test_flush_reports_every_byte():
+    uploader = Uploader([300, 300], held={1})
+    sent = uploader.flush(timeout=0.1)
+    uploader.close()  # the held worker ends now: every worker has ended at the assert
+    assert sent == 600
+
+
+def test_progress_read_after_a_dropped_wait():
+    uploader = Uploader([300, 300], held={1})
+    uploader.all_sent.wait(0.1)
+    sent = uploader.sent
+    uploader.close()
+    assert sent == 600
+
+
+def test_collect_every_acknowledgement():
+    acks, release = queue.Queue(), threading.Event()
+
+    def acknowledge():
+        acks.put(1)
+        acks.put(1)
+        release.wait(30)
+        acks.put(1)
+
+    producer = threading.Thread(target=acknowledge)
+    producer.start()
+    got = collect(acks, 3, 0.1)
+    release.set()
+    producer.join(30)  # its last item is still queued: nobody took it
+    assert sum(got) == 3
+
+
+class Totals:
+    def __init__(self):
+        self.sent = 0
+
+    def add(self, size, both_read):
+        current = self.sent
+        both_read.wait()  # both workers read the total before either writes it back
+        self.sent = current + size
+
+
+def test_total_after_a_bounded_join_that_returned_in_time():
+    totals, both_read = Totals(), threading.Barrier(2, timeout=30)
+    workers = [threading.Thread(target=totals.add, args=(300, both_read)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert totals.sent == 600
+"""
+
+
+def test_a_count_read_when_a_wait_of_the_test_ran_out_is_a_timeout(chaostester):
+    # Every worker has ended by the time the failure is read, but the count was taken when
+    # a wait of the test's thread ran out (seen running out): late work, not a lost update.
+    chaostester.pytester.makepyfile(test_late=LATE_SHARE)
+    result = chaostester.run()
+    flushed = result.diagnosis("test_flush_reports_every_byte")
+    assert flushed["category"] == "timeout", flushed
+    assert "race.lost-update" not in rule_ids(flushed)
+    assert "uploader.flush() (test_late.py:" in flushed["evidence"][0]
+    assert "ran out (test_late.py:" in flushed["evidence"][0]
+    assert "`worker.join(timeout)`" in flushed["evidence"][0]
+    dropped = result.diagnosis("test_progress_read_after_a_dropped_wait")
+    assert dropped["category"] == "timeout", dropped
+    assert dropped["rules"][0]["id"] == "timeout.dropped-wait"
+    assert "race.lost-update" not in rule_ids(dropped)
+    # the consumer that left an item queued was the test's own call, which gave up waiting
+    collected = result.diagnosis("test_collect_every_acknowledgement")
+    assert collected["category"] == "timeout", collected
+    assert "lifecycle.abandoned-queue" not in rule_ids(collected)
+    # nearest negative: a bounded join that returned in time, and an update really lost
+    lost = result.diagnosis("test_total_after_a_bounded_join_that_returned_in_time")
+    assert lost["category"] == "race"
+    assert lost["rules"][0]["id"] == "race.lost-update"
+
+
 PIPE = """
 import multiprocessing
 import time

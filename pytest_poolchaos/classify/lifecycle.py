@@ -621,8 +621,10 @@ def abandoned_queue(e: Evidence) -> Finding | None:
     c = e.comparison
     if not queued or c is None or c.op != "==" or not _fewer(c):
         return None
-    if e.facts("deadline"):
-        return None  # the consumer was a loop that gave up at its deadline: a timeout
+    if e.facts("deadline") or e.facts("ran-out-call"):
+        # the consumer was a loop that gave up at its deadline, or a call whose wait for
+        # the next item ran out: a timeout
+        return None
     return hit(
         0.7,
         [f"{queued[0].detail}, and no thread of the test was left to take them "

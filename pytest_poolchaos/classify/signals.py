@@ -90,6 +90,15 @@ RACED = re.compile(r"changed size during iteration|mutated during iteration"
                    r"|generator already executing")
 
 
+def read_early(evidence: Evidence) -> str:
+    """A wait of the test's own thread that the failing assert's value came through ran out
+    (seen running out, or an event it dropped still unset): the value was read before the
+    work behind it was done, so workers that have all finished by now had not then."""
+    waits = [*evidence.facts("ran-out-call"), *evidence.facts("ran-out-wait"),
+             *evidence.facts("dropped-wait")]
+    return waits[0].detail if waits else ""
+
+
 def hidden_errors(evidence: Evidence) -> list[str]:
     """Exceptions the test's pool tasks raised and left on their futures, unretrieved."""
     return [fact.detail for fact in evidence.facts("hidden-error")]

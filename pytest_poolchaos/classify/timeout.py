@@ -256,10 +256,14 @@ def thread_method_kill(e: Evidence) -> Finding | None:
 
 def dropped_wait(e: Evidence) -> Finding | None:
     """An Event.wait(timeout) whose False result the test ignored, the event still unset when
-    a later line failed: the wait ran out, the failure is its consequence."""
-    dropped = e.facts("dropped-wait")
-    if not dropped or signallers_done(e):
-        return None  # nobody was left to set it: lifecycle.setter-gone
+    a later line failed (or seen to run out, and set only later): the wait ran out, the
+    failure is its consequence."""
+    # a dropped wait on an event set only later had a setter: it was late
+    dropped = e.facts("ran-out-wait")
+    if not dropped:
+        dropped = e.facts("dropped-wait")
+        if not dropped or signallers_done(e):
+            return None  # nobody was left to set it: lifecycle.setter-gone
     busy = [w.describe() for w in e.workers if w.state == "busy"]
     return hit(
         0.8,
@@ -292,10 +296,12 @@ def bounded_wait(e: Evidence) -> Finding | None:
 
 def ran_out(e: Evidence) -> tuple[list[FrameFact], bool]:
     """The waits with a timeout the failing assert checked, and whether they were only read
-    from the code of a function it called (weaker: the wait itself was not seen)."""
+    from the code of a function it called (weaker: the wait itself was not seen running
+    out)."""
     if e.any_exception("builtins.AssertionError") is None:
         return [], False
-    waits = e.facts("bounded-wait")
+    # a call whose wait was seen to run out on the test's thread: the wait itself was seen
+    waits = e.facts("bounded-wait") or e.facts("ran-out-call")
     if not waits and still_working(e):
         # a method that waits on the checked object's own thread: only when a worker was
         # still running when the assert failed did that wait run out

@@ -132,7 +132,8 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += tuple(FrameFact("set-late", text) for text in scope.late_attributes())
     started = scope.started()
     return (frames.workers(started, scope.ended()),
-            frames.frame_facts(errors, root) + hidden + frames.self_deadlocks(errors, started))
+            frames.frame_facts(errors, root, scope.ran_out()) + hidden
+            + frames.self_deadlocks(errors, started))
 
 
 def timeout_info(item: pytest.Item) -> TimeoutInfo | None:

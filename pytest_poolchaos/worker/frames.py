@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import (
     BuiltinFunctionType,
     CodeType,
@@ -233,7 +233,13 @@ def _zombie(pid: int) -> bool:
 # -- the traceback's frames -----------------------------------------------------------------
 
 
-def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, ...]:
+#: where waits with a timeout ran out on the test's thread: (code, line) of the frames outside
+#: the machinery of waiting, innermost first (the scope's observation)
+RanOut = Sequence[tuple[tuple[CodeType, int], ...]]
+
+
+def frame_facts(errors: Iterable[BaseException], root: str,
+                ran_out: RanOut = ()) -> tuple[FrameFact, ...]:
     """Locks, containers and generators where each exception was raised, doubles in any user
     frame, and whether it was raised on a worker thread."""
     facts: list[FrameFact] = []
@@ -249,10 +255,11 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _deadline_looped(user[-1], error, lines[user[-1]])
             facts += _held(user[-1], lines[user[-1]])
             facts += _modules(user[-1])
-            facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
+            facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]],
+                                    ran_out)
         for frame in user:
             facts += _doubles(frame)
-            facts += _test_frame(frame, lines[frame])
+            facts += _test_frame(frame, lines[frame], ran_out)
         if none_looked_up(error):
             facts += _returned_nothing(user)
         if _sqlite_locked(error) and user:
@@ -694,7 +701,7 @@ def _modules(frame: FrameType) -> list[FrameFact]:
     return [FrameFact("module", f"{name} {path}") for name, path in sorted(found.items())]
 
 
-def _test_frame(frame: FrameType, lineno: int) -> list[FrameFact]:
+def _test_frame(frame: FrameType, lineno: int, ran_out: RanOut = ()) -> list[FrameFact]:
     """caplog in use, and an Event left unset after a wait whose result was dropped."""
     facts = []
     local = dict(frame.f_locals)
@@ -703,7 +710,8 @@ def _test_frame(frame: FrameType, lineno: int) -> list[FrameFact]:
         if kind.__name__ == "LogCaptureFixture" and class_attr(kind, "__module__") == \
                 "_pytest.logging":
             facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
-    return facts + _dropped_waits(frame, local, lineno) + _bounded_waits(frame, local, lineno)
+    return facts + _dropped_waits(frame, local, lineno, ran_out) + \
+        _bounded_waits(frame, local, lineno)
 
 
 def _bounded_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
@@ -784,8 +792,12 @@ def _mentions(source: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", source) is not None
 
 
-def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int,
+                   ran_out: RanOut = ()) -> list[FrameFact]:
+    """A wait whose result the frame dropped, on an Event still unset now, or seen to run
+    out there although the event was set later ("ran-out-wait")."""
     facts = []
+    seen = {place[0] for place in ran_out if place}
     for lineno, text in _lines_before(frame, at):
         match = _BARE_WAIT.match(text)
         if match is None:
@@ -794,6 +806,10 @@ def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
         if type(event) is threading.Event and not event.is_set():
             facts.append(FrameFact("dropped-wait", f"`{text.strip()}` at line {lineno} "
                                                    f"returned False and the test went on"))
+        elif (frame.f_code, lineno) in seen:
+            facts.append(FrameFact("ran-out-wait", f"`{text.strip()}` at line {lineno} ran "
+                                                   f"out and the test went on (what it waited "
+                                                   f"for came only later)"))
     return facts[:2]
 
 
@@ -832,7 +848,8 @@ def _waits_in_body(lines: list[tuple[int, str]]) -> bool:
     return False
 
 
-def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+def _polling_calls(frame: FrameType, local: dict[str, Any], at: int,
+                   ran_out: RanOut = ()) -> list[FrameFact]:
     line = linecache.getline(frame.f_code.co_filename, at)
     calls = [*_called_code(line, frame, local)]
     if line.lstrip().startswith("assert"):
@@ -850,10 +867,26 @@ def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
                                                f"({place})"))
             continue
         wait, on = _timed_wait_in(code, receiver)
-        if wait:
+        gave_up = _ran_out_under(code, ran_out)
+        if gave_up is not None:
+            inner, lineno = gave_up
+            if inner is not code or not wait:  # in a function it called: that line
+                wait, on = linecache.getline(inner.co_filename, lineno).strip(), ""
+            facts.append(FrameFact("ran-out-call", f"{name}() ({place}) returned after a wait "
+                                                   f"with a timeout in it ran out "
+                                                   f"({os.path.basename(inner.co_filename)}:"
+                                                   f"{lineno}): `{wait}`{on}"))
+        elif wait:
             facts.append(FrameFact("timed-call", f"{name}() ({place}) returns after a wait "
                                                  f"with a timeout: `{wait}`{on}"))
     return facts
+
+
+def _ran_out_under(code: CodeType, ran_out: RanOut) -> tuple[CodeType, int] | None:
+    """(code, line) where a wait ran out while ``code`` was running on the test's thread (in
+    it, or in a function it called), else None."""
+    return next((place[0] for place in ran_out if any(outer is code for outer, _ in place)),
+                None)
 
 
 def _called_code(line: str, frame: FrameType, local: dict[str, Any]

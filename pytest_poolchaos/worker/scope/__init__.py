@@ -29,7 +29,7 @@ from ...settings import Settings
 from . import globals as state
 from . import probes as registry
 from .ledger import Ledger
-from .spawn import SETTLE_S, SpawnLog, Spawns, Started
+from .spawn import PACED, SETTLE_S, SpawnLog, Spawns, Started
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -276,6 +276,15 @@ class PoolScope:
         log = self._log()
         return [(target, attribute) for target, attribute, _, double in (log.patches or ())
                 if _gave_none(double)] if log is not None else []
+
+    def ran_out(self) -> list[tuple[tuple[CodeType, int], ...]]:
+        """Where waits with a timeout ran out on the running test's own thread: (code, line)
+        of the frames outside the machinery, innermost first. A place where they ran out
+        again and again paces a loop (``while not stop.wait(0.1):``): that wait was a
+        sleep, not one that gave up."""
+        log = self._log()
+        return [place for place, times in (log.ran_out or {}).items() if times <= PACED] \
+            if log is not None else []
 
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""

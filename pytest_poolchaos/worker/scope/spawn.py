@@ -77,8 +77,8 @@ class SpawnLog:
 
     __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
                  "fork_phases", "forked", "hidden", "magic", "mocked", "opened", "patches",
-                 "path", "phase", "raised_on", "runner", "started", "tasks", "threads",
-                 "unset_reads")
+                 "path", "phase", "raised_on", "ran_out", "runner", "started", "tasks",
+                 "threads", "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -138,6 +138,12 @@ class SpawnLog:
         #: names of threads the test did not start (an earlier test's, a session service's)
         #: that died of an exception while it ran: pytest reports them in this test
         self.died_elsewhere: frozenset[str] = _NONE
+        #: (code, line) of the frames outside the machinery, innermost first, of each place
+        #: where a wait with a timeout on the test's own thread ran out (an Event, Condition,
+        #: Queue.get, Future.result, futures.wait, a join that left the thread alive), the
+        #: first few, and how often: what the code returned then was read before the work
+        #: was done
+        self.ran_out: dict[tuple[tuple[CodeType, int], ...], int] | None = None
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -192,6 +198,7 @@ class Spawns:
                           if self._hook in sys.meta_path else None)
         self._wrap(threading.Thread, "start", self._thread_started)
         self._try_wrap("threading", "Thread", "_delete", self._wrap_light, self._thread_ended)
+        self._wrap_waits()
         import subprocess
 
         self._wrap(subprocess.Popen, "__init__", self._popen_created)
@@ -352,6 +359,45 @@ class Spawns:
             return result
 
         self._install(cls, method, original, wrapper)
+
+    def _wrap_waits(self) -> None:
+        """Note where a wait with a timeout ran out on the test's own thread. Condition.wait
+        is what Event.wait, Queue.get, Future.result, futures.wait and Barrier.wait wait in;
+        a join with a timeout leaves the thread alive when it runs out. The waiting itself is
+        the original's: the wrapper only looks at the result, and walks frames only when
+        the wait ran out."""
+        condition_wait = threading.Condition.wait
+        thread_join = threading.Thread.join
+
+        def wait(obj: Any, timeout: float | None = None) -> bool:
+            __tracebackhide__ = True
+            result: bool = condition_wait(obj, timeout)
+            # a wait of 0 is a poll (Semaphore.acquire(timeout=0) in every submit)
+            if not result and timeout and self.log is not None:
+                self._ran_out()
+            return result
+
+        def join(obj: Any, timeout: float | None = None) -> None:
+            __tracebackhide__ = True
+            thread_join(obj, timeout)
+            if timeout and self.log is not None and obj.is_alive():
+                self._ran_out()
+
+        self._install(threading.Condition, "wait", condition_wait, wait)
+        self._install(threading.Thread, "join", thread_join, join)
+
+    def _ran_out(self) -> None:
+        log = self.log
+        if log is None or threading.get_ident() != log.runner:
+            return
+        try:
+            if log.ran_out is None:
+                log.ran_out = {}
+            place = _outside_machinery(sys._getframe(2))
+            if place and (place in log.ran_out or len(log.ran_out) < _MAX_RAN_OUT):
+                log.ran_out[place] = log.ran_out.get(place, 0) + 1
+        except Exception as error:
+            _failed(error)
 
     def _install(self, cls: type, method: str, original: Any, wrapper: Any) -> None:
         own = method in cls.__dict__  # inherited methods are removed again, not overwritten
@@ -705,6 +751,32 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
             selves.append(frame.f_locals.get("self"))
         frame = frame.f_back
     return where or "?", pooled, False
+
+
+def _outside_machinery(frame: Any) -> tuple[tuple[CodeType, int], ...]:
+    """(code, line) of the first few frames from ``frame`` outwards that are not the
+    machinery of waiting (threading, queue, concurrent.futures ...) or this plugin."""
+    found: list[tuple[CodeType, int]] = []
+    while frame is not None and len(found) < _RAN_OUT_DEPTH:
+        name = frame.f_globals.get("__name__", "")
+        if not isinstance(name, str) or not any(
+                name == module or name.startswith(module + ".") for module in _WAITING):
+            found.append((frame.f_code, frame.f_lineno))
+        elif found:
+            break  # the caller's own machinery again (a pool's worker): the place is known
+        frame = frame.f_back
+    return tuple(found)
+
+
+#: frames of how a wait is done, not of who waited
+_WAITING = ("threading", "queue", "concurrent.futures", "multiprocessing", "asyncio",
+            "selectors", "subprocess", "pytest_poolchaos", "_pytest", "pluggy")
+#: places where a wait ran out, per test, and frames kept of each
+_MAX_RAN_OUT = 8
+_RAN_OUT_DEPTH = 6
+#: a place where waits ran out more often than this paces a loop: each was a sleep (a join
+#: loop over the test's threads runs out once per thread still alive)
+PACED = 8
 
 
 def _basename(path: str) -> str:
