@@ -371,6 +371,76 @@ def test_a_timeout_after_a_worker_task_died_is_lifecycle(chaostester):
     assert died["rules"][0]["id"] == "lifecycle.died-with-work"
 
 
+DIED_OF_A_DOUBLE = """
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
+
+def poll(fetch, out):
+    while True:
+        item = fetch()
+        if item is None:
+            return
+        out.put(item)
+
+
+def test_pool_tasks_deliver_every_reply():
+    fetch = mock.Mock(side_effect=[1, 2])  # three jobs, two canned replies
+    out = queue.Queue()
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            pool.submit(lambda: out.put(fetch()))
+        got = [out.get(timeout=0.3) for _ in range(3)]
+    assert sorted(got) == [1, 2, 3]
+
+
+def test_poller_delivers_until_none():
+    fetch = mock.Mock(side_effect=[b"a", b"b"])  # the final None was forgotten
+    out = queue.Queue()
+    threading.Thread(target=poll, args=(fetch, out)).start()
+    assert [out.get(timeout=0.3) for _ in range(3)] == [b"a", b"b", b"c"]
+
+
+def test_poller_on_a_specced_client():
+    client = mock.Mock(spec=["fetch"])
+    out = queue.Queue()
+    threading.Thread(target=poll, args=(client.fetch_next, out)).start()
+    assert out.get(timeout=0.3) == b"a"
+
+
+def test_pool_task_given_a_failure_to_simulate():
+    fetch = mock.Mock(side_effect=ConnectionError("collector down"))
+    out = queue.Queue()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: out.put(fetch()))
+        assert out.get(timeout=0.3) == 1
+"""
+
+
+def test_a_worker_that_died_of_its_test_double_is_the_mock_gap(chaostester):
+    # The double itself raised on a worker (its side_effect list ran out, its spec lacks
+    # the attribute): the wait that then ran out, and the worker's death, are its
+    # consequences.
+    chaostester.pytester.makepyfile(test_doubles=DIED_OF_A_DOUBLE)
+    result = chaostester.run()
+    pooled = result.diagnosis("test_pool_tasks_deliver_every_reply")
+    assert pooled["category"] == "mock-gap", pooled
+    assert pooled["rules"][0]["id"] == "mock-gap.side-effect-exhausted"
+    assert "StopIteration raised by a test double called at `pool.submit(" in \
+        pooled["evidence"][0]
+    polled = result.diagnosis("test_poller_delivers_until_none")
+    assert polled["category"] == "mock-gap", polled
+    assert "`item = fetch()` in poll (test_doubles.py:" in polled["evidence"][0]
+    specced = result.diagnosis("test_poller_on_a_specced_client")
+    assert specced["category"] == "mock-gap", specced
+    assert specced["rules"][0]["id"] == "mock-gap.spec-attribute"
+    # nearest negative: a failure the test gave the double to simulate killed the task
+    simulated = result.diagnosis("test_pool_task_given_a_failure_to_simulate")
+    assert simulated["rules"][0]["id"] == "lifecycle.died-with-work", simulated
+
+
 POOL_EXIT = """
 import multiprocessing
 

@@ -20,6 +20,7 @@ from .signals import (
     abandoned,
     closed_descriptor,
     describe,
+    double_stopped,
     hidden_errors,
     hit,
     killed,
@@ -328,7 +329,8 @@ def unhandled_thread(e: Evidence) -> Finding | None:
     if not thread and not unraisable:
         return None
     return hit(
-        0.7 if thread else 0.5,
+        # a thread that died of a test double's own error: the mock gap is the cause
+        SUPPORTS if double_stopped(e) else 0.7 if thread else 0.5,
         [_after_colon(text) for text in (thread + unraisable)[:3]],
         "Collect the outcome of background work: submit it to an executor and call "
         "future.result(), or join the thread and re-raise the exception it stored; an "
@@ -571,7 +573,8 @@ def died_with_work(e: Evidence) -> Finding | None:
     if not waited or not hidden:
         return None
     return hit(
-        0.9,
+        # the task died of a test double's own error: the mock gap is the cause
+        SUPPORTS if double_stopped(e) else 0.9,
         [f"a worker task raised {hidden[0]} and nobody retrieved it; the wait{where(e)} was "
          f"for work that task never finished",
          *(f"also raised in a task: {text}" for text in hidden[1:2])],

@@ -118,11 +118,12 @@ def killed(evidence: Evidence) -> list[Worker]:
 
 def stopped_early(evidence: Evidence) -> bool:
     """Work of the test was stopped before it delivered: a process killed by a signal, a
-    future or task cancelled, or items left in a queue after every thread of the test had
-    ended (lifecycle and timeout read each); a count it left short is no exact-count
-    expectation."""
+    future or task cancelled, items left in a queue after every thread of the test had
+    ended (lifecycle and timeout read each), or a worker ended by its test double's own
+    error (mock gap); a count it left short is no exact-count expectation."""
     cut = any(w.state == "cancelled" for w in evidence.workers)
-    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned(evidence) or cut)
+    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned(evidence) or cut
+                or double_stopped(evidence))
 
 
 def abandoned(evidence: Evidence) -> list[FrameFact]:
@@ -169,6 +170,14 @@ def refused_by_machinery(exc: ExceptionRecord) -> bool:
     """The concurrency machinery itself raised it, refusing a call in its object's state."""
     raiser = exc.modules[-1] if exc.modules else ""
     return raiser.startswith(_STATEFUL) and exc.type in _REFUSALS
+
+
+def double_stopped(e: Evidence) -> str:
+    """A test double raised an error of its own on a worker of the test (its side_effect list
+    ran out, its spec lacks an attribute the code used), which ended that worker's work: what
+    the test then waited for or counted was never coming."""
+    facts = [*e.facts("double-exhausted"), *e.facts("double-refused")]
+    return facts[0].detail if facts else ""
 
 
 def stood_in(e: Evidence) -> str:

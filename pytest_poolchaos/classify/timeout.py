@@ -9,6 +9,7 @@ from .signals import (
     FALLBACK_SCORE,
     WAIT_ARG,
     describe,
+    double_stopped,
     hit,
     line,
     num,
@@ -111,7 +112,8 @@ def timeout_error(e: Evidence) -> Finding | None:
     gave_up = f" after {secs(seconds)}" if seconds is not None else ""
     call = f" in `{line(e)}`" if line(e) else ""
     return hit(
-        0.85 if exc is e.outermost else 0.7,
+        # a worker that died of its test double was never going to deliver
+        _STILL if double_stopped(e) else 0.85 if exc is e.outermost else 0.7,
         [f"{describe(exc)} raised{where(e)}: a wait gave up{gave_up}",
          f"the wait{call}" if call else ""],
         _slow_or_stuck(seconds, e),
@@ -142,7 +144,7 @@ def queue_empty(e: Evidence) -> Finding | None:
     seconds = waited(e)
     gave_up = f"after {secs(seconds)}" if seconds is not None else "after its timeout"
     return hit(
-        _STILL if stood_in(e) else 0.75 if seconds is not None else 0.55,
+        _STILL if stood_in(e) or double_stopped(e) else 0.75 if seconds is not None else 0.55,
         [f"queue.Empty{where(e)}: get() gave up {gave_up} without an item",
          f"the call: `{line(e)}`" if line(e) else ""],
         _slow_or_stuck(seconds, e),

@@ -215,6 +215,12 @@ class PoolScope:
         log = self._log()
         return log.died_elsewhere if log is not None else frozenset()
 
+    def refused_by_double(self) -> list[tuple[str, str]]:
+        """(fact kind, what happened) of each error a test double raised itself on one of the
+        running test's workers (its side_effect used up, an attribute its spec lacks)."""
+        log = self._log()
+        return list(log.refused_by_double or ()) if log is not None else []
+
     def late_attributes(self) -> list[str]:
         """Attributes a thread or pool task of the running test died reading (AttributeError)
         that its object has now: they were set after the read."""

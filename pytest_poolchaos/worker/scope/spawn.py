@@ -9,6 +9,7 @@ the scope never keeps a pool, thread or process object alive.
 from __future__ import annotations
 
 import importlib.abc
+import linecache
 import os
 import sys
 import threading
@@ -77,8 +78,8 @@ class SpawnLog:
 
     __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
                  "fork_phases", "forked", "hidden", "magic", "mocked", "opened", "patches",
-                 "path", "phase", "raised_on", "ran_out", "runner", "started", "tasks",
-                 "threads", "unset_reads")
+                 "path", "phase", "raised_on", "ran_out", "refused_by_double", "runner",
+                 "started", "tasks", "threads", "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -144,6 +145,10 @@ class SpawnLog:
         #: first few, and how often: what the code returned then was read before the work
         #: was done
         self.ran_out: dict[tuple[tuple[CodeType, int], ...], int] | None = None
+        #: (fact kind, what happened) of each error a test double itself raised on one of the
+        #: test's threads, pool tasks or asyncio tasks (its side_effect list used up, an
+        #: attribute its spec lacks), the first few: the worker died of the double
+        self.refused_by_double: list[tuple[str, str]] | None = None
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -480,7 +485,11 @@ class Spawns:
                 if entry.ref() is task:
                     entry.cancelled = True
             return
-        self._hide(getattr(task, "_exception", None))
+        error = getattr(task, "_exception", None)
+        self._hide(error)
+        log = self.log
+        if log is not None:
+            _note_double(log, error, f"task {task.get_name()}")
 
     def _future_failed(self, _future: Any, error: Any = None, *_: Any) -> None:
         log = self.log
@@ -494,6 +503,7 @@ class Spawns:
                                             threading.current_thread().name, type(error),
                                             clock.monotonic())
             _note_unset(log, error, threading.current_thread().name)
+            _note_double(log, error, f"thread '{threading.current_thread().name}'")
 
     def _chain_excepthook(self) -> None:
         """See each thread of a test die (pytest's own hook, which reports it, stays next)."""
@@ -508,6 +518,8 @@ class Spawns:
                 try:
                     if log.phase_of(thread) is not None:
                         _note_unset(log, getattr(args, "exc_value", None), thread.name)
+                        _note_double(log, getattr(args, "exc_value", None),
+                                     f"thread '{thread.name}'")
                     elif thread.ident != log.runner:
                         log.died_elsewhere = log.died_elsewhere | {thread.name}
                 except Exception as error:
@@ -594,6 +606,39 @@ class Spawns:
         if log is not None and log.owns_current():
             log.forked = True
             log.fork_phases = log.fork_phases | {log.origin()}
+
+
+#: errors a unittest.mock double raises of its own, and the fact each makes: its side_effect
+#: iterator ran out (StopAsyncIteration from an AsyncMock), its spec lacks the attribute.
+#: An exception the test gave it as side_effect is the test's simulation, not a gap.
+_DOUBLE_ERRORS = {StopIteration: "double-exhausted", StopAsyncIteration: "double-exhausted",
+                  AttributeError: "double-refused"}
+
+
+def _note_double(log: SpawnLog, error: Any, worker: str) -> None:
+    """An error a test double raised itself, inside unittest.mock, on a worker of the test:
+    noted with the call that reached the double."""
+    kind = _DOUBLE_ERRORS.get(type(error))
+    if kind is None:
+        return
+    tb = error.__traceback__
+    caller: Any = None  # the call that reached the double: the project's, else the pool's
+    while tb is not None and tb.tb_next is not None:
+        if tb.tb_frame.f_globals.get("__name__") != "unittest.mock" and (
+                caller is None or not tb.tb_frame.f_code.co_filename.startswith(_STDLIB)):
+            caller = tb
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_globals.get("__name__") != "unittest.mock" or caller is None:
+        return
+    if log.refused_by_double is None:
+        log.refused_by_double = []
+    if len(log.refused_by_double) < _MAX_HIDDEN:
+        code, lineno = caller.tb_frame.f_code, caller.tb_lineno
+        source = linecache.getline(code.co_filename, lineno).strip()
+        log.refused_by_double.append(
+            (kind, f"{error_line(error).rstrip(': ')} raised by a test double called at "
+                   f"`{source}` in {code.co_name} ({_basename(code.co_filename)}:{lineno}) "
+                   f"on {worker}"))
 
 
 def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
@@ -768,6 +813,7 @@ def _outside_machinery(frame: Any) -> tuple[tuple[CodeType, int], ...]:
     return tuple(found)
 
 
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 #: frames of how a wait is done, not of who waited
 _WAITING = ("threading", "queue", "concurrent.futures", "multiprocessing", "asyncio",
             "selectors", "subprocess", "pytest_poolchaos", "_pytest", "pluggy")
