@@ -1556,6 +1556,83 @@ def test_what_another_thread_of_the_test_closed_under_a_user_is_a_race(chaostest
         assert "race.closed-under-use" not in rule_ids(diagnosis)
 
 
+POOL_CLOSED_UNDER_LIB = """
+from multiprocessing.pool import ThreadPool
+
+
+class Squarer:
+    def __init__(self):
+        self.pool = ThreadPool(2)
+
+    def squares(self, numbers, pause=lambda: None):
+        pool = self.pool
+        pause()  # between taking the pool and using it
+        return pool.map(abs, numbers)
+
+    def reset(self):
+        old, self.pool = self.pool, ThreadPool(2)
+        old.close()
+        old.join()
+
+    def close(self):
+        self.pool.close()
+        self.pool.join()
+"""
+
+POOL_CLOSED_UNDER = """
+import threading
+
+from squaring import Squarer
+
+
+def test_squares_while_another_thread_resets_the_pool():
+    squarer, holding, reset = Squarer(), threading.Event(), threading.Event()
+
+    def pause():
+        holding.set()
+        reset.wait(5)
+
+    def resetter():
+        holding.wait(5)
+        squarer.reset()
+        reset.set()
+
+    thread = threading.Thread(target=resetter, name="resetter")
+    thread.start()
+    try:
+        assert squarer.squares([-1, -2], pause) == [1, 2]
+    finally:
+        thread.join(5)
+        squarer.close()
+
+
+def test_squares_after_the_test_closed_the_pool():
+    squarer = Squarer()
+    squarer.pool.close()
+    try:
+        squarer.squares([-1])
+    finally:
+        squarer.pool.join()
+"""
+
+
+def test_a_multiprocessing_pool_another_thread_closed_under_a_user_is_a_race(chaostester):
+    # multiprocessing's Pool (and its ThreadPool) refuses work after close() or terminate()
+    # ("Pool not running"): the scope tells who closed it, as for the executors' shutdown.
+    chaostester.pytester.makepyfile(squaring=POOL_CLOSED_UNDER_LIB,
+                                    test_pool_closed=POOL_CLOSED_UNDER)
+    result = chaostester.run()
+    raced = result.diagnosis("test_squares_while_another_thread_resets_the_pool")
+    assert raced["category"] == "race", raced
+    assert rule_ids(raced)[0] == "race.closed-under-use"
+    assert "pool (ThreadPool) was closed by thread 'resetter' while thread 'MainThread' was " \
+           "using it" in raced["evidence"][0]
+    # nearest negative: the test closed it itself, then used it
+    own = result.diagnosis("test_squares_after_the_test_closed_the_pool")
+    assert own["category"] == "lifecycle", own
+    assert "race.closed-under-use" not in rule_ids(own)
+
+
 SET_LATE_LIB = """
 import threading
 

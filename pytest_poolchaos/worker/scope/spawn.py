@@ -249,6 +249,9 @@ class Spawns:
         for module_name, cls_name in (("concurrent.futures.thread", "ThreadPoolExecutor"),
                                       ("concurrent.futures.process", "ProcessPoolExecutor")):
             self._try_wrap(module_name, cls_name, "shutdown", self._wrap_light, self._closing)
+        for method in ("close", "terminate"):  # multiprocessing's Pool refuses work after either
+            self._try_wrap("multiprocessing.pool", "Pool", method, self._wrap_light,
+                           self._closing)
         self._try_wrap("concurrent.futures._base", "Future", "set_exception",
                        self._wrap_light, self._future_failed)
         self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
@@ -869,7 +872,7 @@ _MOCK_ENTRIES = (
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
 #: frames of how a socket or pool gets closed, not of who closed it
 _CLOSING = ("socket", "contextlib", "concurrent.futures", "ssl", "asyncio", "selectors",
-            "pytest_poolchaos.worker.scope")
+            "multiprocessing", "pytest_poolchaos.worker.scope")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
               "pytest_poolchaos.worker.scope", "pytest_poolchaos.chaos.noise", "asyncio",
