@@ -548,6 +548,14 @@ CASES = [
          # the same assert with no thread that died on an attribute set later
          ev(ASSERT),
          "died reading Beat.interval while thread 'MainThread'", "start the thread last"),
+    Case("race.started-twice",
+         ev(RuntimeError("threads can only be started once"),
+            frame_facts=(FrameFact("started-twice", "thread 'flusher' was started by thread "
+                                   "'send_0' and started again by thread 'send_1'"),)),
+         # the same refusal with no second starter seen: a restart, the lifecycle mistake
+         ev(RuntimeError("threads can only be started once")),
+         "started again by thread 'send_1': both found it not started yet",
+         "start it under a lock and check again"),
     Case("race.lock-ownership",
          ev(RuntimeError("cannot release un-acquired lock"),
             workers=(Worker("thread", "on-done_0", "exited"),),

@@ -1633,6 +1633,84 @@ def test_a_multiprocessing_pool_another_thread_closed_under_a_user_is_a_race(cha
     assert "race.closed-under-use" not in rule_ids(own)
 
 
+LAZY_START_LIB = """
+import queue
+import threading
+
+
+class Flusher:
+    # starts its thread on first use, without a lock around the check and the start
+
+    def __init__(self):
+        self._items = queue.Queue()
+        self.running = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
+        self._started = False
+
+    def _run(self):
+        self.running.set()
+        while self._items.get() is not None:
+            pass
+
+    def send(self, item, pause=lambda: None):
+        if not self._started:
+            pause()  # between the check and the start
+            self._thread.start()
+            self._started = True
+        self._items.put(item)
+
+    def stop(self):
+        self._items.put(None)
+        self._thread.join(5)
+        self._started = False
+"""
+
+LAZY_START = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from flushing import Flusher
+
+
+def test_two_senders_start_the_flusher_once():
+    flusher, both = Flusher(), threading.Barrier(2, timeout=5)
+
+    def second():
+        both.wait()
+        flusher.running.wait(5)  # the first sender has started it
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(flusher.send, 1, both.wait)
+        again = pool.submit(flusher.send, 2, second)
+        first.result(5)
+        again.result(5)
+
+
+def test_the_flusher_sends_again_after_a_stop():
+    flusher = Flusher()
+    flusher.send(1)
+    flusher.stop()
+    flusher.send(2)
+"""
+
+
+def test_a_thread_two_threads_of_the_test_both_started_is_a_race(chaostester):
+    # The machinery refused the second start ("threads can only be started once") of a
+    # thread that another thread of the test had started and that still ran: both passed a
+    # not-started check. Restarting a thread whose run ended is the lifecycle mistake.
+    chaostester.pytester.makepyfile(flushing=LAZY_START_LIB, test_lazy=LAZY_START)
+    result = chaostester.run()
+    raced = result.diagnosis("test_two_senders_start_the_flusher_once")
+    assert raced["category"] == "race", raced
+    assert rule_ids(raced)[0] == "race.started-twice"
+    assert "thread 'flusher' was started by thread 'ThreadPoolExecutor-" in \
+        raced["evidence"][0]
+    restarted = result.diagnosis("test_the_flusher_sends_again_after_a_stop")
+    assert restarted["category"] == "lifecycle", restarted
+    assert rule_ids(restarted)[0] == "lifecycle.already-started"
+    assert "race.started-twice" not in rule_ids(restarted)
+
+
 SET_LATE_LIB = """
 import threading
 

@@ -290,7 +290,8 @@ def already_started(e: Evidence) -> Finding | None:
         return None
     if _OBJECT_TWICE.search(match.group(0)):
         return hit(
-            0.85,
+            # two threads of the test raced to start it (race.started-twice): it supports
+            SUPPORTS if e.facts("started-twice") else 0.85,
             [f"{match.group(0)!r}{where(e)}: a Thread/Process object was started a second "
              f"time (shared between tests or restarted after stopping)"],
             "Create a new Thread/Process per start (a function-scoped fixture), never reuse "

@@ -528,6 +528,23 @@ def closed_under_use(e: Evidence) -> Finding | None:
     )
 
 
+def started_twice(e: Evidence) -> Finding | None:
+    """A thread or process that one thread of the test started was started again by another
+    (the machinery refused: already started): both checked it was not started yet, then both
+    started it (a lazy start without a lock)."""
+    facts = e.facts("started-twice")
+    if not facts:
+        return None
+    return hit(
+        0.9,
+        [f"{facts[0].detail}: both found it not started yet, then both started it",
+         f"then: {describe(e.outermost)}{where(e)}" if e.outermost is not None else ""],
+        Suggestion("Make the check and the start one step: start it under a lock and check "
+                   "again inside it (or start it once, before the threads that use it), so "
+                   "that a second caller finds it started."),
+    )
+
+
 def set_late(e: Evidence) -> Finding | None:
     """A thread or pool task of the test died of an AttributeError on an object that has the
     attribute now: it ran before its owner had set it up (a thread started in __init__

@@ -131,6 +131,7 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += frames.closed_elsewhere(errors, root, scope.closed_objects(), scope.raised_on)
     hidden += tuple(FrameFact("set-late", text) for text in scope.late_attributes())
     hidden += tuple(FrameFact(kind, text) for kind, text in scope.refused_by_double())
+    hidden += tuple(FrameFact("started-twice", text) for text in scope.started_again())
     started = scope.started()
     return (frames.workers(started, scope.ended()),
             frames.frame_facts(errors, root, scope.ran_out()) + hidden

@@ -221,6 +221,12 @@ class PoolScope:
         log = self._log()
         return list(log.refused_by_double or ()) if log is not None else []
 
+    def started_again(self) -> list[str]:
+        """Threads or processes the running test started that another of its threads then
+        started again (refused: already started)."""
+        log = self._log()
+        return list(log.started_again or ()) if log is not None else []
+
     def late_attributes(self) -> list[str]:
         """Attributes a thread or pool task of the running test died reading (AttributeError)
         that its object has now: they were set after the read."""

@@ -79,7 +79,7 @@ class SpawnLog:
     __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
                  "fork_phases", "forked", "hidden", "magic", "mocked", "opened", "patches",
                  "path", "phase", "raised_on", "ran_out", "refused_by_double", "runner",
-                 "started", "tasks", "threads", "unset_reads")
+                 "started", "started_again", "starters", "tasks", "threads", "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -149,6 +149,14 @@ class SpawnLog:
         #: test's threads, pool tasks or asyncio tasks (its side_effect list used up, an
         #: attribute its spec lacks), the first few: the worker died of the double
         self.refused_by_double: list[tuple[str, str]] | None = None
+        #: a thread or process the test started that another of its threads then started
+        #: again (refused: it was already started), the first few: both checked it was not
+        #: started yet before either started it
+        self.started_again: list[str] | None = None
+        #: id(thread or process) -> (weak reference, name of the thread that first asked to
+        #: start it), noted before the start itself, so a second start racing the first
+        #: finds it
+        self.starters: dict[int, tuple[weakref.ref[Any], str]] | None = None
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -281,19 +289,27 @@ class Spawns:
     def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
         original = getattr(cls, method)
         starts_thread = method == "start" and issubclass(cls, threading.Thread)
+        starts = method == "start"
 
         # The recording steps are contained inline, not through _contained: a test that
         # starts threads pays for this wrapper on each start.
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             log = self.log
-            if starts_thread and log is not None:
-                # before the thread runs: what it starts at once is already known as the test's
+            if starts and log is not None:
                 try:
-                    log.adopt(obj)
+                    if starts_thread:
+                        # before the thread runs: what it starts at once is already the test's
+                        log.adopt(obj)
+                    _note_starter(log, obj)
                 except Exception as error:
                     _failed(error)
-            result = original(obj, *args, **kwargs)
+            try:
+                result = original(obj, *args, **kwargs)
+            except (RuntimeError, AssertionError):  # started already (Thread; BaseProcess)
+                if starts and self.log is not None:
+                    self._started_again(obj)
+                raise
             if self.log is not None:
                 try:
                     self._after(obj, method, callback)
@@ -456,6 +472,30 @@ class Spawns:
                                                ("_threads", "_processes", "_pool"))
                              if isinstance(held, set | dict | list))
         self._record(started)
+
+    def _started_again(self, obj: Any) -> None:
+        """A start the machinery refused: when another thread of the test had started that
+        same object during the test, both raced through a not-started check."""
+        log = self.log
+        if log is None or not log.owns_current():
+            return
+        try:
+            entry = (log.starters or {}).get(id(obj))
+            again = threading.current_thread().name
+            alive = bool(obj.is_alive())
+            if entry is None or entry[0]() is not obj or entry[1] == again or not alive:
+                # started before the test, restarted by the thread that started it, or
+                # restarted after its run ended: a lifecycle order, not two starters racing
+                return
+            if log.started_again is None:
+                log.started_again = []
+            if len(log.started_again) < _MAX_HIDDEN:
+                what = (f"thread {obj.name!r}" if isinstance(obj, threading.Thread)
+                        else f"process {getattr(obj, 'name', '?')!r}")
+                log.started_again.append(f"{what} was started by thread '{entry[1]}' and "
+                                         f"started again by thread '{again}'")
+        except Exception as error:
+            _failed(error)
 
     def _thread_ended(self, thread: Any, *_: Any) -> None:
         log = self.log
@@ -642,6 +682,18 @@ def _note_double(log: SpawnLog, error: Any, worker: str) -> None:
             (kind, f"{error_line(error).rstrip(': ')} raised by a test double called at "
                    f"`{source}` in {code.co_name} ({_basename(code.co_filename)}:{lineno}) "
                    f"on {worker}"))
+
+
+def _note_starter(log: SpawnLog, obj: Any) -> None:
+    """The thread that first asks to start ``obj`` during the test (a later, refused start
+    leaves it as it is)."""
+    if not log.owns_current():
+        return
+    if log.starters is None:
+        log.starters = {}
+    known = log.starters.get(id(obj))
+    if (known is None or known[0]() is not obj) and len(log.starters) < _MAX_CLOSERS:
+        log.starters[id(obj)] = (weakref.ref(obj), threading.current_thread().name)
 
 
 def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
