@@ -64,6 +64,64 @@ def test_module_dict_polluter_found_by_the_ledger_without_bisection(chaostester)
     assert run.leaks("test_order.py::test_05") == []  # a lazily filled dict is no leak line
 
 
+# A module-level settings object of the project; a test turns its retries off and leaves it.
+SETTINGS_LIB = """
+    import socket
+
+
+    class Settings:
+        def __init__(self):
+            self.retries = 3
+
+
+    SETTINGS = Settings()
+
+
+    def connect(address, on_refused):
+        for attempt in range(SETTINGS.retries + 1):
+            try:
+                return socket.create_connection(address, timeout=5)
+            except ConnectionRefusedError:
+                if attempt == SETTINGS.retries:
+                    raise
+                on_refused()  # the server gets to listen() while the client retries
+"""
+
+SETTINGS_SUITE = """
+    import socket
+
+    import client
+
+
+    def test_fails_fast_without_retries():
+        client.SETTINGS.retries = 0
+
+
+    def test_connects_once_the_server_listens():
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        try:
+            client.connect(server.getsockname(), on_refused=server.listen).close()
+        finally:
+            server.close()
+"""
+
+
+def test_an_attribute_of_a_module_level_settings_object_is_in_the_ledger(chaostester):
+    # The polluter rebinds an attribute of an instance the project keeps in a module global
+    # (the global itself still names the same object): the ledger sees it, so the refused
+    # connection it causes is its pollution, found without bisection, and no leak line.
+    chaostester.pytester.makepyfile(client=SETTINGS_LIB, test_settings=SETTINGS_SUITE)
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_settings.py::test_connects_once_the_server_listens")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_settings.py::test_fails_fast_without_retries"
+    assert search["method"] == "ledger"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("client.SETTINGS.retries = 0" in line for line in diagnosis["evidence"])
+    assert run.leaks("test_settings.py::test_fails_fast_without_retries") == []
+
+
 def test_polluter_in_another_file(chaostester):
     chaostester.pytester.makepyfile(
         shared=SHARED,
