@@ -904,6 +904,16 @@ def test_flush_reports_every_byte():
     assert sent == 600
 
 
+def test_sent_read_before_the_workers_were_joined():
+    uploader = Uploader([300, 300], held={1})
+    uploader.workers[0].join(30)
+    sent = uploader.sent
+    uploader.release.set()
+    for worker in uploader.workers:
+        worker.join(30)
+    assert sent == 600
+
+
 def test_progress_read_after_a_dropped_wait():
     uploader = Uploader([300, 300], held={1})
     uploader.all_sent.wait(0.1)
@@ -939,6 +949,23 @@ class Totals:
         self.sent = current + size
 
 
+def test_loaded_once_by_two_workers():
+    calls, cache, both_checked = [], {}, threading.Barrier(2, timeout=30)
+
+    def load(key):
+        if key not in cache:
+            both_checked.wait()  # both have checked before either loads
+            calls.append(key)
+            cache[key] = key * 2
+
+    workers = [threading.Thread(target=load, args=("k",)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert calls == ["k"]  # a list made before the join, read at the assert
+
+
 def test_total_after_a_bounded_join_that_returned_in_time():
     totals, both_read = Totals(), threading.Barrier(2, timeout=30)
     workers = [threading.Thread(target=totals.add, args=(300, both_read)) for _ in range(2)]
@@ -961,6 +988,11 @@ def test_a_count_read_when_a_wait_of_the_test_ran_out_is_a_timeout(chaostester):
     assert "uploader.flush() (test_late.py:" in flushed["evidence"][0]
     assert "ran out (test_late.py:" in flushed["evidence"][0]
     assert "`worker.join(timeout)`" in flushed["evidence"][0]
+    # no wait ran out: the value was only taken before the test joined the workers
+    early = result.diagnosis("test_sent_read_before_the_workers_were_joined")
+    assert early["category"] == "timeout", early
+    assert "race.lost-update" not in rule_ids(early)
+    assert "`sent = uploader.sent` at line " in early["evidence"][0]
     dropped = result.diagnosis("test_progress_read_after_a_dropped_wait")
     assert dropped["category"] == "timeout", dropped
     assert dropped["rules"][0]["id"] == "timeout.dropped-wait"
@@ -973,6 +1005,9 @@ def test_a_count_read_when_a_wait_of_the_test_ran_out_is_a_timeout(chaostester):
     lost = result.diagnosis("test_total_after_a_bounded_join_that_returned_in_time")
     assert lost["category"] == "race"
     assert lost["rules"][0]["id"] == "race.lost-update"
+    twice = result.diagnosis("test_loaded_once_by_two_workers")
+    assert twice["category"] == "race", twice
+    assert "timeout.work-in-progress" not in rule_ids(twice)
 
 
 PIPE = """

@@ -92,10 +92,11 @@ RACED = re.compile(r"changed size during iteration|mutated during iteration"
 
 def read_early(evidence: Evidence) -> str:
     """A wait of the test's own thread that the failing assert's value came through ran out
-    (seen running out, or an event it dropped still unset): the value was read before the
-    work behind it was done, so workers that have all finished by now had not then."""
+    (seen running out, or an event it dropped still unset), or the value was stored before
+    the test joined its workers: it was read before the work behind it was done, so workers
+    that have all finished by now had not then."""
     waits = [*evidence.facts("ran-out-call"), *evidence.facts("ran-out-wait"),
-             *evidence.facts("dropped-wait")]
+             *evidence.facts("dropped-wait"), *evidence.facts("read-before-join")]
     return waits[0].detail if waits else ""
 
 

@@ -379,12 +379,23 @@ def deadline_gave_up(e: Evidence) -> Finding | None:
 
 def work_in_progress(e: Evidence) -> Finding | None:
     """Consulted only when no rule claims the failure: when the assert failed, a thread or
-    task of the test was still at work (read at that moment, before any finally: ran), so the
-    test checked a result before the work behind it had finished."""
+    task of the test was still at work (read at that moment, before any finally: ran), or the
+    value it checked was stored before a later line joined the workers, so the test checked
+    a result before the work behind it had finished."""
     working = still_working(e)
     cut = [w for w in e.workers if w.state == "cancelled"]
-    if not working and not cut:
+    early = e.facts("read-before-join") if e.any_exception("builtins.AssertionError") else []
+    if not working and not cut and not early:
         return None
+    if not working and not cut:
+        return hit(
+            FALLBACK_SCORE,
+            [f"{early[0].detail}, and no other signal explains the failure{where(e)}: the "
+             f"value was taken while the work behind it may still have been going on"],
+            Suggestion("Take the value the assert checks after the workers are done: join "
+                       "them (or wait, with a generous bound, for an Event they set) first, "
+                       "and check that wait's result."),
+        )
     if not working:
         return hit(
             FALLBACK_SCORE,

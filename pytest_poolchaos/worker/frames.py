@@ -711,7 +711,7 @@ def _test_frame(frame: FrameType, lineno: int, ran_out: RanOut = ()) -> list[Fra
                 "_pytest.logging":
             facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
     return facts + _dropped_waits(frame, local, lineno, ran_out) + \
-        _bounded_waits(frame, local, lineno)
+        _bounded_waits(frame, local, lineno) + _read_before_join(frame, local, lineno)
 
 
 def _bounded_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
@@ -790,6 +790,53 @@ def _waitable(obj: Any) -> bool:
 
 def _mentions(source: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", source) is not None
+
+
+def _read_before_join(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+    """The value the failing assert checks was stored before a later line joined the
+    test's threads or processes (``seen = len(results)`` ... ``t.join()`` ... ``assert seen
+    == 6``): it was taken while they may still have been at work, so that they have all
+    finished now says nothing about when it was read. Only a value that cannot change
+    (a number, a string, a tuple) was fixed when it was stored: a list or a shared counter
+    the workers fill is read at the assert. A value compared with itself (``assert
+    snap["records"] == 10 * snap["batches"]``) is a check of one snapshot's consistency,
+    whenever it was taken."""
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    if not failing.lstrip().startswith("assert"):
+        return []
+    sides = _COMPARED.split(failing.split("#", 1)[0], maxsplit=1)
+    lines = list(_lines_before(frame, at))
+    for index in range(len(lines) - 1, -1, -1):
+        lineno, text = lines[index]
+        stored = _STORED.match(text)
+        if stored is None or not _mentions(failing, stored["name"]):
+            continue
+        if type(local.get(stored["name"])) not in _FIXED or (
+                len(sides) == 2 and all(_mentions(side, stored["name"]) for side in sides)):
+            return []
+        for joined_at, later in lines[index + 1:]:
+            join = _JOINED.search(later)
+            if join is not None and _joinable(_resolve(join["obj"], local)):
+                return [FrameFact("read-before-join",
+                                  f"`{text.strip()}` at line {lineno} was read before "
+                                  f"`{later.strip()}` at line {joined_at} waited for the "
+                                  f"workers")]
+        return []  # the last store of a name it checks came after every join
+    return []
+
+
+_JOINED = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.join\(")
+_COMPARED = re.compile(r"==|!=|<=|>=|<|>")
+#: values that stay what they were when stored
+_FIXED = frozenset({int, float, str, bytes, bool, tuple, frozenset, type(None)})
+
+
+def _joinable(obj: Any) -> bool:
+    """A thread or a multiprocessing process: what a join() waits to end."""
+    if isinstance(obj, threading.Thread):
+        return True
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and isinstance(obj, process.BaseProcess)
 
 
 def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int,
