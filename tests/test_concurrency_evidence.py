@@ -1668,6 +1668,136 @@ def test_a_multiprocessing_pool_another_thread_closed_under_a_user_is_a_race(cha
     assert "race.closed-under-use" not in rule_ids(own)
 
 
+STOPPED_UNDER_LIB = """
+import asyncio
+import subprocess
+import sys
+import threading
+
+UPPER = "import sys\\nfor line in sys.stdin: print(line.strip().upper(), flush=True)"
+
+
+class LoopThread:
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coro, pause=lambda: None):
+        loop = self.loop
+        pause()  # between taking the loop and scheduling on it
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(5)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class Child:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", UPPER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def ask(self, text, pause=lambda: None):
+        proc = self.proc
+        pause()  # between taking the child and writing to it
+        proc.stdin.write(text + "\\n")
+        proc.stdin.flush()
+        return proc.stdout.readline().strip()
+
+    def restart(self):
+        old, self.proc = self.proc, subprocess.Popen(self.proc.args, stdin=subprocess.PIPE,
+                                                     stdout=subprocess.PIPE, text=True)
+        old.kill()
+        old.wait()
+        old.stdin.close()
+        old.stdout.close()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+"""
+
+STOPPED_UNDER = """
+import threading
+
+from stopping import Child, LoopThread
+
+
+async def answer():
+    return 42
+
+
+def _while_another_thread(action, name):
+    holding, done = threading.Event(), threading.Event()
+
+    def pause():
+        holding.set()
+        done.wait(5)
+
+    def other():
+        holding.wait(5)
+        action()
+        done.set()
+
+    thread = threading.Thread(target=other, name=name)
+    thread.start()
+    return pause, thread
+
+
+def test_call_while_another_thread_stops_the_loop():
+    loop = LoopThread()
+    pause, thread = _while_another_thread(loop.stop, "stopper")
+    coro = answer()
+    try:
+        assert loop.call(coro, pause) == 42
+    finally:
+        thread.join(5)
+        coro.close()
+
+
+def test_ask_while_another_thread_restarts_the_child():
+    child = Child()
+    pause, thread = _while_another_thread(child.restart, "restarter")
+    try:
+        assert child.ask("hi", pause) == "HI"
+    finally:
+        thread.join(5)
+        child.close()
+
+
+def test_call_after_the_test_stopped_the_loop():
+    loop = LoopThread()
+    loop.stop()
+    coro = answer()
+    try:
+        loop.call(coro)
+    finally:
+        coro.close()
+"""
+
+
+def test_a_loop_or_child_another_thread_stopped_under_a_user_is_a_race(chaostester):
+    # An event loop closed, or a child process killed, by one thread of the test while
+    # another had taken it and was about to use it: the scope tells who stopped it.
+    chaostester.pytester.makepyfile(stopping=STOPPED_UNDER_LIB, test_stopped=STOPPED_UNDER)
+    result = chaostester.run()
+    loop = result.diagnosis("test_call_while_another_thread_stops_the_loop")
+    assert loop["category"] == "race", loop
+    assert rule_ids(loop)[0] == "race.closed-under-use"
+    assert "(_UnixSelectorEventLoop) was closed by thread 'stopper'" in loop["evidence"][0]
+    child = result.diagnosis("test_ask_while_another_thread_restarts_the_child")
+    assert child["category"] == "race", child
+    assert "proc (Popen) was stopped by thread 'restarter' while thread 'MainThread' was " \
+           "using it" in child["evidence"][0]
+    # nearest negative: the test stopped the loop itself before using it
+    own = result.diagnosis("test_call_after_the_test_stopped_the_loop")
+    assert own["category"] == "lifecycle", own
+    assert "race.closed-under-use" not in rule_ids(own)
+
+
 LAZY_START_LIB = """
 import queue
 import threading

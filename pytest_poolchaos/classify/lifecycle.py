@@ -259,7 +259,8 @@ def loop_closed(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        _own(e, 0.85),
+        # another thread of the test closed it under this one: race.closed-under-use
+        _own(e, 0.85, elsewhere=bool(e.facts("closed-elsewhere"))),
         [f"asyncio: {match.group(0)!r}{where(e)}: an object created on one event loop was "
          f"used after that loop closed or from another loop"],
         "Create async clients, servers and queues inside the test's own loop (a function-scoped "

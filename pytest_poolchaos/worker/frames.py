@@ -1116,8 +1116,8 @@ def closed_elsewhere(errors: Iterable[BaseException], root: str,
         return ()
     by_id = {id(entry[0]): entry for entry in closed}
     for error in errors:
-        if type(error) not in (OSError, ValueError, RuntimeError):
-            continue  # how a closed socket or a shut-down pool refuses a call
+        if type(error) not in _REFUSED_CLOSED:
+            continue  # how a closed socket or loop, a shut-down pool, a killed child refuse
         failing = _failing_thread(error, raised_on)
         if failing is None:
             continue
@@ -1135,12 +1135,19 @@ def closed_elsewhere(errors: Iterable[BaseException], root: str,
                         or not codes & found[4].get(failing[0], frozenset()) \
                         or path.split(".", 1)[0] in managed:
                     continue
-                state = "shut down" if hasattr(type(value), "submit") else "closed"
+                state = "shut down" if hasattr(type(value), "submit") else "stopped" \
+                    if hasattr(type(value), "send_signal") or hasattr(type(value), "exitcode") \
+                    else "closed"
                 return (FrameFact("closed-elsewhere",
                                   f"{path} ({type(value).__name__}) was {state} by thread "
                                   f"'{found[2]}' while thread '{failing[1]}' was using it, in "
                                   f"{_where(frame)}"),)
     return ()
+
+
+#: what a closed socket, file or loop, a shut-down pool or a killed child's pipe raises
+_REFUSED_CLOSED = (OSError, ValueError, RuntimeError, BrokenPipeError, ConnectionResetError,
+                   EOFError)
 
 
 def _failing_thread(error: BaseException,

@@ -260,6 +260,14 @@ class Spawns:
         for method in ("close", "terminate"):  # multiprocessing's Pool refuses work after either
             self._try_wrap("multiprocessing.pool", "Pool", method, self._wrap_light,
                            self._closing)
+        # an event loop closed, a child process killed or terminated (Popen's kill() and
+        # terminate() send their signal through send_signal)
+        self._try_wrap("asyncio.base_events", "BaseEventLoop", "close", self._wrap_light,
+                       self._closing)
+        self._try_wrap("subprocess", "Popen", "send_signal", self._wrap_light, self._closing)
+        for method in ("terminate", "kill"):
+            self._try_wrap("multiprocessing.process", "BaseProcess", method, self._wrap_light,
+                           self._closing)
         self._try_wrap("concurrent.futures._base", "Future", "set_exception",
                        self._wrap_light, self._future_failed)
         self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
@@ -924,7 +932,7 @@ _MOCK_ENTRIES = (
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
 #: frames of how a socket or pool gets closed, not of who closed it
 _CLOSING = ("socket", "contextlib", "concurrent.futures", "ssl", "asyncio", "selectors",
-            "multiprocessing", "pytest_poolchaos.worker.scope")
+            "multiprocessing", "subprocess", "pytest_poolchaos.worker.scope")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
               "pytest_poolchaos.worker.scope", "pytest_poolchaos.chaos.noise", "asyncio",
