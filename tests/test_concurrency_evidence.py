@@ -966,6 +966,18 @@ def test_loaded_once_by_two_workers():
     assert calls == ["k"]  # a list made before the join, read at the assert
 
 
+def test_total_after_a_pause_and_a_join():
+    totals, both_read = Totals(), threading.Barrier(2, timeout=30)
+    workers = [threading.Thread(target=totals.add, args=(300, both_read)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    pause = threading.Event()
+    pause.wait(0.05)  # only paces the test: the workers are joined before the total is read
+    for worker in workers:
+        worker.join(30)
+    assert totals.sent == 600
+
+
 def test_total_after_a_bounded_join_that_returned_in_time():
     totals, both_read = Totals(), threading.Barrier(2, timeout=30)
     expected = 2 * 300  # worked out before the workers start: no reading of theirs
@@ -1006,6 +1018,8 @@ def test_a_count_read_when_a_wait_of_the_test_ran_out_is_a_timeout(chaostester):
     lost = result.diagnosis("test_total_after_a_bounded_join_that_returned_in_time")
     assert lost["category"] == "race"
     assert lost["rules"][0]["id"] == "race.lost-update"
+    paced = result.diagnosis("test_total_after_a_pause_and_a_join")
+    assert paced["rules"][0]["id"] == "race.lost-update", paced
     twice = result.diagnosis("test_loaded_once_by_two_workers")
     assert twice["category"] == "race", twice
     assert "timeout.work-in-progress" not in rule_ids(twice)

@@ -834,6 +834,20 @@ _COMPARED = re.compile(r"==|!=|<=|>=|<|>")
 _FIXED = frozenset({int, float, str, bytes, bool, tuple, frozenset, type(None)})
 
 
+def _taken_before_a_join(lines: list[tuple[int, str]], local: dict[str, Any],
+                         measured: str) -> bool:
+    """No line joins the test's workers, or a name of the assert's measured side is stored
+    before the first that does."""
+    for _, text in lines:
+        join = _JOINED.search(text)
+        if join is not None and _joinable(_resolve(join["obj"], local)):
+            return False
+        stored = _STORED.match(text)
+        if stored is not None and _mentions(measured, stored["name"]):
+            return True
+    return True
+
+
 def _joinable(obj: Any) -> bool:
     """A thread or a multiprocessing process: what a join() waits to end."""
     if isinstance(obj, threading.Thread):
@@ -845,14 +859,21 @@ def _joinable(obj: Any) -> bool:
 def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int,
                    ran_out: RanOut = ()) -> list[FrameFact]:
     """A wait whose result the frame dropped, on an Event still unset now, or seen to run
-    out there although the event was set later ("ran-out-wait")."""
+    out there although the event was set later ("ran-out-wait"), unless a later line joined
+    the workers before the assert's measured value was taken (a wait that only paced the
+    test, whose assert then read their finished work)."""
     facts = []
     seen = {place[0] for place in ran_out if place}
-    for lineno, text in _lines_before(frame, at):
+    before = list(_lines_before(frame, at))
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    measured = _COMPARED.split(failing.split("#", 1)[0], maxsplit=1)[0]
+    for index, (lineno, text) in enumerate(before):
         match = _BARE_WAIT.match(text)
         if match is None:
             continue
         event = _resolve(match.group(1), local)
+        if not _taken_before_a_join(before[index + 1:], local, measured):
+            continue
         if type(event) is threading.Event and not event.is_set():
             facts.append(FrameFact("dropped-wait", f"`{text.strip()}` at line {lineno} "
                                                    f"returned False and the test went on"))
