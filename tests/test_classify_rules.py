@@ -881,6 +881,25 @@ def test_an_order_dependence_with_no_global_change_is_read_as_the_leftover_it_me
     assert diagnose(changed).category is Category.CONFIG_POLLUTION
 
 
+def test_a_setting_the_polluter_changed_in_the_code_that_then_broke_is_the_cause():
+    # Reruns named the polluter, and it left a limit of the module whose server then died
+    # and whose client found the connection reset: however many lifecycle readings that
+    # gives, they are the change's consequence.
+    reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
+    limit = LedgerEntry("t.py::test_polluter", "module-state", "echo.server.MAX_REQUEST",
+                        "another value", "4")
+    died = "PytestUnhandledThreadExceptionWarning: Exception in thread serve: ValueError: big"
+    reset = ev(rec(ConnectionResetError("server closed the connection"), "echo.server"),
+               reruns=reruns, pollution=(limit,), warnings=(died,))
+    diagnosis = diagnose(reset)
+    assert diagnosis.category is Category.CONFIG_POLLUTION, diagnosis.reasons
+    assert any("and the failure went through echo.server" in line
+               for line in diagnosis.reasons), diagnosis.reasons
+    # nearest negative: the same change of a module the failure never went through
+    elsewhere = replace(reset, exceptions=(rec(ConnectionResetError("reset"), "socket"),))
+    assert diagnose(elsewhere).category is Category.LIFECYCLE
+
+
 def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():
     reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
     grew = LedgerEntry("t.py::test_polluter", "module-state", "poolsvc.pool._STARTED",

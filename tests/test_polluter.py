@@ -122,6 +122,76 @@ def test_an_attribute_of_a_module_level_settings_object_is_in_the_ledger(chaoste
     assert run.leaks("test_settings.py::test_fails_fast_without_retries") == []
 
 
+# A limit of the project's server module that a test lowers and leaves: the server the next
+# test starts refuses its request and closes the connection.
+LIMIT_LIB = """
+    import socket
+    import threading
+
+    MAX_REQUEST = 64
+
+
+    class Server:
+        def __init__(self):
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen()
+            self.thread = threading.Thread(target=self.serve, daemon=True)
+            self.thread.start()
+
+        def serve(self):
+            conn, _ = self.sock.accept()
+            with conn:
+                data = conn.recv(1024)
+                if len(data) > MAX_REQUEST:  # closed unanswered, and the server thread dies
+                    raise ValueError(f"a request of {len(data)} bytes")
+                conn.sendall(data[::-1])
+
+        def close(self):
+            self.sock.close()
+            self.thread.join(5)
+
+
+    def call(address, data):
+        with socket.create_connection(address, timeout=5) as conn:
+            conn.sendall(data)
+            reply = conn.recv(1024)
+            if not reply:
+                raise ConnectionResetError("the server closed the connection")
+            return reply
+"""
+
+LIMIT_SUITE = """
+    import echo
+
+
+    def test_small_requests_only():
+        echo.MAX_REQUEST = 4
+
+
+    def test_reverse_a_word():
+        server = echo.Server()
+        try:
+            assert echo.call(server.sock.getsockname(), b"concurrency") == b"ycnerrucnoc"
+        finally:
+            server.close()
+"""
+
+
+def test_a_limit_the_polluter_left_in_the_code_that_then_broke_is_pollution(chaostester):
+    # The connection reset and the server thread's death are what the lowered limit does:
+    # with the polluter proved by reruns and its change in the module the failure went
+    # through, not this test's own lifecycle, however many readings of it there are.
+    chaostester.pytester.makepyfile(echo=LIMIT_LIB, test_limit=LIMIT_SUITE)
+    run = chaostester.run(*ISOLATED)
+    diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_limit.py::test_small_requests_only"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("echo.MAX_REQUEST = 4 (was another value), and the failure went through echo"
+               in line for line in diagnosis["evidence"]), diagnosis["evidence"]
+
+
 def test_polluter_in_another_file(chaostester):
     chaostester.pytester.makepyfile(
         shared=SHARED,

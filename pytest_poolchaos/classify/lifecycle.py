@@ -26,6 +26,7 @@ from .signals import (
     killed,
     line,
     literal,
+    polluted_path,
     refused_by_machinery,
     refused_shared,
     search,
@@ -189,7 +190,7 @@ def connection(e: Evidence) -> Finding | None:
         if exc is not None:
             # In a test that used doubles and still opened a real socket, the patch missed
             # (mockgap.real_resources): the refusal is its consequence.
-            score = 0.5 if e.mocked and e.spawned else 0.8
+            score = 0.5 if e.mocked and e.spawned else _own(e, 0.8)
             return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
@@ -332,7 +333,7 @@ def unhandled_thread(e: Evidence) -> Finding | None:
         return None
     return hit(
         # a thread that died of a test double's own error: the mock gap is the cause
-        SUPPORTS if double_stopped(e) else 0.7 if thread else 0.5,
+        SUPPORTS if double_stopped(e) else _own(e, 0.7 if thread else 0.5),
         [_after_colon(text) for text in (thread + unraisable)[:3]],
         "Collect the outcome of background work: submit it to an executor and call "
         "future.result(), or join the thread and re-raise the exception it stored; an "
@@ -392,9 +393,10 @@ SUPPORTS = 0.3
 
 def _own(e: Evidence, score: float, elsewhere: bool = False) -> float:
     """``score`` for this test's own lifecycle; SUPPORTS when reruns put the event on an
-    earlier test (a shared object it ended) or ``elsewhere`` says another reading owns it
-    (another thread's close, a patch that stood in for the start, several workers)."""
-    return SUPPORTS if elsewhere or _earlier_tests_doing(e) else score
+    earlier test (a shared object it ended, a setting of the code it went through that it
+    changed) or ``elsewhere`` says another reading owns it (another thread's close, a patch
+    that stood in for the start, several workers)."""
+    return SUPPORTS if elsewhere or _earlier_tests_doing(e) or polluted_path(e) else score
 
 
 def _earlier_tests_doing(e: Evidence) -> bool:

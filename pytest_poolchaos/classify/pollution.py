@@ -10,7 +10,15 @@ import re
 from collections.abc import Iterator
 
 from ..model import Evidence, Finding, LedgerEntry, Suggestion, Verdict
-from .signals import broken_pool, closed_descriptor, describe, hit, line, refused_shared
+from .signals import (
+    broken_pool,
+    closed_descriptor,
+    describe,
+    hit,
+    line,
+    polluted_path,
+    refused_shared,
+)
 
 _ENV_KEY_ERROR = re.compile(r"^'([A-Z][A-Z0-9_]{2,})'$")
 _MISSING_PATH = re.compile(r"No such file or directory: '([^'/][^']*)'")
@@ -175,13 +183,17 @@ def order_dependent(e: Evidence) -> Finding | None:
     changed = any(_configured(entry) for entry in e.pollution
                   if polluter is None or entry.nodeid == polluter)
     refused = refused_shared(e)
+    on_path = polluted_path(e)
     return hit(
         # proved by reruns, with the way it broke read from the failure: above any reading
-        # of the refusal alone (which would blame this test's own use of the pool)
-        0.95 if refused else 0.85 if changed else 0.6,
+        # of the refusal alone (which would blame this test's own use of the pool), or of
+        # what the code whose setting the polluter changed did with it
+        0.95 if refused or on_path else 0.85 if changed else 0.6,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
          f"the polluter is {polluter}" if polluter else "",
-         _shared_line(e, refused) if refused else ""],
+         _shared_line(e, refused) if refused else "",
+         f"{polluter} left {on_path.describe()}, and the failure went through "
+         f"{on_path.key.rsplit('.', 1)[0].split(':', 1)[0]}" if on_path else ""],
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),

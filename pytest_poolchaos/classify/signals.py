@@ -5,7 +5,17 @@ from __future__ import annotations
 import math
 import re
 
-from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
+from ..model import (
+    Category,
+    Evidence,
+    ExceptionRecord,
+    Finding,
+    FrameFact,
+    LedgerEntry,
+    Suggestion,
+    Verdict,
+    Worker,
+)
 
 __all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "hit", "line", "num", "pct",
            "refused_by_machinery", "refused_shared", "secs", "short", "stood_in", "where"]
@@ -208,6 +218,21 @@ def refused_shared(e: Evidence) -> str:
                                         or broken_pool(exc)):
         return ""
     return exc.modules[-1] if exc.modules else "the object"
+
+
+def polluted_path(e: Evidence) -> LedgerEntry | None:
+    """Reruns proved the order dependence and named the polluter, and that test left a
+    module global or class attribute of a module the failure passed through changed (a
+    limit, a retry count, a port of the code that then refused, reset or died): what broke
+    here is that change's consequence."""
+    reruns = e.reruns
+    if reruns is None or reruns.verdict is not Verdict.ORDER_DEPENDENT or not reruns.polluter:
+        return None
+    modules = {module for exc in e.exceptions for module in exc.modules}
+    return next((entry for entry in e.pollution
+                 if entry.nodeid == reruns.polluter and entry.kind in ("module-state", "watched")
+                 and any(entry.key.startswith((f"{module}.", f"{module}:"))
+                         for module in modules)), None)
 
 
 def broken_pool(exc: ExceptionRecord) -> bool:
