@@ -895,9 +895,16 @@ def test_a_setting_the_polluter_changed_in_the_code_that_then_broke_is_the_cause
     assert diagnosis.category is Category.CONFIG_POLLUTION, diagnosis.reasons
     assert any("and the failure went through echo.server" in line
                for line in diagnosis.reasons), diagnosis.reasons
-    # nearest negative: the same change of a module the failure never went through
+    # nearest negatives: the same change of a module the failure never went through, and a
+    # default port the polluter chose on first use (None before) for the server it left
+    # running: the lifecycle reading tells that leftover
     elsewhere = replace(reset, exceptions=(rec(ConnectionResetError("reset"), "socket"),))
     assert diagnose(elsewhere).category is Category.LIFECYCLE
+    port = LedgerEntry("t.py::test_polluter", "module-state", "echo.server._DEFAULT_PORT",
+                       "None", "43171")
+    in_use = ev(rec(OSError(98, "Address already in use"), "echo.server"), reruns=reruns,
+                pollution=(port,))
+    assert diagnose(in_use).category is Category.LIFECYCLE
 
 
 def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():
