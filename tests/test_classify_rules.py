@@ -900,6 +900,13 @@ def test_a_setting_the_polluter_changed_in_the_code_that_then_broke_is_the_cause
     # running: the lifecycle reading tells that leftover
     elsewhere = replace(reset, exceptions=(rec(ConnectionResetError("reset"), "socket"),))
     assert diagnose(elsewhere).category is Category.LIFECYCLE
+    # an environment variable no code of the module it went through names
+    mode = LedgerEntry("t.py::test_polluter", "env", "ECHO_MODE", None, "strict")
+    unnamed = replace(reset, pollution=(mode,), frame_facts=(
+        FrameFact("module-reads", "echo.server: ECHO_MAX_REQUEST"),))
+    assert diagnose(unnamed).category is Category.LIFECYCLE
+    named = replace(unnamed, frame_facts=(FrameFact("module-reads", "echo.server: ECHO_MODE"),))
+    assert diagnose(named).category is Category.CONFIG_POLLUTION
     port = LedgerEntry("t.py::test_polluter", "module-state", "echo.server._DEFAULT_PORT",
                        "None", "43171")
     in_use = ev(rec(OSError(98, "Address already in use"), "echo.server"), reruns=reruns,

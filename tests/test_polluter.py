@@ -192,6 +192,74 @@ def test_a_limit_the_polluter_left_in_the_code_that_then_broke_is_pollution(chao
                in line for line in diagnosis["evidence"]), diagnosis["evidence"]
 
 
+ENV_LIMIT_LIB = """
+    import os
+    import socket
+    import threading
+
+
+    class Server:
+        def __init__(self):
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen()
+            self.thread = threading.Thread(target=self.serve, daemon=True)
+            self.thread.start()
+
+        def serve(self):
+            limit = int(os.environ.get("ECHO_MAX_REQUEST", "64"))
+            conn, _ = self.sock.accept()
+            with conn:
+                data = conn.recv(1024)
+                if len(data) > limit:  # closed unanswered, and the server thread dies
+                    raise ValueError(f"a request of {len(data)} bytes")
+                conn.sendall(data[::-1])
+
+        def close(self):
+            self.sock.close()
+            self.thread.join(5)
+
+
+    def call(address, data):
+        with socket.create_connection(address, timeout=5) as conn:
+            conn.sendall(data)
+            reply = conn.recv(1024)
+            if not reply:
+                raise ConnectionResetError("the server closed the connection")
+            return reply
+"""
+
+ENV_LIMIT_SUITE = """
+    import os
+
+    import echo
+
+
+    def test_small_requests_only():
+        os.environ["ECHO_MAX_REQUEST"] = "4"
+
+
+    def test_reverse_a_word():
+        server = echo.Server()
+        try:
+            assert echo.call(server.sock.getsockname(), b"concurrency") == b"ycnerrucnoc"
+        finally:
+            server.close()
+"""
+
+
+def test_a_variable_the_polluter_left_that_the_code_reads_is_pollution(chaostester):
+    # The same limit as an environment variable, read by the server thread (not by the
+    # frames that failed): the module the failure went through names it in its code.
+    chaostester.pytester.makepyfile(echo=ENV_LIMIT_LIB, test_limit=ENV_LIMIT_SUITE)
+    run = chaostester.run(*ISOLATED)
+    diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("ECHO_MAX_REQUEST" in line and "a variable the code of echo reads" in line
+               for line in diagnosis["evidence"]), diagnosis["evidence"]
+
+
 def test_polluter_in_another_file(chaostester):
     chaostester.pytester.makepyfile(
         shared=SHARED,

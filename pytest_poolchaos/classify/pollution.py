@@ -192,12 +192,21 @@ def order_dependent(e: Evidence) -> Finding | None:
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
          f"the polluter is {polluter}" if polluter else "",
          _shared_line(e, refused) if refused else "",
-         f"{polluter} left {on_path.describe()}, and the failure went through "
-         f"{on_path.key.rsplit('.', 1)[0].split(':', 1)[0]}" if on_path else ""],
+         _path_line(e, polluter, on_path) if on_path else ""],
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),
     )
+
+
+def _path_line(e: Evidence, polluter: str | None, entry: LedgerEntry) -> str:
+    if entry.kind == "env":
+        reader = next((fact.detail.partition(": ")[0] for fact in e.facts("module-reads")
+                       if entry.key in fact.detail.partition(": ")[2].split()), "its code")
+        return (f"{polluter} left {entry.describe()}, a variable the code of {reader} reads, "
+                f"and the failure went through {reader}")
+    return (f"{polluter} left {entry.describe()}, and the failure went through "
+            f"{entry.key.rsplit('.', 1)[0].split(':', 1)[0]}")
 
 
 def _shared_line(e: Evidence, refused: str) -> str:

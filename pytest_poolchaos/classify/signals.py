@@ -224,19 +224,26 @@ def polluted_path(e: Evidence) -> LedgerEntry | None:
     """Reruns proved the order dependence and named the polluter, and that test left a
     module global or class attribute of a module the failure passed through changed from
     one value to another (a limit, a retry count of the code that then refused, reset or
-    died): what broke here is that change's consequence. A value set where there was None
+    died), or an environment variable whose name that module's code holds: what broke here
+    is that change's consequence. A value set where there was None
     (a lazy initialisation, a port chosen on first use) or a registry that grew is the trace
     of what the polluter left running, which the lifecycle readings tell."""
     reruns = e.reruns
     if reruns is None or reruns.verdict is not Verdict.ORDER_DEPENDENT or not reruns.polluter:
         return None
     modules = {module for exc in e.exceptions for module in exc.modules}
-    return next((entry for entry in e.pollution
-                 if entry.nodeid == reruns.polluter and entry.kind in ("module-state", "watched")
-                 and entry.before not in (None, "None")
-                 and not (entry.before or "").endswith(" item(s)")
-                 and any(entry.key.startswith((f"{module}.", f"{module}:"))
-                         for module in modules)), None)
+    named = {module: set(names.split()) for module, _, names in
+             (fact.detail.partition(": ") for fact in e.facts("module-reads"))}
+    for entry in e.pollution:
+        if entry.nodeid != reruns.polluter:
+            continue
+        if entry.kind == "env" and any(entry.key in named.get(module, ()) for module in modules):
+            return entry  # the module's code reads that variable
+        if entry.kind in ("module-state", "watched") and entry.before not in (None, "None") \
+                and not (entry.before or "").endswith(" item(s)") \
+                and any(entry.key.startswith((f"{module}.", f"{module}:")) for module in modules):
+            return entry
+    return None
 
 
 def broken_pool(exc: ExceptionRecord) -> bool:

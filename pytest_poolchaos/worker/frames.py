@@ -23,6 +23,7 @@ from types import (
     FrameType,
     FunctionType,
     GeneratorType,
+    MappingProxyType,
     ModuleType,
     TracebackType,
 )
@@ -265,7 +266,52 @@ def frame_facts(errors: Iterable[BaseException], root: str,
         if _sqlite_locked(error) and user:
             facts += _held_transaction(user, lines)
         reads += [r for frame in user for r in _reads(frame, root)]
+        facts += _settings_named(user)
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
+
+
+def _settings_named(frames: list[FrameType]) -> list[FrameFact]:
+    """The names of environment variables (upper-case string constants) that the code of each
+    project module on the failure's path mentions anywhere, as ``module: NAME NAME``: a
+    setting an earlier test changed may be read by that module's other code (a server
+    thread of it, a constructor) rather than by the frames that failed."""
+    found = []
+    for module in dict.fromkeys(_module(frame) for frame in frames):
+        space = sys.modules.get(module)
+        if space is None or _test_module(module):
+            continue
+        names = sorted(_env_names(own(space, "__dict__") or {}))[:_MAX_TOKENS]
+        if names:
+            found.append(FrameFact("module-reads", f"{module}: {' '.join(names)}"))
+    return found[:_PER_KIND]
+
+
+def _env_names(namespace: dict[str, Any]) -> set[str]:
+    codes: list[CodeType] = []
+    for value in list(namespace.values())[:200]:
+        members = class_attr(value, "__dict__") if isinstance(value, type) else {"": value}
+        for member in list(members.values())[:100] if isinstance(
+                members, dict | MappingProxyType) else ():
+            code = own(member, "__code__") if type(member) is FunctionType else None
+            if isinstance(code, CodeType):
+                codes.append(code)
+    names: set[str] = set()
+    while codes and len(names) < _MAX_TOKENS:
+        code = codes.pop()
+        for const in code.co_consts:
+            if isinstance(const, CodeType):
+                codes.append(const)
+            elif isinstance(const, str) and _ENV_NAME.fullmatch(const):
+                names.add(const)
+    return names
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+")
+
+
+def _test_module(module: str) -> bool:
+    tail = module.rsplit(".", 1)[-1]
+    return tail.startswith("test_") or tail.endswith("_test") or tail == "conftest"
 
 
 def self_deadlocks(errors: Iterable[BaseException], started: Iterable[Started]
