@@ -441,6 +441,64 @@ def test_a_worker_that_died_of_its_test_double_is_the_mock_gap(chaostester):
     assert simulated["rules"][0]["id"] == "lifecycle.died-with-work", simulated
 
 
+SPAWNED_JOBS = """
+import os
+
+
+def device_ready():
+    return False  # no device on a test machine
+
+
+def crunch(number):
+    if not device_ready():
+        os._exit(3)  # the native library aborts without a device
+    return number * number
+
+
+def crash(number):
+    os._exit(3)
+"""
+
+SPAWNED = """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from unittest import mock
+
+import jobs
+
+
+def _spawned():
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def test_crunch_on_a_patched_device():
+    with mock.patch("jobs.device_ready", return_value=True), _spawned() as pool:
+        assert list(pool.map(jobs.crunch, [1, 2])) == [1, 4]
+
+
+def test_a_worker_that_crashes_beside_a_patch_the_test_used():
+    with mock.patch("jobs.device_ready", return_value=True), _spawned() as pool:
+        assert jobs.device_ready()
+        assert list(pool.map(jobs.crash, [1])) == [1]
+"""
+
+
+def test_a_patch_the_spawned_workers_never_saw_is_the_mock_gap(chaostester):
+    # A pool started by 'spawn' runs its tasks in fresh interpreters that import the module
+    # without the test's patch: the real code ran there and broke the pool.
+    chaostester.pytester.makepyfile(jobs=SPAWNED_JOBS, test_spawned=SPAWNED)
+    result = chaostester.run()
+    unseen = result.diagnosis("test_crunch_on_a_patched_device")
+    assert unseen["category"] == "mock-gap", unseen
+    assert rule_ids(unseen)[0] == "mock-gap.missed-patch"
+    assert "jobs.device_ready was patched and its double never called, while the test ran " \
+           "its work in ProcessPoolExecutor processes started by 'spawn'" in unseen["evidence"][0]
+    # nearest negative: the double was called, and the worker crashed on its own
+    crashed = result.diagnosis("test_a_worker_that_crashes_beside_a_patch_the_test_used")
+    assert crashed["category"] == "lifecycle", crashed
+    assert rule_ids(crashed)[0] == "lifecycle.broken-executor"
+
+
 POOL_EXIT = """
 import multiprocessing
 

@@ -67,8 +67,9 @@ def broken_executor(e: Evidence) -> Finding | None:
     else:
         cause = f"a worker process died while work was pending ({_exit_code(e)})"
     return hit(
-        # a shared pool an earlier test broke: the pollution readings tell that
-        _own(e, 0.95),
+        # a shared pool an earlier test broke: the pollution readings tell that; a worker
+        # that ran the real code a patch of the test never reached: mock-gap.missed-patch
+        _own(e, 0.95, elsewhere=bool(e.facts("patch-not-in-child"))),
         [f"{describe(exc)}{where(e)}", cause, *_live_leaks(e)],
         _per_test_pool(e),
         Suggestion(f"Find why the worker died ({_exit_code(e)}): os._exit/sys.exit in the task, "

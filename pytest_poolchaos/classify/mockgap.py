@@ -255,6 +255,17 @@ def missed_patch(e: Evidence) -> Finding | None:
     holds the original under that name: the code read its own imported copy, not the one the
     test replaced."""
     missed = e.facts("missed-patch")
+    unseen = e.facts("patch-not-in-child")
+    if unseen and not missed:
+        return hit(
+            0.9,
+            [f"{unseen[0].detail}{where(e)}: the code that ran there never saw the double"],
+            Suggestion("A process started by 'spawn' or 'forkserver' imports the code anew, "
+                       "so a patch made in the test is not in it: run the work in the test's "
+                       "own process for this test (an inline or thread executor injected "
+                       "into the code), or make the replacement in the worker itself (the "
+                       "pool's initializer, or an argument the task reads)."),
+        )
     if not missed:
         return None
     detail = missed[0].detail

@@ -125,6 +125,8 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))
+    hidden += tuple(FrameFact("patch-not-in-child", text)
+                    for text in scope.patches_not_in_children())
     hidden += tuple(FrameFact("frozen-clock", text) for text in scope.frozen_clocks())
     hidden += tuple(FrameFact("patched-worker", text) for text in scope.patched_workers())
     hidden += frames.none_from_patch(errors, root, scope.none_returns())

@@ -266,6 +266,20 @@ class PoolScope:
         return [text for entry in (log.patches or ()) if (text := _missed(*entry, root=root))] \
             if log is not None else []
 
+    def patches_not_in_children(self) -> list[str]:
+        """Patches whose double the test never called while the test ran work in processes
+        that start as fresh interpreters (a pool or process of the spawn or forkserver start
+        method): they import the patched module again, without the patch."""
+        log = self._log()
+        fresh = next((s for s in (log.started if log is not None else ()) if s.fresh), None)
+        if log is None or fresh is None:
+            return []
+        return [f"{_owner(target)}.{attribute} was patched and its double never called, "
+                f"while the test ran its work in {fresh.label} processes started by "
+                f"{fresh.fresh!r}, which import {_owner(target)} afresh, without the patch"
+                for target, attribute, original, double in (log.patches or ())
+                if original is not None and getattr(double, "called", True) is False][:2]
+
     def frozen_clocks(self) -> list[str]:
         """Clock functions (time.monotonic, time.time ...) the running test patched with a
         double that gave one fixed value on every call, and that the code called again:

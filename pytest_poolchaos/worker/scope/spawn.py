@@ -52,7 +52,7 @@ LINGER_S = 0.3
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
-    __slots__ = ("cancelled", "held", "kind", "label", "phase", "pid", "ref", "where")
+    __slots__ = ("cancelled", "fresh", "held", "kind", "label", "phase", "pid", "ref", "where")
 
     def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
                  pid: int | None = None) -> None:
@@ -68,6 +68,10 @@ class Started:
         #: an asyncio task that ended cancelled (told by its done callback: the task object
         #: may be gone by the time evidence is read)
         self.cancelled = False
+        #: the multiprocessing start method of a pool's or process's workers when they start
+        #: as fresh interpreters ('spawn', 'forkserver'): a patch made in the test is not
+        #: in them
+        self.fresh = ""
 
 
 _NONE: frozenset[Any] = frozenset()
@@ -471,14 +475,19 @@ class Spawns:
                              pid=popen.pid))
 
     def _process_started(self, process: Any, where: str) -> None:
-        self._record(Started("process", weakref.ref(process),
-                             f"process {process.pid} ({process.name})", where, "", pid=process.pid))
+        started = Started("process", weakref.ref(process),
+                          f"process {process.pid} ({process.name})", where, "", pid=process.pid)
+        started.fresh = _fresh(getattr(process, "_start_method", None))
+        self._record(started)
 
     def _pool_created(self, pool: Any, where: str) -> None:
         started = Started("pool", weakref.ref(pool), type(pool).__name__, where, "")
         started.held = tuple(held for held in (getattr(pool, attr, None) for attr in
                                                ("_threads", "_processes", "_pool"))
                              if isinstance(held, set | dict | list))
+        context = getattr(pool, "_mp_context", None) or getattr(pool, "_ctx", None)
+        if context is not None:
+            started.fresh = _fresh(getattr(context, "_name", None))
         self._record(started)
 
     def _started_again(self, obj: Any) -> None:
@@ -690,6 +699,16 @@ def _note_double(log: SpawnLog, error: Any, worker: str) -> None:
             (kind, f"{error_line(error).rstrip(': ')} raised by a test double called at "
                    f"`{source}` in {code.co_name} ({_basename(code.co_filename)}:{lineno}) "
                    f"on {worker}"))
+
+
+def _fresh(method: object) -> str:
+    """``method`` (a start method, or None for the default one) when its workers start as
+    fresh interpreters, else ''."""
+    if method is None:
+        import multiprocessing
+
+        method = multiprocessing.get_start_method(allow_none=True)
+    return method if method in ("spawn", "forkserver") else ""
 
 
 def _note_starter(log: SpawnLog, obj: Any) -> None:
