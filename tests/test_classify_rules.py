@@ -562,6 +562,14 @@ CASES = [
          # the same assert with no thread that died on an attribute set later
          ev(ASSERT),
          "died reading Beat.interval while thread 'MainThread'", "start the thread last"),
+    Case("race.started-twice",
+         ev(RuntimeError("threads can only be started once"),
+            frame_facts=(FrameFact("started-twice", "thread 'flusher' was started by thread "
+                                   "'send_0' and started again by thread 'send_1'"),)),
+         # the same refusal with no second starter seen: a restart, the lifecycle mistake
+         ev(RuntimeError("threads can only be started once")),
+         "started again by thread 'send_1': both found it not started yet",
+         "start it under a lock and check again"),
     Case("race.lock-ownership",
          ev(RuntimeError("cannot release un-acquired lock"),
             workers=(Worker("thread", "on-done_0", "exited"),),
@@ -914,6 +922,39 @@ def test_an_order_dependence_with_no_global_change_is_read_as_the_leftover_it_me
     changed = ev(RuntimeError("pool 'orders' already started"), reruns=reruns,
                  pollution=(entry("env", "POOL_MODE", "x"),))
     assert diagnose(changed).category is Category.CONFIG_POLLUTION
+
+
+def test_a_setting_the_polluter_changed_in_the_code_that_then_broke_is_the_cause():
+    # Reruns named the polluter, and it left a limit of the module whose server then died
+    # and whose client found the connection reset: however many lifecycle readings that
+    # gives, they are the change's consequence.
+    reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
+    limit = LedgerEntry("t.py::test_polluter", "module-state", "echo.server.MAX_REQUEST",
+                        "another value", "4")
+    died = "PytestUnhandledThreadExceptionWarning: Exception in thread serve: ValueError: big"
+    reset = ev(rec(ConnectionResetError("server closed the connection"), "echo.server"),
+               reruns=reruns, pollution=(limit,), warnings=(died,))
+    diagnosis = diagnose(reset)
+    assert diagnosis.category is Category.CONFIG_POLLUTION, diagnosis.reasons
+    assert any("and the failure went through echo.server" in line
+               for line in diagnosis.reasons), diagnosis.reasons
+    # nearest negatives: the same change of a module the failure never went through, and a
+    # default port the polluter chose on first use (None before) for the server it left
+    # running: the lifecycle reading tells that leftover
+    elsewhere = replace(reset, exceptions=(rec(ConnectionResetError("reset"), "socket"),))
+    assert diagnose(elsewhere).category is Category.LIFECYCLE
+    # an environment variable no code of the module it went through names
+    mode = LedgerEntry("t.py::test_polluter", "env", "ECHO_MODE", None, "strict")
+    unnamed = replace(reset, pollution=(mode,), frame_facts=(
+        FrameFact("module-reads", "echo.server: ECHO_MAX_REQUEST"),))
+    assert diagnose(unnamed).category is Category.LIFECYCLE
+    named = replace(unnamed, frame_facts=(FrameFact("module-reads", "echo.server: ECHO_MODE"),))
+    assert diagnose(named).category is Category.CONFIG_POLLUTION
+    port = LedgerEntry("t.py::test_polluter", "module-state", "echo.server._DEFAULT_PORT",
+                       "None", "43171")
+    in_use = ev(rec(OSError(98, "Address already in use"), "echo.server"), reruns=reruns,
+                pollution=(port,))
+    assert diagnose(in_use).category is Category.LIFECYCLE
 
 
 def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():

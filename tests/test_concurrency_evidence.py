@@ -371,6 +371,134 @@ def test_a_timeout_after_a_worker_task_died_is_lifecycle(chaostester):
     assert died["rules"][0]["id"] == "lifecycle.died-with-work"
 
 
+DIED_OF_A_DOUBLE = """
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
+
+def poll(fetch, out):
+    while True:
+        item = fetch()
+        if item is None:
+            return
+        out.put(item)
+
+
+def test_pool_tasks_deliver_every_reply():
+    fetch = mock.Mock(side_effect=[1, 2])  # three jobs, two canned replies
+    out = queue.Queue()
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            pool.submit(lambda: out.put(fetch()))
+        got = [out.get(timeout=0.3) for _ in range(3)]
+    assert sorted(got) == [1, 2, 3]
+
+
+def test_poller_delivers_until_none():
+    fetch = mock.Mock(side_effect=[b"a", b"b"])  # the final None was forgotten
+    out = queue.Queue()
+    threading.Thread(target=poll, args=(fetch, out)).start()
+    assert [out.get(timeout=0.3) for _ in range(3)] == [b"a", b"b", b"c"]
+
+
+def test_poller_on_a_specced_client():
+    client = mock.Mock(spec=["fetch"])
+    out = queue.Queue()
+    threading.Thread(target=poll, args=(client.fetch_next, out)).start()
+    assert out.get(timeout=0.3) == b"a"
+
+
+def test_pool_task_given_a_failure_to_simulate():
+    fetch = mock.Mock(side_effect=ConnectionError("collector down"))
+    out = queue.Queue()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: out.put(fetch()))
+        assert out.get(timeout=0.3) == 1
+"""
+
+
+def test_a_worker_that_died_of_its_test_double_is_the_mock_gap(chaostester):
+    # The double itself raised on a worker (its side_effect list ran out, its spec lacks
+    # the attribute): the wait that then ran out, and the worker's death, are its
+    # consequences.
+    chaostester.pytester.makepyfile(test_doubles=DIED_OF_A_DOUBLE)
+    result = chaostester.run()
+    pooled = result.diagnosis("test_pool_tasks_deliver_every_reply")
+    assert pooled["category"] == "mock-gap", pooled
+    assert pooled["rules"][0]["id"] == "mock-gap.side-effect-exhausted"
+    assert "StopIteration raised by a test double called at `pool.submit(" in \
+        pooled["evidence"][0]
+    polled = result.diagnosis("test_poller_delivers_until_none")
+    assert polled["category"] == "mock-gap", polled
+    assert "`item = fetch()` in poll (test_doubles.py:" in polled["evidence"][0]
+    specced = result.diagnosis("test_poller_on_a_specced_client")
+    assert specced["category"] == "mock-gap", specced
+    assert specced["rules"][0]["id"] == "mock-gap.spec-attribute"
+    # nearest negative: a failure the test gave the double to simulate killed the task
+    simulated = result.diagnosis("test_pool_task_given_a_failure_to_simulate")
+    assert simulated["rules"][0]["id"] == "lifecycle.died-with-work", simulated
+
+
+SPAWNED_JOBS = """
+import os
+
+
+def device_ready():
+    return False  # no device on a test machine
+
+
+def crunch(number):
+    if not device_ready():
+        os._exit(3)  # the native library aborts without a device
+    return number * number
+
+
+def crash(number):
+    os._exit(3)
+"""
+
+SPAWNED = """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from unittest import mock
+
+import jobs
+
+
+def _spawned():
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def test_crunch_on_a_patched_device():
+    with mock.patch("jobs.device_ready", return_value=True), _spawned() as pool:
+        assert list(pool.map(jobs.crunch, [1, 2])) == [1, 4]
+
+
+def test_a_worker_that_crashes_beside_a_patch_the_test_used():
+    with mock.patch("jobs.device_ready", return_value=True), _spawned() as pool:
+        assert jobs.device_ready()
+        assert list(pool.map(jobs.crash, [1])) == [1]
+"""
+
+
+def test_a_patch_the_spawned_workers_never_saw_is_the_mock_gap(chaostester):
+    # A pool started by 'spawn' runs its tasks in fresh interpreters that import the module
+    # without the test's patch: the real code ran there and broke the pool.
+    chaostester.pytester.makepyfile(jobs=SPAWNED_JOBS, test_spawned=SPAWNED)
+    result = chaostester.run()
+    unseen = result.diagnosis("test_crunch_on_a_patched_device")
+    assert unseen["category"] == "mock-gap", unseen
+    assert rule_ids(unseen)[0] == "mock-gap.missed-patch"
+    assert "jobs.device_ready was patched and its double never called, while the test ran " \
+           "its work in ProcessPoolExecutor processes started by 'spawn'" in unseen["evidence"][0]
+    # nearest negative: the double was called, and the worker crashed on its own
+    crashed = result.diagnosis("test_a_worker_that_crashes_beside_a_patch_the_test_used")
+    assert crashed["category"] == "lifecycle", crashed
+    assert rule_ids(crashed)[0] == "lifecycle.broken-executor"
+
+
 POOL_EXIT = """
 import multiprocessing
 
@@ -781,6 +909,178 @@ def test_a_total_short_by_one_workers_share_after_all_finished_is_a_lost_update(
     # nearest negative: the same workers, a total no share explains
     other = result.diagnosis("test_a_total_off_by_no_share")
     assert "race.lost-update" not in rule_ids(other)
+
+
+LATE_SHARE = """
+import queue
+import threading
+
+
+class Uploader:
+    def __init__(self, sizes, held):
+        self.sent, self.total = 0, sum(sizes)
+        self._lock = threading.Lock()
+        self.release, self.all_sent = threading.Event(), threading.Event()
+        self.workers = [threading.Thread(target=self._send, args=(size, index in held))
+                        for index, size in enumerate(sizes)]
+        for worker in self.workers:
+            worker.start()
+
+    def _send(self, size, held):
+        if held:
+            self.release.wait(30)  # a collector that answers late
+        with self._lock:
+            self.sent += size
+            if self.sent == self.total:
+                self.all_sent.set()
+
+    def flush(self, timeout):
+        for worker in self.workers:
+            worker.join(timeout)
+        return self.sent
+
+    def close(self):
+        self.release.set()
+        for worker in self.workers:
+            worker.join(30)
+
+
+def collect(items, count, per_item):
+    got = []
+    for _ in range(count):
+        try:
+            got.append(items.get(timeout=per_item))
+        except queue.Empty:
+            break
+    return got
+
+
+def test_flush_reports_every_byte():
+    uploader = Uploader([300, 300], held={1})
+    sent = uploader.flush(timeout=0.1)
+    uploader.close()  # the held worker ends now: every worker has ended at the assert
+    assert sent == 600
+
+
+def test_sent_read_before_the_workers_were_joined():
+    uploader = Uploader([300, 300], held={1})
+    uploader.workers[0].join(30)
+    sent = uploader.sent
+    uploader.release.set()
+    for worker in uploader.workers:
+        worker.join(30)
+    assert sent == 600
+
+
+def test_progress_read_after_a_dropped_wait():
+    uploader = Uploader([300, 300], held={1})
+    uploader.all_sent.wait(0.1)
+    sent = uploader.sent
+    uploader.close()
+    assert sent == 600
+
+
+def test_collect_every_acknowledgement():
+    acks, release = queue.Queue(), threading.Event()
+
+    def acknowledge():
+        acks.put(1)
+        acks.put(1)
+        release.wait(30)
+        acks.put(1)
+
+    producer = threading.Thread(target=acknowledge)
+    producer.start()
+    got = collect(acks, 3, 0.1)
+    release.set()
+    producer.join(30)  # its last item is still queued: nobody took it
+    assert sum(got) == 3
+
+
+class Totals:
+    def __init__(self):
+        self.sent = 0
+
+    def add(self, size, both_read):
+        current = self.sent
+        both_read.wait()  # both workers read the total before either writes it back
+        self.sent = current + size
+
+
+def test_loaded_once_by_two_workers():
+    calls, cache, both_checked = [], {}, threading.Barrier(2, timeout=30)
+
+    def load(key):
+        if key not in cache:
+            both_checked.wait()  # both have checked before either loads
+            calls.append(key)
+            cache[key] = key * 2
+
+    workers = [threading.Thread(target=load, args=("k",)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert calls == ["k"]  # a list made before the join, read at the assert
+
+
+def test_total_after_a_pause_and_a_join():
+    totals, both_read = Totals(), threading.Barrier(2, timeout=30)
+    workers = [threading.Thread(target=totals.add, args=(300, both_read)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    pause = threading.Event()
+    pause.wait(0.05)  # only paces the test: the workers are joined before the total is read
+    for worker in workers:
+        worker.join(30)
+    assert totals.sent == 600
+
+
+def test_total_after_a_bounded_join_that_returned_in_time():
+    totals, both_read = Totals(), threading.Barrier(2, timeout=30)
+    expected = 2 * 300  # worked out before the workers start: no reading of theirs
+    workers = [threading.Thread(target=totals.add, args=(300, both_read)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert totals.sent == expected
+"""
+
+
+def test_a_count_read_when_a_wait_of_the_test_ran_out_is_a_timeout(chaostester):
+    # Every worker has ended by the time the failure is read, but the count was taken when
+    # a wait of the test's thread ran out (seen running out): late work, not a lost update.
+    chaostester.pytester.makepyfile(test_late=LATE_SHARE)
+    result = chaostester.run()
+    flushed = result.diagnosis("test_flush_reports_every_byte")
+    assert flushed["category"] == "timeout", flushed
+    assert "race.lost-update" not in rule_ids(flushed)
+    assert "uploader.flush() (test_late.py:" in flushed["evidence"][0]
+    assert "ran out (test_late.py:" in flushed["evidence"][0]
+    assert "`worker.join(timeout)`" in flushed["evidence"][0]
+    # no wait ran out: the value was only taken before the test joined the workers
+    early = result.diagnosis("test_sent_read_before_the_workers_were_joined")
+    assert early["category"] == "timeout", early
+    assert "race.lost-update" not in rule_ids(early)
+    assert "`sent = uploader.sent` at line " in early["evidence"][0]
+    dropped = result.diagnosis("test_progress_read_after_a_dropped_wait")
+    assert dropped["category"] == "timeout", dropped
+    assert dropped["rules"][0]["id"] == "timeout.dropped-wait"
+    assert "race.lost-update" not in rule_ids(dropped)
+    # the consumer that left an item queued was the test's own call, which gave up waiting
+    collected = result.diagnosis("test_collect_every_acknowledgement")
+    assert collected["category"] == "timeout", collected
+    assert "lifecycle.abandoned-queue" not in rule_ids(collected)
+    # nearest negative: a bounded join that returned in time, and an update really lost
+    lost = result.diagnosis("test_total_after_a_bounded_join_that_returned_in_time")
+    assert lost["category"] == "race"
+    assert lost["rules"][0]["id"] == "race.lost-update"
+    paced = result.diagnosis("test_total_after_a_pause_and_a_join")
+    assert paced["rules"][0]["id"] == "race.lost-update", paced
+    twice = result.diagnosis("test_loaded_once_by_two_workers")
+    assert twice["category"] == "race", twice
+    assert "timeout.work-in-progress" not in rule_ids(twice)
 
 
 PIPE = """
@@ -1362,6 +1662,291 @@ def test_what_another_thread_of_the_test_closed_under_a_user_is_a_race(chaostest
         diagnosis = result.diagnosis(own)
         assert diagnosis["category"] == "lifecycle", (own, diagnosis)
         assert "race.closed-under-use" not in rule_ids(diagnosis)
+
+
+POOL_CLOSED_UNDER_LIB = """
+from multiprocessing.pool import ThreadPool
+
+
+class Squarer:
+    def __init__(self):
+        self.pool = ThreadPool(2)
+
+    def squares(self, numbers, pause=lambda: None):
+        pool = self.pool
+        pause()  # between taking the pool and using it
+        return pool.map(abs, numbers)
+
+    def reset(self):
+        old, self.pool = self.pool, ThreadPool(2)
+        old.close()
+        old.join()
+
+    def close(self):
+        self.pool.close()
+        self.pool.join()
+"""
+
+POOL_CLOSED_UNDER = """
+import threading
+
+from squaring import Squarer
+
+
+def test_squares_while_another_thread_resets_the_pool():
+    squarer, holding, reset = Squarer(), threading.Event(), threading.Event()
+
+    def pause():
+        holding.set()
+        reset.wait(5)
+
+    def resetter():
+        holding.wait(5)
+        squarer.reset()
+        reset.set()
+
+    thread = threading.Thread(target=resetter, name="resetter")
+    thread.start()
+    try:
+        assert squarer.squares([-1, -2], pause) == [1, 2]
+    finally:
+        thread.join(5)
+        squarer.close()
+
+
+def test_squares_after_the_test_closed_the_pool():
+    squarer = Squarer()
+    squarer.pool.close()
+    try:
+        squarer.squares([-1])
+    finally:
+        squarer.pool.join()
+"""
+
+
+def test_a_multiprocessing_pool_another_thread_closed_under_a_user_is_a_race(chaostester):
+    # multiprocessing's Pool (and its ThreadPool) refuses work after close() or terminate()
+    # ("Pool not running"): the scope tells who closed it, as for the executors' shutdown.
+    chaostester.pytester.makepyfile(squaring=POOL_CLOSED_UNDER_LIB,
+                                    test_pool_closed=POOL_CLOSED_UNDER)
+    result = chaostester.run()
+    raced = result.diagnosis("test_squares_while_another_thread_resets_the_pool")
+    assert raced["category"] == "race", raced
+    assert rule_ids(raced)[0] == "race.closed-under-use"
+    assert "pool (ThreadPool) was closed by thread 'resetter' while thread 'MainThread' was " \
+           "using it" in raced["evidence"][0]
+    # nearest negative: the test closed it itself, then used it
+    own = result.diagnosis("test_squares_after_the_test_closed_the_pool")
+    assert own["category"] == "lifecycle", own
+    assert "race.closed-under-use" not in rule_ids(own)
+
+
+STOPPED_UNDER_LIB = """
+import asyncio
+import subprocess
+import sys
+import threading
+
+UPPER = "import sys\\nfor line in sys.stdin: print(line.strip().upper(), flush=True)"
+
+
+class LoopThread:
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coro, pause=lambda: None):
+        loop = self.loop
+        pause()  # between taking the loop and scheduling on it
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(5)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class Child:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", UPPER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def ask(self, text, pause=lambda: None):
+        proc = self.proc
+        pause()  # between taking the child and writing to it
+        proc.stdin.write(text + "\\n")
+        proc.stdin.flush()
+        return proc.stdout.readline().strip()
+
+    def restart(self):
+        old, self.proc = self.proc, subprocess.Popen(self.proc.args, stdin=subprocess.PIPE,
+                                                     stdout=subprocess.PIPE, text=True)
+        old.kill()
+        old.wait()
+        old.stdin.close()
+        old.stdout.close()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+"""
+
+STOPPED_UNDER = """
+import threading
+
+from stopping import Child, LoopThread
+
+
+async def answer():
+    return 42
+
+
+def _while_another_thread(action, name):
+    holding, done = threading.Event(), threading.Event()
+
+    def pause():
+        holding.set()
+        done.wait(5)
+
+    def other():
+        holding.wait(5)
+        action()
+        done.set()
+
+    thread = threading.Thread(target=other, name=name)
+    thread.start()
+    return pause, thread
+
+
+def test_call_while_another_thread_stops_the_loop():
+    loop = LoopThread()
+    pause, thread = _while_another_thread(loop.stop, "stopper")
+    coro = answer()
+    try:
+        assert loop.call(coro, pause) == 42
+    finally:
+        thread.join(5)
+        coro.close()
+
+
+def test_ask_while_another_thread_restarts_the_child():
+    child = Child()
+    pause, thread = _while_another_thread(child.restart, "restarter")
+    try:
+        assert child.ask("hi", pause) == "HI"
+    finally:
+        thread.join(5)
+        child.close()
+
+
+def test_call_after_the_test_stopped_the_loop():
+    loop = LoopThread()
+    loop.stop()
+    coro = answer()
+    try:
+        loop.call(coro)
+    finally:
+        coro.close()
+"""
+
+
+def test_a_loop_or_child_another_thread_stopped_under_a_user_is_a_race(chaostester):
+    # An event loop closed, or a child process killed, by one thread of the test while
+    # another had taken it and was about to use it: the scope tells who stopped it.
+    chaostester.pytester.makepyfile(stopping=STOPPED_UNDER_LIB, test_stopped=STOPPED_UNDER)
+    result = chaostester.run()
+    loop = result.diagnosis("test_call_while_another_thread_stops_the_loop")
+    assert loop["category"] == "race", loop
+    assert rule_ids(loop)[0] == "race.closed-under-use"
+    assert "(_UnixSelectorEventLoop) was closed by thread 'stopper'" in loop["evidence"][0]
+    child = result.diagnosis("test_ask_while_another_thread_restarts_the_child")
+    assert child["category"] == "race", child
+    assert "proc (Popen) was stopped by thread 'restarter' while thread 'MainThread' was " \
+           "using it" in child["evidence"][0]
+    # nearest negative: the test stopped the loop itself before using it
+    own = result.diagnosis("test_call_after_the_test_stopped_the_loop")
+    assert own["category"] == "lifecycle", own
+    assert "race.closed-under-use" not in rule_ids(own)
+
+
+LAZY_START_LIB = """
+import queue
+import threading
+
+
+class Flusher:
+    # starts its thread on first use, without a lock around the check and the start
+
+    def __init__(self):
+        self._items = queue.Queue()
+        self.running = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
+        self._started = False
+
+    def _run(self):
+        self.running.set()
+        while self._items.get() is not None:
+            pass
+
+    def send(self, item, pause=lambda: None):
+        if not self._started:
+            pause()  # between the check and the start
+            self._thread.start()
+            self._started = True
+        self._items.put(item)
+
+    def stop(self):
+        self._items.put(None)
+        self._thread.join(5)
+        self._started = False
+"""
+
+LAZY_START = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from flushing import Flusher
+
+
+def test_two_senders_start_the_flusher_once():
+    flusher, both = Flusher(), threading.Barrier(2, timeout=5)
+
+    def second():
+        both.wait()
+        flusher.running.wait(5)  # the first sender has started it
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(flusher.send, 1, both.wait)
+        again = pool.submit(flusher.send, 2, second)
+        first.result(5)
+        again.result(5)
+
+
+def test_the_flusher_sends_again_after_a_stop():
+    flusher = Flusher()
+    flusher.send(1)
+    flusher.stop()
+    flusher.send(2)
+"""
+
+
+def test_a_thread_two_threads_of_the_test_both_started_is_a_race(chaostester):
+    # The machinery refused the second start ("threads can only be started once") of a
+    # thread that another thread of the test had started and that still ran: both passed a
+    # not-started check. Restarting a thread whose run ended is the lifecycle mistake.
+    chaostester.pytester.makepyfile(flushing=LAZY_START_LIB, test_lazy=LAZY_START)
+    result = chaostester.run()
+    raced = result.diagnosis("test_two_senders_start_the_flusher_once")
+    assert raced["category"] == "race", raced
+    assert rule_ids(raced)[0] == "race.started-twice"
+    assert "thread 'flusher' was started by thread 'ThreadPoolExecutor-" in \
+        raced["evidence"][0]
+    restarted = result.diagnosis("test_the_flusher_sends_again_after_a_stop")
+    assert restarted["category"] == "lifecycle", restarted
+    assert rule_ids(restarted)[0] == "lifecycle.already-started"
+    assert "race.started-twice" not in rule_ids(restarted)
 
 
 SET_LATE_LIB = """

@@ -64,6 +64,202 @@ def test_module_dict_polluter_found_by_the_ledger_without_bisection(chaostester)
     assert run.leaks("test_order.py::test_05") == []  # a lazily filled dict is no leak line
 
 
+# A module-level settings object of the project; a test turns its retries off and leaves it.
+SETTINGS_LIB = """
+    import socket
+
+
+    class Settings:
+        def __init__(self):
+            self.retries = 3
+
+
+    SETTINGS = Settings()
+
+
+    def connect(address, on_refused):
+        for attempt in range(SETTINGS.retries + 1):
+            try:
+                return socket.create_connection(address, timeout=5)
+            except ConnectionRefusedError:
+                if attempt == SETTINGS.retries:
+                    raise
+                on_refused()  # the server gets to listen() while the client retries
+"""
+
+SETTINGS_SUITE = """
+    import socket
+
+    import client
+
+
+    def test_fails_fast_without_retries():
+        client.SETTINGS.retries = 0
+
+
+    def test_connects_once_the_server_listens():
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        try:
+            client.connect(server.getsockname(), on_refused=server.listen).close()
+        finally:
+            server.close()
+"""
+
+
+def test_an_attribute_of_a_module_level_settings_object_is_in_the_ledger(chaostester):
+    # The polluter rebinds an attribute of an instance the project keeps in a module global
+    # (the global itself still names the same object): the ledger sees it, so the refused
+    # connection it causes is its pollution, found without bisection, and no leak line.
+    chaostester.pytester.makepyfile(client=SETTINGS_LIB, test_settings=SETTINGS_SUITE)
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_settings.py::test_connects_once_the_server_listens")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_settings.py::test_fails_fast_without_retries"
+    assert search["method"] == "ledger"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("client.SETTINGS.retries = 0" in line for line in diagnosis["evidence"])
+    assert run.leaks("test_settings.py::test_fails_fast_without_retries") == []
+
+
+# A limit of the project's server module that a test lowers and leaves: the server the next
+# test starts refuses its request and closes the connection.
+LIMIT_LIB = """
+    import socket
+    import threading
+
+    MAX_REQUEST = 64
+
+
+    class Server:
+        def __init__(self):
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen()
+            self.thread = threading.Thread(target=self.serve, daemon=True)
+            self.thread.start()
+
+        def serve(self):
+            conn, _ = self.sock.accept()
+            with conn:
+                data = conn.recv(1024)
+                if len(data) > MAX_REQUEST:  # closed unanswered, and the server thread dies
+                    raise ValueError(f"a request of {len(data)} bytes")
+                conn.sendall(data[::-1])
+
+        def close(self):
+            self.sock.close()
+            self.thread.join(5)
+
+
+    def call(address, data):
+        with socket.create_connection(address, timeout=5) as conn:
+            conn.sendall(data)
+            reply = conn.recv(1024)
+            if not reply:
+                raise ConnectionResetError("the server closed the connection")
+            return reply
+"""
+
+LIMIT_SUITE = """
+    import echo
+
+
+    def test_small_requests_only():
+        echo.MAX_REQUEST = 4
+
+
+    def test_reverse_a_word():
+        server = echo.Server()
+        try:
+            assert echo.call(server.sock.getsockname(), b"concurrency") == b"ycnerrucnoc"
+        finally:
+            server.close()
+"""
+
+
+def test_a_limit_the_polluter_left_in_the_code_that_then_broke_is_pollution(chaostester):
+    # The connection reset and the server thread's death are what the lowered limit does:
+    # with the polluter proved by reruns and its change in the module the failure went
+    # through, not this test's own lifecycle, however many readings of it there are.
+    chaostester.pytester.makepyfile(echo=LIMIT_LIB, test_limit=LIMIT_SUITE)
+    run = chaostester.run(*ISOLATED)
+    diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_limit.py::test_small_requests_only"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("echo.MAX_REQUEST = 4 (was another value), and the failure went through echo"
+               in line for line in diagnosis["evidence"]), diagnosis["evidence"]
+
+
+ENV_LIMIT_LIB = """
+    import os
+    import socket
+    import threading
+
+
+    class Server:
+        def __init__(self):
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen()
+            self.thread = threading.Thread(target=self.serve, daemon=True)
+            self.thread.start()
+
+        def serve(self):
+            limit = int(os.environ.get("ECHO_MAX_REQUEST", "64"))
+            conn, _ = self.sock.accept()
+            with conn:
+                data = conn.recv(1024)
+                if len(data) > limit:  # closed unanswered, and the server thread dies
+                    raise ValueError(f"a request of {len(data)} bytes")
+                conn.sendall(data[::-1])
+
+        def close(self):
+            self.sock.close()
+            self.thread.join(5)
+
+
+    def call(address, data):
+        with socket.create_connection(address, timeout=5) as conn:
+            conn.sendall(data)
+            reply = conn.recv(1024)
+            if not reply:
+                raise ConnectionResetError("the server closed the connection")
+            return reply
+"""
+
+ENV_LIMIT_SUITE = """
+    import os
+
+    import echo
+
+
+    def test_small_requests_only():
+        os.environ["ECHO_MAX_REQUEST"] = "4"
+
+
+    def test_reverse_a_word():
+        server = echo.Server()
+        try:
+            assert echo.call(server.sock.getsockname(), b"concurrency") == b"ycnerrucnoc"
+        finally:
+            server.close()
+"""
+
+
+def test_a_variable_the_polluter_left_that_the_code_reads_is_pollution(chaostester):
+    # The same limit as an environment variable, read by the server thread (not by the
+    # frames that failed): the module the failure went through names it in its code.
+    chaostester.pytester.makepyfile(echo=ENV_LIMIT_LIB, test_limit=ENV_LIMIT_SUITE)
+    run = chaostester.run(*ISOLATED)
+    diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("ECHO_MAX_REQUEST" in line and "a variable the code of echo reads" in line
+               for line in diagnosis["evidence"]), diagnosis["evidence"]
+
+
 def test_polluter_in_another_file(chaostester):
     chaostester.pytester.makepyfile(
         shared=SHARED,

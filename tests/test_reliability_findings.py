@@ -18,6 +18,7 @@ Map (test -> defect):
     test_sequential_code_gets_no_concurrency_advice .............. beyond the list (1)
     test_runner_threads_are_not_the_tests_surroundings ........... beyond the list (2)
     test_an_earlier_tests_thread_dying_is_not_this_tests_failure .. findings must be true
+    test_a_thread_dying_between_two_tests_is_not_the_next_ones .... findings must be true
 
 Beyond the list (1): a failed comparison in code that ran nothing concurrently (``assert 1 == 2``,
 ``assert calls == []``) is classified ``expectation`` with advice for concurrent code ("a
@@ -492,3 +493,49 @@ def test_an_earlier_tests_thread_dying_is_not_this_tests_failure(chaostester):
     assert not any("left-behind" in line for line in later["evidence"])
     own = run.diagnosis("test_threads.py::test_c_its_own_thread_dies")
     assert "lifecycle.unhandled-thread" in [rule["id"] for rule in own["rules"]]
+
+
+BETWEEN_CONFTEST = """
+import threading
+
+GO = threading.Event()
+LEFT = []
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    # after the first test's teardown, before the next test opens: no test is running
+    if nodeid.endswith("test_a_leaves_a_thread") and LEFT:
+        GO.set()
+        LEFT[0].join(10)
+"""
+
+BETWEEN_TESTS = """
+import threading
+
+from conftest import GO, LEFT
+
+
+def test_a_leaves_a_thread():
+    def later():
+        GO.wait(10)
+        raise OSError(9, "Bad file descriptor")
+
+    thread = threading.Thread(target=later, name="left-behind")
+    thread.start()
+    LEFT.append(thread)
+
+
+def test_b_fails_on_its_own():
+    assert 2 + 2 == 5
+"""
+
+
+def test_a_thread_dying_between_two_tests_is_not_the_next_ones(chaostester):
+    # A thread that dies after one test's teardown and before the next test opens has no
+    # test running; pytest reports its exception at the end of the next test's setup.
+    chaostester.pytester.makeconftest(BETWEEN_CONFTEST)
+    chaostester.pytester.makepyfile(test_threads=BETWEEN_TESTS)
+    run = chaostester.run()
+    later = run.diagnosis("test_threads.py::test_b_fails_on_its_own")
+    assert "lifecycle.unhandled-thread" not in [rule["id"] for rule in later["rules"]]
+    assert not any("left-behind" in line for line in later["evidence"])

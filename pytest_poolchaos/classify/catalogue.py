@@ -105,6 +105,7 @@ RULES: tuple[Rule, ...] = (
     _rule("race.self-deadlock", _R, race.self_deadlock),
     _rule("race.closed-under-use", _R, race.closed_under_use),
     _rule("race.set-late", _R, race.set_late),
+    _rule("race.started-twice", _R, race.started_twice),
     _rule("race.lock-ownership", _R, race.lock_ownership),
     _rule("race.concurrent-mutation", _R, race.concurrent_mutation),
     _rule("race.generator-reentry", _R, race.generator_reentry),

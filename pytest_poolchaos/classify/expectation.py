@@ -20,6 +20,7 @@ from .signals import (
     literal,
     num,
     pct,
+    read_early,
     still_working,
     stopped_early,
     where,
@@ -109,7 +110,7 @@ def exact_count(e: Evidence) -> Finding | None:
     if got in exit_codes(e):
         return None  # an exit status, not a count of events (lifecycle.child-failed)
     if explained_short(e, got, want) or (got < want and (
-            stopped_early(e) or still_working(e) or ran_out(e)[0])):
+            stopped_early(e) or still_working(e) or ran_out(e)[0] or read_early(e))):
         # the missing ones raised in their tasks, or were stopped before they delivered, or
         # were still being made when the assert read the count (timeout.work-in-progress),
         # or a wait the result came through ran out (timeout.bounded-wait);

@@ -20,12 +20,14 @@ from .signals import (
     abandoned,
     closed_descriptor,
     describe,
+    double_stopped,
     exit_codes,
     hidden_errors,
     hit,
     killed,
     line,
     literal,
+    polluted_path,
     refused_by_machinery,
     refused_shared,
     search,
@@ -72,8 +74,9 @@ def broken_executor(e: Evidence) -> Finding | None:
     else:
         cause = f"a worker process died while work was pending ({_exit_code(e)})"
     return hit(
-        # a shared pool an earlier test broke: the pollution readings tell that
-        _own(e, 0.95),
+        # a shared pool an earlier test broke: the pollution readings tell that; a worker
+        # that ran the real code a patch of the test never reached: mock-gap.missed-patch
+        _own(e, 0.95, elsewhere=bool(e.facts("patch-not-in-child"))),
         [f"{describe(exc)}{where(e)}", cause, *_live_leaks(e)],
         _per_test_pool(e),
         Suggestion(f"Find why the worker died ({_exit_code(e)}): os._exit/sys.exit in the task, "
@@ -195,7 +198,7 @@ def connection(e: Evidence) -> Finding | None:
         if exc is not None:
             # In a test that used doubles and still opened a real socket, the patch missed
             # (mockgap.real_resources): the refusal is its consequence.
-            score = 0.5 if e.mocked and e.spawned else 0.8
+            score = 0.5 if e.mocked and e.spawned else _own(e, 0.8)
             return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
@@ -265,7 +268,8 @@ def loop_closed(e: Evidence) -> Finding | None:
     if match is None:
         return None
     return hit(
-        _own(e, 0.85),
+        # another thread of the test closed it under this one: race.closed-under-use
+        _own(e, 0.85, elsewhere=bool(e.facts("closed-elsewhere"))),
         [f"asyncio: {match.group(0)!r}{where(e)}: an object created on one event loop was "
          f"used after that loop closed or from another loop"],
         "Create async clients, servers and queues inside the test's own loop (a function-scoped "
@@ -296,7 +300,8 @@ def already_started(e: Evidence) -> Finding | None:
         return None
     if _OBJECT_TWICE.search(match.group(0)):
         return hit(
-            0.85,
+            # two threads of the test raced to start it (race.started-twice): it supports
+            SUPPORTS if e.facts("started-twice") else 0.85,
             [f"{match.group(0)!r}{where(e)}: a Thread/Process object was started a second "
              f"time (shared between tests or restarted after stopping)"],
             "Create a new Thread/Process per start (a function-scoped fixture), never reuse "
@@ -335,7 +340,8 @@ def unhandled_thread(e: Evidence) -> Finding | None:
     if not thread and not unraisable:
         return None
     return hit(
-        0.7 if thread else 0.5,
+        # a thread that died of a test double's own error: the mock gap is the cause
+        SUPPORTS if double_stopped(e) else _own(e, 0.7 if thread else 0.5),
         [_after_colon(text) for text in (thread + unraisable)[:3]],
         "Collect the outcome of background work: submit it to an executor and call "
         "future.result(), or join the thread and re-raise the exception it stored; an "
@@ -404,9 +410,10 @@ SUPPORTS = 0.3
 
 def _own(e: Evidence, score: float, elsewhere: bool = False) -> float:
     """``score`` for this test's own lifecycle; SUPPORTS when reruns put the event on an
-    earlier test (a shared object it ended) or ``elsewhere`` says another reading owns it
-    (another thread's close, a patch that stood in for the start, several workers)."""
-    return SUPPORTS if elsewhere or _earlier_tests_doing(e) else score
+    earlier test (a shared object it ended, a setting of the code it went through that it
+    changed) or ``elsewhere`` says another reading owns it (another thread's close, a patch
+    that stood in for the start, several workers)."""
+    return SUPPORTS if elsewhere or _earlier_tests_doing(e) or polluted_path(e) else score
 
 
 def _earlier_tests_doing(e: Evidence) -> bool:
@@ -586,7 +593,8 @@ def died_with_work(e: Evidence) -> Finding | None:
     if not waited or not hidden:
         return None
     return hit(
-        0.9,
+        # the task died of a test double's own error: the mock gap is the cause
+        SUPPORTS if double_stopped(e) else 0.9,
         [f"a worker task raised {hidden[0]} and nobody retrieved it; the wait{where(e)} was "
          f"for work that task never finished",
          *(f"also raised in a task: {text}" for text in hidden[1:2])],
@@ -636,8 +644,10 @@ def abandoned_queue(e: Evidence) -> Finding | None:
     c = e.comparison
     if not queued or c is None or c.op != "==" or not _fewer(c):
         return None
-    if e.facts("deadline"):
-        return None  # the consumer was a loop that gave up at its deadline: a timeout
+    if e.facts("deadline") or e.facts("ran-out-call"):
+        # the consumer was a loop that gave up at its deadline, or a call whose wait for
+        # the next item ran out: a timeout
+        return None
     return hit(
         0.7,
         [f"{queued[0].detail}, and no thread of the test was left to take them "

@@ -30,7 +30,9 @@ _STARTED_BY = re.compile(r"started by ([\w.]+) \(([^)]+)\)")
 
 def spec_attribute(e: Evidence) -> Finding | None:
     """A spec'd Mock has no attribute the code under test uses."""
-    match = search(_NO_ATTRIBUTE, e)
+    match = search(_NO_ATTRIBUTE, e) or next(
+        (m for m in (_NO_ATTRIBUTE.search(f.detail) for f in e.facts("double-refused")) if m),
+        None)  # a worker of the test died of it
     if match is None:
         bad = search(_BAD_ASSERT, e)
         return None if bad is None else hit(
@@ -256,6 +258,17 @@ def missed_patch(e: Evidence) -> Finding | None:
     holds the original under that name: the code read its own imported copy, not the one the
     test replaced."""
     missed = e.facts("missed-patch")
+    unseen = e.facts("patch-not-in-child")
+    if unseen and not missed:
+        return hit(
+            0.9,
+            [f"{unseen[0].detail}{where(e)}: the code that ran there never saw the double"],
+            Suggestion("A process started by 'spawn' or 'forkserver' imports the code anew, "
+                       "so a patch made in the test is not in it: run the work in the test's "
+                       "own process for this test (an inline or thread executor injected "
+                       "into the code), or make the replacement in the worker itself (the "
+                       "pool's initializer, or an argument the task reads)."),
+        )
     if not missed:
         return None
     detail = missed[0].detail
@@ -293,13 +306,16 @@ def side_effect_exhausted(e: Evidence) -> Finding | None:
     """StopIteration raised inside unittest.mock: a double's side_effect list ran out."""
     exc = next((x for x in e.exceptions if x.type == "builtins.StopIteration"
                 and "unittest.mock" in x.modules), None)
-    if exc is None:
+    ran_out = e.facts("double-exhausted")
+    if exc is None and not ran_out:
         return None
     doubles = [f.detail for f in e.facts("double")]
+    said = (f"StopIteration{where(e)} came from inside unittest.mock" if exc is not None else
+            f"{ran_out[0].detail}, which ended that worker's work before the failure"
+            f"{where(e)}")
     return hit(
         0.85,
-        [f"StopIteration{where(e)} came from inside unittest.mock: a double's side_effect "
-         f"sequence was used up",
+        [f"{said}: a double's side_effect sequence was used up",
          f"the double: {doubles[0]}" if doubles else ""],
         Suggestion("The code calls the double more often than its side_effect list has "
                    "items: give it one item per call the code makes (including the final "

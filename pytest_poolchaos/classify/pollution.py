@@ -18,6 +18,7 @@ from .signals import (
     hit,
     line,
     num,
+    polluted_path,
     refused_shared,
     secs,
 )
@@ -212,17 +213,30 @@ def order_dependent(e: Evidence) -> Finding | None:
     changed = any(_configured(entry) for entry in e.pollution
                   if polluter is None or entry.nodeid == polluter)
     refused = refused_shared(e)
+    on_path = polluted_path(e)
     return hit(
         # proved by reruns, with the way it broke read from the failure: above any reading
-        # of the refusal alone (which would blame this test's own use of the pool)
-        0.95 if refused else 0.85 if changed else 0.6,
+        # of the refusal alone (which would blame this test's own use of the pool), or of
+        # what the code whose setting the polluter changed did with it
+        0.95 if refused or on_path else 0.85 if changed else 0.6,
         ["the test passes when run alone and fails after earlier tests (order-dependent)",
          f"the polluter is {polluter}" if polluter else "",
-         _shared_line(e, refused) if refused else ""],
+         _shared_line(e, refused) if refused else "",
+         _path_line(e, polluter, on_path) if on_path else ""],
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),
     )
+
+
+def _path_line(e: Evidence, polluter: str | None, entry: LedgerEntry) -> str:
+    if entry.kind == "env":
+        reader = next((fact.detail.partition(": ")[0] for fact in e.facts("module-reads")
+                       if entry.key in fact.detail.partition(": ")[2].split()), "its code")
+        return (f"{polluter} left {entry.describe()}, a variable the code of {reader} reads, "
+                f"and the failure went through {reader}")
+    return (f"{polluter} left {entry.describe()}, and the failure went through "
+            f"{entry.key.rsplit('.', 1)[0].split(':', 1)[0]}")
 
 
 def _shared_line(e: Evidence, refused: str) -> str:

@@ -26,6 +26,7 @@ from .signals import (
     killed,
     line,
     num,
+    read_early,
     where,
 )
 from .timeout import TIMEOUT_ERRORS, ran_out, signallers_done
@@ -139,7 +140,8 @@ def lost_update(e: Evidence) -> Finding | None:
     finished: an update was lost or a check-then-act ran twice, the work was not merely
     unfinished."""
     counts = _count(e)
-    if counts is None or not all_finished(e):
+    if counts is None or not all_finished(e) or read_early(e):
+        # a count read when a wait gave up was read while the work still ran: late, not lost
         return None
     got, want = counts
     if explained_short(e, got, want):
@@ -223,7 +225,7 @@ def duplicate_instance(e: Evidence) -> Finding | None:
     c = e.comparison
     if c is None or c.op != "is" or c.left_type != c.right_type or c.left_type == "NoneType":
         return None
-    if not all_finished(e):
+    if not all_finished(e) or read_early(e):
         return None
     return hit(
         0.7,
@@ -240,7 +242,8 @@ def broken_invariant(e: Evidence) -> Finding | None:
     """A quantity that must never go below zero did, after every worker had finished: two of
     them each checked there was enough, then both took (an atomicity violation)."""
     found = measured(e)
-    if found is None or not broken_invariant_of(found) or not all_finished(e):
+    if found is None or not broken_invariant_of(found) or not all_finished(e) \
+            or read_early(e):
         return None
     got, op, _, expr = found
     return hit(
@@ -533,6 +536,23 @@ def closed_under_use(e: Evidence) -> Finding | None:
         Suggestion(f"One thread ended what another still used ({detail.rsplit(', in ', 1)[0]}): "
                    f"close it only after its last user is done (join the workers, or count "
                    f"the users and let the last one close it), or give each thread its own."),
+    )
+
+
+def started_twice(e: Evidence) -> Finding | None:
+    """A thread or process that one thread of the test started was started again by another
+    (the machinery refused: already started): both checked it was not started yet, then both
+    started it (a lazy start without a lock)."""
+    facts = e.facts("started-twice")
+    if not facts:
+        return None
+    return hit(
+        0.9,
+        [f"{facts[0].detail}: both found it not started yet, then both started it",
+         f"then: {describe(e.outermost)}{where(e)}" if e.outermost is not None else ""],
+        Suggestion("Make the check and the start one step: start it under a lock and check "
+                   "again inside it (or start it once, before the threads that use it), so "
+                   "that a second caller finds it started."),
     )
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import math
 import re
 
-from ..model import Category, Evidence, ExceptionRecord, Finding, FrameFact, Suggestion, Worker
+from ..model import (
+    Category,
+    Evidence,
+    ExceptionRecord,
+    Finding,
+    FrameFact,
+    LedgerEntry,
+    Suggestion,
+    Verdict,
+    Worker,
+)
 
 __all__ = ["RACED", "broken_pool", "closed_descriptor", "describe", "exit_codes", "fired_early",
            "hit", "line", "num", "pct", "refused_by_machinery", "refused_shared", "secs", "short",
@@ -112,6 +122,16 @@ RACED = re.compile(r"changed size during iteration|mutated during iteration"
                    r"|generator already executing")
 
 
+def read_early(evidence: Evidence) -> str:
+    """A wait of the test's own thread that the failing assert's value came through ran out
+    (seen running out, or an event it dropped still unset), or the value was stored before
+    the test joined its workers: it was read before the work behind it was done, so workers
+    that have all finished by now had not then."""
+    waits = [*evidence.facts("ran-out-call"), *evidence.facts("ran-out-wait"),
+             *evidence.facts("dropped-wait"), *evidence.facts("read-before-join")]
+    return waits[0].detail if waits else ""
+
+
 def hidden_errors(evidence: Evidence) -> list[str]:
     """Exceptions the test's pool tasks raised and left on their futures, unretrieved."""
     return [fact.detail for fact in evidence.facts("hidden-error")]
@@ -131,11 +151,12 @@ def killed(evidence: Evidence) -> list[Worker]:
 
 def stopped_early(evidence: Evidence) -> bool:
     """Work of the test was stopped before it delivered: a process killed by a signal, a
-    future or task cancelled, or items left in a queue after every thread of the test had
-    ended (lifecycle and timeout read each); a count it left short is no exact-count
-    expectation."""
+    future or task cancelled, items left in a queue after every thread of the test had
+    ended (lifecycle and timeout read each), or a worker ended by its test double's own
+    error (mock gap); a count it left short is no exact-count expectation."""
     cut = any(w.state == "cancelled" for w in evidence.workers)
-    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned(evidence) or cut)
+    return bool(killed(evidence) or evidence.facts("cancelled") or abandoned(evidence) or cut
+                or double_stopped(evidence))
 
 
 def abandoned(evidence: Evidence) -> list[FrameFact]:
@@ -184,6 +205,14 @@ def refused_by_machinery(exc: ExceptionRecord) -> bool:
     return raiser.startswith(_STATEFUL) and exc.type in _REFUSALS
 
 
+def double_stopped(e: Evidence) -> str:
+    """A test double raised an error of its own on a worker of the test (its side_effect list
+    ran out, its spec lacks an attribute the code used), which ended that worker's work: what
+    the test then waited for or counted was never coming."""
+    facts = [*e.facts("double-exhausted"), *e.facts("double-refused")]
+    return facts[0].detail if facts else ""
+
+
 def stood_in(e: Evidence) -> str:
     """A patch replaced what starts a thread, process or task with a double the code called,
     and no real worker of that kind ran in the test: the work it waits for was never done."""
@@ -211,6 +240,32 @@ def refused_shared(e: Evidence) -> str:
                                         or broken_pool(exc)):
         return ""
     return exc.modules[-1] if exc.modules else "the object"
+
+
+def polluted_path(e: Evidence) -> LedgerEntry | None:
+    """Reruns proved the order dependence and named the polluter, and that test left a
+    module global or class attribute of a module the failure passed through changed from
+    one value to another (a limit, a retry count of the code that then refused, reset or
+    died), or an environment variable whose name that module's code holds: what broke here
+    is that change's consequence. A value set where there was None
+    (a lazy initialisation, a port chosen on first use) or a registry that grew is the trace
+    of what the polluter left running, which the lifecycle readings tell."""
+    reruns = e.reruns
+    if reruns is None or reruns.verdict is not Verdict.ORDER_DEPENDENT or not reruns.polluter:
+        return None
+    modules = {module for exc in e.exceptions for module in exc.modules}
+    named = {module: set(names.split()) for module, _, names in
+             (fact.detail.partition(": ") for fact in e.facts("module-reads"))}
+    for entry in e.pollution:
+        if entry.nodeid != reruns.polluter:
+            continue
+        if entry.kind == "env" and any(entry.key in named.get(module, ()) for module in modules):
+            return entry  # the module's code reads that variable
+        if entry.kind in ("module-state", "watched") and entry.before not in (None, "None") \
+                and not (entry.before or "").endswith(" item(s)") \
+                and any(entry.key.startswith((f"{module}.", f"{module}:")) for module in modules):
+            return entry
+    return None
 
 
 def broken_pool(exc: ExceptionRecord) -> bool:

@@ -9,6 +9,7 @@ from .signals import (
     FALLBACK_SCORE,
     WAIT_ARG,
     describe,
+    double_stopped,
     fired_early,
     hit,
     line,
@@ -112,7 +113,8 @@ def timeout_error(e: Evidence) -> Finding | None:
     gave_up = f" after {secs(seconds)}" if seconds is not None else ""
     call = f" in `{line(e)}`" if line(e) else ""
     return hit(
-        0.85 if exc is e.outermost else 0.7,
+        # a worker that died of its test double was never going to deliver
+        _STILL if double_stopped(e) else 0.85 if exc is e.outermost else 0.7,
         [f"{describe(exc)} raised{where(e)}: a wait gave up{gave_up}",
          f"the wait{call}" if call else ""],
         _slow_or_stuck(seconds, e),
@@ -143,7 +145,7 @@ def queue_empty(e: Evidence) -> Finding | None:
     seconds = waited(e)
     gave_up = f"after {secs(seconds)}" if seconds is not None else "after its timeout"
     return hit(
-        _STILL if stood_in(e) else 0.75 if seconds is not None else 0.55,
+        _STILL if stood_in(e) or double_stopped(e) else 0.75 if seconds is not None else 0.55,
         [f"queue.Empty{where(e)}: get() gave up {gave_up} without an item",
          f"the call: `{line(e)}`" if line(e) else ""],
         _slow_or_stuck(seconds, e),
@@ -263,10 +265,14 @@ def noticed(ran_s: float | None) -> str:
 
 def dropped_wait(e: Evidence) -> Finding | None:
     """An Event.wait(timeout) whose False result the test ignored, the event still unset when
-    a later line failed: the wait ran out, the failure is its consequence."""
-    dropped = e.facts("dropped-wait")
-    if not dropped or signallers_done(e):
-        return None  # nobody was left to set it: lifecycle.setter-gone
+    a later line failed (or seen to run out, and set only later): the wait ran out, the
+    failure is its consequence."""
+    # a dropped wait on an event set only later had a setter: it was late
+    dropped = e.facts("ran-out-wait")
+    if not dropped:
+        dropped = e.facts("dropped-wait")
+        if not dropped or signallers_done(e):
+            return None  # nobody was left to set it: lifecycle.setter-gone
     busy = [w.describe() for w in e.workers if w.state == "busy"]
     return hit(
         0.8,
@@ -299,10 +305,12 @@ def bounded_wait(e: Evidence) -> Finding | None:
 
 def ran_out(e: Evidence) -> tuple[list[FrameFact], bool]:
     """The waits with a timeout the failing assert checked, and whether they were only read
-    from the code of a function it called (weaker: the wait itself was not seen)."""
+    from the code of a function it called (weaker: the wait itself was not seen running
+    out)."""
     if e.any_exception("builtins.AssertionError") is None:
         return [], False
-    waits = e.facts("bounded-wait")
+    # a call whose wait was seen to run out on the test's thread: the wait itself was seen
+    waits = e.facts("bounded-wait") or e.facts("ran-out-call")
     if not waits and still_working(e):
         # a method that waits on the checked object's own thread: only when a worker was
         # still running when the assert failed did that wait run out
@@ -378,12 +386,23 @@ def deadline_gave_up(e: Evidence) -> Finding | None:
 
 def work_in_progress(e: Evidence) -> Finding | None:
     """Consulted only when no rule claims the failure: when the assert failed, a thread or
-    task of the test was still at work (read at that moment, before any finally: ran), so the
-    test checked a result before the work behind it had finished."""
+    task of the test was still at work (read at that moment, before any finally: ran), or the
+    value it checked was stored before a later line joined the workers, so the test checked
+    a result before the work behind it had finished."""
     working = still_working(e)
     cut = [w for w in e.workers if w.state == "cancelled"]
-    if not working and not cut:
+    early = e.facts("read-before-join") if e.any_exception("builtins.AssertionError") else []
+    if not working and not cut and not early:
         return None
+    if not working and not cut:
+        return hit(
+            FALLBACK_SCORE,
+            [f"{early[0].detail}, and no other signal explains the failure{where(e)}: the "
+             f"value was taken while the work behind it may still have been going on"],
+            Suggestion("Take the value the assert checks after the workers are done: join "
+                       "them (or wait, with a generous bound, for an Event they set) first, "
+                       "and check that wait's result."),
+        )
     if not working:
         return hit(
             FALLBACK_SCORE,

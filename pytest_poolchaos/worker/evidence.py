@@ -126,6 +126,8 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))
+    hidden += tuple(FrameFact("patch-not-in-child", text)
+                    for text in scope.patches_not_in_children())
     hidden += tuple(FrameFact("frozen-clock", text) for text in scope.frozen_clocks())
     hidden += tuple(FrameFact("patched-worker", text) for text in scope.patched_workers())
     hidden += frames.none_from_patch(errors, root, scope.none_returns())
@@ -133,9 +135,12 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += tuple(FrameFact("set-late", text) for text in scope.late_attributes())
     hidden += _alarm_owner()
     hidden += tuple(FrameFact("own-server", text) for text in scope.own_servers())
+    hidden += tuple(FrameFact(kind, text) for kind, text in scope.refused_by_double())
+    hidden += tuple(FrameFact("started-twice", text) for text in scope.started_again())
     started = scope.started()
     return (frames.workers(started, scope.ended()),
-            frames.frame_facts(errors, root) + hidden + frames.self_deadlocks(errors, started))
+            frames.frame_facts(errors, root, scope.ran_out()) + hidden
+            + frames.self_deadlocks(errors, started))
 
 
 def _alarm_owner() -> tuple[FrameFact, ...]:

@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import (
     BuiltinFunctionType,
     CodeType,
@@ -23,6 +23,7 @@ from types import (
     FrameType,
     FunctionType,
     GeneratorType,
+    MappingProxyType,
     ModuleType,
     TracebackType,
 )
@@ -233,7 +234,13 @@ def _zombie(pid: int) -> bool:
 # -- the traceback's frames -----------------------------------------------------------------
 
 
-def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, ...]:
+#: where waits with a timeout ran out on the test's thread: (code, line) of the frames outside
+#: the machinery of waiting, innermost first (the scope's observation)
+RanOut = Sequence[tuple[tuple[CodeType, int], ...]]
+
+
+def frame_facts(errors: Iterable[BaseException], root: str,
+                ran_out: RanOut = ()) -> tuple[FrameFact, ...]:
     """Locks, containers and generators where each exception was raised, doubles in any user
     frame, and whether it was raised on a worker thread."""
     facts: list[FrameFact] = []
@@ -250,16 +257,62 @@ def frame_facts(errors: Iterable[BaseException], root: str) -> tuple[FrameFact, 
             facts += _held(user[-1], lines[user[-1]], _being_built(frames))
             facts += _exit_checked(user[-1])
             facts += _modules(user[-1])
-            facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]])
+            facts += _polling_calls(user[-1], dict(user[-1].f_locals), lines[user[-1]],
+                                    ran_out)
         for frame in user:
             facts += _doubles(frame)
-            facts += _test_frame(frame, lines[frame])
+            facts += _test_frame(frame, lines[frame], ran_out)
         if none_looked_up(error):
             facts += _returned_nothing(user)
         if _sqlite_locked(error) and user:
             facts += _held_transaction(user, lines)
         reads += [r for frame in user for r in _reads(frame, root)]
+        facts += _settings_named(user)
     return _capped(facts, _PER_KIND) + _capped(reads, _MAX_READS)
+
+
+def _settings_named(frames: list[FrameType]) -> list[FrameFact]:
+    """The names of environment variables (upper-case string constants) that the code of each
+    project module on the failure's path mentions anywhere, as ``module: NAME NAME``: a
+    setting an earlier test changed may be read by that module's other code (a server
+    thread of it, a constructor) rather than by the frames that failed."""
+    found = []
+    for module in dict.fromkeys(_module(frame) for frame in frames):
+        space = sys.modules.get(module)
+        if space is None or _test_module(module):
+            continue
+        names = sorted(_env_names(own(space, "__dict__") or {}))[:_MAX_TOKENS]
+        if names:
+            found.append(FrameFact("module-reads", f"{module}: {' '.join(names)}"))
+    return found[:_PER_KIND]
+
+
+def _env_names(namespace: dict[str, Any]) -> set[str]:
+    codes: list[CodeType] = []
+    for value in list(namespace.values())[:200]:
+        members = class_attr(value, "__dict__") if isinstance(value, type) else {"": value}
+        for member in list(members.values())[:100] if isinstance(
+                members, dict | MappingProxyType) else ():
+            code = own(member, "__code__") if type(member) is FunctionType else None
+            if isinstance(code, CodeType):
+                codes.append(code)
+    names: set[str] = set()
+    while codes and len(names) < _MAX_TOKENS:
+        code = codes.pop()
+        for const in code.co_consts:
+            if isinstance(const, CodeType):
+                codes.append(const)
+            elif isinstance(const, str) and _ENV_NAME.fullmatch(const):
+                names.add(const)
+    return names
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+")
+
+
+def _test_module(module: str) -> bool:
+    tail = module.rsplit(".", 1)[-1]
+    return tail.startswith("test_") or tail.endswith("_test") or tail == "conftest"
 
 
 def self_deadlocks(errors: Iterable[BaseException], started: Iterable[Started]
@@ -718,7 +771,7 @@ def _modules(frame: FrameType) -> list[FrameFact]:
     return [FrameFact("module", f"{name} {path}") for name, path in sorted(found.items())]
 
 
-def _test_frame(frame: FrameType, lineno: int) -> list[FrameFact]:
+def _test_frame(frame: FrameType, lineno: int, ran_out: RanOut = ()) -> list[FrameFact]:
     """caplog in use, and an Event left unset after a wait whose result was dropped."""
     facts = []
     local = dict(frame.f_locals)
@@ -727,7 +780,8 @@ def _test_frame(frame: FrameType, lineno: int) -> list[FrameFact]:
         if kind.__name__ == "LogCaptureFixture" and class_attr(kind, "__module__") == \
                 "_pytest.logging":
             facts.append(FrameFact("caplog", f"{name} in {_where(frame)}"))
-    return facts + _dropped_waits(frame, local, lineno) + _bounded_waits(frame, local, lineno)
+    return facts + _dropped_waits(frame, local, lineno, ran_out) + \
+        _bounded_waits(frame, local, lineno) + _read_before_join(frame, local, lineno)
 
 
 def _bounded_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
@@ -808,16 +862,95 @@ def _mentions(source: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", source) is not None
 
 
-def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+def _read_before_join(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+    """The value the failing assert checks was stored before a later line joined the
+    test's threads or processes (``seen = len(results)`` ... ``t.join()`` ... ``assert seen
+    == 6``): it was taken while they may still have been at work, so that they have all
+    finished now says nothing about when it was read. Only a value that cannot change
+    (a number, a string, a tuple) was fixed when it was stored: a list or a shared counter
+    the workers fill is read at the assert. Only the measured side counts, the left one (an
+    expected ``n * 100`` worked out before the workers started is no reading of theirs), and
+    a value compared with itself (``assert snap["records"] == 10 * snap["batches"]``) is a
+    check of one snapshot's consistency, whenever it was taken."""
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    if not failing.lstrip().startswith("assert"):
+        return []
+    sides = _COMPARED.split(failing.split("#", 1)[0].split(",", 1)[0], maxsplit=1)
+    if len(sides) != 2:
+        return []
+    lines = list(_lines_before(frame, at))
+    for index in range(len(lines) - 1, -1, -1):
+        lineno, text = lines[index]
+        stored = _STORED.match(text)
+        if stored is None or not _mentions(failing, stored["name"]):
+            continue
+        if type(local.get(stored["name"])) not in _FIXED or not _mentions(sides[0], stored[
+                "name"]) or _mentions(sides[1], stored["name"]):
+            return []
+        for joined_at, later in lines[index + 1:]:
+            join = _JOINED.search(later)
+            if join is not None and _joinable(_resolve(join["obj"], local)):
+                return [FrameFact("read-before-join",
+                                  f"`{text.strip()}` at line {lineno} was read before "
+                                  f"`{later.strip()}` at line {joined_at} waited for the "
+                                  f"workers")]
+        return []  # the last store of a name it checks came after every join
+    return []
+
+
+_JOINED = re.compile(r"(?P<obj>[A-Za-z_][\w.]*)\.join\(")
+_COMPARED = re.compile(r"==|!=|<=|>=|<|>")
+#: values that stay what they were when stored
+_FIXED = frozenset({int, float, str, bytes, bool, tuple, frozenset, type(None)})
+
+
+def _taken_before_a_join(lines: list[tuple[int, str]], local: dict[str, Any],
+                         measured: str) -> bool:
+    """No line joins the test's workers, or a name of the assert's measured side is stored
+    before the first that does."""
+    for _, text in lines:
+        join = _JOINED.search(text)
+        if join is not None and _joinable(_resolve(join["obj"], local)):
+            return False
+        stored = _STORED.match(text)
+        if stored is not None and _mentions(measured, stored["name"]):
+            return True
+    return True
+
+
+def _joinable(obj: Any) -> bool:
+    """A thread or a multiprocessing process: what a join() waits to end."""
+    if isinstance(obj, threading.Thread):
+        return True
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and isinstance(obj, process.BaseProcess)
+
+
+def _dropped_waits(frame: FrameType, local: dict[str, Any], at: int,
+                   ran_out: RanOut = ()) -> list[FrameFact]:
+    """A wait whose result the frame dropped, on an Event still unset now, or seen to run
+    out there although the event was set later ("ran-out-wait"), unless a later line joined
+    the workers before the assert's measured value was taken (a wait that only paced the
+    test, whose assert then read their finished work)."""
     facts = []
-    for lineno, text in _lines_before(frame, at):
+    seen = {place[0] for place in ran_out if place}
+    before = list(_lines_before(frame, at))
+    failing = linecache.getline(frame.f_code.co_filename, at)
+    measured = _COMPARED.split(failing.split("#", 1)[0], maxsplit=1)[0]
+    for index, (lineno, text) in enumerate(before):
         match = _BARE_WAIT.match(text)
         if match is None:
             continue
         event = _resolve(match.group(1), local)
+        if not _taken_before_a_join(before[index + 1:], local, measured):
+            continue
         if type(event) is threading.Event and not event.is_set():
             facts.append(FrameFact("dropped-wait", f"`{text.strip()}` at line {lineno} "
                                                    f"returned False and the test went on"))
+        elif (frame.f_code, lineno) in seen:
+            facts.append(FrameFact("ran-out-wait", f"`{text.strip()}` at line {lineno} ran "
+                                                   f"out and the test went on (what it waited "
+                                                   f"for came only later)"))
     return facts[:2]
 
 
@@ -856,7 +989,8 @@ def _waits_in_body(lines: list[tuple[int, str]]) -> bool:
     return False
 
 
-def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[FrameFact]:
+def _polling_calls(frame: FrameType, local: dict[str, Any], at: int,
+                   ran_out: RanOut = ()) -> list[FrameFact]:
     line = linecache.getline(frame.f_code.co_filename, at)
     calls = [*_called_code(line, frame, local)]
     if line.lstrip().startswith("assert"):
@@ -874,10 +1008,26 @@ def _polling_calls(frame: FrameType, local: dict[str, Any], at: int) -> list[Fra
                                                f"({place})"))
             continue
         wait, on = _timed_wait_in(code, receiver)
-        if wait:
+        gave_up = _ran_out_under(code, ran_out)
+        if gave_up is not None:
+            inner, lineno = gave_up
+            if inner is not code or not wait:  # in a function it called: that line
+                wait, on = linecache.getline(inner.co_filename, lineno).strip(), ""
+            facts.append(FrameFact("ran-out-call", f"{name}() ({place}) returned after a wait "
+                                                   f"with a timeout in it ran out "
+                                                   f"({os.path.basename(inner.co_filename)}:"
+                                                   f"{lineno}): `{wait}`{on}"))
+        elif wait:
             facts.append(FrameFact("timed-call", f"{name}() ({place}) returns after a wait "
                                                  f"with a timeout: `{wait}`{on}"))
     return facts
+
+
+def _ran_out_under(code: CodeType, ran_out: RanOut) -> tuple[CodeType, int] | None:
+    """(code, line) where a wait ran out while ``code`` was running on the test's thread (in
+    it, or in a function it called), else None."""
+    return next((place[0] for place in ran_out if any(outer is code for outer, _ in place)),
+                None)
 
 
 def _called_code(line: str, frame: FrameType, local: dict[str, Any]
@@ -1068,8 +1218,8 @@ def closed_elsewhere(errors: Iterable[BaseException], root: str,
         return ()
     by_id = {id(entry[0]): entry for entry in closed}
     for error in errors:
-        if type(error) not in (OSError, ValueError, RuntimeError):
-            continue  # how a closed socket or a shut-down pool refuses a call
+        if type(error) not in _REFUSED_CLOSED:
+            continue  # how a closed socket or loop, a shut-down pool, a killed child refuse
         failing = _failing_thread(error, raised_on)
         if failing is None:
             continue
@@ -1087,12 +1237,19 @@ def closed_elsewhere(errors: Iterable[BaseException], root: str,
                         or not codes & found[4].get(failing[0], frozenset()) \
                         or path.split(".", 1)[0] in managed:
                     continue
-                state = "shut down" if hasattr(type(value), "submit") else "closed"
+                state = "shut down" if hasattr(type(value), "submit") else "stopped" \
+                    if hasattr(type(value), "send_signal") or hasattr(type(value), "exitcode") \
+                    else "closed"
                 return (FrameFact("closed-elsewhere",
                                   f"{path} ({type(value).__name__}) was {state} by thread "
                                   f"'{found[2]}' while thread '{failing[1]}' was using it, in "
                                   f"{_where(frame)}"),)
     return ()
+
+
+#: what a closed socket, file or loop, a shut-down pool or a killed child's pipe raises
+_REFUSED_CLOSED = (OSError, ValueError, RuntimeError, BrokenPipeError, ConnectionResetError,
+                   EOFError)
 
 
 def _failing_thread(error: BaseException,

@@ -90,6 +90,14 @@ def _proc_cpu() -> tuple[float, float] | None:
     return total - idle, total
 
 
+#: the scope's wrappers of Condition.wait and Thread.join: part of the wait they wrap
+_SCOPE_WAITS = (os.path.join("pytest_poolchaos", "worker", "scope", "spawn.py"), ("wait", "join"))
+
+
+def _wrapper(func: str, path: str) -> bool:
+    return path.endswith(_SCOPE_WAITS[0]) and func in _SCOPE_WAITS[1]
+
+
 def alive_threads(text: str) -> list[str]:
     """Threads in pytest-timeout's stack dump, as "thread 'name' waiting in f (file:line)"."""
     found = []
@@ -110,7 +118,8 @@ def alive_threads(text: str) -> list[str]:
 
 def _describe(name: str, stack: str) -> str:
     frames = [(m.group("func"), m.group("file"), m.group("line"))
-              for m in re.finditer(_FRAME, stack, re.M)]
+              for m in re.finditer(_FRAME, stack, re.M)
+              if not _wrapper(m.group("func"), m.group("file"))]
     if not frames:
         return f"thread {name!r}"
     func, path, line = frames[-1]
@@ -125,7 +134,7 @@ def _runners(stack: str) -> bool:
     """The thread's own code is the test runner's (see _RUNNER_FILES)."""
     for match in re.finditer(_FRAME, stack, re.M):
         path = match.group("file")
-        if os.path.basename(path) != "threading.py":
+        if os.path.basename(path) != "threading.py" and not _wrapper(match.group("func"), path):
             return any(part in path for part in _RUNNER_FILES)
     return False
 

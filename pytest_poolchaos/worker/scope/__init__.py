@@ -29,7 +29,7 @@ from ...settings import Settings
 from . import globals as state
 from . import probes as registry
 from .ledger import Ledger
-from .spawn import SETTLE_S, SpawnLog, Spawns, Started, listening_ports
+from .spawn import PACED, SETTLE_S, SpawnLog, Spawns, Started, listening_ports
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -215,6 +215,18 @@ class PoolScope:
         log = self._log()
         return log.died_elsewhere if log is not None else frozenset()
 
+    def refused_by_double(self) -> list[tuple[str, str]]:
+        """(fact kind, what happened) of each error a test double raised itself on one of the
+        running test's workers (its side_effect used up, an attribute its spec lacks)."""
+        log = self._log()
+        return list(log.refused_by_double or ()) if log is not None else []
+
+    def started_again(self) -> list[str]:
+        """Threads or processes the running test started that another of its threads then
+        started again (refused: already started)."""
+        log = self._log()
+        return list(log.started_again or ()) if log is not None else []
+
     def late_attributes(self) -> list[str]:
         """Attributes a thread or pool task of the running test died reading (AttributeError)
         that its object has now: they were set after the read."""
@@ -254,6 +266,20 @@ class PoolScope:
         return [text for entry in (log.patches or ()) if (text := _missed(*entry, root=root))] \
             if log is not None else []
 
+    def patches_not_in_children(self) -> list[str]:
+        """Patches whose double the test never called while the test ran work in processes
+        that start as fresh interpreters (a pool or process of the spawn or forkserver start
+        method): they import the patched module again, without the patch."""
+        log = self._log()
+        fresh = next((s for s in (log.started if log is not None else ()) if s.fresh), None)
+        if log is None or fresh is None:
+            return []
+        return [f"{_owner(target)}.{attribute} was patched and its double never called, "
+                f"while the test ran its work in {fresh.label} processes started by "
+                f"{fresh.fresh!r}, which import {_owner(target)} afresh, without the patch"
+                for target, attribute, original, double in (log.patches or ())
+                if original is not None and getattr(double, "called", True) is False][:2]
+
     def frozen_clocks(self) -> list[str]:
         """Clock functions (time.monotonic, time.time ...) the running test patched with a
         double that gave one fixed value on every call, and that the code called again:
@@ -288,6 +314,15 @@ class PoolScope:
         log = self._log()
         return [(target, attribute) for target, attribute, _, double in (log.patches or ())
                 if _gave_none(double)] if log is not None else []
+
+    def ran_out(self) -> list[tuple[tuple[CodeType, int], ...]]:
+        """Where waits with a timeout ran out on the running test's own thread: (code, line)
+        of the frames outside the machinery, innermost first. A place where they ran out
+        again and again paces a loop (``while not stop.wait(0.1):``): that wait was a
+        sleep, not one that gave up."""
+        log = self._log()
+        return [place for place, times in (log.ran_out or {}).items() if times <= PACED] \
+            if log is not None else []
 
     def ended(self) -> dict[int, float]:
         """When each of the running test's threads that has ended did (id -> monotonic)."""

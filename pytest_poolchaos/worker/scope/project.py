@@ -14,6 +14,11 @@ A container that grew or shrank (a cache, a registry of instances) and a value t
 before the test (a lazy initialisation) are as often by design as a leak: they go to the
 ledger (evidence for a later failure, and where the polluter search starts) without a leak
 line. A value rebound from another value (``settings.TIMEOUT = 1``) is a leak line too.
+
+The attributes of a module-level instance of one of the project's classes (``SETTINGS =
+Settings()``, then ``SETTINGS.port = 9``) are compared the same way, after every module and
+class namespace and within the same budget; such an object is as often a service whose state
+moves by design as a configuration, so its changes go to the ledger without a leak line.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class ProjectState(Probe):
         #: (label, namespace, a getter of the names, names) and (label, name, container)
         self._values: list[tuple[str, Any, Any, tuple[str, ...]]] = []
         self._containers: list[tuple[str, str, Any]] = []
+        #: labels of the namespaces that are a module-level instance's attributes
+        self._instances: frozenset[str] = frozenset()
         self._layout = 0
 
     def take(self) -> Any:
@@ -73,12 +80,21 @@ class ProjectState(Probe):
     def _list(self) -> None:
         self._modules = len(sys.modules)
         spaces: list[tuple[str, Any]] = []
-        for name, module in list(sys.modules.items()):
-            if self._own(name, module):
-                spaces.append((name, module.__dict__))
-                spaces.extend((f"{name}.{value.__qualname__}", value.__dict__)
-                              for value in list(module.__dict__.values())
-                              if isinstance(value, type) and value.__module__ == name)
+        own = {name: module for name, module in list(sys.modules.items())
+               if self._own(name, module)}
+        for name, module in own.items():
+            spaces.append((name, module.__dict__))
+            spaces.extend((f"{name}.{value.__qualname__}", value.__dict__)
+                          for value in list(module.__dict__.values())
+                          if isinstance(value, type) and value.__module__ == name)
+        instances = [(f"{name}.{key}", attributes)
+                     for name, module in own.items()
+                     for key, value in list(module.__dict__.items())
+                     if not _special(key) and not isinstance(value, _CODE)
+                     and type(value).__module__ in own
+                     and (attributes := _attributes(value)) is not None]
+        self._instances = frozenset(label for label, _ in instances)
+        spaces.extend(instances)
         if [label for label, _ in spaces] == self._labels:
             return  # the same modules: snapshots stay comparable
         self._labels = [label for label, _ in spaces]
@@ -128,7 +144,8 @@ class ProjectState(Probe):
             return Change(self.kind, f"{label}.{key}", None, _PATCHED, self.fix)
         shown = clip(printable(_safe_repr(value)), _SHOWN)
         return Change(self.kind, f"{label}.{key}", "None" if old_id == id(None) else "another "
-                      "value", shown, self.fix, shown=old_id != id(None))
+                      "value", shown, self.fix,
+                      shown=old_id != id(None) and label not in self._instances)
 
 
 def _getter(keys: tuple[str, ...]) -> Any:
@@ -136,6 +153,15 @@ def _getter(keys: tuple[str, ...]) -> Any:
     if len(keys) == 1:
         return operator.itemgetter(keys[0], keys[0])
     return operator.itemgetter(*keys)
+
+
+def _attributes(value: Any) -> dict[str, Any] | None:
+    """The instance dictionary of ``value``, read without running its class's code."""
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except Exception:  # no dictionary (slots), or a C type
+        return None
+    return attributes if type(attributes) is dict and attributes else None
 
 
 def _special(name: str) -> bool:

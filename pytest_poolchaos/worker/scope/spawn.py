@@ -9,6 +9,7 @@ the scope never keeps a pool, thread or process object alive.
 from __future__ import annotations
 
 import importlib.abc
+import linecache
 import os
 import sys
 import threading
@@ -51,7 +52,7 @@ LINGER_S = 0.3
 class Started:
     """One thing started during a test: a thread, a process or a pool."""
 
-    __slots__ = ("cancelled", "held", "kind", "label", "phase", "pid", "ref", "where")
+    __slots__ = ("cancelled", "fresh", "held", "kind", "label", "phase", "pid", "ref", "where")
 
     def __init__(self, kind: str, ref: Callable[[], Any], label: str, where: str, phase: str,
                  pid: int | None = None) -> None:
@@ -67,6 +68,10 @@ class Started:
         #: an asyncio task that ended cancelled (told by its done callback: the task object
         #: may be gone by the time evidence is read)
         self.cancelled = False
+        #: the multiprocessing start method of a pool's or process's workers when they start
+        #: as fresh interpreters ('spawn', 'forkserver'): a patch made in the test is not
+        #: in them
+        self.fresh = ""
 
 
 _NONE: frozenset[Any] = frozenset()
@@ -77,8 +82,8 @@ class SpawnLog:
 
     __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
                  "fork_phases", "forked", "hidden", "internal", "magic", "mocked", "opened",
-                 "patches",
-                 "path", "phase", "raised_on", "runner", "started", "tasks", "threads",
+                 "patches", "path", "phase", "raised_on", "ran_out", "refused_by_double",
+                 "runner", "started", "started_again", "starters", "tasks", "threads",
                  "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
@@ -141,6 +146,24 @@ class SpawnLog:
         #: names of threads the test did not start (an earlier test's, a session service's)
         #: that died of an exception while it ran: pytest reports them in this test
         self.died_elsewhere: frozenset[str] = _NONE
+        #: (code, line) of the frames outside the machinery, innermost first, of each place
+        #: where a wait with a timeout on the test's own thread ran out (an Event, Condition,
+        #: Queue.get, Future.result, futures.wait, a join that left the thread alive), the
+        #: first few, and how often: what the code returned then was read before the work
+        #: was done
+        self.ran_out: dict[tuple[tuple[CodeType, int], ...], int] | None = None
+        #: (fact kind, what happened) of each error a test double itself raised on one of the
+        #: test's threads, pool tasks or asyncio tasks (its side_effect list used up, an
+        #: attribute its spec lacks), the first few: the worker died of the double
+        self.refused_by_double: list[tuple[str, str]] | None = None
+        #: a thread or process the test started that another of its threads then started
+        #: again (refused: it was already started), the first few: both checked it was not
+        #: started yet before either started it
+        self.started_again: list[str] | None = None
+        #: id(thread or process) -> (weak reference, name of the thread that first asked to
+        #: start it), noted before the start itself, so a second start racing the first
+        #: finds it
+        self.starters: dict[int, tuple[weakref.ref[Any], str]] | None = None
 
     def owns_current(self) -> bool:
         if threading.get_ident() == self.runner:
@@ -181,6 +204,10 @@ class Spawns:
         self.log: SpawnLog | None = None
         self._undo: list[Callable[[], None]] = []
         self._modules_seen = 0
+        #: names of threads that died of an exception while no test's log was open (after
+        #: one test's teardown, before the next opens): pytest reports such a death in the
+        #: next test, which did not start the thread
+        self._died_between: frozenset[str] = _NONE
 
     # -- install / uninstall -------------------------------------------------------------------
 
@@ -191,6 +218,7 @@ class Spawns:
                           if self._hook in sys.meta_path else None)
         self._wrap(threading.Thread, "start", self._thread_started)
         self._try_wrap("threading", "Thread", "_delete", self._wrap_light, self._thread_ended)
+        self._wrap_waits()
         import subprocess
 
         self._wrap(subprocess.Popen, "__init__", self._popen_created)
@@ -236,6 +264,17 @@ class Spawns:
         for module_name, cls_name in (("concurrent.futures.thread", "ThreadPoolExecutor"),
                                       ("concurrent.futures.process", "ProcessPoolExecutor")):
             self._try_wrap(module_name, cls_name, "shutdown", self._wrap_light, self._closing)
+        for method in ("close", "terminate"):  # multiprocessing's Pool refuses work after either
+            self._try_wrap("multiprocessing.pool", "Pool", method, self._wrap_light,
+                           self._closing)
+        # an event loop closed, a child process killed or terminated (Popen's kill() and
+        # terminate() send their signal through send_signal)
+        self._try_wrap("asyncio.base_events", "BaseEventLoop", "close", self._wrap_light,
+                       self._closing)
+        self._try_wrap("subprocess", "Popen", "send_signal", self._wrap_light, self._closing)
+        for method in ("terminate", "kill"):
+            self._try_wrap("multiprocessing.process", "BaseProcess", method, self._wrap_light,
+                           self._closing)
         self._try_wrap("concurrent.futures._base", "Future", "set_exception",
                        self._wrap_light, self._future_failed)
         self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
@@ -265,19 +304,27 @@ class Spawns:
     def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
         original = getattr(cls, method)
         starts_thread = method == "start" and issubclass(cls, threading.Thread)
+        starts = method == "start"
 
         # The recording steps are contained inline, not through _contained: a test that
         # starts threads pays for this wrapper on each start.
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             log = self.log
-            if starts_thread and log is not None:
-                # before the thread runs: what it starts at once is already known as the test's
+            if starts and log is not None:
                 try:
-                    log.adopt(obj)
+                    if starts_thread:
+                        # before the thread runs: what it starts at once is already the test's
+                        log.adopt(obj)
+                    _note_starter(log, obj)
                 except Exception as error:
                     _failed(error)
-            result = original(obj, *args, **kwargs)
+            try:
+                result = original(obj, *args, **kwargs)
+            except (RuntimeError, AssertionError):  # started already (Thread; BaseProcess)
+                if starts and self.log is not None:
+                    self._started_again(obj)
+                raise
             if self.log is not None:
                 try:
                     self._after(obj, method, callback)
@@ -352,6 +399,45 @@ class Spawns:
 
         self._install(cls, method, original, wrapper)
 
+    def _wrap_waits(self) -> None:
+        """Note where a wait with a timeout ran out on the test's own thread. Condition.wait
+        is what Event.wait, Queue.get, Future.result, futures.wait and Barrier.wait wait in;
+        a join with a timeout leaves the thread alive when it runs out. The waiting itself is
+        the original's: the wrapper only looks at the result, and walks frames only when
+        the wait ran out."""
+        condition_wait = threading.Condition.wait
+        thread_join = threading.Thread.join
+
+        def wait(obj: Any, timeout: float | None = None) -> bool:
+            __tracebackhide__ = True
+            result: bool = condition_wait(obj, timeout)
+            # a wait of 0 is a poll (Semaphore.acquire(timeout=0) in every submit)
+            if not result and timeout and self.log is not None:
+                self._ran_out()
+            return result
+
+        def join(obj: Any, timeout: float | None = None) -> None:
+            __tracebackhide__ = True
+            thread_join(obj, timeout)
+            if timeout and self.log is not None and obj.is_alive():
+                self._ran_out()
+
+        self._install(threading.Condition, "wait", condition_wait, wait)
+        self._install(threading.Thread, "join", thread_join, join)
+
+    def _ran_out(self) -> None:
+        log = self.log
+        if log is None or threading.get_ident() != log.runner:
+            return
+        try:
+            if log.ran_out is None:
+                log.ran_out = {}
+            place = _outside_machinery(sys._getframe(2))
+            if place and (place in log.ran_out or len(log.ran_out) < _MAX_RAN_OUT):
+                log.ran_out[place] = log.ran_out.get(place, 0) + 1
+        except Exception as error:
+            _failed(error)
+
     def _install(self, cls: type, method: str, original: Any, wrapper: Any) -> None:
         own = method in cls.__dict__  # inherited methods are removed again, not overwritten
         for attr in ("__name__", "__qualname__", "__doc__"):
@@ -368,6 +454,7 @@ class Spawns:
         if len(sys.modules) != self._modules_seen:  # refresh's own test, without two calls
             self._refresh_contained()
         self.log = SpawnLog(opened=_now(), path=path)
+        self.log.died_elsewhere, self._died_between = self._died_between, _NONE
         return self.log
 
     def close(self) -> SpawnLog | None:
@@ -391,15 +478,44 @@ class Spawns:
                              pid=popen.pid))
 
     def _process_started(self, process: Any, where: str) -> None:
-        self._record(Started("process", weakref.ref(process),
-                             f"process {process.pid} ({process.name})", where, "", pid=process.pid))
+        started = Started("process", weakref.ref(process),
+                          f"process {process.pid} ({process.name})", where, "", pid=process.pid)
+        started.fresh = _fresh(getattr(process, "_start_method", None))
+        self._record(started)
 
     def _pool_created(self, pool: Any, where: str) -> None:
         started = Started("pool", weakref.ref(pool), type(pool).__name__, where, "")
         started.held = tuple(held for held in (getattr(pool, attr, None) for attr in
                                                ("_threads", "_processes", "_pool"))
                              if isinstance(held, set | dict | list))
+        context = getattr(pool, "_mp_context", None) or getattr(pool, "_ctx", None)
+        if context is not None:
+            started.fresh = _fresh(getattr(context, "_name", None))
         self._record(started)
+
+    def _started_again(self, obj: Any) -> None:
+        """A start the machinery refused: when another thread of the test had started that
+        same object during the test, both raced through a not-started check."""
+        log = self.log
+        if log is None or not log.owns_current():
+            return
+        try:
+            entry = (log.starters or {}).get(id(obj))
+            again = threading.current_thread().name
+            alive = bool(obj.is_alive())
+            if entry is None or entry[0]() is not obj or entry[1] == again or not alive:
+                # started before the test, restarted by the thread that started it, or
+                # restarted after its run ended: a lifecycle order, not two starters racing
+                return
+            if log.started_again is None:
+                log.started_again = []
+            if len(log.started_again) < _MAX_HIDDEN:
+                what = (f"thread {obj.name!r}" if isinstance(obj, threading.Thread)
+                        else f"process {getattr(obj, 'name', '?')!r}")
+                log.started_again.append(f"{what} was started by thread '{entry[1]}' and "
+                                         f"started again by thread '{again}'")
+        except Exception as error:
+            _failed(error)
 
     def _thread_ended(self, thread: Any, *_: Any) -> None:
         log = self.log
@@ -432,7 +548,11 @@ class Spawns:
                 if entry.ref() is task:
                     entry.cancelled = True
             return
-        self._hide(getattr(task, "_exception", None))
+        error = getattr(task, "_exception", None)
+        self._hide(error)
+        log = self.log
+        if log is not None:
+            _note_double(log, error, f"task {task.get_name()}")
 
     def _future_failed(self, _future: Any, error: Any = None, *_: Any) -> None:
         log = self.log
@@ -446,6 +566,7 @@ class Spawns:
                                             threading.current_thread().name, type(error),
                                             clock.monotonic())
             _note_unset(log, error, threading.current_thread().name)
+            _note_double(log, error, f"thread '{threading.current_thread().name}'")
 
     def _chain_excepthook(self) -> None:
         """See each thread of a test die (pytest's own hook, which reports it, stays next)."""
@@ -454,10 +575,14 @@ class Spawns:
         def hook(args: Any) -> Any:
             log = self.log
             thread = getattr(args, "thread", None)
-            if log is not None and thread is not None:
+            if log is None and thread is not None and len(self._died_between) < _MAX_CLOSERS:
+                self._died_between = self._died_between | {thread.name}
+            elif log is not None and thread is not None:
                 try:
                     if log.phase_of(thread) is not None:
                         _note_unset(log, getattr(args, "exc_value", None), thread.name)
+                        _note_double(log, getattr(args, "exc_value", None),
+                                     f"thread '{thread.name}'")
                     elif thread.ident != log.runner:
                         log.died_elsewhere = log.died_elsewhere | {thread.name}
                 except Exception as error:
@@ -549,6 +674,61 @@ class Spawns:
         if log is not None and log.owns_current():
             log.forked = True
             log.fork_phases = log.fork_phases | {log.origin()}
+
+
+#: errors a unittest.mock double raises of its own, and the fact each makes: its side_effect
+#: iterator ran out (StopAsyncIteration from an AsyncMock), its spec lacks the attribute.
+#: An exception the test gave it as side_effect is the test's simulation, not a gap.
+_DOUBLE_ERRORS = {StopIteration: "double-exhausted", StopAsyncIteration: "double-exhausted",
+                  AttributeError: "double-refused"}
+
+
+def _note_double(log: SpawnLog, error: Any, worker: str) -> None:
+    """An error a test double raised itself, inside unittest.mock, on a worker of the test:
+    noted with the call that reached the double."""
+    kind = _DOUBLE_ERRORS.get(type(error))
+    if kind is None:
+        return
+    tb = error.__traceback__
+    caller: Any = None  # the call that reached the double: the project's, else the pool's
+    while tb is not None and tb.tb_next is not None:
+        if tb.tb_frame.f_globals.get("__name__") != "unittest.mock" and (
+                caller is None or not tb.tb_frame.f_code.co_filename.startswith(_STDLIB)):
+            caller = tb
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_globals.get("__name__") != "unittest.mock" or caller is None:
+        return
+    if log.refused_by_double is None:
+        log.refused_by_double = []
+    if len(log.refused_by_double) < _MAX_HIDDEN:
+        code, lineno = caller.tb_frame.f_code, caller.tb_lineno
+        source = linecache.getline(code.co_filename, lineno).strip()
+        log.refused_by_double.append(
+            (kind, f"{error_line(error).rstrip(': ')} raised by a test double called at "
+                   f"`{source}` in {code.co_name} ({_basename(code.co_filename)}:{lineno}) "
+                   f"on {worker}"))
+
+
+def _fresh(method: object) -> str:
+    """``method`` (a start method, or None for the default one) when its workers start as
+    fresh interpreters, else ''."""
+    if method is None:
+        import multiprocessing
+
+        method = multiprocessing.get_start_method(allow_none=True)
+    return method if method in ("spawn", "forkserver") else ""
+
+
+def _note_starter(log: SpawnLog, obj: Any) -> None:
+    """The thread that first asks to start ``obj`` during the test (a later, refused start
+    leaves it as it is)."""
+    if not log.owns_current():
+        return
+    if log.starters is None:
+        log.starters = {}
+    known = log.starters.get(id(obj))
+    if (known is None or known[0]() is not obj) and len(log.starters) < _MAX_CLOSERS:
+        log.starters[id(obj)] = (weakref.ref(obj), threading.current_thread().name)
 
 
 def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
@@ -723,6 +903,33 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
     return where or "?", pooled, False
 
 
+def _outside_machinery(frame: Any) -> tuple[tuple[CodeType, int], ...]:
+    """(code, line) of the first few frames from ``frame`` outwards that are not the
+    machinery of waiting (threading, queue, concurrent.futures ...) or this plugin."""
+    found: list[tuple[CodeType, int]] = []
+    while frame is not None and len(found) < _RAN_OUT_DEPTH:
+        name = frame.f_globals.get("__name__", "")
+        if not isinstance(name, str) or not any(
+                name == module or name.startswith(module + ".") for module in _WAITING):
+            found.append((frame.f_code, frame.f_lineno))
+        elif found:
+            break  # the caller's own machinery again (a pool's worker): the place is known
+        frame = frame.f_back
+    return tuple(found)
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+#: frames of how a wait is done, not of who waited
+_WAITING = ("threading", "queue", "concurrent.futures", "multiprocessing", "asyncio",
+            "selectors", "subprocess", "pytest_poolchaos", "_pytest", "pluggy")
+#: places where a wait ran out, per test, and frames kept of each
+_MAX_RAN_OUT = 8
+_RAN_OUT_DEPTH = 6
+#: a place where waits ran out more often than this paces a loop: each was a sleep (a join
+#: loop over the test's threads runs out once per thread still alive)
+PACED = 8
+
+
 def _basename(path: str) -> str:
     # os.path.basename once per file: a test that starts threads asks on every start.
     found = _BASENAMES.get(path)
@@ -767,7 +974,7 @@ _MOCK_ENTRIES = (
 _POOL_MACHINERY = ("concurrent.futures", "multiprocessing.pool")
 #: frames of how a socket or pool gets closed, not of who closed it
 _CLOSING = ("socket", "contextlib", "concurrent.futures", "ssl", "asyncio", "selectors",
-            "pytest_poolchaos.worker.scope")
+            "multiprocessing", "subprocess", "pytest_poolchaos.worker.scope")
 # Frames of these modules are how a thread/process/pool gets started, not who started it.
 _MACHINERY = ("threading", "subprocess", "multiprocessing", "concurrent.futures",
               "pytest_poolchaos.worker.scope", "pytest_poolchaos.chaos.noise", "asyncio",
