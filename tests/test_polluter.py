@@ -111,15 +111,15 @@ def test_an_attribute_of_a_module_level_settings_object_is_in_the_ledger(chaoste
     # The polluter rebinds an attribute of an instance the project keeps in a module global
     # (the global itself still names the same object): the ledger sees it, so the refused
     # connection it causes is its pollution, found without bisection, and no leak line.
-    chaostester.pytester.makepyfile(client=SETTINGS_LIB, test_settings=SETTINGS_SUITE)
+    chaostester.pytester.makepyfile(client=SETTINGS_LIB, test_configured=SETTINGS_SUITE)
     run = chaostester.run(*ISOLATED)
-    diagnosis, search = _search_of(run, "test_settings.py::test_connects_once_the_server_listens")
+    diagnosis, search = _search_of(run, "test_configured.py::test_connects_once_the_server_listens")
     assert diagnosis["verdict"] == "order-dependent"
-    assert diagnosis["polluter"] == "test_settings.py::test_fails_fast_without_retries"
+    assert diagnosis["polluter"] == "test_configured.py::test_fails_fast_without_retries"
     assert search["method"] == "ledger"
     assert diagnosis["category"] == "config-pollution", diagnosis
     assert any("client.SETTINGS.retries = 0" in line for line in diagnosis["evidence"])
-    assert run.leaks("test_settings.py::test_fails_fast_without_retries") == []
+    assert run.leaks("test_configured.py::test_fails_fast_without_retries") == []
 
 
 # A limit of the project's server module that a test lowers and leaves: the server the next
