@@ -124,7 +124,8 @@ def test_an_attribute_of_a_module_level_settings_object_is_in_the_ledger(chaoste
 
 # A limit of the project's server module that a test lowers and leaves: the server the next
 # test starts refuses its request and closes the connection.
-LIMIT_LIB = """
+ECHO_LIB = """
+    import os
     import socket
     import threading
 
@@ -140,74 +141,7 @@ LIMIT_LIB = """
             self.thread.start()
 
         def serve(self):
-            conn, _ = self.sock.accept()
-            with conn:
-                data = conn.recv(1024)
-                if len(data) > MAX_REQUEST:  # closed unanswered, and the server thread dies
-                    raise ValueError(f"a request of {len(data)} bytes")
-                conn.sendall(data[::-1])
-
-        def close(self):
-            self.sock.close()
-            self.thread.join(5)
-
-
-    def call(address, data):
-        with socket.create_connection(address, timeout=5) as conn:
-            conn.sendall(data)
-            reply = conn.recv(1024)
-            if not reply:
-                raise ConnectionResetError("the server closed the connection")
-            return reply
-"""
-
-LIMIT_SUITE = """
-    import echo
-
-
-    def test_small_requests_only():
-        echo.MAX_REQUEST = 4
-
-
-    def test_reverse_a_word():
-        server = echo.Server()
-        try:
-            assert echo.call(server.sock.getsockname(), b"concurrency") == b"ycnerrucnoc"
-        finally:
-            server.close()
-"""
-
-
-def test_a_limit_the_polluter_left_in_the_code_that_then_broke_is_pollution(chaostester):
-    # The connection reset and the server thread's death are what the lowered limit does:
-    # with the polluter proved by reruns and its change in the module the failure went
-    # through, not this test's own lifecycle, however many readings of it there are.
-    chaostester.pytester.makepyfile(echo=LIMIT_LIB, test_limit=LIMIT_SUITE)
-    run = chaostester.run(*ISOLATED)
-    diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
-    assert diagnosis["verdict"] == "order-dependent"
-    assert diagnosis["polluter"] == "test_limit.py::test_small_requests_only"
-    assert diagnosis["category"] == "config-pollution", diagnosis
-    assert any("echo.MAX_REQUEST = 4 (was another value), and the failure went through echo"
-               in line for line in diagnosis["evidence"]), diagnosis["evidence"]
-
-
-ENV_LIMIT_LIB = """
-    import os
-    import socket
-    import threading
-
-
-    class Server:
-        def __init__(self):
-            self.sock = socket.socket()
-            self.sock.bind(("127.0.0.1", 0))
-            self.sock.listen()
-            self.thread = threading.Thread(target=self.serve, daemon=True)
-            self.thread.start()
-
-        def serve(self):
-            limit = int(os.environ.get("ECHO_MAX_REQUEST", "64"))
+            limit = READ_LIMIT
             conn, _ = self.sock.accept()
             with conn:
                 data = conn.recv(1024)
@@ -228,15 +162,16 @@ ENV_LIMIT_LIB = """
                 raise ConnectionResetError("the server closed the connection")
             return reply
 """
+LIMIT_LIB = ECHO_LIB.replace("READ_LIMIT", "MAX_REQUEST")
 
-ENV_LIMIT_SUITE = """
+LIMIT_SUITE = """
     import os
 
     import echo
 
 
     def test_small_requests_only():
-        os.environ["ECHO_MAX_REQUEST"] = "4"
+        LOWER
 
 
     def test_reverse_a_word():
@@ -248,10 +183,29 @@ ENV_LIMIT_SUITE = """
 """
 
 
+def test_a_limit_the_polluter_left_in_the_code_that_then_broke_is_pollution(chaostester):
+    # The connection reset and the server thread's death are what the lowered limit does:
+    # with the polluter proved by reruns and its change in the module the failure went
+    # through, not this test's own lifecycle, however many readings of it there are.
+    suite = LIMIT_SUITE.replace("LOWER", "echo.MAX_REQUEST = 4")
+    chaostester.pytester.makepyfile(echo=LIMIT_LIB, test_limit=suite)
+    run = chaostester.run(*ISOLATED)
+    diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_limit.py::test_small_requests_only"
+    assert diagnosis["category"] == "config-pollution", diagnosis
+    assert any("echo.MAX_REQUEST = 4 (was another value), and the failure went through echo"
+               in line for line in diagnosis["evidence"]), diagnosis["evidence"]
+
+
+ENV_LIMIT_LIB = ECHO_LIB.replace("READ_LIMIT",
+                                 'int(os.environ.get("ECHO_MAX_REQUEST", "64"))')
+
 def test_a_variable_the_polluter_left_that_the_code_reads_is_pollution(chaostester):
     # The same limit as an environment variable, read by the server thread (not by the
     # frames that failed): the module the failure went through names it in its code.
-    chaostester.pytester.makepyfile(echo=ENV_LIMIT_LIB, test_limit=ENV_LIMIT_SUITE)
+    suite = LIMIT_SUITE.replace("LOWER", 'os.environ["ECHO_MAX_REQUEST"] = "4"')
+    chaostester.pytester.makepyfile(echo=ENV_LIMIT_LIB, test_limit=suite)
     run = chaostester.run(*ISOLATED)
     diagnosis = run.diagnosis("test_limit.py::test_reverse_a_word")
     assert diagnosis["verdict"] == "order-dependent"
