@@ -345,3 +345,34 @@ def test_a_clock_a_test_froze_and_left_frozen_does_not_freeze_the_plugins_waits(
     run.result.assert_outcomes(passed=2)
     kinds = {leak["kind"] for leak in run.leaks("test_leaves_a_child_and_a_thread")}
     assert {"process", "thread"} <= kinds, kinds
+
+
+def test_a_wait_that_runs_out_under_a_patched_get_ident_does_not_deadlock(chaostester):
+    # A worker-pool library replaces threading.get_ident with one that sets the Event it is
+    # waiting on. The scope's Condition.wait wrapper, run with that Event's lock held again,
+    # called threading.get_ident when the wait ran out: the process hung until killed.
+    chaostester.pytester.makepyfile(
+        """
+        import threading
+
+        def test_waits_with_a_noisy_get_ident():
+            event = threading.Event()
+            original = threading.get_ident
+
+            def noisy():
+                value = original()
+                event.set()
+                return value
+
+            threading.get_ident = noisy
+            try:
+                assert event.wait(0.05) in (True, False)
+            finally:
+                threading.get_ident = original
+        """
+    )
+    without, status = outcomes_without_plugin(chaostester.pytester, "--timeout=20")
+    run = chaostester.run("--timeout=20", subprocess=True, timeout=60)
+    assert_no_crash(run.text())
+    assert run.result.parseoutcomes() == without == {"passed": 1}
+    assert run.ret == status == pytest.ExitCode.OK

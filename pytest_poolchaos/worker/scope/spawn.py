@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import weakref
+from _thread import get_ident as _get_ident
 from collections.abc import Callable
 from types import CodeType
 from typing import Any
@@ -426,8 +427,11 @@ class Spawns:
         self._install(threading.Thread, "join", thread_join, join)
 
     def _ran_out(self) -> None:
+        # Called inside Condition.wait, with the caller's lock held again: nothing here may
+        # run code a test can replace. threading.get_ident is such code (a library that
+        # patches it to set the very Event being waited on deadlocked here); _thread's is not.
         log = self.log
-        if log is None or threading.get_ident() != log.runner:
+        if log is None or _get_ident() != log.runner:
             return
         try:
             if log.ran_out is None:
