@@ -91,11 +91,12 @@ def _proc_cpu() -> tuple[float, float] | None:
 
 
 #: the scope's wrappers of Condition.wait and Thread.join: part of the wait they wrap
-_SCOPE_WAITS = (os.path.join("pytest_poolchaos", "worker", "scope", "spawn.py"), ("wait", "join"))
+_SCOPE_FILE = os.path.join("pytest_poolchaos", "worker", "scope", "spawn.py")
+_SCOPE_WAITS = ("wait", "join")
 
 
 def _wrapper(func: str, path: str) -> bool:
-    return path.endswith(_SCOPE_WAITS[0]) and func in _SCOPE_WAITS[1]
+    return func in _SCOPE_WAITS and path.endswith(_SCOPE_FILE)
 
 
 def alive_threads(text: str) -> list[str]:

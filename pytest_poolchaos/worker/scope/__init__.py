@@ -299,14 +299,15 @@ class PoolScope:
     def own_servers(self) -> list[str]:
         """The running test's recorded connections that went to a port this process itself
         listens on (a test server the test runs in-process): not a real service a double
-        should have stood in for. Read at the failure, while such a server still listens."""
+        should have stood in for. Those made while a double was in use were checked when
+        they were made; the rest are checked now, while such a server may still listen."""
         log = self._log()
         if log is None or not log.mocked or not log.connections:
             return []
         known = log.internal or []
         listening = listening_ports() if len(known) < len(log.connections) else set()
-        return [label for label in log.connections if label in known or (
-            label.rpartition(":")[2].isdigit() and int(label.rpartition(":")[2]) in listening)]
+        return [label for label in log.connections
+                if label in known or _port(label) in listening]
 
     def none_returns(self) -> list[tuple[object, str]]:
         """(target, attribute) of the running test's patches whose double was set to return
@@ -432,6 +433,12 @@ def _wider_fixtures(item: pytest.Item) -> bool:
     defs = getattr(info, "name2fixturedefs", {}) or {}
     return any(getattr(d, "scope", "function") != "function" and not _builtin(d)
                for chain in defs.values() for d in chain)
+
+
+def _port(label: str) -> int | None:
+    """The port of a ``socket connect to host:port`` label."""
+    port = label.rpartition(":")[2]
+    return int(port) if port.isdigit() else None
 
 
 def _builtin(fixturedef: Any) -> bool:
