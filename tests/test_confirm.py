@@ -339,3 +339,38 @@ def test_a_child_whose_exit_hangs_is_not_waited_for_past_its_last_line(chaostest
     # all 40 s of the budget before the child's finished line was read
     seconds = float(line.split(" s;")[0].rsplit(" ", 1)[1])
     assert seconds < 20, line
+
+
+def test_a_suspects_run_that_ended_before_its_victims_confirms_nothing(chaostester):
+    # Each decoy is its victim's first suspect (its key is named too, and it ran last), and in
+    # any run after the session it ends the pytest process: the run of suspects-then-victims
+    # never reaches a victim. A victim that never ran did not fail: the decoys are not
+    # confirmed by the control run (where the victims pass before them), and the next round
+    # confirms the real polluters.
+    body = "\n".join(f"""
+    def test_sets_{name}():
+        os.environ["POOLCHAOS_{name.upper()}"] = "on"
+
+    def test_decoy_{name}():
+        os.environ["POOLCHAOS_DECOY_{name.upper()}"] = "on"
+        if Path("session-over").exists():
+            os._exit(3)
+
+    def test_{name}_is_off():
+        value = os.environ.get("POOLCHAOS_{name.upper()}")
+        assert value != "on", "POOLCHAOS_{name.upper()} (POOLCHAOS_DECOY_{name.upper()})"
+""" for name in ("alpha", "beta", "gamma"))
+    chaostester.pytester.makepyfile(test_decoys="import os\nfrom pathlib import Path\n"
+                                    + textwrap.dedent(body) + textwrap.dedent("""
+    def test_zz_session_over():
+        Path("session-over").write_text("")
+    """))
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=7, failed=3)
+    for name in ("alpha", "beta", "gamma"):
+        victim = run.diagnosis(f"test_{name}_is_off")
+        assert victim["polluter"] == f"test_decoys.py::test_sets_{name}"
+        assert victim["polluter_search"]["method"] == "ledger"
+        pairs = [a for a in victim["attempts"] if a["mode"] == "pair"]
+        assert pairs[0]["message"].startswith(f"after test_decoys.py::test_decoy_{name},")
+        assert "before it finished" in pairs[0]["message"]

@@ -283,8 +283,11 @@ def _suspects_round(context: _Context, victims: list[TestRecord], turn: dict[str
     context.progress.show(f"{len(blamed)} victim(s)", "confirming the suspects of")
     after = context.runner.run(first, timeout=min(expected * 3 + _SLACK_S, context.left()),
                                light=True)
+    # A victim the run never reached (killed, or the process ended in a suspect) did not
+    # fail after its suspect: no answer, and the suspect counts as tried.
     failed = {r.nodeid for group in units.values() for r in group
-              if after.result(r.nodeid).outcome in ("failed", "error")}
+              if r.nodeid in after.tests
+              and after.result(r.nodeid).outcome in ("failed", "error")}
     without = context.runner.run(second, timeout=min(expected * 3 + _SLACK_S,
                                                      max(context.left(), 1.0)),
                                  light=True) if failed and context.left() > 1.0 else None
