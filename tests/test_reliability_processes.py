@@ -655,7 +655,7 @@ def test_a_child_alive_before_the_session_is_not_a_tests_hanging_exit(pytester):
 # handler wakes them) and a worker a library's own atexit handler stops (registered after
 # multiprocessing's, so it runs first). Beside them, an executor worker still in a task.
 ENDED_BY_EXIT = """
-import atexit, multiprocessing, threading
+import atexit, multiprocessing, threading, time
 from concurrent.futures import ThreadPoolExecutor
 
 CTX = multiprocessing.get_context("fork")
@@ -682,6 +682,25 @@ def test_leaves_a_worker_its_library_stops_at_exit():
     worker.start()
     KEPT.append(worker)
 
+class Manager(threading.Thread):
+    # a process pool's manager thread: not a daemon, stopped by its module's own callback,
+    # which threading runs before it joins the threads left
+    STOP = threading.Event()
+
+    def run(self):
+        self.STOP.wait(60)
+
+def _stop_managers():
+    Manager.STOP.set()
+
+threading._register_atexit(_stop_managers)
+
+def test_leaves_a_manager_its_library_stops_at_exit():
+    Manager(name="pool-manager").start()
+
+def test_leaves_a_thread_nothing_stops():
+    threading.Thread(target=time.sleep, args=(30,), name="stray").start()
+
 def test_leaves_an_executor_in_a_task():
     pool = ThreadPoolExecutor(1, thread_name_prefix="busy")
     started = threading.Event()
@@ -698,7 +717,9 @@ def test_what_exit_ends_by_itself_is_not_called_hanging_exit(pytester):
                                            "-p", "no:xdist", "-p", "no:randomly", timeout=60)
     assert result.ret == pytest.ExitCode.OK
     text = result.stdout.str()
-    assert "1 thread hanging exit" in text
+    assert "2 threads hanging exit" in text
     assert "thread 'busy_0' started by test_ended.py::test_leaves_an_executor_in_a_task" in text
+    assert "thread 'stray' started by test_ended.py::test_leaves_a_thread_nothing_stops" in text
     assert "thread 'idle_" not in text
+    assert "thread 'pool-manager' started by" not in text  # a leak, but its exit is handled
     assert "process 'library-worker'" not in text  # a leak, but not an exit it holds

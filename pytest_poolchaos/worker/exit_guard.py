@@ -72,11 +72,15 @@ class ExitGuard:
     def hanging_lines(self) -> list[str]:
         """Name the threads and processes that would hang interpreter exit (called at session
         finish). A child that is only not a daemon is watched (``arm``) but not named: a
-        library's own atexit handler may stop it before multiprocessing joins it."""
+        library's own atexit handler may stop it before multiprocessing joins it. So is a
+        thread whose own module gave threading an exit callback: threading runs those before
+        it joins, and they wake and join that module's threads (a process pool's manager)."""
         self.hanging = self.survivors()
         self.holding = [child for child in _held_children()
                         if child.pid not in self.children_before]
-        return [self.describe(thread) for thread in self.hanging] + \
+        stopping = _stopped_at_exit()
+        return [self.describe(thread) for thread in self.hanging
+                if _module_of(thread) not in stopping] + \
             [_describe_child(child) for child in self.holding if child.daemon]
 
     def arm(self, exitstatus: int) -> None:
@@ -88,6 +92,27 @@ class ExitGuard:
         watchdog = threading.Thread(target=_watch, args=(self.exit_timeout, exitstatus, names),
                                     name="poolchaos-exit-timeout", daemon=True)
         watchdog.start()
+
+
+def _stopped_at_exit() -> set[str]:
+    """Modules whose threads an exit callback of their own module stops (registered with
+    ``threading._register_atexit``, as process pools do for their manager threads). The
+    thread pool's workers are judged by what they are doing instead (``survivors``): its
+    callback joins a worker that is still inside a task, which then holds the exit."""
+    callbacks = getattr(threading, "_threading_atexits", None) or ()
+    modules = {getattr(getattr(c, "func", c), "__module__", None) for c in callbacks}
+    modules.discard(_THREAD_POOL)
+    return {m for m in modules if isinstance(m, str)}
+
+
+def _module_of(thread: threading.Thread) -> str | None:
+    """The module of the thread's own class, or of its target for a plain Thread."""
+    if type(thread) is not threading.Thread:
+        return type(thread).__module__
+    return getattr(getattr(thread, "_target", None), "__module__", None)
+
+
+_THREAD_POOL = "concurrent.futures.thread"
 
 
 def _held_children() -> list[Any]:
