@@ -395,6 +395,15 @@ class ForkingPool:
             self.worker.start()
             WORKERS.append(self.worker)
 
+_DEFAULT = None
+
+def default_service():
+    # the library's own process-wide instance, made on first use and kept for every caller
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Service()
+    return _DEFAULT
+
 def serving(service):
     def decorate(func):
         def wrapper(*args):
@@ -405,7 +414,7 @@ def serving(service):
 """
 
 LAZY_TESTS = """
-from lazysvc import STOPS, WORKERS, ForkingPool, Service, serving
+from lazysvc import STOPS, WORKERS, ForkingPool, Service, default_service, serving
 
 SHARED = Service()
 FORKING = ForkingPool()
@@ -423,6 +432,9 @@ def test_first_call_of_a_function_decorated_with_a_module_pool():
 
 def test_first_use_of_a_module_pool_that_forks():
     FORKING.submit()
+
+def test_first_use_of_the_librarys_own_instance():
+    default_service().submit()
 
 def test_own_service_left_running():
     KEEP.append(Service())
@@ -442,8 +454,9 @@ def test_a_module_objects_lazily_started_worker_is_not_the_tests_leak(chaosteste
     # on the first call, in whichever test comes first; they are the module's, by design.
     chaostester.pytester.makepyfile(lazysvc=LAZY_SERVICE, test_lazy=LAZY_TESTS)
     run = chaostester.run("test_lazy.py", subprocess=True)
-    run.result.assert_outcomes(passed=5)
+    run.result.assert_outcomes(passed=6)
     assert run.leaks("test_first_use_of_a_module_service") == []
+    assert run.leaks("test_first_use_of_the_librarys_own_instance") == []
     assert run.leaks("test_first_call_of_a_function_decorated_with_a_module_pool") == []
     assert run.leaks("test_first_use_of_a_module_pool_that_forks") == []
     assert [leak["kind"] for leak in run.leaks("test_own_service_left_running")] == ["thread"]

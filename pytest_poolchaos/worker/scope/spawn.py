@@ -883,7 +883,8 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
     (plus the test file's line when a library in between did the starting), whether pool
     machinery was on the way (then it is the pool's own thread or process), and whether the
     library did it for an object the test module holds (then it is that object's, started
-    lazily by its first use, and lives as long as the module)."""
+    lazily by its first use, and lives as long as the module), or for a library's own
+    process-wide instance (``_singleton``)."""
     frame: Any = sys._getframe(depth)
     pooled = False
     where = ""
@@ -900,11 +901,11 @@ def _caller(testfile: str = "", depth: int = 2) -> tuple[str, bool, bool]:
             pooled = pooled or name.startswith(_POOL_MACHINERY)
         elif frame.f_code.co_filename == testfile:
             return (f"{where} from {os.path.basename(testfile)}:{frame.f_lineno}", pooled,
-                    _held_by_module(selves, frame.f_globals))
+                    _held_by_module(selves, frame.f_globals) or _singleton(selves))
         if where and frame.f_code.co_argcount and frame.f_code.co_varnames[0] == "self":
             selves.append(frame.f_locals.get("self"))
         frame = frame.f_back
-    return where or "?", pooled, False
+    return where or "?", pooled, _singleton(selves)
 
 
 def _outside_machinery(frame: Any) -> tuple[tuple[CodeType, int], ...]:
@@ -962,6 +963,27 @@ def _held_by_module(selves: list[object], module: dict[str, Any]) -> bool:
             if value is None:
                 break
     return False
+
+
+def _singleton(selves: list[object]) -> bool:
+    """One of ``selves`` is a global of the module its class (or a base class) is defined in:
+    a library's process-wide instance (a reusable executor, a default client) that starts its
+    workers on first use and keeps them for every later caller, by design. Identity only: a
+    library module's functions are not searched for closures."""
+    unique = {id(obj): obj for obj in selves if obj is not None}  # a method calls its own
+    for wanted, obj in list(unique.items())[:_SELVES]:
+        # the class's module or a base class's (a subclass elsewhere of a pool kept by the
+        # base's module)
+        names = {getattr(cls, "__module__", "") for cls in type(obj).__mro__[:-1]}
+        for module in filter(None, map(sys.modules.get, names - _NOT_LIBRARIES)):
+            if any(id(value) == wanted for value in list(vars(module).values())):
+                return True
+    return False
+
+
+#: library objects on the way to a start that are asked whether their module keeps them
+_SELVES = 4
+_NOT_LIBRARIES = frozenset({"", "builtins", "threading", "multiprocessing.process"})
 
 
 def _cell(cell: Any) -> object:
