@@ -76,7 +76,7 @@ def limits_by_ini(chaostester):
 def test_ini_source_and_what_was_alive(limits_by_ini):
     limits_by_ini.pytester.makepyfile(
         test_alive="""
-        import threading
+        import subprocess, sys, threading
 
         def test_waits_with_a_stuck_thread():
             gate = threading.Event()
@@ -88,6 +88,26 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
 
         def test_waits_on_nobody():
             threading.Event().wait(20)
+
+        def test_waits_on_a_child_process():
+            # every thread of this process waits, but the work is in the child
+            gate = threading.Event()
+            threading.Thread(target=gate.wait, name="side-waiter", daemon=True).start()
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
+            try:
+                child.wait(20)
+            finally:
+                child.kill()
+                child.wait(10)
+                gate.set()
+
+        def test_waits_alone_on_a_child_process():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
+            try:
+                child.wait(20)
+            finally:
+                child.kill()
+                child.wait(10)
 
         def test_busy_thread():
             stop = threading.Event()
@@ -102,12 +122,18 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
         """
     )
     run = limits_by_ini.run(subprocess=True)
-    run.result.assert_outcomes(failed=3)
+    run.result.assert_outcomes(failed=5)
     stuck = _lines(run.diagnosis("test_waits_with_a_stuck_thread"))
     assert "comes from ini" in stuck
     assert "alive when it fired: thread 'stuck-waiter' waiting in wait (" in stuck
     assert "Every other thread was waiting too" in stuck
     assert "No other thread was alive" in _lines(run.diagnosis("test_waits_on_nobody"))
+    # a child process the test started was doing the work: neither a deadlock nor nobody
+    for name in ("test_waits_on_a_child_process", "test_waits_alone_on_a_child_process"):
+        child = _lines(run.diagnosis(name))
+        assert "Every other thread was waiting" not in child
+        assert "No other thread was alive" not in child
+        assert "simply slow" in child or "saturated" in child
     busy = _lines(run.diagnosis("test_busy_thread"))
     assert "thread 'spinner' running in spin (" in busy
     assert "simply slow" in busy or "saturated" in busy

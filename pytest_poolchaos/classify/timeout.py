@@ -85,12 +85,13 @@ def _busy(e: Evidence) -> bool:
 def _stuck_or_slow(e: Evidence, limit: float, alive: list[str]) -> Suggestion:
     # What the other threads were doing separates "nothing was working" from "too slow".
     raise_it = f"@pytest.mark.timeout({num(limit * 2)})"
-    if e.alive is not None and not alive:  # the dump was read and held no other thread
+    here = not _work_elsewhere(e, alive)  # else its threads may all wait on another process
+    if here and e.alive is not None and not alive:  # the dump was read: no other thread
         return Suggestion("No other thread was alive when it fired: the test was waiting for "
                           "work nobody was doing (a worker that never started or already "
                           "died, an event nothing sets). Check the worker is started and alive "
                           "before waiting on it; a longer limit will not help.")
-    if alive and all(" waiting in " in entry for entry in alive):
+    if here and alive and all(" waiting in " in entry for entry in alive):
         return Suggestion("Every other thread was waiting too: a deadlock or a lost wake-up "
                           "(each waits for another). Find who should set/release what the "
                           "test waits on; a longer limit will not help.")
@@ -102,6 +103,20 @@ def _stuck_or_slow(e: Evidence, limit: float, alive: list[str]) -> Suggestion:
     return Suggestion(f"The work was still running{idle}, so it is simply slow on its own: "
                       f"make it faster or raise the limit for this test alone (it used all "
                       f"{secs(limit)}), e.g. {raise_it}.", raise_it)
+
+
+def _work_elsewhere(e: Evidence, alive: list[str]) -> bool:
+    """The test started a process, one was alive in its failing frames, or a thread here
+    waited on a pipe or socket: what the threads of this process wait for may be work going
+    on in another process, so their waiting says neither "deadlock" nor "nobody working"."""
+    return (any(entry.startswith("process ") for entry in e.spawned)
+            or any(w.kind == "process" and w.state == "alive" for w in e.workers)
+            or any(ipc in entry for entry in alive for ipc in _IPC_WAITS))
+
+
+#: where a thread waits on another process or the network (as the stack dump shows files)
+_IPC_WAITS = ("(selectors.py:", "(connection.py:", "(socket.py:", "(ssl.py:",
+              "(subprocess.py:", "(popen_fork.py:")
 
 
 def timeout_error(e: Evidence) -> Finding | None:
