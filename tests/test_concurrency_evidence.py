@@ -371,6 +371,55 @@ def test_a_timeout_after_a_worker_task_died_is_lifecycle(chaostester):
     assert died["rules"][0]["id"] == "lifecycle.died-with-work"
 
 
+ABORTED = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+def run_batch(pool, stop):
+    def task():
+        stop.wait(20)
+        raise RuntimeError("batch aborted")
+    pool.submit(task)
+    try:
+        threading.Event().wait(20)  # the limit fires here
+    except BaseException:
+        stop.set()  # aborts the worker, as a pool library does when interrupted
+        raise
+
+
+def test_interrupted_batch():
+    pool = ThreadPoolExecutor(1)
+    try:
+        run_batch(pool, threading.Event())
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_worker_died_first():
+    pool = ThreadPoolExecutor(1)
+    pool.submit(lambda: 1 / 0).exception(10)  # waits until it has died, before the limit
+    try:
+        threading.Event().wait(20)
+    finally:
+        pool.shutdown(wait=True)
+"""
+
+
+def test_a_task_aborted_as_the_timeout_unwinds_did_not_die_first(chaostester):
+    # Seen on a process-pool library's own suite: pytest-timeout's exception makes the
+    # library abort its workers, whose tasks then raise; they are the timeout's doing.
+    chaostester.pytester.makeini("[pytest]\ntimeout = 1\n")
+    chaostester.pytester.makepyfile(test_aborted=ABORTED)
+    result = chaostester.run()
+    result.result.assert_outcomes(failed=2)
+    aborted = result.diagnosis("test_interrupted_batch")
+    assert aborted["category"] == "timeout", aborted["evidence"]
+    assert "lifecycle.died-with-work" not in rule_ids(aborted)
+    first = result.diagnosis("test_worker_died_first")
+    assert "lifecycle.died-with-work" in rule_ids(first), first["rules"]
+
+
 DIED_OF_A_DOUBLE = """
 import queue
 import threading

@@ -91,7 +91,8 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     text = "\n".join([message, *(record.message for record in records)])
     captured = _matching(comparisons.last if comparisons else None, error) or _unittest(error)
     where, line = _location(item, error)
-    workers, facts = _live_facts(item, chain, scope)
+    timeout = timeouts.effective(item, text)
+    workers, facts = _live_facts(item, chain, scope, _fired_after(timeout))
     then = moment.workers_for(error) if moment is not None else None
     workers = workers if then is None else then  # a finally: may have ended them since
     return Evidence(
@@ -101,7 +102,7 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
         message=message,
         exceptions=records,
         comparison=captured.comparison if captured else None,
-        timeout=timeouts.effective(item, text),
+        timeout=timeout,
         pollution=scope.outstanding(),
         mocks=_unique([*(captured.mocks if captured else ()), *_mocks_in(text)]),
         warnings=seen_warnings(scope.died_elsewhere()),
@@ -115,14 +116,24 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     )
 
 
+def _fired_after(timeout: TimeoutInfo | None) -> float | None:
+    """Seconds after the scope opened by which pytest-timeout's signal had fired, when it
+    fired on setup, call and teardown (its alarm is set before the scope opens)."""
+    if timeout is None or not timeout.fired or timeout.func_only or not timeout.seconds \
+            or timeout.method not in (None, "signal"):
+        return None
+    return timeout.seconds
+
+
 @guarded(((), ()))
 def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
-                scope: PoolScope) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
+                scope: PoolScope, fired_after: float | None = None,
+                ) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
     root = str(item.config.rootpath)
     errors = [error for error, _ in chain]
     # the failure's own chain may be the future's error, retrieved by result(): not hidden
     shown = {error_line(e) for e in errors}
-    hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors()
+    hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors(fired_after)
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))

@@ -192,11 +192,16 @@ class PoolScope:
         """The running test's spawn log: open while it runs, kept in its result after."""
         return self.spawns.log or (self._opened.log if self._opened is not None else None)
 
-    def hidden_errors(self) -> list[str]:
+    def hidden_errors(self, limit: float | None = None) -> list[str]:
         """Exceptions the running test's pool and asyncio tasks raised (the evidence drops
-        those that reached the failure itself)."""
+        those that reached the failure itself); with the ``limit`` of a pytest-timeout that
+        fired on the whole test, only those raised before it fired: the tasks a library
+        aborts as the timeout's exception unwinds did not die first."""
         log = self._log()
-        return list(log.hidden or ()) if log is not None else []
+        if log is None:
+            return []
+        fired = log.opened + limit if limit else float("inf")
+        return [text for when, text in log.hidden or () if when < fired]
 
     def closed_objects(self) -> list[tuple[object, int, str, float,
                                            dict[int, frozenset[CodeType]]]]:

@@ -107,9 +107,9 @@ class SpawnLog:
         #: id(thread) -> clock.monotonic() when each of the test's threads ended: a thread a
         #: finally block joined after the failure had not ended when the failure happened
         self.ended: dict[int, float] | None = None
-        #: exceptions the test's pool and asyncio tasks raised, the first few (error_line):
-        #: nobody may ever call result() to see them
-        self.hidden: list[str] | None = None
+        #: exceptions the test's pool and asyncio tasks raised, the first few (when, and
+        #: error_line): nobody may ever call result() to see them
+        self.hidden: list[tuple[float, str]] | None = None
         #: os.fork() seen: children without a Popen/Process record may exist
         self.forked = False
         #: the phases the forks descend from (see origin); replaced, never changed in place
@@ -619,7 +619,7 @@ class Spawns:
         if log.hidden is None:
             log.hidden = []
         if len(log.hidden) < _MAX_HIDDEN:
-            log.hidden.append(error_line(error))
+            log.hidden.append((_now(), error_line(error)))
 
     def _mock_used(self, *_: Any) -> None:
         if self.log is not None:
