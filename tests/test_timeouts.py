@@ -76,7 +76,7 @@ def limits_by_ini(chaostester):
 def test_ini_source_and_what_was_alive(limits_by_ini):
     limits_by_ini.pytester.makepyfile(
         test_alive="""
-        import subprocess, sys, threading
+        import subprocess, sys, threading, time
 
         def test_waits_with_a_stuck_thread():
             gate = threading.Event()
@@ -109,6 +109,14 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
                 child.kill()
                 child.wait(10)
 
+        def test_sleeps_through_its_limit():
+            gate = threading.Event()
+            threading.Thread(target=gate.wait, name="idle-waiter", daemon=True).start()
+            try:
+                time.sleep(20)
+            finally:
+                gate.set()
+
         def test_busy_thread():
             stop = threading.Event()
             def spin():
@@ -122,7 +130,7 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
         """
     )
     run = limits_by_ini.run(subprocess=True)
-    run.result.assert_outcomes(failed=5)
+    run.result.assert_outcomes(failed=6)
     stuck = _lines(run.diagnosis("test_waits_with_a_stuck_thread"))
     assert "comes from ini" in stuck
     assert "alive when it fired: thread 'stuck-waiter' waiting in wait (" in stuck
@@ -134,6 +142,10 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
         assert "Every other thread was waiting" not in child
         assert "No other thread was alive" not in child
         assert "simply slow" in child or "saturated" in child
+    # the test's own sleep used the limit: not the other threads' doing
+    slept = _lines(run.diagnosis("test_sleeps_through_its_limit"))
+    assert "It fired in the test's own `time.sleep(20)`" in slept
+    assert "Every other thread was waiting" not in slept
     busy = _lines(run.diagnosis("test_busy_thread"))
     assert "thread 'spinner' running in spin (" in busy
     assert "simply slow" in busy or "saturated" in busy

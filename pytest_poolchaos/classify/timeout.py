@@ -85,6 +85,12 @@ def _busy(e: Evidence) -> bool:
 def _stuck_or_slow(e: Evidence, limit: float, alive: list[str]) -> Suggestion:
     # What the other threads were doing separates "nothing was working" from "too slow".
     raise_it = f"@pytest.mark.timeout({num(limit * 2)})"
+    if _SLEEP.search(line(e)):
+        return Suggestion(f"It fired in the test's own `{line(e)}`: a fixed sleep spends the "
+                          f"{secs(limit)} limit whatever the other threads do. Wait for the "
+                          f"condition itself (an Event, a poll with a deadline) instead of "
+                          f"sleeping, or raise the limit for this test alone, e.g. {raise_it}.",
+                          raise_it)
     here = not _work_elsewhere(e, alive)  # else its threads may all wait on another process
     if here and e.alive is not None and not alive:  # the dump was read: no other thread
         return Suggestion("No other thread was alive when it fired: the test was waiting for "
@@ -114,6 +120,8 @@ def _work_elsewhere(e: Evidence, alive: list[str]) -> bool:
             or any(ipc in entry for entry in alive for ipc in _IPC_WAITS))
 
 
+#: the line it fired in is a sleep of the test's own
+_SLEEP = re.compile(r"\bsleep\(")
 #: where a thread waits on another process or the network (as the stack dump shows files)
 _IPC_WAITS = ("(selectors.py:", "(connection.py:", "(socket.py:", "(ssl.py:",
               "(subprocess.py:", "(popen_fork.py:")
