@@ -845,6 +845,43 @@ def test_a_patch_the_code_never_saw_is_a_mock_gap(chaostester):
     assert not any("still holds the original" in line for line in used["evidence"]), used
 
 
+def test_another_test_modules_copy_of_a_patched_name_is_no_missed_patch(chaostester):
+    # Seen on a file-watching library's suite: a test patched time.sleep, the code failed on a
+    # missing module before its first sleep, and another test file had done
+    # `from time import sleep`. That file is no code this test runs.
+    chaostester.pytester.makepyfile(
+        cfgload="""
+        import time
+
+
+        def run(path):
+            raise LookupError(f"no loader for {path}")  # before its first time.sleep
+            time.sleep(1)
+        """,
+        test_cfgload="""
+        from unittest.mock import patch
+
+        import cfgload
+
+
+        def test_run_stops_when_told():
+            with patch("time.sleep", side_effect=KeyboardInterrupt):
+                cfgload.run("tricks.yaml")
+        """,
+        test_polling="""
+        from time import sleep
+
+
+        def test_a_pause():
+            sleep(0)
+        """,
+    )
+    result = chaostester.run()
+    failed = result.diagnosis("test_run_stops_when_told")
+    assert failed["category"] != "mock-gap", failed
+    assert "mock-gap.missed-patch" not in rule_ids(failed)
+
+
 def test_a_patch_a_default_argument_bound_first_is_a_mock_gap(chaostester):
     chaostester.pytester.makepyfile(
         loadcheck="""

@@ -29,7 +29,7 @@ from ...settings import Settings
 from . import globals as state
 from . import probes as registry
 from .ledger import Ledger
-from .spawn import PACED, SETTLE_S, SpawnLog, Spawns, Started, listening_ports
+from .spawn import PACED, SETTLE_S, SpawnLog, Spawns, Started, in_test_file, listening_ports
 
 __all__ = ["PoolScope", "ScopeResult"]
 
@@ -268,7 +268,8 @@ class PoolScope:
         """Patches whose double the test never called while a project module still holds
         the original under the patched name (``from os import getloadavg``)."""
         log = self._log()
-        return [text for entry in (log.patches or ()) if (text := _missed(*entry, root=root))] \
+        return [text for entry in (log.patches or ())
+                if (text := _missed(*entry, root=root, testfile=log.testfile()))] \
             if log is not None else []
 
     def patches_not_in_children(self) -> list[str]:
@@ -562,7 +563,7 @@ def _gave_none(double: object) -> bool:
 
 
 def _missed(target: object, attribute: str, original: object, double: object,
-            root: str) -> str:
+            root: str, testfile: str = "") -> str:
     if original is None or getattr(double, "called", True) is not False:
         return ""
     owner = _owner(target)
@@ -570,6 +571,8 @@ def _missed(target: object, attribute: str, original: object, double: object,
         path = getattr(module, "__file__", None) or ""
         if module is target or not path.startswith(root) or "site-packages" in path:
             continue
+        if path != testfile and in_test_file(path):
+            continue  # another test's module: not code this test runs
         if vars(module).get(attribute) is original:
             holder = f"{name}.{attribute} still holds the original it replaced"
         elif bound := _default_holding(module, original):

@@ -605,7 +605,7 @@ class Spawns:
                 len(log.closers) >= _MAX_CLOSERS or id(obj) in log.closers)):
             return
         # A close in the test's own code orders the test's own steps: not the code's race.
-        users = {} if _in_test_file(_closing_file()) else _stacks(log)
+        users = {} if in_test_file(_closing_file()) else _stacks(log)
         if users:
             if log.closers is None:
                 log.closers = {}
@@ -744,7 +744,7 @@ def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
     tb = error.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    if tb is None or _in_test_file(tb.tb_frame.f_code.co_filename):
+    if tb is None or in_test_file(tb.tb_frame.f_code.co_filename):
         return  # the test's own thread read too early: the test's order, not the code's
     builder = _constructing(obj)
     if not builder:
@@ -787,7 +787,7 @@ def _stacks(log: SpawnLog) -> dict[int, frozenset[CodeType]]:
         while frame is not None:
             code = frame.f_code
             if not str(frame.f_globals.get("__name__", "")).startswith(_CLOSING + _MACHINERY) \
-                    and not _in_test_file(code.co_filename):
+                    and not in_test_file(code.co_filename):
                 codes.add(code)
             frame = frame.f_back
         if codes:
@@ -813,7 +813,7 @@ def _closing_file() -> str:
     return frame.f_code.co_filename if frame is not None else ""
 
 
-def _in_test_file(path: str) -> bool:
+def in_test_file(path: str) -> bool:
     name = _basename(path)
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
