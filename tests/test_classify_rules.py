@@ -771,6 +771,15 @@ def test_an_exit_status_compared_with_the_expected_one_is_not_a_count_of_events(
     assert any("exited with 127" in reason for reason in diagnosis.reasons)
 
 
+def test_one_named_code_where_another_was_expected_is_not_a_count_of_events():
+    codes = FrameFact("named-codes", "EVENT_JOB_ERROR = 8192, EVENT_JOB_MISSED = 16384")
+    compared = ev(AssertionError("assert 16384 == 8192"), comparison=cmp("==", 16384, 8192),
+                  frame_facts=(codes,), workers=(Worker("pool", "ProcessPoolExecutor", "alive"),))
+    assert by_id()["expectation.exact-count"].check(compared) is None
+    # nearest negative: the same numbers, not named as one family's members
+    assert by_id()["expectation.exact-count"].check(replace(compared, frame_facts=())) is not None
+
+
 def test_a_closed_shared_socket_that_passes_alone_is_left_to_the_pollution_readings():
     # the polluter search ran out of budget, but the runs alone put the cause before the test
     closed = OSError(9, "Bad file descriptor")

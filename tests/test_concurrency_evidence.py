@@ -882,6 +882,51 @@ def test_another_test_modules_copy_of_a_patched_name_is_no_missed_patch(chaostes
     assert "mock-gap.missed-patch" not in rule_ids(failed)
 
 
+def test_one_named_event_code_for_another_is_not_a_count_of_events(chaostester):
+    # Seen on a scheduler's suite: `assert event.code == event_code` got EVENT_JOB_MISSED
+    # (16384) where EVENT_JOB_ERROR (8192) was expected, and was read as a count off by 8192.
+    chaostester.pytester.makepyfile(
+        dispatch="""
+        from concurrent.futures import ThreadPoolExecutor
+
+        EVENT_JOB_EXECUTED = 4096
+        EVENT_JOB_ERROR = 8192
+        EVENT_JOB_MISSED = 16384
+        JOBS_PER_BATCH = 4
+
+
+        def outcome(job):
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(lambda: EVENT_JOB_MISSED if job < 0 else
+                                   EVENT_JOB_EXECUTED).result(10)
+
+
+        def run_batch(jobs):
+            with ThreadPoolExecutor(2) as pool:
+                return sum(1 for code in pool.map(outcome, jobs) if code == EVENT_JOB_EXECUTED)
+        """,
+        test_dispatch="""
+        from dispatch import EVENT_JOB_ERROR, JOBS_PER_BATCH, outcome, run_batch
+
+
+        def test_a_failing_job_reports_an_error():
+            assert outcome(-1) == EVENT_JOB_ERROR
+
+
+        def test_every_job_of_the_batch_runs():
+            assert run_batch([1, 2, -3, 4]) == JOBS_PER_BATCH
+        """,
+    )
+    result = chaostester.run()
+    code = result.diagnosis("test_a_failing_job_reports_an_error")
+    assert "expectation.exact-count" not in rule_ids(code), code
+    assert code["category"] != "expectation", code
+    assert not any("off by" in line for line in code["evidence"]), code["evidence"]
+    # nearest negative: a count compared with a named constant is still a count
+    counted = result.diagnosis("test_every_job_of_the_batch_runs")
+    assert "expectation.exact-count" in rule_ids(counted), counted
+
+
 def test_a_patch_a_default_argument_bound_first_is_a_mock_gap(chaostester):
     chaostester.pytester.makepyfile(
         loadcheck="""

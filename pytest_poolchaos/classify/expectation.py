@@ -107,8 +107,10 @@ def exact_count(e: Evidence) -> Finding | None:
     if counts is None:
         return None
     got, want, of_lengths = counts
-    if got in exit_codes(e):
-        return None  # an exit status, not a count of events (lifecycle.child-failed)
+    if got in exit_codes(e) or e.facts("named-codes"):
+        # an exit status (lifecycle.child-failed), or one named code where another was
+        # expected (the code chose another outcome): not a count of events
+        return None
     if explained_short(e, got, want) or (got < want and (
             stopped_early(e) or still_working(e) or ran_out(e)[0] or read_early(e))):
         # the missing ones raised in their tasks, or were stopped before they delivered, or

@@ -93,6 +93,9 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     where, line = _location(item, error)
     timeout = timeouts.effective(item, text)
     workers, facts = _live_facts(item, chain, scope, _fired_after(timeout))
+    if captured and captured.comparison and captured.comparison.op == "==":
+        compared = captured.comparison
+        facts += frames.named_codes(error, (compared.left_value, compared.right_value))
     then = moment.workers_for(error) if moment is not None else None
     workers = workers if then is None else then  # a finally: may have ended them since
     return Evidence(

@@ -35,7 +35,7 @@ from ..model import FrameFact, Worker
 if TYPE_CHECKING:
     from .scope.spawn import Started
 
-__all__ = ["class_attr", "frame_facts", "own", "self_deadlocks", "workers"]
+__all__ = ["class_attr", "frame_facts", "named_codes", "own", "self_deadlocks", "workers"]
 
 _LOCKS: tuple[type, ...] = (_thread.LockType, _thread.RLock, threading.Condition,
                             threading.Semaphore, threading.BoundedSemaphore)
@@ -423,6 +423,46 @@ def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
         if counts[fact.kind] <= per_kind:
             kept.append(fact)
     return tuple(kept)
+
+
+def named_codes(error: BaseException | None, values: Iterable[float | None]
+                ) -> tuple[FrameFact, ...]:
+    """The compared whole numbers when each is a named constant of one family (upper-case
+    globals sharing a prefix, ``EVENT_JOB_MISSED``/``EVENT_JOB_ERROR``) in a module the
+    failure went through: codes the code chose between, not counts."""
+    wanted = {int(v) for v in values if v is not None and float(v).is_integer()}
+    if len(wanted) < 2 or error is None:
+        return ()
+    for space in _namespaces(error):
+        numbers = {name: value for name, value in list(space.items())
+                   if isinstance(value, int) and not isinstance(value, bool) and name.isupper()}
+        names = {value: name for name, value in numbers.items() if int(value) in wanted}
+        families = {name.rsplit("_", 1)[0] for name in names.values() if "_" in name}
+        family = families.pop() if len(families) == 1 else ""
+        # an enumeration has three members or more (two settings sharing a prefix are none)
+        members = sum(1 for name in numbers if name.startswith(family + "_")) if family else 0
+        if set(names) >= wanted and members >= 3:
+            shown = ", ".join(f"{names[v]} = {v}" for v in sorted(wanted))
+            return (FrameFact("named-codes", shown),)
+    return ()
+
+
+def _namespaces(error: BaseException) -> Iterator[dict[str, Any]]:
+    """The globals of each frame of the failure, then of the modules those frames' code
+    imported from (where a constant the test imported is defined with its siblings)."""
+    spaces: dict[int, dict[str, Any]] = {}
+    for frame, _ in _tb_lines(error.__traceback__):
+        spaces.setdefault(id(frame.f_globals), frame.f_globals)
+    for space in list(spaces.values()):
+        for value in list(space.values()):
+            module = value if isinstance(value, ModuleType) else sys.modules.get(
+                getattr(value, "__module__", None) or "") if callable(value) else None
+            if module is not None and len(spaces) < _MAX_SPACES:
+                spaces.setdefault(id(vars(module)), vars(module))
+    yield from spaces.values()
+
+
+_MAX_SPACES = 24
 
 
 def _tb_lines(tb: TracebackType | None) -> Iterator[tuple[FrameType, int]]:
