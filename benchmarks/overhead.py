@@ -25,6 +25,8 @@ Under callgrind every test takes longer than the history's quick-pass bound (20 
 history store writes a row per test there, and a test that takes longer than the slow-down
 margin (0.1 s) makes the run open the store instead of parking in the pending file: the count
 overstates what the history costs a real run, where a trivial test is a packed quick pass.
+Each cell therefore also prints the ratio of the same run with ``--poolchaos-history=off``:
+the per-test path alone, which repeats to the instruction.
 
     python benchmarks/overhead.py                   # 7 pairs per cell
     python benchmarks/overhead.py --runs 9 --no-xdist
@@ -177,7 +179,7 @@ def measure(suite: Suite, xdist: bool, runs: int) -> str:
     wall = _summary([p[True][0] / p[False][0] for p in pairs])
     cpu = _summary([p[True][1] / p[False][1] for p in pairs])
     base = statistics.median(p[False][0] for p in pairs)
-    plugin = statistics.median(p[True][0] for p in pairs)
+    plugged = statistics.median(p[True][0] for p in pairs)
     mode = "-n 2 " if xdist else "serial"
     if suite.name == "one":
         added = (f"added {_median_gap(pairs, 0) * 1e3:+6.1f} ms wall, "
@@ -185,7 +187,7 @@ def measure(suite: Suite, xdist: bool, runs: int) -> str:
     else:
         added = (f"added {_median_gap(pairs, 0) / suite.tests * 1e6:+7.1f} us/test wall, "
                  f"{_median_gap(pairs, 1) / suite.tests * 1e6:+7.1f} us/test CPU")
-    return (f"{suite.name:<10} {mode}  wall {base:6.2f}s -> {plugin:6.2f}s ratio {wall}   "
+    return (f"{suite.name:<10} {mode}  wall {base:6.2f}s -> {plugged:6.2f}s ratio {wall}   "
             f"CPU ratio {cpu}   {added}")
 
 
@@ -220,10 +222,10 @@ def _fresh(suite: Suite, plugin: bool) -> None:
                        capture_output=True, timeout=600, check=True)
 
 
-def instructions(suite: Suite, plugin: bool) -> int:
+def instructions(suite: Suite, plugin: bool, extra: tuple[str, ...] = ()) -> int:
     _fresh(suite, plugin)
     args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-            *command(suite, plugin, xdist=False)]
+            *command(suite, plugin, xdist=False), *extra]
     done = subprocess.run(args, cwd=suite.path, env=_env(), capture_output=True, text=True,
                           timeout=3600)
     found = _IREFS.search(done.stderr)
@@ -235,10 +237,14 @@ def instructions(suite: Suite, plugin: bool) -> int:
 def measure_instructions(suite: Suite) -> str:
     # _fresh's run also fills the bytecode caches: compiling is not the plugin's cost.
     base, with_plugin = instructions(suite, False), instructions(suite, True)
+    history = _history_path(suite)
+    # The same run with the history store off: a count that does not depend on how many
+    # tests callgrind slowed past the history's bounds (see the module's docstring).
+    without = instructions(suite, True, ("--poolchaos-history=off",))
     per = "" if suite.tests == 1 else f"  added {(with_plugin - base) / suite.tests:,.0f} per test"
     return (f"{suite.name:<10} serial  instructions {base / 1e6:8.1f}M -> "
             f"{with_plugin / 1e6:8.1f}M  ratio {with_plugin / base:5.3f}{per}  "
-            f"history {_history_path(suite)}")
+            f"history {history}; without the history store {without / base:5.3f}")
 
 
 def _history_path(suite: Suite) -> str:
