@@ -149,8 +149,9 @@ class Client:
 class ConnPool:
     """Clients to one port, handed out one caller at a time."""
 
-    def __init__(self, port: int, size: int = 2) -> None:
+    def __init__(self, port: int, size: int = 2, host: str | None = None) -> None:
         self.port = port
+        self.host = host
         self.size = size
         self.closed = False
         self._idle: list[Client] = []
@@ -163,7 +164,7 @@ class ConnPool:
             if self.closed:
                 raise PoolClosed("connection pool is closed")
             client = self._idle.pop() if self._idle else None
-        client = client or Client(self.port)
+        client = client or Client(self.port, self.host)
         with self._lock:
             self._leased.append(client)
         try:

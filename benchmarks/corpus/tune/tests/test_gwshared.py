@@ -97,7 +97,7 @@ def test_calls_go_through_proxy(upstream):
 # test order dependency: an environment variable left by an earlier test sends the connection
 # to a proxy that is gone).
 def test_pooled_call_round_trip(upstream):
-    pool = ConnPool(upstream.port)
+    pool = ConnPool(upstream.port, host=upstream.host)
     try:
         assert pool.call(b"pooled") == b"pooled"
     finally:
