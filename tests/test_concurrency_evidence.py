@@ -1664,6 +1664,83 @@ def test_what_another_thread_of_the_test_closed_under_a_user_is_a_race(chaostest
         assert "race.closed-under-use" not in rule_ids(diagnosis)
 
 
+PRODUCER_LIB = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Forwarder:
+    def __init__(self):
+        self.sent = []
+        self.stopping = False
+        self.pool = ThreadPoolExecutor(1)
+
+    def start(self, items):
+        producer = threading.Thread(target=self.produce, args=(iter(items),),
+                                    name="producer")
+        producer.start()
+        return producer
+
+    def produce(self, items):
+        while not self.stopping:
+            item = next(items, None)
+            if item is None:
+                return
+            self.pool.submit(self.sent.append, item)
+
+    def stop(self):
+        self.stopping = True
+        self.pool.shutdown(wait=True)
+"""
+
+PRODUCER = """
+import threading
+
+from forwarding import Forwarder
+
+
+def test_stop_while_the_producer_runs():
+    forwarder = Forwarder()
+
+    def feed():
+        yield 1
+        stopper = threading.Thread(target=forwarder.stop, name="stopper")
+        stopper.start()
+        stopper.join(5)
+        yield 2
+
+    forwarder.start(feed()).join(5)
+    assert forwarder.sent == [1]
+
+
+def test_producer_started_after_the_stop():
+    forwarder = Forwarder()
+    stopper = threading.Thread(target=forwarder.stop, name="stopper")
+    stopper.start()
+    stopper.join(5)
+    forwarder.stopping = False
+    forwarder.start([1]).join(5)
+"""
+
+
+def test_a_thread_that_died_of_a_pool_another_thread_shut_down_under_it_is_a_race(chaostester):
+    # The producer thread died (pytest reports its exception) on a submit to a pool that the
+    # stopper thread shut down while the producer was already in its loop: the scope knows
+    # the thread and when it died, as for a pool task's error.
+    chaostester.pytester.makepyfile(forwarding=PRODUCER_LIB, test_producer=PRODUCER)
+    result = chaostester.run("-W", "error::pytest.PytestUnhandledThreadExceptionWarning")
+    raced = result.diagnosis("test_stop_while_the_producer_runs")
+    assert raced["category"] == "race", raced
+    assert rule_ids(raced)[0] == "race.closed-under-use"
+    assert "self.pool (ThreadPoolExecutor) was shut down by thread 'stopper' while thread " \
+           "'producer' was using it" in raced["evidence"][0]
+    assert {r["id"]: r["score"] for r in raced["rules"]}["lifecycle.unhandled-thread"] == 0.3
+    # nearest negative: the pool was shut down before the producer thread started
+    own = result.diagnosis("test_producer_started_after_the_stop")
+    assert own["category"] == "lifecycle", own
+    assert "race.closed-under-use" not in rule_ids(own)
+
+
 POOL_CLOSED_UNDER_LIB = """
 from multiprocessing.pool import ThreadPool
 

@@ -341,7 +341,9 @@ def unhandled_thread(e: Evidence) -> Finding | None:
         return None
     return hit(
         # a thread that died of a test double's own error: the mock gap is the cause
-        SUPPORTS if double_stopped(e) else _own(e, 0.7 if thread else 0.5),
+        # ... or of what another thread closed under it: race.closed-under-use reads that
+        SUPPORTS if double_stopped(e) else _own(e, 0.7 if thread else 0.5,
+                                                elsewhere=bool(e.facts("closed-elsewhere"))),
         [_after_colon(text) for text in (thread + unraisable)[:3]],
         "Collect the outcome of background work: submit it to an executor and call "
         "future.result(), or join the thread and re-raise the exception it stored; an "

@@ -1255,9 +1255,9 @@ _REFUSED_CLOSED = (OSError, ValueError, RuntimeError, BrokenPipeError, Connectio
 def _failing_thread(error: BaseException,
                     raised_on: Callable[[BaseException], tuple[int, str, float] | None]
                     ) -> tuple[int, str, float] | None:
-    """(ident, name, by when) of the thread that raised ``error``: a pool task's, as recorded,
-    or this one's when no thread's own run() is in its traceback; None when unknown (a
-    thread's exception that pytest reported)."""
+    """(ident, name, by when) of the thread that raised ``error``: a pool task's or a dying
+    thread's, as recorded, or this one's when no thread's own run() is in its traceback; None
+    when unknown (a thread the test did not start)."""
     recorded = raised_on(error)
     if recorded is not None:
         return recorded
