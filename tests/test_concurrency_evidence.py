@@ -1262,6 +1262,51 @@ def test_a_mock_attribute_nobody_set_that_decided_a_raise_is_a_mock_gap(chaostes
     assert "`child.communicate(timeout=5)` in read_output" in unpacked["evidence"][0]
 
 
+READS = """
+from unittest import mock
+
+
+class Client:
+    def __init__(self, sock):
+        self.sock = sock
+
+    def read_line(self):
+        chunk = self.sock.recv(4096)
+        if len(chunk) == 0:
+            raise ConnectionResetError("peer closed the connection")
+        return chunk.rstrip(b"\\n")
+
+
+def test_reply_through_a_misspelt_double():
+    sock = mock.MagicMock()
+    sock.recv.return_vale = b"pong\\n"
+    assert Client(sock).read_line() == b"pong"
+
+
+def test_reply_from_a_double_that_really_ended():
+    sock = mock.MagicMock()
+    sock.recv.return_value = b""  # set by the test: the end of stream is what it asked for
+    assert Client(sock).read_line() == b"pong"
+"""
+
+
+def test_a_double_value_that_decided_a_connection_error_is_a_mock_gap(chaostester):
+    # The code raised "peer closed" because len() of what recv() returned was 0: recv() was
+    # never set up (return_vale), so it returned a MagicMock of its own. No connection was
+    # there to close: the lifecycle reading of the error only supports.
+    chaostester.pytester.makepyfile(test_reads=READS)
+    result = chaostester.run()
+    gap = result.diagnosis("test_reply_through_a_misspelt_double")
+    assert gap["category"] == "mock-gap", gap
+    assert "`len(chunk) == 0` in read_line (test_reads.py:" in gap["evidence"][0]
+    assert "read chunk, a MagicMock that mock.recv() gave on its own" in gap["evidence"][0]
+    assert {r["id"]: r["score"] for r in gap["rules"]}["lifecycle.connection"] == 0.3
+    # nearest negative: the test set the empty read itself
+    ended = result.diagnosis("test_reply_from_a_double_that_really_ended")
+    assert "mock-gap.unset-attribute" not in rule_ids(ended)
+    assert ended["category"] == "lifecycle", ended
+
+
 MUTATED = """
 import queue
 import threading

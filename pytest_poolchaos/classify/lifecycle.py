@@ -197,8 +197,11 @@ def connection(e: Evidence) -> Finding | None:
         exc = e.any_exception(qualname)
         if exc is not None:
             # In a test that used doubles and still opened a real socket, the patch missed
-            # (mockgap.real_resources): the refusal is its consequence.
-            score = 0.5 if e.mocked and e.spawned else _own(e, 0.8)
+            # (mockgap.real_resources): the refusal is its consequence. Where the code raised
+            # it because of what a double answered (an unset recv() read as the peer's end),
+            # no connection was there to close: mock-gap.unset-attribute reads that.
+            score = SUPPORTS if e.facts("double-decided") else \
+                0.5 if e.mocked and e.spawned else _own(e, 0.8)
             return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")

@@ -481,7 +481,8 @@ def _held(frame: FrameType, at: int, building: frozenset[int] = frozenset()
             if what:
                 facts.append(FrameFact("double-at-raise", f"{name} is {what} in "
                                                           f"{_where(frame)}"))
-        unset = _unset_attribute(value, name, condition) if condition else ""
+        unset = (_unset_attribute(value, name, condition)
+                 or _unset_value(value, name, condition)) if condition else ""
         if unset:
             facts.append(FrameFact("double-decided", f"`{condition}` in {_where(frame)} read "
                                                      f"{unset}"))
@@ -663,6 +664,24 @@ def _unset_attribute(double: Any, name: str, condition: str) -> str:
             return (f"{name}.{attr}(), a call {double_kind(double)} answered with a Mock of "
                     f"its own (true, equal to no real value, empty when iterated)")
     return ""
+
+
+def _unset_value(double: Any, name: str, condition: str) -> str:
+    """'chunk, a MagicMock that sock.recv() gave (...)': a value ``condition`` reads itself
+    (``len(chunk) == 0``, ``not reply``) that a unittest.mock double handed the code on its
+    own, as the return value or attribute nobody set up: its len() is 0, it is true and
+    equal to no real value, so the code decided on the double's default."""
+    made_by = mock_module(type(double))
+    if made_by is None or "." in name or re.search(
+            rf"(?<![\w.]){re.escape(name)}(?![\w.(\[])", condition) is None:
+        return ""
+    parent = own(double, "_mock_new_parent")
+    if parent is None or mock_module(type(parent)) is not made_by:
+        return ""  # made by the test itself, not handed out by another double
+    extract = class_attr(type(double), "_extract_mock_name")
+    origin = extract(double) if callable(extract) else "the double"
+    return (f"{name}, {double_kind(double)} that {origin} gave on its own (nobody set it up: "
+            f"its len() is 0, it is true and equal to no real value)")
 
 
 def closed_state(value: Any) -> str:
