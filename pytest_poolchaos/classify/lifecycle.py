@@ -201,7 +201,7 @@ def connection(e: Evidence) -> Finding | None:
             # it because of what a double answered (an unset recv() read as the peer's end),
             # no connection was there to close: mock-gap.unset-attribute reads that.
             score = SUPPORTS if e.facts("double-decided") else \
-                0.5 if e.mocked and e.spawned else _own(e, 0.8)
+                0.5 if e.mocked and e.spawned else _own(e, 0.8, elsewhere=_passes_alone(e))
             return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
@@ -421,16 +421,24 @@ def _own(e: Evidence, score: float, elsewhere: bool = False) -> float:
     return SUPPORTS if elsewhere or _earlier_tests_doing(e) or polluted_path(e) else score
 
 
+def _passes_alone(e: Evidence) -> bool:
+    """Reruns proved the test passes without the tests before it (the order reproduced, or
+    the search for which earlier test it was ran out of budget): whatever it connects to
+    was there and answered when it ran alone, so a refused or reset connection after the
+    earlier tests is what they left (a server stopped, an address or proxy changed), not
+    this test's own peer's lifecycle."""
+    reruns = e.reruns
+    return reruns is not None and (reruns.verdict is Verdict.ORDER_DEPENDENT
+                                   or (reruns.verdict is Verdict.UNKNOWN
+                                       and reruns.passes_alone))
+
+
 def _earlier_tests_doing(e: Evidence) -> bool:
     """Reruns proved the test passes alone (the order reproduced, or the search for which
     earlier test it was ran out of budget), and the object that refused was not this test's
     own (it started no worker): an earlier test left it shut down or closed, which the
     pollution readings tell, not this test's use of it."""
-    reruns = e.reruns
-    return (reruns is not None and (reruns.verdict is Verdict.ORDER_DEPENDENT
-                                    or (reruns.verdict is Verdict.UNKNOWN
-                                        and reruns.passes_alone))
-            and bool(refused_shared(e)))
+    return _passes_alone(e) and bool(refused_shared(e))
 
 
 
