@@ -986,6 +986,33 @@ def test_a_connection_refused_in_a_test_that_passes_alone_is_not_its_own_lifecyc
     assert diagnose(ev(refused, workers=own_server)).category is Category.LIFECYCLE
 
 
+def test_a_lifecycle_reading_with_nothing_of_the_tests_own_seen_is_a_guess():
+    # "cannot schedule new futures after shutdown" from a module's executor, in a test that
+    # started no worker and held nothing found closed: the message alone says the pool was
+    # shut down, not that this test shut it down (an earlier test's exit hook, a module
+    # fixture's teardown): it still claims lifecycle, at UNOBSERVED.
+    refusal = RuntimeError("cannot schedule new futures after shutdown")
+    shared = diagnose(ev(refusal))
+    assert shared.category is Category.LIFECYCLE
+    assert {r.id: r.score for r in shared.rules}["lifecycle.pool-shut-down"] == 0.5
+    refused = diagnose(ev(ConnectionRefusedError(111, "Connection refused")))
+    assert {r.id: r.score for r in refused.rules}["lifecycle.connection"] == 0.5
+    # nearest negatives: the test ran a worker of its own, or its frames held the pool,
+    # found shut down: its own lifecycle, at the rule's own score
+    own = diagnose(ev(refusal, workers=(Worker("thread", "pool_0", "exited"),)))
+    assert {r.id: r.score for r in own.rules}["lifecycle.pool-shut-down"] == 0.9
+    held = diagnose(ev(refusal, frame_facts=(FrameFact(
+        "closed", "self.pool (ThreadPoolExecutor) was shut down in submit (app.py:9)"),)))
+    assert {r.id: r.score for r in held.rules}["lifecycle.pool-shut-down"] == 0.9
+    # and a socket another thread of the test closed under the connection: the race owns it
+    closed = FrameFact("closed-elsewhere", "self.sock (socket) was closed by thread 'closer' "
+                                           "while thread 'caller' was using it, in recv (a:1)")
+    under = diagnose(ev(ConnectionResetError("peer closed"), frame_facts=(closed,),
+                        workers=(Worker("thread", "closer", "exited"),)))
+    assert under.category is Category.RACE
+    assert {r.id: r.score for r in under.rules}["lifecycle.connection"] == 0.3
+
+
 def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():
     reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_polluter")
     grew = LedgerEntry("t.py::test_polluter", "module-state", "poolsvc.pool._STARTED",

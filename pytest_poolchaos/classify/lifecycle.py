@@ -201,7 +201,8 @@ def connection(e: Evidence) -> Finding | None:
             # it because of what a double answered (an unset recv() read as the peer's end),
             # no connection was there to close: mock-gap.unset-attribute reads that.
             score = SUPPORTS if e.facts("double-decided") else \
-                0.5 if e.mocked and e.spawned else _own(e, 0.8, elsewhere=_passes_alone(e))
+                0.5 if e.mocked and e.spawned else _own(
+                    e, 0.8, elsewhere=_passes_alone(e) or bool(e.facts("closed-elsewhere")))
             return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
@@ -417,8 +418,24 @@ def _own(e: Evidence, score: float, elsewhere: bool = False) -> float:
     """``score`` for this test's own lifecycle; SUPPORTS when reruns put the event on an
     earlier test (a shared object it ended, a setting of the code it went through that it
     changed) or ``elsewhere`` says another reading owns it (another thread's close, a patch
-    that stood in for the start, several workers)."""
-    return SUPPORTS if elsewhere or _earlier_tests_doing(e) or polluted_path(e) else score
+    that stood in for the start, several workers); at most UNOBSERVED when nothing but the
+    error itself says anything of this test's own objects."""
+    if elsewhere or _earlier_tests_doing(e) or polluted_path(e):
+        return SUPPORTS
+    return score if _observed(e) else min(score, UNOBSERVED)
+
+
+#: a lifecycle reading resting on the error alone: it claims, but as a guess
+UNOBSERVED = 0.5
+
+
+def _observed(e: Evidence) -> bool:
+    """Something of this test's own was seen to start, end or be closed: a thread, process
+    or task it ran (running or ended), an object the failing frames held found closed, or
+    the test's own process dying. Without any of it a refused connection, a shut-down pool
+    or a closed loop was something the test did not make (a module's, a wider fixture's,
+    an earlier test's), or a double's answer, as often as its own mistake."""
+    return bool(e.workers or e.facts("closed") or e.crash is not None)
 
 
 def _passes_alone(e: Evidence) -> bool:
