@@ -1004,6 +1004,12 @@ def test_a_lifecycle_reading_with_nothing_of_the_tests_own_seen_is_a_guess():
     held = diagnose(ev(refusal, frame_facts=(FrameFact(
         "closed", "self.pool (ThreadPoolExecutor) was shut down in submit (app.py:9)"),)))
     assert {r.id: r.score for r in held.rules}["lifecycle.pool-shut-down"] == 0.9
+    # a worker of its own ran, but the frame that raised held a test double in the pool's
+    # place: the refusal may be the double's answer, a guess again
+    doubled = diagnose(ev(refusal, workers=(Worker("thread", "pool_0", "exited"),),
+                          frame_facts=(FrameFact("double-at-raise",
+                                                 "self.pool is a Mock in run (app.py:9)"),)))
+    assert {r.id: r.score for r in doubled.rules}["lifecycle.pool-shut-down"] == 0.5
     # and a socket another thread of the test closed under the connection: the race owns it
     closed = FrameFact("closed-elsewhere", "self.sock (socket) was closed by thread 'closer' "
                                            "while thread 'caller' was using it, in recv (a:1)")

@@ -432,9 +432,12 @@ UNOBSERVED = 0.5
 def _observed(e: Evidence) -> bool:
     """Something of this test's own was seen to start, end or be closed: a thread, process
     or task it ran (running or ended), an object the failing frames held found closed, or
-    the test's own process dying. Without any of it a refused connection, a shut-down pool
-    or a closed loop was something the test did not make (a module's, a wider fixture's,
-    an earlier test's), or a double's answer, as often as its own mistake."""
+    the test's own process dying; and no test double sat in the frame that raised. Without
+    it a refused connection, a shut-down pool or a closed loop was something the test did
+    not make (a module's, a wider fixture's, an earlier test's), or a double's answer, as
+    often as its own mistake."""
+    if e.facts("double-at-raise") and not e.facts("closed"):
+        return False  # what refused may have been the double's own answer
     return bool(e.workers or e.facts("closed") or e.crash is not None)
 
 
