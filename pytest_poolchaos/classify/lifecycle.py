@@ -402,7 +402,10 @@ def refused_by_state(e: Evidence) -> Finding | None:
     # race rule reads that); a patch that stood in for the start left it unstarted
     # (mock-gap.patched-worker reads that): here it only supports.
     return hit(
-        _own(e, 0.65, elsewhere=e.concurrent or bool(stood_in(e))),
+        # A shut-down pool or a closed loop is the same refusal pool-shut-down or
+        # loop-closed read: one event counts once, here it only supports.
+        _own(e, 0.65, elsewhere=e.concurrent or bool(stood_in(e))
+             or search(_SHUT_DOWN, e) is not None or search(_LOOP, e) is not None),
         [f"{describe(exc)}{where(e)}: {what}"],
         Suggestion("Order the start, use and stop of that object explicitly: start before join, "
                    "set a result once, close only after the last user (a fixture that starts it "
@@ -436,9 +439,12 @@ def _observed(e: Evidence) -> bool:
     it a refused connection, a shut-down pool or a closed loop was something the test did
     not make (a module's, a wider fixture's, an earlier test's), or a double's answer, as
     often as its own mistake."""
-    if e.facts("double-at-raise") and not e.facts("closed"):
+    # a module global found closed was closed by whoever closed it, not seen as the test's
+    shared = {fact.detail for fact in e.facts("closed-global")}
+    closed = [fact for fact in e.facts("closed") if fact.detail not in shared]
+    if e.facts("double-at-raise") and not closed:
         return False  # what refused may have been the double's own answer
-    return bool(e.workers or e.facts("closed") or e.crash is not None)
+    return bool(e.workers or closed or e.crash is not None)
 
 
 def _passes_alone(e: Evidence) -> bool:

@@ -506,8 +506,8 @@ def _held(frame: FrameType, at: int, building: frozenset[int] = frozenset()
     for name, value in _named_globals(frame, failing):
         state = closed_state(value)
         if state:  # a module's shared connection or pool, closed by whoever closed it
-            facts.append(FrameFact("closed", f"{name} ({type(value).__name__}) was {state} "
-                                             f"in {_where(frame)}"))
+            detail = f"{name} ({type(value).__name__}) was {state} in {_where(frame)}"
+            facts += [FrameFact("closed", detail), FrameFact("closed-global", detail)]
     return facts
 
 
