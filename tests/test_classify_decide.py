@@ -175,6 +175,23 @@ def test_supporting_signals_add_score_but_speak_only_when_alone():
     assert alone.reasons == ("1 change still in effect", "cwd changed")
 
 
+def test_supporting_findings_alone_do_not_outrank_a_claiming_one():
+    # Two lifecycle readings of one refusal that both stepped back (the reruns put it on an
+    # earlier test) combine to 0.51, above the pollution reading that claims it (0.45): the
+    # claim wins, with a low confidence, since the supports are that close.
+    claim = finding("p.passes-alone", Category.CONFIG_POLLUTION, 0.45, "passes alone")
+    supports = [finding("l.shut", Category.LIFECYCLE, 0.3, "pool shut down"),
+                finding("l.state", Category.LIFECYCLE, 0.3, "refused in its state")]
+    diagnosis = decide(EVIDENCE, [claim, *supports])
+    assert diagnosis.category is Category.CONFIG_POLLUTION
+    assert diagnosis.confidence < 0.3
+    # nearest negative: one of the two lifecycle readings claims it (it did not step back)
+    claimed = [finding("l.shut", Category.LIFECYCLE, 0.9, "pool shut down"), supports[1]]
+    assert decide(EVIDENCE, [claim, *claimed]).category is Category.LIFECYCLE
+    # and with no claim anywhere, supports still decide among themselves
+    assert decide(EVIDENCE, supports).category is Category.LIFECYCLE
+
+
 def test_json_rules_carry_id_category_and_their_own_score_and_survive_the_trip():
     findings = [finding("a.y", Category.LIFECYCLE, 0.4), finding("a.x", Category.LIFECYCLE, 0.6),
                 finding("b.x", Category.TIMEOUT, 0.2)]

@@ -947,23 +947,85 @@ def test_a_setting_the_polluter_changed_in_the_code_that_then_broke_is_the_cause
     assert diagnosis.category is Category.CONFIG_POLLUTION, diagnosis.reasons
     assert any("and the failure went through echo.server" in line
                for line in diagnosis.reasons), diagnosis.reasons
-    # nearest negatives: the same change of a module the failure never went through, and a
-    # default port the polluter chose on first use (None before) for the server it left
-    # running: the lifecycle reading tells that leftover
+    assert "went through echo.server" in " ".join(diagnosis.reasons)
+    # the same change of a module the failure never went through, or an environment
+    # variable no code of that module names: no setting explains it, yet the test passes
+    # alone and started no peer of its own, so the reset came from what the earlier tests
+    # left (lifecycle.connection only supports: this test's own peer was fine alone)
     elsewhere = replace(reset, exceptions=(rec(ConnectionResetError("reset"), "socket"),))
-    assert diagnose(elsewhere).category is Category.LIFECYCLE
-    # an environment variable no code of the module it went through names
+    assert diagnose(elsewhere).category is Category.CONFIG_POLLUTION
+    assert "went through echo.server" not in " ".join(diagnose(elsewhere).reasons)
     mode = LedgerEntry("t.py::test_polluter", "env", "ECHO_MODE", None, "strict")
     unnamed = replace(reset, pollution=(mode,), frame_facts=(
         FrameFact("module-reads", "echo.server: ECHO_MAX_REQUEST"),))
-    assert diagnose(unnamed).category is Category.LIFECYCLE
+    assert diagnose(unnamed).category is Category.CONFIG_POLLUTION
     named = replace(unnamed, frame_facts=(FrameFact("module-reads", "echo.server: ECHO_MODE"),))
     assert diagnose(named).category is Category.CONFIG_POLLUTION
+    # nearest negatives: a default port the polluter chose on first use (None before) for
+    # the server it left running, which the lifecycle reading tells, and below
     port = LedgerEntry("t.py::test_polluter", "module-state", "echo.server._DEFAULT_PORT",
                        "None", "43171")
     in_use = ev(rec(OSError(98, "Address already in use"), "echo.server"), reruns=reruns,
                 pollution=(port,))
     assert diagnose(in_use).category is Category.LIFECYCLE
+
+
+def test_a_connection_refused_in_a_test_that_passes_alone_is_not_its_own_lifecycle():
+    # An earlier test stopped a server the tests share (a module-scoped fixture's): the
+    # victim started no server, passes alone and is refused after that test. Its own
+    # lifecycle cannot be the cause: it only supports the order dependence.
+    refused = rec(ConnectionRefusedError(111, "Connection refused"), "gateway.client",
+                  "socket")
+    reruns = RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_stops_the_shared_server")
+    shared = diagnose(ev(refused, reruns=reruns))
+    assert shared.category is Category.CONFIG_POLLUTION, shared.reasons
+    assert "the peer it connected to refused or dropped the connection" in \
+        " ".join(shared.reasons)
+    assert {r.id: r.score for r in shared.rules}["lifecycle.connection"] == 0.3
+    # the same with a server of its own that passed alone (an address or proxy the earlier
+    # test changed): still not its own lifecycle, and the search that ran out of budget
+    own_server = (Worker("thread", "upstream", "idle", "serve (srv.py:9)"),)
+    budget = RerunFacts(Verdict.UNKNOWN, None, alone_runs=2, alone_passes=2)
+    changed = diagnose(ev(refused, reruns=budget, workers=own_server,
+                          pollution=(entry("env", "GATEWAY_PROXY", "127.0.0.1:9"),)))
+    assert changed.category is Category.CONFIG_POLLUTION, changed.reasons
+    # nearest negatives: it fails alone too (its own server was not up), and no reruns ran
+    alone = RerunFacts(Verdict.DETERMINISTIC, None, alone_runs=1, alone_passes=0)
+    assert diagnose(ev(refused, reruns=alone)).category is Category.LIFECYCLE
+    assert diagnose(ev(refused, workers=own_server)).category is Category.LIFECYCLE
+
+
+def test_a_lifecycle_reading_with_nothing_of_the_tests_own_seen_is_a_guess():
+    # "cannot schedule new futures after shutdown" from a module's executor, in a test that
+    # started no worker and held nothing found closed: the message alone says the pool was
+    # shut down, not that this test shut it down (an earlier test's exit hook, a module
+    # fixture's teardown): it still claims lifecycle, at UNOBSERVED.
+    refusal = RuntimeError("cannot schedule new futures after shutdown")
+    shared = diagnose(ev(refusal))
+    assert shared.category is Category.LIFECYCLE
+    assert {r.id: r.score for r in shared.rules}["lifecycle.pool-shut-down"] == 0.5
+    refused = diagnose(ev(ConnectionRefusedError(111, "Connection refused")))
+    assert {r.id: r.score for r in refused.rules}["lifecycle.connection"] == 0.5
+    # nearest negatives: the test ran a worker of its own, or its frames held the pool,
+    # found shut down: its own lifecycle, at the rule's own score
+    own = diagnose(ev(refusal, workers=(Worker("thread", "pool_0", "exited"),)))
+    assert {r.id: r.score for r in own.rules}["lifecycle.pool-shut-down"] == 0.9
+    held = diagnose(ev(refusal, frame_facts=(FrameFact(
+        "closed", "self.pool (ThreadPoolExecutor) was shut down in submit (app.py:9)"),)))
+    assert {r.id: r.score for r in held.rules}["lifecycle.pool-shut-down"] == 0.9
+    # a worker of its own ran, but the frame that raised held a test double in the pool's
+    # place: the refusal may be the double's answer, a guess again
+    doubled = diagnose(ev(refusal, workers=(Worker("thread", "pool_0", "exited"),),
+                          frame_facts=(FrameFact("double-at-raise",
+                                                 "self.pool is a Mock in run (app.py:9)"),)))
+    assert {r.id: r.score for r in doubled.rules}["lifecycle.pool-shut-down"] == 0.5
+    # and a socket another thread of the test closed under the connection: the race owns it
+    closed = FrameFact("closed-elsewhere", "self.sock (socket) was closed by thread 'closer' "
+                                           "while thread 'caller' was using it, in recv (a:1)")
+    under = diagnose(ev(ConnectionResetError("peer closed"), frame_facts=(closed,),
+                        workers=(Worker("thread", "closer", "exited"),)))
+    assert under.category is Category.RACE
+    assert {r.id: r.score for r in under.rules}["lifecycle.connection"] == 0.3
 
 
 def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting():

@@ -1393,6 +1393,51 @@ def test_a_mock_attribute_nobody_set_that_decided_a_raise_is_a_mock_gap(chaostes
     assert "`child.communicate(timeout=5)` in read_output" in unpacked["evidence"][0]
 
 
+READS = """
+from unittest import mock
+
+
+class Client:
+    def __init__(self, sock):
+        self.sock = sock
+
+    def read_line(self):
+        chunk = self.sock.recv(4096)
+        if len(chunk) == 0:
+            raise ConnectionResetError("peer closed the connection")
+        return chunk.rstrip(b"\\n")
+
+
+def test_reply_through_a_misspelt_double():
+    sock = mock.MagicMock()
+    sock.recv.return_vale = b"pong\\n"
+    assert Client(sock).read_line() == b"pong"
+
+
+def test_reply_from_a_double_that_really_ended():
+    sock = mock.MagicMock()
+    sock.recv.return_value = b""  # set by the test: the end of stream is what it asked for
+    assert Client(sock).read_line() == b"pong"
+"""
+
+
+def test_a_double_value_that_decided_a_connection_error_is_a_mock_gap(chaostester):
+    # The code raised "peer closed" because len() of what recv() returned was 0: recv() was
+    # never set up (return_vale), so it returned a MagicMock of its own. No connection was
+    # there to close: the lifecycle reading of the error only supports.
+    chaostester.pytester.makepyfile(test_reads=READS)
+    result = chaostester.run()
+    gap = result.diagnosis("test_reply_through_a_misspelt_double")
+    assert gap["category"] == "mock-gap", gap
+    assert "`len(chunk) == 0` in read_line (test_reads.py:" in gap["evidence"][0]
+    assert "read chunk, a MagicMock that mock.recv() gave on its own" in gap["evidence"][0]
+    assert {r["id"]: r["score"] for r in gap["rules"]}["lifecycle.connection"] == 0.3
+    # nearest negative: the test set the empty read itself
+    ended = result.diagnosis("test_reply_from_a_double_that_really_ended")
+    assert "mock-gap.unset-attribute" not in rule_ids(ended)
+    assert ended["category"] == "lifecycle", ended
+
+
 MUTATED = """
 import queue
 import threading
@@ -1793,6 +1838,83 @@ def test_what_another_thread_of_the_test_closed_under_a_user_is_a_race(chaostest
         diagnosis = result.diagnosis(own)
         assert diagnosis["category"] == "lifecycle", (own, diagnosis)
         assert "race.closed-under-use" not in rule_ids(diagnosis)
+
+
+PRODUCER_LIB = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+class Forwarder:
+    def __init__(self):
+        self.sent = []
+        self.stopping = False
+        self.pool = ThreadPoolExecutor(1)
+
+    def start(self, items):
+        producer = threading.Thread(target=self.produce, args=(iter(items),),
+                                    name="producer")
+        producer.start()
+        return producer
+
+    def produce(self, items):
+        while not self.stopping:
+            item = next(items, None)
+            if item is None:
+                return
+            self.pool.submit(self.sent.append, item)
+
+    def stop(self):
+        self.stopping = True
+        self.pool.shutdown(wait=True)
+"""
+
+PRODUCER = """
+import threading
+
+from forwarding import Forwarder
+
+
+def test_stop_while_the_producer_runs():
+    forwarder = Forwarder()
+
+    def feed():
+        yield 1
+        stopper = threading.Thread(target=forwarder.stop, name="stopper")
+        stopper.start()
+        stopper.join(5)
+        yield 2
+
+    forwarder.start(feed()).join(5)
+    assert forwarder.sent == [1]
+
+
+def test_producer_started_after_the_stop():
+    forwarder = Forwarder()
+    stopper = threading.Thread(target=forwarder.stop, name="stopper")
+    stopper.start()
+    stopper.join(5)
+    forwarder.stopping = False
+    forwarder.start([1]).join(5)
+"""
+
+
+def test_a_thread_that_died_of_a_pool_another_thread_shut_down_under_it_is_a_race(chaostester):
+    # The producer thread died (pytest reports its exception) on a submit to a pool that the
+    # stopper thread shut down while the producer was already in its loop: the scope knows
+    # the thread and when it died, as for a pool task's error.
+    chaostester.pytester.makepyfile(forwarding=PRODUCER_LIB, test_producer=PRODUCER)
+    result = chaostester.run("-W", "error::pytest.PytestUnhandledThreadExceptionWarning")
+    raced = result.diagnosis("test_stop_while_the_producer_runs")
+    assert raced["category"] == "race", raced
+    assert rule_ids(raced)[0] == "race.closed-under-use"
+    assert "self.pool (ThreadPoolExecutor) was shut down by thread 'stopper' while thread " \
+           "'producer' was using it" in raced["evidence"][0]
+    assert {r["id"]: r["score"] for r in raced["rules"]}["lifecycle.unhandled-thread"] == 0.3
+    # nearest negative: the pool was shut down before the producer thread started
+    own = result.diagnosis("test_producer_started_after_the_stop")
+    assert own["category"] == "lifecycle", own
+    assert "race.closed-under-use" not in rule_ids(own)
 
 
 POOL_CLOSED_UNDER_LIB = """

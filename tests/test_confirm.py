@@ -374,3 +374,108 @@ def test_a_suspects_run_that_ended_before_its_victims_confirms_nothing(chaostest
         pairs = [a for a in victim["attempts"] if a["mode"] == "pair"]
         assert pairs[0]["message"].startswith(f"after test_decoys.py::test_decoy_{name},")
         assert "before it finished" in pairs[0]["message"]
+
+
+SHARED_LIB = """
+    import socket
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    EXECUTOR = ThreadPoolExecutor(max_workers=1)
+
+
+    def double_all(items):
+        return [f.result(5) for f in [EXECUTOR.submit(lambda x: 2 * x, i) for i in items]]
+
+
+    def shutdown():
+        EXECUTOR.shutdown(wait=True)
+
+
+    class Server:
+        def __init__(self):
+            self.listener = socket.create_server(("127.0.0.1", 0))
+            self.listener.settimeout(0.05)
+            self.port = self.listener.getsockname()[1]
+            self.stopped = threading.Event()
+            self.thread = threading.Thread(target=self.serve, daemon=True)
+            self.thread.start()
+
+        def serve(self):
+            while not self.stopped.is_set():
+                try:
+                    conn, _ = self.listener.accept()
+                except TimeoutError:
+                    continue
+                conn.close()
+            self.listener.close()
+
+        def stop(self):
+            self.stopped.set()
+            self.thread.join(5)
+"""
+
+SHARED_SUITE = """
+    import socket
+
+    import pytest
+
+    import sharedlib
+
+
+    @pytest.fixture(scope="module")
+    def server():
+        srv = sharedlib.Server()
+        yield srv
+        srv.stop()
+
+
+    def test_exit_hook_waits():
+        assert sharedlib.double_all([1]) == [2]
+        sharedlib.shutdown()
+
+
+    def test_doubles_in_order():
+        assert sharedlib.double_all([2, 1]) == [4, 2]
+
+
+    def test_stop_is_idempotent(server):
+        server.stop()
+        server.stop()
+
+
+    def test_connects(server):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+
+
+    def test_own_pool_after_its_block():
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(abs, -1).result(5) == 1
+        pool.submit(abs, -2)
+"""
+
+
+def test_a_shared_executor_or_server_an_earlier_test_stopped_is_not_read_as_its_own(
+        chaostester):
+    # A module's executor an earlier test shut down, a module fixture's server an earlier
+    # test stopped. Without reruns, a module global found shut down is nothing of the
+    # victim's own: the lifecycle reading is a guess (0.5) and its restatement only
+    # supports; the confirming run proves both pass alone, and the pollution reading wins.
+    # Nearest negative: the test's own pool, used after its own block shut it down, stays
+    # lifecycle at the rules' own scores.
+    chaostester.pytester.makepyfile(sharedlib=textwrap.dedent(SHARED_LIB),
+                                    test_shared=textwrap.dedent(SHARED_SUITE))
+    guessed = chaostester.run("--poolchaos-confirm=off")
+    shared = {r["id"]: r["score"] for r in guessed.diagnosis("test_doubles_in_order")["rules"]}
+    assert shared == {"lifecycle.pool-shut-down": 0.5, "lifecycle.refused-by-state": 0.3}
+    own = guessed.diagnosis("test_own_pool_after_its_block")
+    assert own["category"] == "lifecycle", own
+    assert {r["id"]: r["score"] for r in own["rules"]}["lifecycle.pool-shut-down"] == 0.9
+    assert own["confidence"] >= 0.85
+    confirmed = chaostester.run(CONFIRM)
+    for victim in ("test_doubles_in_order", "test_connects"):
+        diagnosis = confirmed.diagnosis(victim)
+        assert diagnosis["category"] == "config-pollution", (victim, diagnosis)
+    assert confirmed.diagnosis("test_own_pool_after_its_block")["category"] == "lifecycle"

@@ -46,8 +46,13 @@ def decide(evidence: Evidence, findings: Sequence[object],
     grouped: dict[Category, list[Finding]] = defaultdict(list)
     for finding in sorted(kept, key=lambda f: -f.score):
         grouped[finding.category].append(finding)
+    # A category only supporting findings speak for (each below the minimum: a reading that
+    # stepped back because another owns the event, a leftover in effect) does not outrank
+    # one that a finding claims, however many of them there are: two readings of the same
+    # refusal are not two proofs.
     totals = sorted(((combine(weighted(f.rule, f.score) for f in group), category)
-                     for category, group in grouped.items()), key=lambda t: -t[0])
+                     for category, group in grouped.items()),
+                    key=lambda t: (not _claimed(grouped[t[1]]), -t[0]))
     if not totals or totals[0][0] < MIN_SCORE:
         fallback = _fallback(evidence, disabled)
         if fallback is None:
@@ -98,6 +103,11 @@ def _ruled_out_lines(dropped: Sequence[Finding]) -> list[str]:
             f"({strongest.reasons[0]})"]
 
 
+def _claimed(group: Sequence[Finding]) -> bool:
+    """A finding of the group is strong enough to claim its category alone."""
+    return any(f.score >= MIN_SCORE for f in group)
+
+
 def _speaking(group: Sequence[Finding]) -> Sequence[Finding]:
     """Supporting findings (too weak to claim a category alone) add to its score but speak
     only when nothing stronger does: they restate, or point at unrelated leftovers."""
@@ -115,8 +125,9 @@ def _scores(findings: Sequence[Finding]) -> list[RuleScore]:
 
 
 def _confidence(best: float, runner: float) -> float:
-    """The winner's score, lowered as the runner-up gets close to it."""
-    closeness = (runner / best) ** 2 if best else 1.0
+    """The winner's score, lowered as the runner-up gets close to it (or, where only
+    supporting findings speak for the runner-up, past it)."""
+    closeness = min(1.0, (runner / best) ** 2) if best else 1.0
     return max(0.05, min(0.99, best * (1.0 - 0.5 * closeness)))
 
 

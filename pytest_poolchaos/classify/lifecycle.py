@@ -197,8 +197,12 @@ def connection(e: Evidence) -> Finding | None:
         exc = e.any_exception(qualname)
         if exc is not None:
             # In a test that used doubles and still opened a real socket, the patch missed
-            # (mockgap.real_resources): the refusal is its consequence.
-            score = 0.5 if e.mocked and e.spawned else _own(e, 0.8)
+            # (mockgap.real_resources): the refusal is its consequence. Where the code raised
+            # it because of what a double answered (an unset recv() read as the peer's end),
+            # no connection was there to close: mock-gap.unset-attribute reads that.
+            score = SUPPORTS if e.facts("double-decided") else \
+                0.5 if e.mocked and e.spawned else _own(
+                    e, 0.8, elsewhere=_passes_alone(e) or bool(e.facts("closed-elsewhere")))
             return hit(score, [f"{describe(exc)}{where(e)}: {meaning}"],
                        _connection_advice(qualname, e))
     exc = e.any_exception("builtins.EOFError")
@@ -341,7 +345,9 @@ def unhandled_thread(e: Evidence) -> Finding | None:
         return None
     return hit(
         # a thread that died of a test double's own error: the mock gap is the cause
-        SUPPORTS if double_stopped(e) else _own(e, 0.7 if thread else 0.5),
+        # ... or of what another thread closed under it: race.closed-under-use reads that
+        SUPPORTS if double_stopped(e) else _own(e, 0.7 if thread else 0.5,
+                                                elsewhere=bool(e.facts("closed-elsewhere"))),
         [_after_colon(text) for text in (thread + unraisable)[:3]],
         "Collect the outcome of background work: submit it to an executor and call "
         "future.result(), or join the thread and re-raise the exception it stored; an "
@@ -396,7 +402,10 @@ def refused_by_state(e: Evidence) -> Finding | None:
     # race rule reads that); a patch that stood in for the start left it unstarted
     # (mock-gap.patched-worker reads that): here it only supports.
     return hit(
-        _own(e, 0.65, elsewhere=e.concurrent or bool(stood_in(e))),
+        # A shut-down pool or a closed loop is the same refusal pool-shut-down or
+        # loop-closed read: one event counts once, here it only supports.
+        _own(e, 0.65, elsewhere=e.concurrent or bool(stood_in(e))
+             or search(_SHUT_DOWN, e) is not None or search(_LOOP, e) is not None),
         [f"{describe(exc)}{where(e)}: {what}"],
         Suggestion("Order the start, use and stop of that object explicitly: start before join, "
                    "set a result once, close only after the last user (a fixture that starts it "
@@ -412,8 +421,42 @@ def _own(e: Evidence, score: float, elsewhere: bool = False) -> float:
     """``score`` for this test's own lifecycle; SUPPORTS when reruns put the event on an
     earlier test (a shared object it ended, a setting of the code it went through that it
     changed) or ``elsewhere`` says another reading owns it (another thread's close, a patch
-    that stood in for the start, several workers)."""
-    return SUPPORTS if elsewhere or _earlier_tests_doing(e) or polluted_path(e) else score
+    that stood in for the start, several workers); at most UNOBSERVED when nothing but the
+    error itself says anything of this test's own objects."""
+    if elsewhere or _earlier_tests_doing(e) or polluted_path(e):
+        return SUPPORTS
+    return score if _observed(e) else min(score, UNOBSERVED)
+
+
+#: a lifecycle reading resting on the error alone: it claims, but as a guess
+UNOBSERVED = 0.5
+
+
+def _observed(e: Evidence) -> bool:
+    """Something of this test's own was seen to start, end or be closed: a thread, process
+    or task it ran (running or ended), an object the failing frames held found closed, or
+    the test's own process dying; and no test double sat in the frame that raised. Without
+    it a refused connection, a shut-down pool or a closed loop was something the test did
+    not make (a module's, a wider fixture's, an earlier test's), or a double's answer, as
+    often as its own mistake."""
+    # a module global found closed was closed by whoever closed it, not seen as the test's
+    shared = {fact.detail for fact in e.facts("closed-global")}
+    closed = [fact for fact in e.facts("closed") if fact.detail not in shared]
+    if e.facts("double-at-raise") and not closed:
+        return False  # what refused may have been the double's own answer
+    return bool(e.workers or closed or e.crash is not None)
+
+
+def _passes_alone(e: Evidence) -> bool:
+    """Reruns proved the test passes without the tests before it (the order reproduced, or
+    the search for which earlier test it was ran out of budget): whatever it connects to
+    was there and answered when it ran alone, so a refused or reset connection after the
+    earlier tests is what they left (a server stopped, an address or proxy changed), not
+    this test's own peer's lifecycle."""
+    reruns = e.reruns
+    return reruns is not None and (reruns.verdict is Verdict.ORDER_DEPENDENT
+                                   or (reruns.verdict is Verdict.UNKNOWN
+                                       and reruns.passes_alone))
 
 
 def _earlier_tests_doing(e: Evidence) -> bool:
@@ -421,11 +464,7 @@ def _earlier_tests_doing(e: Evidence) -> bool:
     earlier test it was ran out of budget), and the object that refused was not this test's
     own (it started no worker): an earlier test left it shut down or closed, which the
     pollution readings tell, not this test's use of it."""
-    reruns = e.reruns
-    return (reruns is not None and (reruns.verdict is Verdict.ORDER_DEPENDENT
-                                    or (reruns.verdict is Verdict.UNKNOWN
-                                        and reruns.passes_alone))
-            and bool(refused_shared(e)))
+    return _passes_alone(e) and bool(refused_shared(e))
 
 
 

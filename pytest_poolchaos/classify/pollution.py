@@ -243,7 +243,9 @@ def _shared_line(e: Evidence, refused: str) -> str:
     exc = e.outermost
     state = ("the socket or file it used had been closed by then" if exc is not None
              and closed_descriptor(exc) else "the pool it used had lost a worker by then"
-             if exc is not None and broken_pool(exc) else f"{refused} refused the call in a "
+             if exc is not None and broken_pool(exc) else "the peer it connected to refused "
+             "or dropped the connection" if exc is not None
+             and exc.is_a("builtins.ConnectionError") else f"{refused} refused the call in a "
              f"state an earlier test left it in")
     return (f"{state}: this test started no thread, process or pool, so the object it used "
             f"was shared")

@@ -230,14 +230,16 @@ def closed_descriptor(exc: ExceptionRecord) -> bool:
 
 
 def refused_shared(e: Evidence) -> str:
-    """The module whose object refused the failing call (or was found closed), when the test
-    started no worker of its own: a pool, loop or connection made before the test (a module
-    global, a wide fixture) that an earlier test shut down or closed is state the two tests
-    share, not a resource left running (a server an earlier test left on a port makes the
-    victim start one of its own)."""
+    """The module whose object refused the failing call (or was found closed, or whose
+    connection was refused or reset), when the test started no worker of its own: a pool,
+    loop, connection or server made before the test (a module global, a wide fixture) that
+    an earlier test shut down or closed is state the two tests share, not a resource left
+    running (a server an earlier test left on a port makes the victim start one of its
+    own)."""
     exc = e.outermost
     if exc is None or e.workers or not (refused_by_machinery(exc) or closed_descriptor(exc)
-                                        or broken_pool(exc)):
+                                        or broken_pool(exc)
+                                        or exc.is_a("builtins.ConnectionError")):
         return ""
     return exc.modules[-1] if exc.modules else "the object"
 

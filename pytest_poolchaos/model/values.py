@@ -238,7 +238,9 @@ class FrameFact:
     """What the live traceback held where it failed: ``kind`` is lock, container, generator,
     double (in any user frame), double-at-raise (in the frame that raised), socket (with its
     own timeout), worker-thread, module (name and file), caplog, dropped-wait, deadline,
-    exit-checked (a failed child's exit code the raising frame read), or
+    exit-checked (a failed child's exit code the raising frame read), closed (an object a
+    failing frame held, found closed) with closed-global beside it when that object is a
+    module global the failing line used, or
     reads (a function on the failing path and the names and strings its code uses);
     ``detail`` names the object and its frame."""
 

@@ -521,7 +521,8 @@ def _held(frame: FrameType, at: int, building: frozenset[int] = frozenset()
             if what:
                 facts.append(FrameFact("double-at-raise", f"{name} is {what} in "
                                                           f"{_where(frame)}"))
-        unset = _unset_attribute(value, name, condition) if condition else ""
+        unset = (_unset_attribute(value, name, condition)
+                 or _unset_value(value, name, condition)) if condition else ""
         if unset:
             facts.append(FrameFact("double-decided", f"`{condition}` in {_where(frame)} read "
                                                      f"{unset}"))
@@ -545,8 +546,8 @@ def _held(frame: FrameType, at: int, building: frozenset[int] = frozenset()
     for name, value in _named_globals(frame, failing):
         state = closed_state(value)
         if state:  # a module's shared connection or pool, closed by whoever closed it
-            facts.append(FrameFact("closed", f"{name} ({type(value).__name__}) was {state} "
-                                             f"in {_where(frame)}"))
+            detail = f"{name} ({type(value).__name__}) was {state} in {_where(frame)}"
+            facts += [FrameFact("closed", detail), FrameFact("closed-global", detail)]
     return facts
 
 
@@ -703,6 +704,24 @@ def _unset_attribute(double: Any, name: str, condition: str) -> str:
             return (f"{name}.{attr}(), a call {double_kind(double)} answered with a Mock of "
                     f"its own (true, equal to no real value, empty when iterated)")
     return ""
+
+
+def _unset_value(double: Any, name: str, condition: str) -> str:
+    """'chunk, a MagicMock that sock.recv() gave (...)': a value ``condition`` reads itself
+    (``len(chunk) == 0``, ``not reply``) that a unittest.mock double handed the code on its
+    own, as the return value or attribute nobody set up: its len() is 0, it is true and
+    equal to no real value, so the code decided on the double's default."""
+    made_by = mock_module(type(double))
+    if made_by is None or "." in name or re.search(
+            rf"(?<![\w.]){re.escape(name)}(?![\w.(\[])", condition) is None:
+        return ""
+    parent = own(double, "_mock_new_parent")
+    if parent is None or mock_module(type(parent)) is not made_by:
+        return ""  # made by the test itself, not handed out by another double
+    extract = class_attr(type(double), "_extract_mock_name")
+    origin = extract(double) if callable(extract) else "the double"
+    return (f"{name}, {double_kind(double)} that {origin} gave on its own (nobody set it up: "
+            f"its len() is 0, it is true and equal to no real value)")
 
 
 def closed_state(value: Any) -> str:
@@ -1295,9 +1314,9 @@ _REFUSED_CLOSED = (OSError, ValueError, RuntimeError, BrokenPipeError, Connectio
 def _failing_thread(error: BaseException,
                     raised_on: Callable[[BaseException], tuple[int, str, float] | None]
                     ) -> tuple[int, str, float] | None:
-    """(ident, name, by when) of the thread that raised ``error``: a pool task's, as recorded,
-    or this one's when no thread's own run() is in its traceback; None when unknown (a
-    thread's exception that pytest reported)."""
+    """(ident, name, by when) of the thread that raised ``error``: a pool task's or a dying
+    thread's, as recorded, or this one's when no thread's own run() is in its traceback; None
+    when unknown (a thread the test did not start)."""
     recorded = raised_on(error)
     if recorded is not None:
         return recorded

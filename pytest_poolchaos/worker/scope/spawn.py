@@ -562,13 +562,7 @@ class Spawns:
         log = self.log
         if log is not None and log.owns_current():
             self._hide(error)
-            if log.raised_on is None:
-                log.raised_on = {}
-            if len(log.raised_on) < _MAX_HIDDEN:
-                # by id, not the error: holding it would keep its frames' sockets open
-                log.raised_on[id(error)] = (threading.get_ident(),
-                                            threading.current_thread().name, type(error),
-                                            clock.monotonic())
+            _note_raised(log, error, threading.current_thread())
             _note_unset(log, error, threading.current_thread().name)
             _note_double(log, error, f"thread '{threading.current_thread().name}'")
 
@@ -584,6 +578,9 @@ class Spawns:
             elif log is not None and thread is not None:
                 try:
                     if log.phase_of(thread) is not None:
+                        # when and where it died, as for a pool task's error: what another
+                        # thread closed under it is read from that
+                        _note_raised(log, getattr(args, "exc_value", None), thread)
                         _note_unset(log, getattr(args, "exc_value", None), thread.name)
                         _note_double(log, getattr(args, "exc_value", None),
                                      f"thread '{thread.name}'")
@@ -733,6 +730,19 @@ def _note_starter(log: SpawnLog, obj: Any) -> None:
     known = log.starters.get(id(obj))
     if (known is None or known[0]() is not obj) and len(log.starters) < _MAX_CLOSERS:
         log.starters[id(obj)] = (weakref.ref(obj), threading.current_thread().name)
+
+
+def _note_raised(log: SpawnLog, error: Any, thread: threading.Thread) -> None:
+    """The thread ``error`` was raised on, and when (a pool task's, or a thread's that died of
+    it)."""
+    if not isinstance(error, BaseException):
+        return
+    if log.raised_on is None:
+        log.raised_on = {}
+    if len(log.raised_on) < _MAX_HIDDEN:
+        # by id, not the error: holding it would keep its frames' sockets open
+        log.raised_on[id(error)] = (thread.ident or 0, thread.name, type(error),
+                                    clock.monotonic())
 
 
 def _note_unset(log: SpawnLog, error: Any, thread: str) -> None:
