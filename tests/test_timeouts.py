@@ -89,25 +89,25 @@ def test_ini_source_and_what_was_alive(limits_by_ini):
         def test_waits_on_nobody():
             threading.Event().wait(20)
 
+        def wait_on_a_child():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
+            try:
+                child.wait(20)
+            finally:
+                child.kill()
+                child.wait(10)
+
         def test_waits_on_a_child_process():
             # every thread of this process waits, but the work is in the child
             gate = threading.Event()
             threading.Thread(target=gate.wait, name="side-waiter", daemon=True).start()
-            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
             try:
-                child.wait(20)
+                wait_on_a_child()
             finally:
-                child.kill()
-                child.wait(10)
                 gate.set()
 
         def test_waits_alone_on_a_child_process():
-            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
-            try:
-                child.wait(20)
-            finally:
-                child.kill()
-                child.wait(10)
+            wait_on_a_child()
 
         def test_sleeps_through_its_limit():
             gate = threading.Event()
