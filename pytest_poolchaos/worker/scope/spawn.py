@@ -312,11 +312,15 @@ class Spawns:
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             log = self.log
+            caller = None
             if starts and log is not None:
                 try:
-                    if starts_thread:
-                        # before the thread runs: what it starts at once is already the test's
-                        log.adopt(obj)
+                    if starts_thread and log.owns_current():
+                        # before the thread runs: what it starts at once is already the
+                        # test's, or the shared object's (a pool's manager thread starts its
+                        # queue's feeder while this start is still returning)
+                        caller = _caller(log.testfile(), depth=2)
+                        log.adopt(obj, "shared" if caller[2] else None)
                     _note_starter(log, obj)
                 except Exception as error:
                     _failed(error)
@@ -328,14 +332,15 @@ class Spawns:
                 raise
             if self.log is not None:
                 try:
-                    self._after(obj, method, callback)
+                    self._after(obj, method, callback, caller)
                 except Exception as error:
                     _failed(error)
             return result
 
         self._install(cls, method, original, wrapper)
 
-    def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None]) -> None:
+    def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None],
+               caller: tuple[str, bool, bool] | None = None) -> None:
         log = self.log
         if log is None:
             return
@@ -344,7 +349,8 @@ class Spawns:
             if isinstance(pid, int):
                 log.foreign = log.foreign | {pid}
             return
-        where, pooled, shared = _caller(log.testfile(), depth=3)  # past _after, the wrapper
+        # read before a thread's start (``caller``), else now: past _after, the wrapper
+        where, pooled, shared = caller or _caller(log.testfile(), depth=3)
         if shared:
             # the module's object did it: not the test's, nor what that thread starts later
             if isinstance(obj, threading.Thread) and log.phase_of(obj) is not None:
