@@ -345,3 +345,25 @@ def test_an_error_in_code_whose_resource_had_stopped_falls_back_to_lifecycle():
     assert decide(closed_in_test, []).category is Category.RACE
     child_gone = replace(base, workers=(Worker("process", "318", "exited", exit_code=0),))
     assert decide(child_gone, []).category is Category.LIFECYCLE
+
+
+def test_a_module_that_is_not_installed_is_said_to_be_missing():
+    # Seen on two suites: a library's `import yaml` (not installed) and a job store's
+    # ImportError raised from the ModuleNotFoundError of its driver. Neither is a bug to fix.
+    missing = ExceptionRecord("ModuleNotFoundError", ("builtins.ModuleNotFoundError",
+                                                      "builtins.ImportError"),
+                              "No module named 'yaml'", ("watchdog.watchmedo",), "cause")
+    wrapped = ExceptionRecord("ImportError", ("builtins.ImportError",),
+                              "YamlStore requires PyYAML installed", ("app.stores",))
+    failed = Evidence(nodeid="t.py::test_x", when="call", message=wrapped.message,
+                      exceptions=(wrapped, missing), location="t.py:9")
+    said = decide(failed, [])
+    assert said.category is Category.UNCLASSIFIED
+    assert said.suggestions[0].text.startswith(
+        "A module the code needs is not installed here (No module named 'yaml') at t.py:9")
+    assert said.suggestions[0].detail == "pytest.importorskip('yaml')"
+    # nearest negative: an ImportError with no missing module behind it is the code's own
+    broken = replace(failed, exceptions=(ExceptionRecord(
+        "ImportError", ("builtins.ImportError",), "cannot import name 'Store' from 'app'",
+        ("app.stores",)),))
+    assert decide(broken, []).suggestions[0].text.startswith("Treat it as an ordinary bug")

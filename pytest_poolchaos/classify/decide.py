@@ -7,6 +7,7 @@ redacted here on its way out.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -216,6 +217,10 @@ def _unclassified_advice(evidence: Evidence, what: str) -> Suggestion:
                           f"That error is the bug behind {what}{where(evidence)}; call "
                           f".result() on every future (or use executor.map, which re-raises) "
                           f"so it fails where it happens, then fix it there.")
+    missing = next((exc for exc in evidence.exceptions
+                    if exc.is_a("builtins.ModuleNotFoundError")), None)
+    if missing is not None:
+        return _missing_module(evidence, missing.message)
     verdict = evidence.reruns.verdict if evidence.reruns is not None else Verdict.UNKNOWN
     if verdict is Verdict.FLAKY:
         return Suggestion(f"{what} {when}{where(evidence)} does not fail every run (flaky), yet "
@@ -237,6 +242,19 @@ def _unclassified_advice(evidence: Evidence, what: str) -> Suggestion:
                       f"or the test there.")
 
 
+def _missing_module(evidence: Evidence, message: str) -> Suggestion:
+    """A module the code imports is not installed where the tests ran (the failure's chain
+    holds a ModuleNotFoundError, whatever the code raised on top of it)."""
+    named = _NO_MODULE.search(message)
+    skip = f"pytest.importorskip({named.group(1)!r})" if named else ""
+    return Suggestion(f"A module the code needs is not installed here ({message})"
+                      f"{where(evidence)}: install it where the tests run (the project's test "
+                      f"extras), or skip the test where it is optional"
+                      f"{f', e.g. {skip}' if skip else ' (pytest.importorskip)'}. Nothing "
+                      f"concurrent is involved.", skip)
+
+
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 #: the words of this plugin's own teardown error (scope._fail_message)
 _LEAKS_FAIL = "(--poolchaos-leaks=fail)"
 
