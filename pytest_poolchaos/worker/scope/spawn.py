@@ -352,9 +352,8 @@ class Spawns:
         # read before a thread's start (``caller``), else now: past _after, the wrapper
         where, pooled, shared = caller or _caller(log.testfile(), depth=3)
         if shared:
-            # the module's object did it: not the test's, nor what that thread starts later
-            if isinstance(obj, threading.Thread) and log.phase_of(obj) is not None:
-                log.adopt(obj, "shared")  # adopted before it started
+            # the module's object did it: not the test's (a thread was adopted as "shared"
+            # before it started, so what it starts is not the test's either)
             pid = getattr(obj, "pid", None)
             if isinstance(pid, int):  # a forked worker: not the test's fork either
                 log.foreign = log.foreign | {pid}
