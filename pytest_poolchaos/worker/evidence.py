@@ -92,10 +92,8 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
     captured = _matching(comparisons.last if comparisons else None, error) or _unittest(error)
     where, line = _location(item, error)
     timeout = timeouts.effective(item, text)
-    workers, facts = _live_facts(item, chain, scope, _fired_after(timeout))
-    if captured and captured.comparison and captured.comparison.op == "==":
-        compared = captured.comparison
-        facts += frames.named_codes(error, (compared.left_value, compared.right_value))
+    workers, facts = _live_facts(item, chain, scope, _fired_after(timeout),
+                                 captured.comparison if captured else None)
     then = moment.workers_for(error) if moment is not None else None
     workers = workers if then is None else then  # a finally: may have ended them since
     return Evidence(
@@ -131,6 +129,7 @@ def _fired_after(timeout: TimeoutInfo | None) -> float | None:
 @guarded(((), ()))
 def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
                 scope: PoolScope, fired_after: float | None = None,
+                compared: Comparison | None = None,
                 ) -> tuple[tuple[Worker, ...], tuple[FrameFact, ...]]:
     root = str(item.config.rootpath)
     errors = [error for error, _ in chain]
@@ -151,6 +150,8 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     hidden += tuple(FrameFact("own-server", text) for text in scope.own_servers())
     hidden += tuple(FrameFact(kind, text) for kind, text in scope.refused_by_double())
     hidden += tuple(FrameFact("started-twice", text) for text in scope.started_again())
+    if compared is not None and compared.op == "==" and errors:
+        hidden += frames.named_codes(errors[0], (compared.left_value, compared.right_value))
     started = scope.started()
     return (frames.workers(started, scope.ended()),
             frames.frame_facts(errors, root, scope.ran_out()) + hidden

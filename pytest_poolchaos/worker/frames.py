@@ -425,13 +425,12 @@ def _capped(facts: list[FrameFact], per_kind: int) -> tuple[FrameFact, ...]:
     return tuple(kept)
 
 
-def named_codes(error: BaseException | None, values: Iterable[float | None]
-                ) -> tuple[FrameFact, ...]:
+def named_codes(error: BaseException, values: Iterable[float | None]) -> tuple[FrameFact, ...]:
     """The compared whole numbers when each is a named constant of one family (upper-case
     globals sharing a prefix, ``EVENT_JOB_MISSED``/``EVENT_JOB_ERROR``) in a module the
     failure went through: codes the code chose between, not counts."""
     wanted = {int(v) for v in values if v is not None and float(v).is_integer()}
-    if len(wanted) < 2 or error is None:
+    if len(wanted) < 2:
         return ()
     for space in _namespaces(error):
         numbers = {name: value for name, value in list(space.items())
