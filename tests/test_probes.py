@@ -8,6 +8,8 @@ state on purpose (the start method, the excepthooks), which must not reach this 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 LEFT_BEHIND = """
@@ -395,3 +397,63 @@ def test_a_snapshot_sees_environb_writes_and_fchdir_moves(tmp_path):
         state.CHDIRS.uninstall()
     assert after[0].get(b"POOLCHAOS_ENVIRONB_PROBE") == b"1"
     assert after[1] == os.path.realpath(tmp_path)
+
+
+def _open_files_probe():
+    from pytest_poolchaos.worker.scope.leaks import OpenFiles
+
+    probe = OpenFiles()
+    if probe.dir != "/proc/self/fd" or os.stat(probe.dir).st_size == 0:
+        probe.close()
+        pytest.skip("the descriptor count needs Linux 6.2 or later")  # CI runs such a kernel
+    return probe
+
+
+def test_a_file_kept_above_a_closed_one_is_found_by_the_count(tmp_path):
+    # The lowest free number is the same after the test as before: only the count moved.
+    probe = _open_files_probe()
+    try:
+        before = probe.take()
+        lower = os.open(tmp_path / "lower", os.O_CREAT | os.O_WRONLY)
+        kept = os.open(tmp_path / "kept", os.O_CREAT | os.O_WRONLY)
+        os.close(lower)
+        try:
+            [held] = probe.diff(before, probe.take())
+        finally:
+            os.close(kept)
+        assert f"(fd {kept})" in held.detail and "kept" in held.detail
+    finally:
+        probe.close()
+
+
+def test_the_held_descriptor_closed_under_the_probe_is_not_closed_again(tmp_path):
+    probe = _open_files_probe()
+    assert probe._held is not None
+    fd = probe._held[0]
+    os.close(fd)  # as a test that closes every descriptor it did not open would
+    reused = os.open(tmp_path / "reused", os.O_CREAT | os.O_WRONLY)
+    try:
+        assert reused == fd
+        probe.take()  # counts by the path again
+        assert probe._held is None
+        probe.close()
+        os.fstat(reused)  # still open: not the probe's to close
+    finally:
+        os.close(reused)
+
+
+def test_a_forked_child_does_not_count_by_the_parents_descriptor():
+    probe = _open_files_probe()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: leave at once, whatever happens
+            try:
+                probe.take()
+                os._exit(0 if probe._held is None else 1)
+            finally:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert probe._held is not None  # the parent keeps its own
+    finally:
+        probe.close()

@@ -320,6 +320,38 @@ def test_wide_fixtures_keep_their_state_without_blame(chaostester):
     assert run.leaks("::test_second") == []
 
 
+def test_function_fixture_change_beside_a_cached_wide_fixture_is_the_tests(chaostester):
+    # The module fixture sets up in the first test only; in the second, what setup changes
+    # and keeps is a function fixture's doing, and so the test's leak.
+    chaostester.pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def service():
+            os.environ["POOLSVC_URL"] = "tcp://127.0.0.1:9"
+            yield
+            del os.environ["POOLSVC_URL"]
+
+        @pytest.fixture
+        def region():
+            os.environ["POOLSVC_REGION"] = "eu"
+
+        def test_first(service):
+            pass
+
+        def test_second(service, region):
+            assert os.environ["POOLSVC_REGION"] == "eu"
+        """
+    )
+    run = chaostester.run()
+    run.result.assert_outcomes(passed=2)
+    assert run.leaks("::test_first") == []
+    [leak] = run.leaks("::test_second")
+    assert "POOLSVC_REGION" in leak["detail"]
+
+
 def test_setup_class_and_setup_module_keep_their_state_without_blame(chaostester):
     # pytest runs setUpClass, setup_class and setup_module as wide fixtures of its own
     # making: what they start lives until their teardown, not the first test's. Beside them

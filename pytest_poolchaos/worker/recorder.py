@@ -203,6 +203,15 @@ class ScopeRecorder:
         if running.closed is not None and running.closed.fail_message:
             raise LeakError(running.closed.fail_message)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> None:
+        # Called only for a fixture that runs (pytest's cache answers the rest): a wider one
+        # running now makes the scope tell its setup apart from the test's own changes.
+        try:
+            self.scope.fixture_setup(fixturedef)
+        except Exception as error:
+            guard.record("recorder: fixture setup", error)
+
     def pytest_assertrepr_compare(self, op: str, left: object, right: object) -> None:
         # Inside the test's own failing assert: a plugin bug must not become its error.
         with guard.contained("assertion operands"):

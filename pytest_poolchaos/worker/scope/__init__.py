@@ -55,12 +55,14 @@ _QUIET = ScopeResult()
 
 
 class _Open:
-    __slots__ = ("after_setup", "before", "log", "wide")
+    __slots__ = ("after_setup", "before", "log", "wide", "wide_setup")
 
     def __init__(self, before: list[Any], log: SpawnLog, wide: bool) -> None:
         self.before = before
         self.log = log
         self.wide = wide  # the test uses module/class/session fixtures of its own suite
+        #: one of them set up during this test's setup (it was not cached from an earlier test)
+        self.wide_setup = False
         self.after_setup: list[Any] | None = None
 
 
@@ -131,10 +133,20 @@ class PoolScope:
         if opened is None or self._item is not item:
             return
         opened.log.phase = phase
-        if phase == "call" and opened.wide and self.probes is not None:
-            # Only a wider fixture's setup needs telling apart from the test's own changes;
-            # most tests have none, and the snapshot is a third of the scope's cost.
+        if phase == "call" and opened.wide_setup and self.probes is not None:
+            # Only a wider fixture's setup needs telling apart from the test's own changes.
+            # It sets up once, in the first test that needs it; in the tests after that what
+            # setup changes is the function fixtures' doing, the test's own. The snapshot is
+            # a third of the scope's cost.
             opened.after_setup = registry.take(self.probes)
+
+    def fixture_setup(self, fixturedef: Any) -> None:
+        """A fixture is being set up (not taken from pytest's cache) for the running test."""
+        opened = self._opened
+        if opened is not None and not opened.wide_setup and opened.log.phase == "setup" and \
+                getattr(fixturedef, "scope", "function") != "function" and \
+                not _builtin(fixturedef):
+            opened.wide_setup = True
 
     def close(self, item: pytest.Item, defer: bool = False, settle: float = SETTLE_S
               ) -> ScopeResult | None:

@@ -28,6 +28,18 @@ _FD_DIRS = ("/proc/self/fd", "/dev/fd")
 _SHOWN = 160
 
 
+#: forks this process went through as a child: a descriptor held from before counts the parent
+_FORKS = [0]
+
+
+def _forked() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def _fd_dir() -> str | None:
     for path in _FD_DIRS:
         if os.path.isdir(path):
@@ -42,6 +54,41 @@ class OpenFiles(Probe):
         self.dir = _fd_dir()
         self._key = (-1, -1)
         self._listing: frozenset[int] = frozenset()
+        #: the descriptor directory held open, (fd, fork count, (device, inode)): fstat on it
+        #: skips the path walk a stat of /proc/self/fd makes every test
+        self._held: tuple[int, int, tuple[int, int]] | None = self._hold()
+
+    def _hold(self) -> tuple[int, int, tuple[int, int]] | None:
+        if self.dir != _FD_DIRS[0]:
+            return None
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        found = os.fstat(fd)
+        return fd, _FORKS[0], (found.st_dev, found.st_ino)
+
+    def _ours(self, held: tuple[int, int, tuple[int, int]]) -> os.stat_result | None:
+        # In a forked child it would count the parent's; after a test closed it, the number
+        # may be another file's: then it is not ours (and never closed by us).
+        fd, forks, identity = held
+        try:
+            found = os.fstat(fd)
+        except OSError:
+            return None
+        if forks != _FORKS[0] or (found.st_dev, found.st_ino) != identity:
+            return None
+        return found
+
+    def _count(self) -> int:
+        held = self._held
+        if held is not None:
+            found = self._ours(held)
+            if found is not None:
+                return found.st_size
+            self._held = None
+        assert self.dir is not None
+        return os.stat(self.dir).st_size
 
     def take(self) -> frozenset[int] | None:
         if self.dir is None:
@@ -50,7 +97,7 @@ class OpenFiles(Probe):
             # Linux (6.2 on) gives the number of open descriptors as the size of the
             # directory: a test that opened two and closed the lower one moved the count,
             # though not the lowest free number (elsewhere the size stays 0).
-            count = os.stat(self.dir).st_size
+            count = self._count()
             lowest = os.dup(2)
         except OSError:  # no stderr to copy: nothing cheap to watch
             return None
@@ -59,6 +106,13 @@ class OpenFiles(Probe):
             self._listing = self._list(lowest)
             self._key = (lowest, count)
         return self._listing
+
+    def close(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        if self._ours(held) is not None:
+            os.close(held[0])
 
     def _list(self, lowest: int) -> frozenset[int]:
         assert self.dir is not None
