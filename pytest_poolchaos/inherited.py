@@ -38,7 +38,7 @@ def read() -> dict[str, Any]:
     if hasattr(signal, "pthread_sigmask"):
         state["blocked"] = sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
     try:
-        with open(_LIMITS, encoding="ascii") as handle:
+        with open(_LIMITS, encoding="utf-8") as handle:  # ASCII text; utf-8 is preloaded
             state["limits"] = handle.read()
     except OSError:  # not Linux: the limits are not put back
         pass

@@ -421,7 +421,8 @@ def test_a_file_kept_above_a_closed_one_is_found_by_the_count(tmp_path):
             [held] = probe.diff(before, probe.take())
         finally:
             os.close(kept)
-        assert f"(fd {kept})" in held.detail and "kept" in held.detail
+        assert f"(fd {kept})" in held.detail
+        assert "kept" in held.detail
     finally:
         probe.close()
 
