@@ -155,6 +155,7 @@ class ScopeRecorder:
             self.scope.finish_cleanup()  # should the last test's still be waiting
             self.scope.uninstall()
             self.moment.uninstall()
+            sanitize.unwatch_environ()
         with guard.contained("exit guard"):
             # The status pytest exits with, after every sessionfinish had its say.
             status = self.session.exitstatus if self.session is not None else 0

@@ -55,13 +55,13 @@ _QUIET = ScopeResult()
 
 
 class _Open:
-    __slots__ = ("after_setup", "before", "log", "wide", "wide_setup")
+    __slots__ = ("after_setup", "before", "log", "wide_setup")
 
-    def __init__(self, before: list[Any], log: SpawnLog, wide: bool) -> None:
+    def __init__(self, before: list[Any], log: SpawnLog) -> None:
         self.before = before
         self.log = log
-        self.wide = wide  # the test uses module/class/session fixtures of its own suite
-        #: one of them set up during this test's setup (it was not cached from an earlier test)
+        #: a fixture wider than a function set up during this test's setup (it was not taken
+        #: from pytest's cache, as in the tests after the first that uses it)
         self.wide_setup = False
         self.after_setup: list[Any] | None = None
 
@@ -117,7 +117,7 @@ class PoolScope:
         before, self._quiet_after = self._quiet_after, None
         if before is None:
             before = registry.take(self.probes)
-        self._opened = _Open(before, log, self._is_wide(item))
+        self._opened = _Open(before, log)
 
     def _is_wide(self, item: pytest.Item) -> bool:
         info = getattr(item, "_fixtureinfo", None)
@@ -171,7 +171,9 @@ class PoolScope:
                 return _QUIET
             return ScopeResult(mocked=log.mocked, spawned=tuple(log.connections),
                                died_elsewhere=log.died_elsewhere)
-        wide = opened.wide
+        # Asked only here, past the quiet case: whether the test uses module, class or
+        # session fixtures of its own suite
+        wide = self._is_wide(item)
         found = self._own_changes(opened, after, wide)
         from .resources import alive
 

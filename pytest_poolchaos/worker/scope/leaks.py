@@ -21,23 +21,12 @@ from typing import Any
 
 from ...probe import Change, Held, Probe
 from ...sanitize import clip, printable, redact_text
+from .forks import CHILD_FORKS
 
 __all__ = ["CheckedOut", "OpenFiles", "PendingTasks"]
 
 _FD_DIRS = ("/proc/self/fd", "/dev/fd")
 _SHOWN = 160
-
-
-#: forks this process went through as a child: a descriptor held from before counts the parent
-_FORKS = [0]
-
-
-def _forked() -> None:
-    _FORKS[0] += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
 
 
 def _fd_dir() -> str | None:
@@ -66,7 +55,7 @@ class OpenFiles(Probe):
         except OSError:
             return None
         found = os.fstat(fd)
-        return fd, _FORKS[0], (found.st_dev, found.st_ino)
+        return fd, len(CHILD_FORKS), (found.st_dev, found.st_ino)
 
     def _ours(self, held: tuple[int, int, tuple[int, int]]) -> os.stat_result | None:
         # In a forked child it would count the parent's; after a test closed it, the number
@@ -76,7 +65,7 @@ class OpenFiles(Probe):
             found = os.fstat(fd)
         except OSError:
             return None
-        if forks != _FORKS[0] or (found.st_dev, found.st_ino) != identity:
+        if forks != len(CHILD_FORKS) or (found.st_dev, found.st_ino) != identity:
             return None
         return found
 

@@ -22,6 +22,7 @@ from typing import Any
 from ... import clock
 from ...guard import record
 from ...sanitize import redact_args
+from .forks import at_fork
 
 # The real clock: a test that patches time.time and leaks the patch must not stop the scope.
 _now = clock.wall
@@ -224,9 +225,8 @@ class Spawns:
 
         self._wrap(subprocess.Popen, "__init__", self._popen_created)
         self._chain_excepthook()
-        if hasattr(os, "register_at_fork"):
-            # Cannot be unregistered: the callback checks that we are still installed.
-            os.register_at_fork(before=self._before_fork, after_in_parent=self._forked)
+        # Cannot be unregistered: held weakly, and the callbacks check that we are installed.
+        at_fork(self._before_fork, self._forked)
         self._refresh_contained()
 
     def refresh(self, force: bool = False) -> None:
