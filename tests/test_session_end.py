@@ -55,7 +55,8 @@ def test_the_fork_module_namespace_holds_no_module():
 
 
 def test_the_environment_gets_its_own_class_back_when_the_last_watcher_ends():
-    watched = type(os.environ)
+    watched, watchers = type(os.environ), sanitize._WATCHERS[0]
+    sanitize._WATCHERS[0] = 0  # whatever other tests of this process left watching
     try:
         sanitize.watch_environ()
         sanitize.watch_environ()  # a session inside a session (pytester)
@@ -65,6 +66,7 @@ def test_the_environment_gets_its_own_class_back_when_the_last_watcher_ends():
         assert type(os.environ) is os._Environ
     finally:
         os.environ.__class__ = watched
+        sanitize._WATCHERS[0] = watchers
 
 
 def test_a_finished_session_leaves_no_class_or_wrapper_behind(chaostester):
