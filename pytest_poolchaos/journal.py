@@ -219,12 +219,24 @@ def _tail_events(path: Path, size: int, only: str = ""
             data = handle.read()
     except OSError:
         return [], True
-    lines = data.decode("utf-8", "replace").splitlines()
     if start:
-        lines = lines[1:]
-    if only:
-        lines = [line for line in lines if only in line]
+        data = data[data.find(b"\n") + 1:] if b"\n" in data else b""  # a line begun before
+    # Looked for in the bytes: a long run's journal is mostly lines nobody asked for here.
+    chunks = _lines_holding(data, only.encode("utf-8")) if only else data.split(b"\n")
+    lines = [chunk.decode("utf-8", "replace") for chunk in chunks]
     return list(_parsed(lines)), start == 0
+
+
+def _lines_holding(data: bytes, needle: bytes) -> list[bytes]:
+    found: list[bytes] = []
+    at = data.find(needle)
+    while at != -1:
+        begin = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        end = len(data) if end == -1 else end
+        found.append(data[begin:end])
+        at = data.find(needle, end)
+    return found
 
 
 def _parsed(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -156,3 +156,25 @@ def test_a_directory_is_never_taken_for_a_journal(chaostester):
     run.result.stderr.fnmatch_lines(["*--poolchaos-journal*directory*"])
     assert (tests / "test_one.py").exists()
     assert not (chaostester.path / "tests.prev").exists()
+
+
+def test_the_tail_read_for_run_lines_finds_them_among_many_test_lines(tmp_path):
+    # Only the lines holding the text are taken (and parsed); the line the tail begins in the
+    # middle of is left out even when it holds the text.
+    lines = [{"run": "old", "event": "run-start", "time": 1.0},
+             *({"run": "old", "event": "test-start", "nodeid": f"t.py::test_{i}"}
+               for i in range(300)),
+             {"run": "old", "event": "run-end", "time": 2.0},
+             {"run": "new", "event": "run-start", "time": 3.0},
+             {"run": "new", "event": "test-start", "nodeid": "t.py::test_run-away"}]
+    path = tmp_path / "journal.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    events, whole = journal._tail_events(path, path.stat().st_size, "run-")
+    assert whole
+    assert [e["event"] for e in events] == ["run-start", "run-end", "run-start", "test-start"]
+    ended = json.dumps(lines[-3])  # the tail begins at its "run-end": a torn line
+    size = len(json.dumps(lines[-2])) + len(json.dumps(lines[-1])) + 3 + \
+        len(ended) - ended.index("run-end")
+    events, whole = journal._tail_events(path, size, "run-")
+    assert not whole
+    assert [e["event"] for e in events] == ["run-start", "test-start"]
