@@ -156,6 +156,7 @@ def watch_environ() -> None:
     when it was written to.
     """
     _WATCHERS[0] += 1
+    _WRITES[0] += 1  # writes made while nobody watched were not counted: copy it afresh
     for name, value in os.environ.items():
         if is_secret(name):
             remember_secret(value)

@@ -105,3 +105,24 @@ def test_a_finished_session_leaves_no_class_or_wrapper_behind(chaostester):
     run.result.assert_outcomes(passed=1)
     assert (chaostester.path / "left.txt").read_text() == "nothing"
     assert threading.Thread.start.__module__ == "threading"  # this process untouched
+
+
+def test_a_write_made_between_two_watching_sessions_is_seen_by_the_second(monkeypatch):
+    # pytester sets HOME for each test between the sessions it runs: the snapshot copied in
+    # the first session must not stand for the environment in the next.
+    from pytest_poolchaos.worker.scope import globals as state
+
+    watched, watchers = type(os.environ), sanitize._WATCHERS[0]
+    sanitize._WATCHERS[0] = 0
+    try:
+        sanitize.watch_environ()
+        state.builtin_snapshot()
+        sanitize.unwatch_environ()
+        monkeypatch.setenv("POOLCHAOS_BETWEEN_SESSIONS", "set")
+        sanitize.watch_environ()
+        after = state.builtin_snapshot()
+        sanitize.unwatch_environ()
+    finally:
+        os.environ.__class__ = watched
+        sanitize._WATCHERS[0] = watchers
+    assert after[0].get(b"POOLCHAOS_BETWEEN_SESSIONS") == b"set"
