@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import types
+import unittest
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,6 +94,34 @@ def test_doubles_are_found_by_their_class_and_where_they_raised():
     assert any("self is a test-defined FakeClock" in d for d in facts["double"])
     # nearest negative: a plain object of the standard library is no double
     assert "double" not in kinds(raised(divide, types.SimpleNamespace(size=0)))
+
+
+class TestWithSelf(unittest.TestCase):
+    """A test class as unittest and pytest run it: its instance is the running test."""
+
+    def compute(self):
+        return pool_decorated(1, 1)  # the registered function of another module: one arg
+
+
+class TestPlain:
+    def compute(self):
+        return pool_decorated(1, 1)
+
+
+def pool_decorated(_argument):
+    return _argument
+
+
+def test_the_running_tests_own_instance_is_no_double():
+    # Seen on a worker-pool library's suite: a TypeError raised in a unittest test method was
+    # read as "a double's default flowed into a computation" because of `self`.
+    for case in (TestWithSelf("compute"), TestPlain()):
+        facts = kinds(raised(case.compute))
+        assert "double-at-raise" not in facts
+        assert "double" not in facts
+    # nearest negative: a fake the test module defines (not named as a test class) still is
+    facts = kinds(raised(FakeClock().now))
+    assert any("self is a test-defined FakeClock" in d for d in facts["double"])
 
 
 def test_a_wait_whose_result_was_dropped_is_read_from_the_test_frame():

@@ -1435,10 +1435,19 @@ def double_kind(value: object) -> str:
     name = kind.__name__
     tail = module.rsplit(".", 1)[-1]
     if tail.startswith("test_") or tail.endswith("_test") or tail == "conftest":
-        return f"a test-defined {name}"
+        return "" if _test_class(kind) else f"a test-defined {name}"
     if any(word in name.lower() for word in _DOUBLE_WORDS) and kind.__module__ != "builtins":
         return f"a {name}"
     return ""
+
+
+def _test_class(kind: type) -> bool:
+    """The running test's own class: a unittest.TestCase, or a class pytest collects (named
+    Test..., no ``__init__`` of its own). Its instance, ``self`` in the test, is no double."""
+    if any(base.__name__ == "TestCase" and base.__module__ == "unittest.case"
+           for base in class_attr(kind, "__mro__") or ()):
+        return True
+    return kind.__name__.startswith("Test") and class_attr(kind, "__init__") is object.__init__
 
 
 # -- small helpers --------------------------------------------------------------------------
