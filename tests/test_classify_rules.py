@@ -1035,3 +1035,16 @@ def test_a_registry_the_polluter_grew_is_the_trace_of_a_leftover_not_a_setting()
     leftover = ev(RuntimeError("pool 'orders' already started"), reruns=reruns,
                   pollution=(grew,))
     assert diagnose(leftover).category is Category.LIFECYCLE
+
+
+def test_an_order_dependence_of_the_collected_modules_blames_an_import_not_a_test():
+    collected = diagnose(ev(TypeError("work() takes 1 positional argument but 2 were given"),
+                            reruns=RerunFacts(Verdict.ORDER_DEPENDENT, None, 2, 2,
+                                              collected=True)))
+    assert collected.category is Category.CONFIG_POLLUTION
+    assert "changes at import what it uses" in collected.reasons[0]
+    assert "registered under the same name" in collected.suggestions[0].text
+    # nearest negative: an earlier test reproduced it: that test is what to look at
+    earlier = diagnose(ev(TypeError("work() takes 1 positional argument but 2 were given"),
+                          reruns=RerunFacts(Verdict.ORDER_DEPENDENT, "t.py::test_a", 2, 2)))
+    assert "t.py::test_a changes" in earlier.suggestions[0].text

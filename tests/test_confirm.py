@@ -479,3 +479,53 @@ def test_a_shared_executor_or_server_an_earlier_test_stopped_is_not_read_as_its_
         diagnosis = confirmed.diagnosis(victim)
         assert diagnosis["category"] == "config-pollution", (victim, diagnosis)
     assert confirmed.diagnosis("test_own_pool_after_its_block")["category"] == "lifecycle"
+
+
+def test_a_test_broken_by_a_module_collected_after_it_is_not_called_random(chaostester):
+    # Seen on a worker-pool library's suite: a function registered by name at import, and a
+    # module collected later registering its own under the same name. The test fails in the
+    # whole run, passes alone and after every earlier test: the imports are the cause.
+    pytester = chaostester.pytester
+    pytester.makepyfile(
+        registry="""
+        FUNCTIONS = {}
+
+        def register(function):
+            FUNCTIONS[function.__name__] = function
+            return function
+        """,
+        test_a_sums="""
+        import registry
+
+        @registry.register
+        def work(first, second):
+            return first + second
+
+        def test_earlier():
+            pass
+
+        def test_sum():
+            assert registry.FUNCTIONS["work"](1, 2) == 3
+        """,
+        test_b_later="""
+        import registry
+
+        @registry.register
+        def work(only):
+            return only
+
+        def test_later():
+            assert registry.FUNCTIONS["work"](5) == 5
+        """,
+    )
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=2, failed=1)
+    victim = run.diagnosis("test_a_sums.py::test_sum")
+    assert victim["verdict"] == "order-dependent"
+    assert victim["polluter"] is None
+    last = victim["attempts"][-1]
+    assert (last["mode"], last["outcome"]) == ("bisect", "failed")
+    assert "test modules collected" in last["message"]
+    assert any("importing one of them changes what it uses" in line
+               for line in victim["evidence"]), victim["evidence"]
+    assert not any("fails at random" in line for line in victim["evidence"])

@@ -206,6 +206,8 @@ def order_dependent(e: Evidence) -> Finding | None:
     """Reruns proved the test passes alone and fails after others (verdict order-dependent)."""
     if e.reruns is None or e.reruns.verdict is not Verdict.ORDER_DEPENDENT:
         return None
+    if e.reruns.collected:
+        return _collected(e)
     polluter = e.reruns.polluter
     # With no global change of the polluter in the ledger, what it left may be a resource (a
     # pool still registered, a port still bound): a lifecycle reading of the failure then
@@ -226,6 +228,20 @@ def order_dependent(e: Evidence) -> Finding | None:
         Suggestion(f"Find what {polluter or 'the earlier test'} changes and does not restore "
                    f"(environment, cwd, module globals, patches); use monkeypatch so it is "
                    f"undone, or run with --poolchaos-isolate=restore."),
+    )
+
+
+def _collected(e: Evidence) -> Finding:
+    # No earlier test made it fail; collecting the run's other test modules did, before any
+    # of their tests ran: what an import did, not what a test left.
+    return hit(
+        0.7,
+        ["the test passes alone and after every earlier test, and fails with the run's test "
+         "modules collected: one of them changes at import what it uses"],
+        Suggestion("Find the test module whose import replaces what this test uses (a "
+                   "function or class registered under the same name, a default or a patch "
+                   "made at module level): give each its own name, or make the change in a "
+                   "fixture that undoes it."),
     )
 
 

@@ -39,6 +39,9 @@ class Search:
     seconds: float = 0.0
     #: earlier tests the fast path already ran as ``[test, victim]`` pairs
     tried: list[str] = field(default_factory=list)
+    #: no earlier test made it fail, the run's test modules collected with it did (their
+    #: import, which runs before any test, changes what it uses)
+    collected: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "runs": self.runs,
@@ -60,10 +63,13 @@ class PolluterSearch:
         self.start = 0.0
 
     def find(self, victim: str, candidates: Sequence[str], ledger: Sequence[LedgerEntry],
-             failure_text: str, hints: Sequence[str] = (), quick: int | None = None) -> Search:
+             failure_text: str, hints: Sequence[str] = (), quick: int | None = None,
+             modules: Sequence[str] = ()) -> Search:
         """``hints``: earlier tests to try one pair run each before anything else, best first
         (the failure text's ledger matches follow them). ``quick``: try only that many of them
-        and stop there, leaving bisection to a later ``find`` on the same search."""
+        and stop there, leaving bisection to a later ``find`` on the same search.
+        ``modules``: the run's test files, in its order: when no earlier test makes the victim
+        fail, one more run collects them all and runs the victim only."""
         self.start = time.perf_counter()
         spent = self.search.seconds
         try:
@@ -75,6 +81,9 @@ class PolluterSearch:
                                else quick) or quick is not None:
                 return self.search
             self._module_first(victim, list(candidates), ledger)
+            if self.search.reproduced is False and len(modules) > 1 and \
+                    not self._out_of_budget():
+                self._collected_with(victim, list(modules))
         finally:
             self.search.seconds = spent + time.perf_counter() - self.start
         return self.search
@@ -140,6 +149,23 @@ class PolluterSearch:
                 return None
         self._found(candidates[0], "bisect", ledger)
         return None
+
+    def _collected_with(self, victim: str, modules: list[str]) -> None:
+        """Imports run at collection, before any test: a module that replaces a registered
+        name or a default when imported makes a test fail in the whole run and nowhere else."""
+        expected = self.durations.get(victim, 0.0)
+        left = self.budget_s - (time.perf_counter() - self.start)
+        run = self.runner.run(modules, timeout=min(max(left, 1.0), expected * 3 + _SLACK_S),
+                              light=True, only=[victim])
+        self.search.runs += 1
+        test = run.result(victim)
+        attempt = from_child("bisect", test)
+        self.search.attempts.append(Attempt(
+            attempt.mode, attempt.outcome, attempt.duration_s,
+            f"with the run's {len(modules)} test modules collected, no earlier test run"
+            + (f": {attempt.message}" if attempt.message else "")))
+        if victim in run.tests and test.outcome in ("failed", "error"):
+            self.search.reproduced = self.search.collected = True
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ from ..sanitize import scrub
 
 OUT = "POOLCHAOS_DIAGNOSE_OUT"  # also tells the controller to write no report files
 TIMEOUT = "POOLCHAOS_DIAGNOSE_TIMEOUT"
+#: a JSON list of the node ids to run of all those collected (the rest are only imported)
+ONLY = "POOLCHAOS_DIAGNOSE_ONLY"
 
 _seen: dict[str, dict[str, Any]] = {}
 
@@ -56,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _keep_only(config, items)
     limit = os.environ.get(TIMEOUT)
     if not limit or not config.pluginmanager.hasplugin("timeout"):
         return
@@ -65,6 +68,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if value is not None:
             # Prepended, so get_closest_marker finds it before the test's own marker.
             item.add_marker(pytest.mark.timeout(float(value)), append=False)
+
+
+def _keep_only(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = os.environ.get(ONLY)
+    if not only:
+        return
+    wanted = set(json.loads(only))
+    dropped = [item for item in items if item.nodeid not in wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.nodeid in wanted]
 
 
 def _limits(text: str) -> dict[str, float] | float | None:

@@ -437,7 +437,9 @@ def _search(context: _Context, record: TestRecord, hints: Sequence[str] = (),
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
                             min(context.settings.bisect_seconds, context.left()), durations,
                             begun)
-    return finder.find(record.nodeid, candidates, ledger, text, hints, quick)
+    modules = list(dict.fromkeys(nodeid.split("::", 1)[0]
+                                 for nodeid in context.result.records))
+    return finder.find(record.nodeid, candidates, ledger, text, hints, quick, modules)
 
 
 def suspects(context: _Context, record: TestRecord) -> list[str]:
@@ -538,7 +540,8 @@ def _conclude(context: _Context, record: TestRecord, counts: Tally, attempts: li
         from ..classify import classify
 
         record.evidence = replace(record.evidence, reruns=RerunFacts(
-            found, polluter, counts.isolated_runs, counts.isolated_passes))
+            found, polluter, counts.isolated_runs, counts.isolated_passes,
+            collected=search is not None and search.collected))
         diagnosis = classify(context.config, record.evidence, context.settings)
     lines = [*diagnosis.reasons, _rerun_line(counts, attempts),
              *_search_lines(search, found),
@@ -580,6 +583,10 @@ def _search_lines(search: Search | None, found: Verdict) -> list[str]:
         shown = ", ".join(search.narrowest[:5]) + (" ..." if len(search.narrowest) > 5 else "")
         return [f"polluter search ran out of budget after {cost}; narrowest range "
                 f"({len(search.narrowest)} test(s)): {shown}"]
+    if search.collected:
+        return [f"no earlier test reproduces the failure, the run's test modules collected "
+                f"with it do, none of their tests run ({cost}): importing one of them changes "
+                f"what it uses (a name registered twice, a default or a patch made at import)"]
     if found is Verdict.FLAKY:
         return [f"no earlier test reproduces the failure ({cost}): it fails at random"]
     return []

@@ -40,7 +40,7 @@ _TB = "--tb=native"
 _SHAPES_OUTCOMES = ("poolchaos_isolate", "poolchaos_leaks")
 _OWN_PLUGINS = {"poolchaos", "no:poolchaos", "pytest_poolchaos.plugin"}
 _DROP_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST",
-             "PYTEST_XDIST_TESTRUNUID", child.OUT, child.TIMEOUT)
+             "PYTEST_XDIST_TESTRUNUID", child.OUT, child.TIMEOUT, child.ONLY)
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,17 @@ class Runner:
 
     def run(self, nodeids: Sequence[str], timeout: float,
             raise_limit: float | Mapping[str, float] | None = None, light: bool = False,
-            extra: Sequence[str] = ()) -> ChildRun:
+            extra: Sequence[str] = (), only: Sequence[str] = ()) -> ChildRun:
         """``light``: only the last test's outcome matters, so the plugin can stay out.
         ``extra``: more options for the plugin (a chaos spec); not with ``light``.
-        ``raise_limit``: one limit for every test, or a limit per nodeid (a batch)."""
+        ``raise_limit``: one limit for every test, or a limit per nodeid (a batch).
+        ``only``: of all that ``nodeids`` (files, say) collect, run these tests only."""
         self.runs += 1
         with tempfile.TemporaryDirectory(prefix="poolchaos-diagnose-") as tmp:
             out = Path(tmp, "tests.jsonl")
             env = dict(self.environ, **{child.OUT: str(out)})
+            if only:
+                env[child.ONLY] = json.dumps(list(only))
             if isinstance(raise_limit, int | float):
                 env[child.TIMEOUT] = f"{raise_limit:.3f}"
             elif raise_limit:

@@ -195,6 +195,8 @@ class RerunFacts:
     #: runs without the suite's earlier tests (isolated or confirming) and how many passed
     alone_runs: int = 0
     alone_passes: int = 0
+    #: no earlier test made it fail; the run's test modules collected with it did
+    collected: bool = False
 
     @property
     def passes_alone(self) -> bool:
@@ -335,7 +337,8 @@ class Evidence:
         reruns = values.get("reruns")
         values["reruns"] = None if reruns is None else RerunFacts(
             Verdict(reruns["verdict"]), reruns.get("polluter"),
-            int(reruns.get("alone_runs", 0)), int(reruns.get("alone_passes", 0)))
+            int(reruns.get("alone_runs", 0)), int(reruns.get("alone_passes", 0)),
+            bool(reruns.get("collected", False)))
         return cls(**values)
 
 
