@@ -764,23 +764,29 @@ def _reads(frame: FrameType, root: str) -> list[FrameFact]:
     """The names and string constants of the code on the failing path: each user frame's
     function and the project functions it calls by name (one level), as
     ``qualname: token token ...``; what an earlier test changed can be looked up in them."""
-    codes = [frame.f_code]
-    names = frame.f_code.co_names
+    code = frame.f_code
+    codes = [(getattr(code, "co_qualname", code.co_name), code)]
+    names = code.co_names
     local = dict(frame.f_locals)
     for name in names[:40]:
         codes += _project_code(frame.f_globals.get(name), names, root)
     for value in list(local.values())[:20]:  # methods the frame calls on its project objects
         codes += _methods(value, names, root)
-    return [FrameFact("reads", f"{getattr(code, 'co_qualname', code.co_name)}: "
-                               f"{' '.join(_tokens(code))}") for code in codes[:8]]
+    return [FrameFact("reads", f"{label}: {' '.join(_tokens(each))}")
+            for label, each in codes[:8]]
 
 
-def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
-    """Code objects of functions under ``root`` that ``value`` (a function, or a module whose
-    attribute ``names`` mentions) holds."""
+def _project_code(value: Any, names: tuple[str, ...], root: str
+                  ) -> list[tuple[str, CodeType]]:
+    """(qualified name, code) of functions under ``root`` that ``value`` (a function, or a
+    module whose attribute ``names`` mentions) holds. The name is the function's: code
+    objects carry it only from Python 3.11 on."""
     if type(value) is FunctionType:
         code = own(value, "__code__")
-        return [code] if isinstance(code, CodeType) and code.co_filename.startswith(root) else []
+        if not isinstance(code, CodeType) or not code.co_filename.startswith(root):
+            return []
+        label = own(value, "__qualname__")
+        return [(label if isinstance(label, str) else code.co_name, code)]
     if type(value) is ModuleType:
         members = own(value, "__dict__") or {}
         found = []
@@ -792,9 +798,9 @@ def _project_code(value: Any, names: tuple[str, ...], root: str) -> list[CodeTyp
     return []
 
 
-def _methods(value: Any, names: tuple[str, ...], root: str) -> list[CodeType]:
+def _methods(value: Any, names: tuple[str, ...], root: str) -> list[tuple[str, CodeType]]:
     members = class_attr(type(value), "__dict__")
-    found: list[CodeType] = []
+    found: list[tuple[str, CodeType]] = []
     if members is None:
         return found
     for name in names:
