@@ -4,7 +4,10 @@ line used after it was closed is a lifecycle fault whatever the message says."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+import pytest
 
 
 def rule_ids(diagnosis: dict[str, Any]) -> list[str]:
@@ -988,6 +991,37 @@ def test_a_task_cut_off_by_its_timeout_is_read_as_late_work(chaostester):
     assert late["category"] == "timeout", late
     assert "task 'test_every_job_runs.<locals>.export' cancelled before it finished" in \
         late["evidence"][0]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout() is new in 3.11")
+def test_work_cut_off_by_an_asyncio_timeout_block_is_read_as_late_work(chaostester):
+    # asyncio.timeout() cancels the work inside the waiting task itself (wait_for does the
+    # same from Python 3.12 on): no task of its own is cancelled, the block's expiry is seen.
+    chaostester.pytester.makepyfile(
+        """
+        import asyncio
+
+
+        async def export():
+            await asyncio.sleep(5)  # cut off by the limit long before
+
+
+        async def run_export(limit):
+            try:
+                async with asyncio.timeout(limit):
+                    await export()
+                return "ok"
+            except TimeoutError:
+                return "skipped"
+
+
+        def test_export_runs():
+            assert asyncio.run(run_export(0.05)) == "ok"
+        """
+    )
+    late = chaostester.run(subprocess=True).diagnosis("test_export_runs")
+    assert late["category"] == "timeout", late
+    assert "task 'export' cancelled before it finished" in late["evidence"][0]
 
 
 SHARES = """

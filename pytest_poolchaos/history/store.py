@@ -258,8 +258,9 @@ class HistoryStore:
             " worker) VALUES (?, ?, ?, ?, ?, ?, ?)",
             ((seq, test, r.outcome, r.category, r.verdict, float(r.duration_s), r.worker)
              for test, r in rows))
-        self.db.executemany(_FAILED_DATES, ((run.created, test) for test, r in rows
-                                            if r.outcome in FAILED))
+        # named, not numbered (?1): Python 3.12 warns of numbered ones bound by position
+        self.db.executemany(_FAILED_DATES, ({"day": run.created, "test": test}
+                                            for test, r in rows if r.outcome in FAILED))
         self._prune()
         return True
 
@@ -384,11 +385,11 @@ class _Passes:
         return index < len(ids) and ids[index] == test
 _FAILED_DATES = """
 UPDATE tests SET
-    first_failed = CASE WHEN first_failed IS NULL OR ?1 < first_failed THEN ?1
+    first_failed = CASE WHEN first_failed IS NULL OR :day < first_failed THEN :day
                    ELSE first_failed END,
-    last_failed = CASE WHEN last_failed IS NULL OR ?1 > last_failed THEN ?1
+    last_failed = CASE WHEN last_failed IS NULL OR :day > last_failed THEN :day
                   ELSE last_failed END
-WHERE id = ?2
+WHERE id = :test
 """
 
 

@@ -79,6 +79,27 @@ class Started:
 _NONE: frozenset[Any] = frozenset()
 
 
+def _no_object() -> None:
+    """A weak reference whose object is gone."""
+    return None
+
+
+def _awaited_work(task: Any) -> str:
+    """The innermost coroutine of ``task``'s await chain that is not asyncio's own: the
+    work a timeout around it cuts off (the task's own coroutine when it awaits asyncio's
+    machinery directly)."""
+    coro = task.get_coro()
+    found = str(getattr(coro, "__qualname__", None) or task.get_name())
+    for _ in range(32):  # an await chain is short; a cycle must not hold the loop
+        frame = getattr(coro, "cr_frame", None)
+        if frame is None:
+            break
+        if not str(frame.f_globals.get("__name__", "")).startswith("asyncio"):
+            found = str(getattr(coro, "__qualname__", found))
+        coro = getattr(coro, "cr_await", None)
+    return found
+
+
 class SpawnLog:
     """What was started during the running test, in order."""
 
@@ -280,6 +301,10 @@ class Spawns:
                        self._wrap_light, self._future_failed)
         self._try_wrap("asyncio.base_events", "BaseEventLoop", "create_task",
                        self._wrap_returning, self._task_created)
+        # From Python 3.12 on wait_for runs the awaited work in the waiting task itself, under
+        # asyncio.timeout(): no task of its own is cancelled when the time runs out.
+        self._try_wrap("asyncio.timeouts", "Timeout", "_on_timeout", self._wrap_light,
+                       self._timed_out)
 
     def _try_wrap(self, module_name: str, cls_name: str, method: str,
                   wrap: Callable[..., None], callback: Callable[..., Any]) -> None:
@@ -546,6 +571,18 @@ class Spawns:
         name = getattr(coro, "__qualname__", None) or task.get_name()
         log.tasks.append(Started("task", weakref.ref(task), f"task {name}", "", log.origin()))
         task.add_done_callback(self._task_done)
+
+    def _timed_out(self, timeout: Any) -> None:
+        """An ``asyncio.timeout()`` (``wait_for``'s, from 3.12 on) ran out: the work it awaited
+        is cut off as a cancelled task of its own was before."""
+        log = self.log
+        task = getattr(timeout, "_task", None)
+        if log is None or task is None or len(log.tasks) >= MAX_TASKS or \
+                not log.owns_current():
+            return
+        entry = Started("task", _no_object, f"task {_awaited_work(task)}", "", log.origin())
+        entry.cancelled = True
+        log.tasks.append(entry)
 
     def _task_done(self, task: Any) -> None:
         """A task ended with an exception. Whether anyone retrieved it cannot be told later
@@ -1037,7 +1074,8 @@ def _wrapped(cls: type, method: str) -> bool:
 #: (``multiprocessing.Pool()`` imports multiprocessing.pool on first use).
 _LAZY_MODULES = frozenset({"concurrent.futures.thread", "concurrent.futures.process",
                            "multiprocessing.pool", "multiprocessing.process", "unittest.mock",
-                           "socket", "asyncio.base_events", "concurrent.futures._base"})
+                           "socket", "asyncio.base_events", "asyncio.timeouts",
+                           "concurrent.futures._base"})
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
