@@ -100,9 +100,23 @@ def _stopped_at_exit() -> set[str]:
     thread pool's workers are judged by what they are doing instead (``survivors``): its
     callback joins a worker that is still inside a task, which then holds the exit."""
     callbacks = getattr(threading, "_threading_atexits", None) or ()
-    modules = {getattr(getattr(c, "func", c), "__module__", None) for c in callbacks}
+    modules = {getattr(_registered(c), "__module__", None) for c in callbacks}
     modules.discard(_THREAD_POOL)
     return {m for m in modules if isinstance(m, str)}
+
+
+def _registered(callback: Any) -> Any:
+    """The function ``threading._register_atexit`` was given: wrapped in a partial up to
+    Python 3.12, in a lambda closing over it from 3.13 on."""
+    if hasattr(callback, "func"):
+        return callback.func
+    code, cells = getattr(callback, "__code__", None), getattr(callback, "__closure__", None)
+    if code is not None and cells and "func" in code.co_freevars:
+        try:
+            return cells[code.co_freevars.index("func")].cell_contents
+        except (ValueError, IndexError):  # an empty cell
+            pass
+    return callback
 
 
 def _module_of(thread: threading.Thread) -> str | None:
