@@ -73,7 +73,10 @@ def limits_by_ini(chaostester):
     return chaostester
 
 
-def test_ini_source_and_what_was_alive(limits_by_ini):
+def test_ini_source_and_what_was_alive(limits_by_ini, monkeypatch):
+    # as most users run: stdout buffered, so pytest-timeout's stack dump reaches the captured
+    # output only if it is flushed before the capture is read
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     limits_by_ini.pytester.makepyfile(
         test_alive="""
         import subprocess, sys, threading, time

@@ -66,6 +66,19 @@ class _AfterTimer:
                     self.scope.finish_cleanup()
 
 
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        # pytest-timeout's signal method prints its stack dump through the terminal writer to
+        # the real stdout: buffered (no PYTHONUNBUFFERED), it reached the captured output,
+        # where the evidence reads it, only if something flushed it first. trylast: inside
+        # the capture plugin's wrapper, so this runs before it reads the output.
+        try:
+            return (yield)
+        finally:
+            with guard.contained("recorder: flush the timeout's dump"):
+                item.config.get_terminal_writer().flush()
+
+
 class LeakError(AssertionError):
     """Raised at teardown with --poolchaos-leaks=fail when a test left resources behind."""
 
