@@ -153,37 +153,30 @@ class PolluterSearch:
     def _collected_with(self, victim: str, modules: list[str]) -> None:
         """Imports run at collection, before any test: a module that replaces a registered
         name or a default when imported makes a test fail in the whole run and nowhere else."""
-        expected = self.durations.get(victim, 0.0)
-        left = self.budget_s - (time.perf_counter() - self.start)
-        run = self.runner.run(modules, timeout=min(max(left, 1.0), expected * 3 + _SLACK_S),
-                              light=True, only=[victim])
-        self.search.runs += 1
-        test = run.result(victim)
-        attempt = from_child("bisect", test)
-        self.search.attempts.append(Attempt(
-            attempt.mode, attempt.outcome, attempt.duration_s,
-            f"with the run's {len(modules)} test modules collected, no earlier test run"
-            + (f": {attempt.message}" if attempt.message else "")))
-        if victim in run.tests and test.outcome in ("failed", "error"):
+        if self._fails(modules, "bisect", victim):
             self.search.reproduced = self.search.collected = True
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _fails(self, nodeids: list[str], mode: str) -> bool | None:
-        """Whether the last of ``nodeids`` failed after the others; None when the run never
-        got to its end (killed at the time limit, or the subprocess died): no answer."""
-        expected = sum(self.durations.get(nodeid, 0.0) for nodeid in nodeids)
+    def _fails(self, nodeids: list[str], mode: str, only: str | None = None) -> bool | None:
+        """Whether the last of ``nodeids`` failed after the others (with ``only``: whether
+        that test failed with all that ``nodeids`` collect, the only one run); None when the
+        run never got to its end (killed at the time limit, or the subprocess died)."""
+        victim = only or nodeids[-1]
+        expected = sum(self.durations.get(nodeid, 0.0) for nodeid in {*nodeids, victim})
         left = self.budget_s - (time.perf_counter() - self.start)
-        run = self.runner.run(nodeids, timeout=min(max(left, 1.0), expected * 3 + _SLACK_S),
-                              light=True)
+        limit = min(max(left, 1.0), expected * 3 + _SLACK_S)
+        run = (self.runner.run(nodeids, timeout=limit, light=True, only=[victim]) if only
+               else self.runner.run(nodeids, timeout=limit, light=True))
         self.search.runs += 1
-        test = run.result(nodeids[-1])
+        test = run.result(victim)
         attempt = from_child(mode, test)
+        what = (f"with the run's {len(nodeids)} test modules collected, no earlier test run"
+                if only else f"after {len(nodeids) - 1} earlier test(s) from {nodeids[0]}")
         self.search.attempts.append(Attempt(
             attempt.mode, attempt.outcome, attempt.duration_s,
-            f"after {len(nodeids) - 1} earlier test(s) from {nodeids[0]}"
-            + (f": {attempt.message}" if attempt.message else "")))
-        if nodeids[-1] not in run.tests:
+            what + (f": {attempt.message}" if attempt.message else "")))
+        if victim not in run.tests:
             return None
         return test.outcome in ("failed", "error")
 
