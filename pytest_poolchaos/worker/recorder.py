@@ -97,6 +97,8 @@ class ScopeRecorder:
         self.journal: journal.JournalWriter | None = None
         self._summary: WorkerSummary | None = None
         self._running: _Running | None = None
+        #: some test may run under a pytest-timeout limit (known once collection is done)
+        self._limits = True
         self.session: pytest.Session | None = None
 
     # -- the session ------------------------------------------------------------------------
@@ -131,13 +133,13 @@ class ScopeRecorder:
 
     def _after_timer(self, items: list[pytest.Item]) -> None:
         # Only a pytest-timeout timer makes cleanup wait for later: the wrapper that does the
-        # waiting costs every test a call, so it is there only when some test has a limit.
+        # waiting costs every test a call, so it is there only when some test has a limit,
+        # and no test asks for its limit when none has one.
         manager = self.config.pluginmanager
-        if not manager.has_plugin("timeout") or manager.has_plugin("poolchaos-after-timer"):
-            return
-        if timeouts.session_limit(self.config) is None and not any(map(timeouts.marked, items)):
-            return
-        manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
+        self._limits = manager.has_plugin("timeout") and (
+            timeouts.session_limit(self.config) is not None or any(map(timeouts.marked, items)))
+        if self._limits and not manager.has_plugin("poolchaos-after-timer"):
+            manager.register(_AfterTimer(self.scope), "poolchaos-after-timer")
 
     def _open_journal(self) -> None:
         found = journal.plan(self.config, self.settings.journal)
@@ -245,7 +247,7 @@ class ScopeRecorder:
     # -- steps ----------------------------------------------------------------------------
 
     def _open(self, item: pytest.Item) -> None:
-        limit = timeouts.effective(item)
+        limit = timeouts.effective(item) if self._limits else None
         self._running = _Running(item, limit)
         if self.comparisons is not None:
             self.comparisons.clear()
