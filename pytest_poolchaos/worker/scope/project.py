@@ -64,6 +64,9 @@ class ProjectState(Probe):
         #: labels of the namespaces that are a module-level instance's attributes
         self._instances: frozenset[str] = frozenset()
         self._layout = 0
+        #: module name -> (id of the module object, whether it is the project's): listing
+        #: again only looks at modules imported since (a session start lists ~300 modules)
+        self._known: dict[str, tuple[int, bool]] = {}
 
     def take(self) -> Any:
         if len(sys.modules) != self._modules:
@@ -80,8 +83,7 @@ class ProjectState(Probe):
     def _list(self) -> None:
         self._modules = len(sys.modules)
         spaces: list[tuple[str, Any]] = []
-        own = {name: module for name, module in list(sys.modules.items())
-               if self._own(name, module)}
+        own = self._own_modules()
         for name, module in own.items():
             spaces.append((name, module.__dict__))
             spaces.extend((f"{name}.{value.__qualname__}", value.__dict__)
@@ -112,8 +114,24 @@ class ProjectState(Probe):
                             for key in keys if type(space[key]) in (dict, list, set)]
         self._layout += 1
 
+    def _own_modules(self) -> dict[str, Any]:
+        known = self._known
+        if len(known) > 4 * len(sys.modules) + 1000:  # names come and go (pytester)
+            known.clear()
+        own = {}
+        for name, module in list(sys.modules.items()):
+            seen = known.get(name)
+            if seen is None or seen[0] != id(module):
+                seen = known[name] = (id(module), self._own(name, module))
+            if seen[1]:
+                own[name] = module
+        return own
+
     def _own(self, name: str, module: Any) -> bool:
-        path = getattr(module, "__file__", None)
+        try:  # the namespace, not getattr: a lazy module's __getattr__ raises for __file__
+            path = module.__dict__.get("__file__")
+        except Exception:  # not a module: no namespace of its own
+            return False
         if not isinstance(path, str) or not path.startswith(self.root):
             return False
         if path.startswith(self.prefixes) or any(part in path for part in _INSTALLED):
