@@ -194,6 +194,9 @@ class Run:
 
 
 _TAIL = 64 * 1024  # bytes read from a journal's end before reading more of it
+#: lines holding ``only`` parsed at most, from the end: the start and end lines of the runs
+#: ``auto`` keeps, twice over
+_NEWEST = 4 * KEEP_RUNS
 
 
 def read_events(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -221,8 +224,11 @@ def _tail_events(path: Path, size: int, only: str = ""
         return [], True
     if start:
         data = data[data.find(b"\n") + 1:] if b"\n" in data else b""  # a line begun before
-    # Looked for in the bytes: a long run's journal is mostly lines nobody asked for here.
-    chunks = _lines_holding(data, only.encode("utf-8")) if only else data.split(b"\n")
+    # Looked for in the bytes: a long run's journal is mostly lines nobody asked for here;
+    # and of those, only the newest are parsed (a journal that many short runs append to
+    # holds a hundred runs in its tail).
+    chunks = _lines_holding(data, only.encode("utf-8"))[-_NEWEST:] if only \
+        else data.split(b"\n")
     lines = [chunk.decode("utf-8", "replace") for chunk in chunks]
     return list(_parsed(lines)), start == 0
 
@@ -320,9 +326,9 @@ def dead_run(paths: Iterable[Path], besides: str
     return None
 
 
-#: what the lines that start and end a run hold ("run-start", "run-end"), and a test's line
-#: only when its node id does: whether any run died needs no other line
-_RUN_LINES = "run-"
+#: what the lines that start and end a run hold, as ``write`` spells it (a node id holding
+#: the same text is escaped in its line): whether any run died needs no other line
+_RUN_LINES = '"event": "run-'
 
 
 def _maybe_dead(paths: list[Path], besides: str) -> bool:
@@ -381,6 +387,12 @@ def plan(config: pytest.Config, setting: str) -> JournalPlan | None:
     found = _plan(config, setting)
     stash[_PLAN] = found
     return found
+
+
+def run_of(config: pytest.Config) -> str | None:
+    """This run's id when its journal was planned (the history names the run alike)."""
+    found = config.stash.get(_PLAN, None)
+    return found.run if found is not None else None
 
 
 def _plan(config: pytest.Config, setting: str) -> JournalPlan | None:
