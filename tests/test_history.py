@@ -462,3 +462,16 @@ def test_a_pending_file_past_its_bound_is_folded_by_the_run_that_grew_it(chaoste
     assert (chaostester.path / "history.sqlite.pending").read_text() == ""
     assert rows(chaostester.path / "history.sqlite", "SELECT tests, failed FROM runs") == \
         [(2, 0)]
+
+
+def test_the_history_names_a_run_by_its_journal_id(chaostester, monkeypatch):
+    # `poolchaos report --run ID` and the history's runs then point at the same run.
+    import json
+
+    monkeypatch.setattr("pytest_poolchaos.history.session.QUICK_S", 60.0)  # parks the run
+    scripted(chaostester, "")
+    chaostester.run(HISTORY, "--poolchaos-journal=journal.jsonl")
+    parked = json.loads((chaostester.path / "history.sqlite.pending").read_text())
+    starts = [json.loads(line) for line in (chaostester.path / "journal.jsonl").read_text(
+        ).splitlines() if '"run-start"' in line]
+    assert [start["run"] for start in starts] == [parked["id"]]

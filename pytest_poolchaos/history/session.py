@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..journal import run_of
 from ..settings import cache_folder
 from . import QUICK_S, SLOW_MARGIN_S, pending
 from .vcs import branch_and_commit
@@ -170,8 +171,7 @@ def iso(timestamp: float) -> str:
 
 def _run_id(config: pytest.Config) -> str:
     # The journal's id when there is one, so a run's journal and history name it alike.
-    journal = config.pluginmanager.get_plugin("poolchaos-journal")
-    return str(getattr(journal, "run", "") or uuid.uuid4().hex)
+    return run_of(config) or uuid.uuid4().hex
 
 
 def _say(config: pytest.Config, line: str) -> None:
