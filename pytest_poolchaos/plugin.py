@@ -24,16 +24,13 @@ import pytest
 
 from . import guard, hookspecs, roles
 from .checks import check_rule_ids
-from .controller.session import ChaosController
 from .options import MARKER, register
-from .report import TerminalSection
 from .sanitize import safe_text
 from .settings import SETTINGS, Settings, resolve
-from .worker.recorder import ScopeRecorder
-from .worker.scope.probes import BuiltinProbes
 
 if TYPE_CHECKING:
     from .chaos.fixture import ChaosTools
+    from .controller.session import ChaosController
     from .worker.fixture import PoolTools
 
 __all__ = ["chaos", "pool_scope"]
@@ -79,11 +76,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.addinivalue_line("markers", MARKER)
     # A role that cannot be made is left out (an internal problem); the run goes on.
+    # Each process imports its own roles only: an xdist controller runs no test, a worker
+    # reports to no terminal.
     recorder = None
     if roles.runs_tests(config):
+        from .worker.recorder import ScopeRecorder
+        from .worker.scope.probes import BuiltinProbes
+
         recorder = _register(config, "poolchaos-recorder", ScopeRecorder, config, settings)
         _register(config, "poolchaos-probes", BuiltinProbes, settings)
     if roles.reports(config):
+        from .controller.session import ChaosController
+        from .report import TerminalSection
+
         controller = _register(config, "poolchaos-controller", ChaosController, config,
                                settings, local=recorder)
         if controller is not None:

@@ -42,9 +42,9 @@ OUTPUTS = (
 STEPS = [
     # pytest_configure
     ("pytest_poolchaos.plugin.resolve", "before"),
-    ("pytest_poolchaos.plugin.ScopeRecorder", "before"),
-    ("pytest_poolchaos.plugin.ChaosController", "before"),
-    ("pytest_poolchaos.plugin.TerminalSection", "before"),
+    ("pytest_poolchaos.worker.recorder.ScopeRecorder", "before"),
+    ("pytest_poolchaos.controller.session.ChaosController", "before"),
+    ("pytest_poolchaos.report.TerminalSection", "before"),
     # pytest_sessionstart
     ("pytest_poolchaos.sanitize.watch_environ", "before"),
     ("pytest_poolchaos.worker.scope.PoolScope.install", "before"),
