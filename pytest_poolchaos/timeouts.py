@@ -18,23 +18,27 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import model
+from . import clock, model
 
 if TYPE_CHECKING:
     from .model import TimeoutInfo
 
-__all__ = ["effective", "fired_limit", "marked", "remember", "session_limit"]
+__all__ = ["armed_at", "effective", "fired_limit", "marked", "remember", "session_limit"]
 
 #: pytest-timeout's failure text, ``PYTEST_FAILURE_MESSAGE = "Timeout (>%ss) from pytest-timeout."``
 FIRED = r"Timeout \(>([0-9.]+)s\) from pytest-timeout"
 
 _SET = pytest.StashKey["TimeoutInfo"]()
+#: when pytest-timeout armed the item's timer (clock.wall), read just before it does
+_ARMED = pytest.StashKey[float]()
 #: the configuration's (seconds, method, source, func_only); None without pytest-timeout
 _SESSION = pytest.StashKey["tuple[float | None, str, str | None, bool] | None"]()
 
 
 def remember(item: pytest.Item, settings: Any) -> None:
-    """Keep the settings pytest-timeout is about to arm a timer with (its ``Settings`` tuple)."""
+    """Keep the settings pytest-timeout is about to arm a timer with (its ``Settings`` tuple),
+    and when: the test's scope opens later, after whatever runs between."""
+    item.stash[_ARMED] = clock.wall()
     method = getattr(settings, "method", None)
     if method == "signal" and threading.current_thread() is not threading.main_thread():
         method = "thread"  # pytest-timeout switches the same way off the main thread
@@ -61,6 +65,11 @@ def effective(item: pytest.Item, failure_text: str = "") -> TimeoutInfo | None:
         return model.TimeoutInfo(seconds=limit, fired=True)
     return model.TimeoutInfo(info.seconds or limit, info.method, info.source, info.func_only,
                              True)
+
+
+def armed_at(item: pytest.Item) -> float | None:
+    """When pytest-timeout last armed ``item``'s timer (clock.wall), if it did."""
+    return item.stash.get(_ARMED, None)
 
 
 def fired_limit(text: str) -> float | None:

@@ -409,11 +409,24 @@ def test_worker_died_first():
 """
 
 
-def test_a_task_aborted_as_the_timeout_unwinds_did_not_die_first(chaostester):
+# pytest-timeout arms its timer before the test's scope opens; anything between (a slow
+# logstart hook, a loaded machine) must not move the moment the limit is taken to fire.
+SLOW_START = """
+import time
+
+def pytest_runtest_logstart(nodeid, location):
+    time.sleep(0.4)
+"""
+
+
+@pytest.mark.parametrize("start", ["prompt", "slow"])
+def test_a_task_aborted_as_the_timeout_unwinds_did_not_die_first(chaostester, start):
     # Seen on a process-pool library's own suite: pytest-timeout's exception makes the
     # library abort its workers, whose tasks then raise; they are the timeout's doing.
     chaostester.pytester.makeini("[pytest]\ntimeout = 1\n")
     chaostester.pytester.makepyfile(test_aborted=ABORTED)
+    if start == "slow":
+        chaostester.pytester.makeconftest(SLOW_START)
     result = chaostester.run()
     result.result.assert_outcomes(failed=2)
     aborted = result.diagnosis("test_interrupted_batch")

@@ -118,8 +118,8 @@ def from_call(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
 
 
 def _fired_after(timeout: TimeoutInfo | None) -> float | None:
-    """Seconds after the scope opened by which pytest-timeout's signal had fired, when it
-    fired on setup, call and teardown (its alarm is set before the scope opens)."""
+    """Seconds after its timer was armed by which pytest-timeout's signal had fired, when it
+    fired on setup, call and teardown."""
     if timeout is None or not timeout.fired or timeout.func_only or not timeout.seconds \
             or timeout.method not in (None, "signal"):
         return None
@@ -135,7 +135,8 @@ def _live_facts(item: pytest.Item, chain: list[tuple[BaseException, str]],
     errors = [error for error, _ in chain]
     # the failure's own chain may be the future's error, retrieved by result(): not hidden
     shown = {error_line(e) for e in errors}
-    hidden = tuple(FrameFact("hidden-error", text) for text in scope.hidden_errors(fired_after)
+    hidden = tuple(FrameFact("hidden-error", text)
+                   for text in scope.hidden_errors(fired_after, timeouts.armed_at(item))
                    if text not in shown)
     hidden += tuple(FrameFact("magic-default", text) for text in scope.magic_defaults())
     hidden += tuple(FrameFact("missed-patch", text) for text in scope.missed_patches(root))

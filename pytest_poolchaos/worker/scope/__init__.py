@@ -206,15 +206,21 @@ class PoolScope:
         """The running test's spawn log: open while it runs, kept in its result after."""
         return self.spawns.log or (self._opened.log if self._opened is not None else None)
 
-    def hidden_errors(self, limit: float | None = None) -> list[str]:
+    def hidden_errors(self, limit: float | None = None, armed: float | None = None
+                      ) -> list[str]:
         """Exceptions the running test's pool and asyncio tasks raised (the evidence drops
         those that reached the failure itself); with the ``limit`` of a pytest-timeout that
         fired on the whole test, only those raised before it fired: the tasks a library
-        aborts as the timeout's exception unwinds did not die first."""
+        aborts as the timeout's exception unwinds did not die first. The limit counts from
+        when the timer was ``armed`` (before the scope opened; a loaded machine or a slow
+        hook can put a good part of the limit between the two), else from the opening."""
         log = self._log()
         if log is None:
             return []
-        fired = log.opened + limit if limit else float("inf")
+        start = log.opened
+        if limit and armed is not None and 0 <= log.opened - armed < limit:
+            start = armed  # this test's timer: one armed earlier would have fired already
+        fired = start + limit if limit else float("inf")
         return [text for when, text in log.hidden or () if when < fired]
 
     def closed_objects(self) -> list[tuple[object, int, str, float,
