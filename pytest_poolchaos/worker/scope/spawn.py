@@ -239,7 +239,7 @@ class Spawns:
         sys.meta_path.insert(0, self._hook)
         self._undo.append(lambda: sys.meta_path.remove(self._hook)
                           if self._hook in sys.meta_path else None)
-        self._wrap(threading.Thread, "start", self._thread_started)
+        self._wrap_thread_start()
         self._try_wrap("threading", "Thread", "_delete", self._wrap_light, self._thread_ended)
         self._wrap_waits()
         import subprocess
@@ -329,43 +329,61 @@ class Spawns:
 
     def _wrap(self, cls: type, method: str, callback: Callable[[Any, str], None]) -> None:
         original = getattr(cls, method)
-        starts_thread = method == "start" and issubclass(cls, threading.Thread)
         starts = method == "start"
 
         # The recording steps are contained inline, not through _contained: a test that
-        # starts threads pays for this wrapper on each start.
+        # starts processes or pools pays for this wrapper on each start.
         def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # the user's traceback shows their call, not this wrapper
             log = self.log
-            caller = None
             if starts and log is not None:
                 try:
-                    if starts_thread and log.owns_current():
-                        # before the thread runs: what it starts at once is already the
-                        # test's, or the shared object's (a pool's manager thread starts its
-                        # queue's feeder while this start is still returning)
-                        caller = _caller(log.testfile(), depth=2)
-                        log.adopt(obj, "shared" if caller[2] else None)
                     _note_starter(log, obj)
                 except Exception as error:
                     _failed(error)
             try:
                 result = original(obj, *args, **kwargs)
-            except (RuntimeError, AssertionError):  # started already (Thread; BaseProcess)
+            except (RuntimeError, AssertionError):  # started already (BaseProcess)
                 if starts and self.log is not None:
                     self._started_again(obj)
                 raise
             if self.log is not None:
                 try:
-                    self._after(obj, method, callback, caller)
+                    self._after(obj, method, callback)
                 except Exception as error:
                     _failed(error)
             return result
 
         self._install(cls, method, original, wrapper)
 
-    def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None],
-               caller: tuple[str, bool, bool] | None = None) -> None:
+    def _wrap_thread_start(self) -> None:
+        """Thread.start, the hot path of suites that start threads: the steps of ``_wrap`` and
+        its callback in one place, who is starting asked once."""
+        original = threading.Thread.start
+
+        def start(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            log = self.log
+            if log is None:
+                return original(obj, *args, **kwargs)
+            started = None
+            try:
+                started = _before_thread_start(log, obj)
+            except Exception as error:
+                _failed(error)
+            try:
+                result = original(obj, *args, **kwargs)
+            except (RuntimeError, AssertionError):  # started already
+                if self.log is not None:
+                    self._started_again(obj)
+                raise
+            if started is not None and self.log is log:
+                log.started.append(started)
+            return result
+
+        self._install(threading.Thread, "start", original, start)
+
+    def _after(self, obj: Any, method: str, callback: Callable[[Any, str], None]) -> None:
         log = self.log
         if log is None:
             return
@@ -374,8 +392,8 @@ class Spawns:
             if isinstance(pid, int):
                 log.foreign = log.foreign | {pid}
             return
-        # read before a thread's start (``caller``), else now: past _after, the wrapper
-        where, pooled, shared = caller or _caller(log.testfile(), depth=3)
+        # past _after, the wrapper
+        where, pooled, shared = _caller(log.testfile(), depth=3)
         if shared:
             # the module's object did it: not the test's (a thread was adopted as "shared"
             # before it started, so what it starts is not the test's either)
@@ -502,9 +520,6 @@ class Spawns:
         if log is not None and not started.where.startswith(RUNNER_MODULES):
             started.phase = log.origin()
             log.started.append(started)
-
-    def _thread_started(self, thread: threading.Thread, where: str) -> None:
-        self._record(Started("thread", weakref.ref(thread), f"thread {thread.name!r}", where, ""))
 
     def _popen_created(self, popen: Any, where: str) -> None:
         self._record(Started("process", weakref.ref(popen),
@@ -760,6 +775,31 @@ def _fresh(method: object) -> str:
 
         method = multiprocessing.get_start_method(allow_none=True)
     return method if method in ("spawn", "forkserver") else ""
+
+
+def _before_thread_start(log: SpawnLog, thread: Any) -> Started | None:
+    """Before ``thread`` starts: adopt it when one of the test's threads starts it (what it
+    starts at once is then the test's, or the shared object's), note who asked first, and
+    make its record, kept once the start succeeds; None when it is not the test's to report
+    (another thread's, a pool's own worker, a module-level object's, the runner's)."""
+    if _get_ident() == log.runner:
+        phase = log.phase
+    else:
+        found = log.phase_of(threading.current_thread()) if log.threads is not None else None
+        if found is None:
+            return None
+        phase = found
+    # depth 3: this function, the wrapper, then whoever called start()
+    where, pooled, shared = _caller(log.testfile(), depth=3)
+    log.adopt(thread, "shared" if shared else phase)
+    if log.starters is None:
+        log.starters = {}
+    known = log.starters.get(id(thread))
+    if (known is None or known[0]() is not thread) and len(log.starters) < _MAX_CLOSERS:
+        log.starters[id(thread)] = (weakref.ref(thread), threading.current_thread().name)
+    if shared or pooled or where == "?" or where.startswith(RUNNER_MODULES):
+        return None
+    return Started("thread", weakref.ref(thread), f"thread {thread.name!r}", where, phase)
 
 
 def _note_starter(log: SpawnLog, obj: Any) -> None:
