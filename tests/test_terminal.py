@@ -289,3 +289,19 @@ def test_regular_files_left_open_are_one_line_unless_verbose(chaostester):
     verbose = chaostester.run("-v").text()
     assert "is still open" in verbose
     assert "regular file descriptor(s) left open" not in verbose
+
+
+@pytest.mark.parametrize(("leaks", "wanted"), [
+    (("thread",), "stop what it starts in its teardown"),
+    (("logger", "env"), "put back what it changes"),
+    (("socket", "env"), "stop what it starts and put back what it changes"),
+])
+def test_the_next_step_for_a_leak_says_what_kind_of_leak_it_is(leaks, wanted):
+    # Seen on a web server's suite: a test whose one leak was a logger's level was told to
+    # stop what it starts.
+    from pytest_poolchaos.report.summary import next_step
+
+    record = Record("t.py::test_x", leaks=tuple(Leak(kind, f"a {kind}") for kind in leaks))
+    line = next_step(SessionResult(records={record.nodeid: record}, args=[], workers=0,
+                                   start=0.0))
+    assert line.startswith(f"next: make t.py::test_x {wanted} "), line

@@ -204,7 +204,7 @@ def next_step(result: SessionResult) -> str:
     leaky = [r for r in result.records.values() if r.leaks]
     if leaky:
         first = leaky[0]
-        return (f"next: make {first.nodeid} stop what it starts in its teardown "
+        return (f"next: make {first.nodeid} {_undo(first)} "
                 f"({plural(len(first.leaks), 'leak')}); --poolchaos-leaks=fail would then keep "
                 f"new leaks from coming back.")
     near = near_timeout_rows(result)
@@ -213,6 +213,21 @@ def next_step(result: SessionResult) -> str:
         return (f"next: {nodeid} used {duration:.2f} s of its {limit:g} s timeout; find what "
                 f"makes it slow before it starts failing.")
     return "next: nothing to fix in this run."
+
+
+#: leak kinds that are something left running or open; the others are changed state
+_RUNNING = frozenset({"thread", "process", "pool", "socket", "fd", "file", "db-connection",
+                      "asyncio-task", "server", "listener"})
+
+
+def _undo(record: TestRecord) -> str:
+    """What the leaking test should do: stop what it started, put back what it changed."""
+    running = {leak.kind in _RUNNING for leak in record.leaks}
+    if running == {True}:
+        return "stop what it starts in its teardown"
+    if running == {False}:
+        return "put back what it changes (monkeypatch, or its teardown)"
+    return "stop what it starts and put back what it changes in its teardown"
 
 
 def _prove(result: SessionResult, open_: list[tuple[TestRecord, Diagnosis]]) -> str:
