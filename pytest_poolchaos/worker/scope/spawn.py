@@ -792,11 +792,7 @@ def _before_thread_start(log: SpawnLog, thread: Any) -> Started | None:
     # depth 3: this function, the wrapper, then whoever called start()
     where, pooled, shared = _caller(log.testfile(), depth=3)
     log.adopt(thread, "shared" if shared else phase)
-    if log.starters is None:
-        log.starters = {}
-    known = log.starters.get(id(thread))
-    if (known is None or known[0]() is not thread) and len(log.starters) < _MAX_CLOSERS:
-        log.starters[id(thread)] = (weakref.ref(thread), threading.current_thread().name)
+    _first_starter(log, thread)
     if shared or pooled or where == "?" or where.startswith(RUNNER_MODULES):
         return None
     return Started("thread", weakref.ref(thread), f"thread {thread.name!r}", where, phase)
@@ -805,8 +801,12 @@ def _before_thread_start(log: SpawnLog, thread: Any) -> Started | None:
 def _note_starter(log: SpawnLog, obj: Any) -> None:
     """The thread that first asks to start ``obj`` during the test (a later, refused start
     leaves it as it is)."""
-    if not log.owns_current():
-        return
+    if log.owns_current():
+        _first_starter(log, obj)
+
+
+def _first_starter(log: SpawnLog, obj: Any) -> None:
+    """Note the current thread, one of the test's, as ``obj``'s starter unless one is."""
     if log.starters is None:
         log.starters = {}
     known = log.starters.get(id(obj))
