@@ -188,30 +188,27 @@ class SpawnLog:
         #: finds it
         self.starters: dict[int, tuple[weakref.ref[Any], str]] | None = None
 
-    def owns_current(self) -> bool:
+    def own_phase(self) -> str | None:
+        """The phase the current thread descends from; None when it is not the test's."""
         if threading.get_ident() == self.runner:
-            return True
-        return self.threads is not None and self.phase_of(threading.current_thread()) is not None
+            return self.phase
+        return self.phase_of(threading.current_thread()) if self.threads is not None else None
+
+    def owns_current(self) -> bool:
+        return self.own_phase() is not None
 
     def origin(self) -> str:
         """The phase the current (owned) thread descends from."""
-        if threading.get_ident() == self.runner or self.threads is None:
-            return self.phase
-        return self.phase_of(threading.current_thread()) or self.phase
+        return self.own_phase() or self.phase
 
     def phase_of(self, thread: threading.Thread) -> str | None:
         """The phase ``thread`` descends from; None when the test did not start it."""
         entry = self.threads.get(id(thread)) if self.threads is not None else None
         return entry[1] if entry is not None and entry[0]() is thread else None
 
-    def adopt(self, thread: threading.Thread, phase: str | None = None) -> None:
-        """``thread`` is about to start: it is the test's when the test's own thread starts it
-        (``phase`` given: it is, with that label)."""
-        if phase is None:
-            phase = self.phase if threading.get_ident() == self.runner else \
-                self.phase_of(threading.current_thread())
-            if phase is None:
-                return
+    def adopt(self, thread: threading.Thread, phase: str) -> None:
+        """``thread`` is about to start, by one of the test's threads: it is the test's, with
+        the ``phase`` label (its starter's, or "shared")."""
         if self.threads is None:
             self.threads = {}
         self.threads[id(thread)] = (weakref.ref(thread), phase)
@@ -782,13 +779,9 @@ def _before_thread_start(log: SpawnLog, thread: Any) -> Started | None:
     starts at once is then the test's, or the shared object's), note who asked first, and
     make its record, kept once the start succeeds; None when it is not the test's to report
     (another thread's, a pool's own worker, a module-level object's, the runner's)."""
-    if _get_ident() == log.runner:
-        phase = log.phase
-    else:
-        found = log.phase_of(threading.current_thread()) if log.threads is not None else None
-        if found is None:
-            return None
-        phase = found
+    phase = log.own_phase()
+    if phase is None:
+        return None
     # depth 3: this function, the wrapper, then whoever called start()
     where, pooled, shared = _caller(log.testfile(), depth=3)
     log.adopt(thread, "shared" if shared else phase)
