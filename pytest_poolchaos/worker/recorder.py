@@ -65,7 +65,6 @@ class _AfterTimer:
                 with guard.contained("recorder: cleanup"):
                     self.scope.finish_cleanup()
 
-
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         # pytest-timeout's signal method prints its stack dump through the terminal writer to
