@@ -58,10 +58,52 @@ def alive(log: SpawnLog, skip_setup: bool, settle: float = SETTLE_S) -> list[Ali
 
 
 def _settled(threads: list[Any], deadline: float) -> list[Any]:
-    """Those of ``threads`` still running at ``deadline``."""
+    """Those of ``threads`` still running at ``deadline``, or sooner, as soon as every one
+    still running is parked: none of them can end unless some other thread wakes it, so the
+    rest of the wait would only delay the report (a server's idle workers cost each test
+    that leaves them the whole linger). Looked at now, once the shortest settle has passed,
+    and at the deadline."""
+    now = clock.monotonic()
+    running = threads
+    for until in (now, min(deadline, now + SETTLE_S), deadline):
+        running = _joined(running, until)
+        if not running or _all_parked(running):
+            break
+    return running
+
+
+def _joined(threads: list[Any], deadline: float) -> list[Any]:
     for thread in threads:
         thread.join(max(0.0, deadline - clock.monotonic()))
     return [thread for thread in threads if thread.is_alive()]
+
+
+def _all_parked(threads: list[Any]) -> bool:
+    """Does each of ``threads`` wait, with no timeout, on a condition nobody has notified
+    (``Event.wait()``, ``Queue.get()``, ``Condition.wait()``)? A thread blocked elsewhere (a
+    sleep, a socket, a wait with a timeout, a lock) may end on its own."""
+    frames = sys._current_frames()
+    wait = _condition_wait()
+    return all(_unnotified(frames.get(thread.ident), wait) for thread in threads)
+
+
+def _unnotified(frame: Any, wait: Any) -> bool:
+    if frame is None or frame.f_code is not wait:
+        return False
+    local = frame.f_locals
+    waiter, condition = local.get("waiter"), local.get("self")
+    # notify() takes a waiter off the condition's list as it wakes it
+    return (local.get("timeout") is None and waiter is not None and bool(waiter.locked())
+            and waiter in getattr(condition, "_waiters", ()))
+
+
+def _condition_wait() -> Any:
+    """The code of the standard library's Condition.wait, under any wrappers (the spawn
+    log's own among them)."""
+    wait: Any = threading.Condition.wait
+    for _ in range(4):
+        wait = getattr(wait, "__wrapped__", wait)
+    return getattr(wait, "__code__", None)
 
 
 def _live_threads(started: list[Started], deadline: float) -> list[Alive]:
