@@ -95,3 +95,26 @@ def test_a_thread_that_may_end_on_its_own_keeps_the_whole_wait(release, blocked)
     thread = _start(target)
     assert not _all_parked([thread])
     assert _settled([thread], clock.monotonic() + FAR) == []
+
+
+def test_cleanup_does_not_wait_its_grace_for_parked_threads(release):
+    from pytest_poolchaos.worker.scope.resources import Alive, Stopping
+
+    parked = _start(release.wait)
+    _until(lambda: _all_parked([parked]))
+    stopping = Stopping([Alive("thread", "thread 'parked' is still running", "t", obj=parked)],
+                        grace=FAR)
+    began = clock.monotonic()
+    stopping.begin()
+    assert stopping.finish() == ["thread 'parked' is still running"]
+    assert clock.monotonic() - began < FAR / 2
+
+
+def test_cleanup_waits_for_a_thread_that_is_ending(release):
+    from pytest_poolchaos.worker.scope.resources import Alive, Stopping
+
+    sleeper = _start(lambda: time.sleep(0.2))
+    stopping = Stopping([Alive("thread", "thread 'sleeper' is still running", "t",
+                               obj=sleeper)], grace=FAR)
+    stopping.begin()
+    assert stopping.finish() == []

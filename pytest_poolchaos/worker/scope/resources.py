@@ -332,6 +332,12 @@ class Stopping:
 
     def _finish(self) -> list[str]:
         stubborn: list[str] = []
+        threads = [leak.obj for leak in self.items if leak.kind == "thread"]
+        # Nothing here can stop a thread: when threads are all there is and each is parked,
+        # none will end within the grace either (a pool or a process stopped here might
+        # still wake one).
+        if threads and len(threads) == len(self.items) and _all_parked(threads):
+            return [leak.detail for leak in self.items if leak.obj.is_alive()]
         for leak in self.items:
             if self._wait(leak, self.deadline):
                 continue
