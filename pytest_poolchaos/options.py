@@ -4,21 +4,25 @@ Declaring is kept apart from resolving (``settings.py``) because this table must
 before a ``Config`` exists, while resolving needs one and raises ``pytest.UsageError``.
 """
 
-from typing import NamedTuple
-
 import pytest
 
 GROUP = "poolchaos"
 
 
-class Option(NamedTuple):
-    name: str  # attribute of Settings; the ini key is poolchaos_<name>
-    help: str
-    choices: tuple[str, ...] = ()
-    metavar: str = ""
-    ini_type: str = "string"
-    flag: bool = False  # a boolean switch: --poolchaos-X / --poolchaos-no-X
-    repeatable: bool = False  # may be given several times on the command line
+class Option:
+    """One option (a plain class: the table is made at every start-up)."""
+
+    __slots__ = ("choices", "flag", "help", "ini_type", "metavar", "name", "repeatable")
+
+    def __init__(self, name: str, help: str, choices: tuple[str, ...] = (), metavar: str = "",
+                 ini_type: str = "string", flag: bool = False, repeatable: bool = False) -> None:
+        self.name = name  # attribute of Settings; the ini key is poolchaos_<name>
+        self.help = help
+        self.choices = choices
+        self.metavar = metavar
+        self.ini_type = ini_type
+        self.flag = flag  # a boolean switch: --poolchaos-X / --poolchaos-no-X
+        self.repeatable = repeatable  # may be given several times on the command line
 
     @property
     def ini(self) -> str:

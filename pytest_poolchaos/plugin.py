@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import guard, hookspecs, roles
-from .checks import check_rule_ids
 from .options import MARKER, register
 from .sanitize import safe_text
 from .settings import SETTINGS, Settings, resolve
@@ -107,7 +106,10 @@ def _settings(config: pytest.Config) -> Settings:
     # Bad input is the user's to fix (a UsageError); a bug in reading it is ours.
     try:
         settings = resolve(config)
-        check_rule_ids(settings.disable_rules)
+        if settings.disable_rules:
+            from .checks import check_rule_ids
+
+            check_rule_ids(settings.disable_rules)
     except pytest.UsageError:
         raise
     except Exception as error:

@@ -9,6 +9,7 @@ of each other's.
 
 * ``session``: the per-test payload, the per-test record, the session's result and a worker's
   summary, which every run needs from its first test;
+* ``timeout``: the pytest-timeout limit of a test, loaded by the first test that has one;
 * ``values``: what a diagnosis is made of (evidence, findings, diagnoses), loaded on first use,
   so a green run never pays for defining them.
 """
@@ -18,9 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .session import NEAR_TIMEOUT, SessionResult, TestPayload, TestRecord, WorkerSummary
-from .timeout import TimeoutInfo
 
 if TYPE_CHECKING:
+    from .timeout import TimeoutInfo
     from .values import (
         STABLE_ALONE,
         Attempt,
@@ -81,6 +82,10 @@ SUMMARY_KEY = "poolchaos"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "TimeoutInfo":
+        from .timeout import TimeoutInfo
+
+        return TimeoutInfo
     if name in __all__:
         from . import values
 
