@@ -74,8 +74,10 @@ class _AfterTimer:
         try:
             return (yield)
         finally:
-            with guard.contained("recorder: flush the timeout's dump"):
+            try:
                 item.config.get_terminal_writer().flush()
+            except Exception as error:
+                guard.record("recorder: flush the timeout's dump", error)
 
 
 class LeakError(AssertionError):
@@ -239,8 +241,10 @@ class ScopeRecorder:
     @pytest.hookimpl(wrapper=True, optionalhook=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any
                                  ) -> Generator[None, object, object]:
-        with guard.contained("pytest-timeout settings"):
+        try:
             timeouts.remember(item, settings)
+        except Exception as error:
+            guard.record("pytest-timeout settings", error)
         return (yield)
 
     # -- steps ----------------------------------------------------------------------------
