@@ -33,9 +33,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from ..model.frozen import frozen
 from .spec import ChaosSpec, duration
 
 __all__ = ["Noise", "late_start"]
@@ -45,7 +45,7 @@ _POOL_TARGETS = ("concurrent.futures.thread", "concurrent.futures.process",
                  "multiprocessing.pool")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Delay:
     site: str  # thread start | submit | popen | process start | connect | slow start
     seconds: float

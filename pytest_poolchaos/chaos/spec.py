@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import random
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from ..model.frozen import frozen
 
 __all__ = ["KNOBS", "PRESETS", "ChaosSpec", "parse"]
 
@@ -32,7 +34,7 @@ _DURATION = re.compile(r"^(?P<number>\d+(?:\.\d*)?(?:e-?\d+)?|\.\d+)\s*(?P<unit>
                        re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChaosSpec:
     """One noise configuration; all-zero knobs mean quiet."""
 

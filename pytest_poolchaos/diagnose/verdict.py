@@ -7,15 +7,15 @@ than the limit the test really has.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..model import STABLE_ALONE, Attempt, Verdict
+from ..model.frozen import frozen
 
 RERUN_MODES = ("inline", "isolated", "confirm")
 _ALONE = ("isolated", "confirm")  # without the neighbours the test had in the suite
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Tally:
     runs: int
     passes: int

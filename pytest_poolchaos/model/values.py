@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any, TypeVar
 
+from .frozen import frozen
 from .timeout import TimeoutInfo
 
 __all__ = [
@@ -58,7 +59,7 @@ class Verdict(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Suggestion:
     """One concrete thing to change; ``detail`` holds code or the numbers behind it."""
 
@@ -76,7 +77,7 @@ class Suggestion:
         return cls(text=str(data["text"]), detail=str(data.get("detail", "")))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ExceptionRecord:
     """One exception of a failure's chain, outermost first.
 
@@ -94,7 +95,7 @@ class ExceptionRecord:
         return any(name in self.bases for name in qualnames)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Comparison:
     """Operands of the failed ``assert left <op> right`` as captured by pytest's rewriting."""
 
@@ -109,7 +110,7 @@ class Comparison:
     right_len: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Leak:
     """State a test left behind after its teardown: a live resource or a changed global."""
 
@@ -128,7 +129,7 @@ class Leak:
         return cls(str(data["kind"]), str(data["detail"]), str(data.get("key", "")))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LedgerEntry:
     """A global change an earlier test left in place (values already redacted)."""
 
@@ -157,7 +158,7 @@ def describe_change(kind: str, key: str, before: str | None, after: str | None,
     return f"{kind + ' ' if with_kind else ''}{key} = {after} (was {before})"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Attempt:
     """One diagnostic rerun."""
 
@@ -186,7 +187,7 @@ class Attempt:
 STABLE_ALONE = 2
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RerunFacts:
     """What diagnostic reruns proved about a failure; rules read it like any other fact."""
 
@@ -205,7 +206,7 @@ class RerunFacts:
         return self.alone_runs >= STABLE_ALONE and self.alone_passes == self.alone_runs
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CrashFacts:
     """The process running the test died before it could report (xdist crash, hard kill)."""
 
@@ -215,7 +216,7 @@ class CrashFacts:
     worker: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Worker:
     """A thread, pool or process the test's scope saw start, as it was when the test failed."""
 
@@ -235,7 +236,7 @@ class Worker:
         return f"{self.kind} {self.name!r} {self.state}{at}{code}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class FrameFact:
     """What the live traceback held where it failed: ``kind`` is lock, container, generator,
     double (in any user frame), double-at-raise (in the frame that raised), socket (with its
@@ -250,7 +251,7 @@ class FrameFact:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Evidence:
     """Everything gathered about one failed test; rules read nothing else."""
 
@@ -342,7 +343,7 @@ class Evidence:
         return cls(**values)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Finding:
     """What one rule concluded: a category, a score in [0, 1], and the lines that say why.
 
@@ -357,7 +358,7 @@ class Finding:
     suggestions: tuple[Suggestion, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Rule:
     """A named check; ``check`` returns a Finding or None when its signal is absent."""
 
@@ -367,7 +368,7 @@ class Rule:
     doc: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RuleScore:
     """One rule that fired for a diagnosis, so a confidence can be traced to its causes."""
 
@@ -379,7 +380,7 @@ class RuleScore:
         return {"id": self.id, "category": self.category.value, "score": round(self.score, 3)}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Diagnosis:
     """The conclusion for one failed test, refined by reruns when they ran.
 

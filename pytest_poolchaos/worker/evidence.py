@@ -19,7 +19,6 @@ import types
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ import pytest
 from .. import timeouts
 from ..guard import guarded
 from ..model import Comparison, Evidence, ExceptionRecord, FrameFact, TimeoutInfo, Worker
+from ..model.frozen import frozen
 from ..sanitize import safe_text
 from . import frames
 from .frames import class_attr, own
@@ -56,7 +56,7 @@ _OWN_CODE = ("pytest_poolchaos.", "_pytest.", "pluggy.")
 _NO_WARNINGS: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Captured:
     comparison: Comparison
     mocks: tuple[str, ...]

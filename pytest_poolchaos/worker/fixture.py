@@ -10,10 +10,11 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import clock
+from ..model.frozen import frozen
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -22,7 +23,7 @@ T = TypeVar("T")
 _COUNTER = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Outcome:
     """One callable's result under ``run_concurrently``."""
 
@@ -36,7 +37,7 @@ class Outcome:
         return self.error is None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ConcurrentRun:
     """Every outcome, in the order the callables were given."""
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 from ... import clock
+from ...model.frozen import frozen
 
 _PROC = "/proc/self/task"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Child:
     pid: int
     ppid: int

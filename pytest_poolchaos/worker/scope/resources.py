@@ -13,15 +13,15 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from ... import clock
+from ...model.frozen import frozen
 from .children import Child, descendants, stamp
 from .spawn import SETTLE_S, SpawnLog, Started
 
 
-@dataclass(slots=True)
+@frozen
 class Alive:
     """One resource still alive after teardown."""
 
