@@ -352,6 +352,58 @@ def test_function_fixture_change_beside_a_cached_wide_fixture_is_the_tests(chaos
     assert "POOLSVC_REGION" in leak["detail"]
 
 
+SAME_SETUP = """
+import logging
+import os
+import pytest
+
+class ServiceHandler(logging.Handler):
+    pass
+
+class CaptureHandler(logging.Handler):
+    pass
+
+@pytest.fixture(scope="module")
+def service():
+    os.environ["POOLSVC_URL"] = "tcp://127.0.0.1:9"
+    handler = ServiceHandler()
+    if LOGS:
+        logging.getLogger().addHandler(handler)
+    yield
+    del os.environ["POOLSVC_URL"]
+
+@pytest.fixture
+def captured():
+    logging.getLogger().addHandler(CaptureHandler())
+
+def test_first(service, captured):
+    pass
+
+def test_second(service):
+    pass
+"""
+
+
+@pytest.mark.parametrize(("logs", "was"), [(False, "[]"), (True, "[ServiceHandler]")])
+def test_function_fixture_change_in_the_same_setup_as_a_wide_fixture_is_the_tests(
+        chaostester, monkeypatch, logs, was):
+    # The first test of a module sets up a module fixture and a function fixture together:
+    # what the function fixture changes and keeps is the test's (a log-capture fixture that
+    # adds a root handler and never removes it), what the module fixture changes is not,
+    # even where both change the same thing.
+    import logging
+
+    # the run is in this process: the handler its test leaves must not reach the next run
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    chaostester.pytester.makepyfile(f"LOGS = {logs}\n" + SAME_SETUP)
+    run = chaostester.run()
+    run.result.assert_outcomes(passed=2)
+    [leak] = run.leaks("::test_first")
+    assert leak["kind"] == "logging"
+    handlers = "[ServiceHandler, CaptureHandler]" if logs else "[CaptureHandler]"
+    assert f"{handlers} (was {was})" in leak["detail"]
+
+
 def test_setup_class_and_setup_module_keep_their_state_without_blame(chaostester):
     # pytest runs setUpClass, setup_class and setup_module as wide fixtures of its own
     # making: what they start lives until their teardown, not the first test's. Beside them

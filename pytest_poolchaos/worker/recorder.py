@@ -220,14 +220,23 @@ class ScopeRecorder:
         if running.closed is not None and running.closed.fail_message:
             raise LeakError(running.closed.fail_message)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_fixture_setup(self, fixturedef: Any) -> None:
-        # Called only for a fixture that runs (pytest's cache answers the rest): a wider one
-        # running now makes the scope tell its setup apart from the test's own changes.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, object, object]:
+        # Called only for a fixture that runs (pytest's cache answers the rest): what a wider
+        # one changes while it sets up is told apart from the test's own changes.
         try:
-            self.scope.fixture_setup(fixturedef)
+            before = self.scope.fixture_setup(fixturedef)
         except Exception as error:
             guard.record("recorder: fixture setup", error)
+            before = None
+        try:
+            return (yield)
+        finally:
+            if before is not None:
+                try:
+                    self.scope.fixture_done(before)
+                except Exception as error:
+                    guard.record("recorder: fixture setup", error)
 
     def pytest_assertrepr_compare(self, op: str, left: object, right: object) -> None:
         # Inside the test's own failing assert: a plugin bug must not become its error.

@@ -55,15 +55,31 @@ _QUIET = ScopeResult()
 
 
 class _Open:
-    __slots__ = ("after_setup", "before", "log", "wide_setup")
+    __slots__ = ("before", "log", "wide")
 
     def __init__(self, before: list[Any], log: SpawnLog) -> None:
         self.before = before
         self.log = log
-        #: a fixture wider than a function set up during this test's setup (it was not taken
-        #: from pytest's cache, as in the tests after the first that uses it)
-        self.wide_setup = False
-        self.after_setup: list[Any] | None = None
+        #: what the fixtures wider than a function that set up during this test's setup
+        #: changed (they were not taken from pytest's cache, as in the tests after the first
+        #: that uses them); None when none did
+        self.wide: _Wide | None = None
+
+
+class _Wide:
+    """What wide fixtures changed while they set up, each between a snapshot before it and
+    one after it: theirs to keep until their own teardown, not the test's. What the test's
+    function fixtures change in the same setup stays the test's."""
+
+    __slots__ = ("after", "before", "held")
+
+    def __init__(self) -> None:
+        #: (kind, key) -> the value before a wide fixture changed it
+        self.before: dict[tuple[str, str], str | None] = {}
+        #: resources the probes found a wide fixture holding
+        self.held: set[tuple[str, str, str | None]] = set()
+        #: the snapshot after the last of them
+        self.after: list[Any] = []
 
 
 _NOT_HELD = "\0poolchaos: not held"
@@ -130,23 +146,34 @@ class PoolScope:
     def entered(self, item: pytest.Item, phase: str) -> None:
         """The test's ``phase`` ("call" or "teardown") begins: what starts now is labelled so."""
         opened = self._opened
-        if opened is None or self._item is not item:
-            return
-        opened.log.phase = phase
-        if phase == "call" and opened.wide_setup and self.probes is not None:
-            # Only a wider fixture's setup needs telling apart from the test's own changes.
-            # It sets up once, in the first test that needs it; in the tests after that what
-            # setup changes is the function fixtures' doing, the test's own. The snapshot is
-            # a third of the scope's cost.
-            opened.after_setup = registry.take(self.probes)
+        if opened is not None and self._item is item:
+            opened.log.phase = phase
 
-    def fixture_setup(self, fixturedef: Any) -> None:
-        """A fixture is being set up (not taken from pytest's cache) for the running test."""
+    def fixture_setup(self, fixturedef: Any) -> list[Any] | None:
+        """A fixture is about to set up (not taken from pytest's cache) for the running test.
+        For one wider than a function, in the test's setup: the snapshot before it, which
+        ``fixture_done`` is given back once it has set up."""
         opened = self._opened
-        if opened is not None and not opened.wide_setup and opened.log.phase == "setup" and \
-                getattr(fixturedef, "scope", "function") != "function" and \
-                not _builtin(fixturedef):
-            opened.wide_setup = True
+        if opened is None or opened.log.phase != "setup" or self.probes is None or \
+                getattr(fixturedef, "scope", "function") == "function" or _builtin(fixturedef):
+            return None
+        if opened.wide is None:
+            opened.wide = _Wide()
+        return registry.take(self.probes)
+
+    def fixture_done(self, before: list[Any]) -> None:
+        """The wide fixture ``fixture_setup`` took ``before`` for has set up: what changed
+        since is that fixture's."""
+        opened = self._opened
+        if opened is None or opened.wide is None or self.probes is None:
+            return
+        wide = opened.wide
+        wide.after = after = registry.take(self.probes)
+        for change in registry.diff(self.probes, before, after):
+            if isinstance(change, Change):
+                wide.before.setdefault((change.kind, change.key), change.before)
+            else:
+                wide.held.add(change.ident)
 
     def close(self, item: pytest.Item, defer: bool = False, settle: float = SETTLE_S
               ) -> ScopeResult | None:
@@ -174,7 +201,7 @@ class PoolScope:
         # Asked only here, past the quiet case: whether the test uses module, class or
         # session fixtures of its own suite
         wide = self._is_wide(item)
-        found = self._own_changes(opened, after, wide)
+        found = self._own_changes(opened, after)
         from .resources import alive
 
         resources = alive(log, skip_setup=bool(wide), settle=settle)
@@ -366,7 +393,7 @@ class PoolScope:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _own_changes(self, opened: _Open, after: list[Any], wide: bool) -> list[Change | Held]:
+    def _own_changes(self, opened: _Open, after: list[Any]) -> list[Change | Held]:
         probes = self.probes or []
         changes = registry.diff(probes, opened.before, after)
         if not changes:
@@ -375,13 +402,27 @@ class PoolScope:
         # changed is not that test's doing.
         changes = [c for c in changes if not isinstance(c, Change)
                    or self._held.pop((c.kind, c.key), _NOT_HELD) != c.after]
-        if not wide or opened.after_setup is None:
+        wide = opened.wide
+        if wide is None or not (wide.before or wide.held):
             return changes
-        held = {c.ident: c for c in registry.diff(probes, opened.before, opened.after_setup)}
+        # Where a wide fixture changed a value, the test's own change is what it changed
+        # since (a function fixture adding a second handler beside the module fixture's).
+        since = {(c.kind, c.key): c for c in registry.diff(probes, wide.after, after)
+                 if isinstance(c, Change)}
+        own: list[Change | Held] = []
         for change in changes:
-            if change.ident in held and isinstance(change, Change):
-                self._held[(change.kind, change.key)] = change.before
-        return [c for c in changes if c.ident not in held]
+            if not isinstance(change, Change):
+                if change.ident not in wide.held:
+                    own.append(change)
+                continue
+            key = (change.kind, change.key)
+            if key not in wide.before:
+                own.append(change)
+                continue
+            self._held[key] = wide.before[key]
+            if key in since:
+                own.append(since[key])
+        return own
 
     def _settle(self, resources: list[Alive], changes: list[Change], clean: bool,
                 nodeid: str, defer: bool = False) -> list[Leak]:
