@@ -56,6 +56,36 @@ def test_default_run_confirms_failures_in_one_batch_and_names_the_polluter(chaos
     assert "1 deterministic, 1 order-dependent" in line[0]
 
 
+def test_a_case_failing_after_a_sibling_that_passed_in_the_batch_runs_again_without_it(
+        chaostester):
+    # Each case breaks the cases after it (the first to run claims a module-level slot, as
+    # parametrized cases sharing a module one of them imports do). In the batch of the two
+    # failures the first passes and breaks the second again: that second failure is no run
+    # without neighbours, and run again without its sibling it passes. Neither is a
+    # deterministic failure.
+    chaostester.pytester.makepyfile(test_slots="""
+        import pytest
+
+        CLAIMED = []
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_claims_the_slot(n):
+            assert not CLAIMED, f"slot taken by case {CLAIMED[0]}"
+            CLAIMED.append(n)
+    """)
+    run = chaostester.run(CONFIRM)
+    run.result.assert_outcomes(passed=1, failed=2)
+    last = run.diagnosis("test_claims_the_slot[2]")
+    modes = [(a["mode"], a["outcome"]) for a in last["attempts"]]
+    assert modes[:2] == [("pair", "failed"), ("confirm", "passed")], modes
+    assert "after test_slots.py::test_claims_the_slot[1], which passed in the same run" in \
+        last["attempts"][0]["message"]
+    for case in ("test_claims_the_slot[1]", "test_claims_the_slot[2]"):
+        found = run.diagnosis(case)
+        assert found["verdict"] == "order-dependent", (case, found["attempts"])
+        assert found["polluter"] == "test_slots.py::test_claims_the_slot[0]"
+
+
 def test_confirm_off_names_the_ledger_suspect_without_a_run(chaostester):
     chaostester.pytester.makepyfile(test_suite=SUITE)
     run = chaostester.run("--poolchaos-confirm=off")

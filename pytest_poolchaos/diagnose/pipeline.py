@@ -195,7 +195,14 @@ def _inline(context: _Context, item: pytest.Item, record: TestRecord) -> Attempt
 def _batch(context: _Context, batch: list[TestRecord], attempts: dict[str, list[Attempt]],
            what: str) -> None:
     """All of ``batch`` in one fresh pytest subprocess, in their original order; a test the
-    batch did not finish (a hang, a crash) runs alone, since its verdict is still open."""
+    batch did not finish (a hang, a crash) runs alone, since its verdict is still open.
+
+    A parametrized case that failed there after another case of the same test passed did
+    not run without neighbours: the same code ran to its end just before it, leaving what an
+    earlier case left in the suite's run (a module one of them imports, a slot one claims).
+    Those run again, together, without it. (Another test that passed before a failure is no
+    such sign: counting that failure out would make a test flaky on its own look like one
+    that only fails after others.)"""
     if context.left() <= 1.0:
         return
     context.progress.show(f"{len(batch)} failure(s)", f"confirming run ({what}) of")
@@ -206,18 +213,30 @@ def _batch(context: _Context, batch: list[TestRecord], attempts: dict[str, list[
                              timeout=min(budget + _SLACK_S, context.left()),
                              raise_limit=raised or None)
     context.progress.advance()
+    passed: dict[str, str] = {}  # test (without parameters) -> its first case that passed
+    after: list[TestRecord] = []
     for record in batch:
         test = run.tests.get(record.nodeid)
-        if test is not None:
-            attempts[record.nodeid].append(batched(
-                context.batch_mode, test, limits[record.nodeid], raised.get(record.nodeid),
-                len(batch), context.affected))
-        elif context.left() > 1.0:
-            context.progress.show(record.nodeid, "isolated rerun of")
-            attempt = isolated(context.runner, record.nodeid, record.duration_s,
-                               limits[record.nodeid], context.affected,
-                               cap=context.left())
-            attempts[record.nodeid].append(attempt)
+        if test is None:
+            if context.left() > 1.0:
+                context.progress.show(record.nodeid, "isolated rerun of")
+                attempts[record.nodeid].append(isolated(
+                    context.runner, record.nodeid, record.duration_s, limits[record.nodeid],
+                    context.affected, cap=context.left()))
+            continue
+        attempt = batched(context.batch_mode, test, limits[record.nodeid],
+                          raised.get(record.nodeid), len(batch), context.affected)
+        function = record.nodeid.partition("[")[0]
+        sibling = passed.get(function)
+        if sibling is not None and test.outcome in ("failed", "error"):
+            attempt = replace(attempt, mode="pair", message=(
+                f"after {sibling}, which passed in the same run: {attempt.message}")[:500])
+            after.append(record)
+        elif test.outcome == "passed" and function != record.nodeid:
+            passed.setdefault(function, record.nodeid)
+        attempts[record.nodeid].append(attempt)
+    if after:
+        _batch(context, after, attempts, what)
 
 
 def _second_look(context: _Context, victims: list[TestRecord],
