@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -29,13 +29,13 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-def _start(target, *args) -> threading.Thread:  # type: ignore[no-untyped-def]
+def _start(target: Callable[..., object], *args: object) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, daemon=True)
     thread.start()
     return thread
 
 
-def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "the thread never got where the test needs it"
