@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 __all__ = ["MASK", "clip", "environ_writes", "is_secret", "printable", "redact_args",
            "redact_text", "redact_texts", "redact_value", "remember_secret", "safe_text",
-           "scrub", "unwatch_environ", "watch_environ"]
+           "scrub", "unwatch_environ", "visible", "watch_environ"]
 
 MASK = "***"
 _SECRET_WORDS = r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|KEY|" \
@@ -246,6 +246,16 @@ def printable(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+#: C0 controls but tab and newline, and DEL: what a test's output may carry that moves the
+#: cursor, clears the screen or hides what follows in a terminal or a CI log
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x09), *range(0x0b, 0x20), 0x7f)}
+
+
+def visible(text: str) -> str:
+    """``text`` with its control characters (tab and newline aside) written as escapes."""
+    return text.translate(_CONTROLS)
 
 
 def clip(text: str, limit: int) -> str:

@@ -305,3 +305,23 @@ def test_the_next_step_for_a_leak_says_what_kind_of_leak_it_is(leaks, wanted):
     line = next_step(SessionResult(records={record.nodeid: record}, args=[], workers=0,
                                    start=0.0))
     assert line.startswith(f"next: make t.py::test_x {wanted} "), line
+
+
+def test_escape_sequences_in_a_tests_output_are_shown_not_sent(chaostester):
+    # A test's message that carries terminal controls (a shell's bracketed-paste switch, a
+    # screen clear) must not move the cursor or clear the screen in the report or a CI log.
+    chaostester.pytester.makepyfile("""
+        def test_prompt():
+            banner = "\\x1b[?2004l\\r\\x1b[2J/root"
+            assert banner.startswith("/root"), banner
+    """)
+    run = chaostester.run("--color=no", "--poolchaos-annotations=on",
+                          "--poolchaos-markdown=summary.md")
+    section = run.text()[run.text().index("= poolchaos ="):]
+    section = section[:section.index("short test summary info")]
+    assert "\\x1b[?2004l" in section
+    assert "\x1b" not in section and "\r" not in section
+    annotation = run.result.stdout.lines[-1]
+    assert annotation.startswith("::error ") and "\x1b" not in annotation
+    markdown = (chaostester.path / "summary.md").read_text()
+    assert "\\x1b[?2004l" in markdown and "\x1b" not in markdown

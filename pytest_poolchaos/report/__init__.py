@@ -59,7 +59,7 @@ class TerminalSection:
 
         view = view_of(self.config, terminalreporter)
         terminalreporter.write_sep("=", "poolchaos")
-        terminalreporter.write(safe(render(result, view), result))
+        terminalreporter.write(safe(render(result, view), result, styled=True))
         return True
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

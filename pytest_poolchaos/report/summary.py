@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..sanitize import printable, redact_text
+from ..sanitize import printable, redact_text, visible
 
 if TYPE_CHECKING:
     from ..model import Diagnosis, SessionResult, TestRecord
@@ -49,9 +49,13 @@ def hanging_title(result: SessionResult) -> str:
     return "threads that hang interpreter exit"
 
 
-def safe(text: str, result: SessionResult) -> str:
-    """Texts are redacted where they are made; this is the second lock on the door."""
-    return printable(redact_text(text, result.environ))
+def safe(text: str, result: SessionResult, styled: bool = False) -> str:
+    """Texts are redacted where they are made; this is the second lock on the door. Control
+    characters a test's output carried are shown as escapes, except in ``styled`` text: the
+    terminal report, whose styling is escape sequences and whose pieces were made visible
+    one by one."""
+    shown = printable(redact_text(text, result.environ))
+    return shown if styled else visible(shown)
 
 
 def failures(result: SessionResult) -> list[tuple[TestRecord, Diagnosis]]:

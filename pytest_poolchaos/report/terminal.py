@@ -21,6 +21,7 @@ import pytest
 
 from .. import guard
 from ..history.stats import history_phrase
+from ..sanitize import visible
 from . import summary
 from .summary import safe, shorten
 
@@ -380,4 +381,4 @@ def _listing(title: str, lines: Iterable[str], style: str, result: SessionResult
 def _text(text: str, style: str = "") -> Text:
     from rich.text import Text
 
-    return Text(text, style=style)
+    return Text(visible(text), style=style)
