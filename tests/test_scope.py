@@ -625,3 +625,38 @@ def test_a_pytest_timeout_timer_is_not_a_leak(chaostester):
         run = chaostester.run("--timeout=30", f"--timeout-method={method}")
         assert run.leaks("::test_quick") == [], method
 
+
+
+def test_a_forked_child_left_a_zombie_is_named(chaostester):
+    # No Popen or Process object to name it by, and a zombie's command line is gone: the
+    # leak names the process by the command name the kernel still keeps.
+    chaostester.pytester.makepyfile(
+        """
+        import os
+        import time
+
+        CHILDREN = []
+
+        def test_forks_and_never_waits():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            CHILDREN.append(pid)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with open(f"/proc/{pid}/stat") as handle:
+                    if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break
+                time.sleep(0.005)
+
+        def test_zz_reap():
+            for pid in CHILDREN:
+                os.waitpid(pid, 0)
+        """
+    )
+    run = chaostester.run(subprocess=True)
+    run.result.assert_outcomes(passed=2)
+    [leak] = run.leaks("::test_forks_and_never_waits")
+    assert "zombie" in leak["detail"]
+    assert "``" not in leak["detail"], leak["detail"]
+    assert "python" in leak["detail"].split("exited")[0], leak["detail"]

@@ -100,7 +100,10 @@ def _proc_child(pid: int, boot: float | None = None) -> Child | None:
     except OSError:
         return None
     # The command name is in parentheses and may itself contain spaces or parentheses.
-    fields = stat[stat.rfind(b")") + 2:].split()
+    close = stat.rfind(b")")
+    fields = stat[close + 2:].split()
+    if not cmdline:  # a zombie's (or a kernel thread's) command line is gone: its name is not
+        cmdline = stat[stat.find(b"(") + 1:close].decode(errors="replace")
     ticks = int(fields[19])
     boot = _boot_time() if boot is None else boot
     started = boot + ticks / _TICKS if boot else None
