@@ -320,8 +320,11 @@ def test_escape_sequences_in_a_tests_output_are_shown_not_sent(chaostester):
     section = run.text()[run.text().index("= poolchaos ="):]
     section = section[:section.index("short test summary info")]
     assert "\\x1b[?2004l" in section
-    assert "\x1b" not in section and "\r" not in section
+    assert "\x1b" not in section
+    assert "\r" not in section
     annotation = run.result.stdout.lines[-1]
-    assert annotation.startswith("::error ") and "\x1b" not in annotation
+    assert annotation.startswith("::error ")
+    assert "\x1b" not in annotation
     markdown = (chaostester.path / "summary.md").read_text()
-    assert "\\x1b[?2004l" in markdown and "\x1b" not in markdown
+    assert "\\x1b[?2004l" in markdown
+    assert "\x1b" not in markdown
