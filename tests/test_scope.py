@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 STOP = threading.Event()
 KEEP = []
 BUSY = []
+FORKED = []
 
 def test_thread_left_running():
     threading.Thread(target=STOP.wait, name="heartbeat", daemon=True).start()
@@ -61,17 +62,27 @@ def test_child_left_running():
     with open("pids.txt", "a") as handle:
         handle.write(f"{proc.pid}\\n")
 
-def test_child_never_waited():
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    KEEP.append(proc)
+def until_zombie(pid):
     # Wait for the exit without reaping: /proc shows the zombie.
-    import time
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        with open(f"/proc/{proc.pid}/stat") as handle:
+        with open(f"/proc/{pid}/stat") as handle:
             if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
                 break
         time.sleep(0.005)
+
+def test_child_never_waited():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    KEEP.append(proc)
+    until_zombie(proc.pid)
+
+def test_fork_never_waited():
+    # no Popen or Process object to name it by, and a zombie's command line is gone
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    FORKED.append(pid)
+    until_zombie(pid)
 
 def test_child_waited():
     subprocess.run([sys.executable, "-c", "pass"], check=True)
@@ -80,6 +91,8 @@ def test_zz_cleanup():
     STOP.set()
     for pid in BUSY:
         os.kill(pid, signal.SIGKILL)  # the busy worker, still asleep
+    for pid in FORKED:
+        os.waitpid(pid, 0)
     for thing in KEEP:
         if hasattr(thing, "kill"):
             thing.kill()
@@ -120,6 +133,8 @@ def resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[s
     ("test_process_pool_shut_down_while_busy", "process", ["Process", "still running"]),
     ("test_child_left_running", "process", ["time.sleep(60)", "still running"]),
     ("test_child_never_waited", "process", ["zombie"]),
+    # named by the command name the kernel keeps
+    ("test_fork_never_waited", "process", ["`python", "zombie"]),
 ])
 def test_resource_left_behind_is_a_leak(resources, test, kind, words):
     leaks = resources[test]
@@ -626,37 +641,3 @@ def test_a_pytest_timeout_timer_is_not_a_leak(chaostester):
         assert run.leaks("::test_quick") == [], method
 
 
-
-def test_a_forked_child_left_a_zombie_is_named(chaostester):
-    # No Popen or Process object to name it by, and a zombie's command line is gone: the
-    # leak names the process by the command name the kernel still keeps.
-    chaostester.pytester.makepyfile(
-        """
-        import os
-        import time
-
-        CHILDREN = []
-
-        def test_forks_and_never_waits():
-            pid = os.fork()
-            if pid == 0:
-                os._exit(0)
-            CHILDREN.append(pid)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                with open(f"/proc/{pid}/stat") as handle:
-                    if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        break
-                time.sleep(0.005)
-
-        def test_zz_reap():
-            for pid in CHILDREN:
-                os.waitpid(pid, 0)
-        """
-    )
-    run = chaostester.run(subprocess=True)
-    run.result.assert_outcomes(passed=2)
-    [leak] = run.leaks("::test_forks_and_never_waits")
-    assert "zombie" in leak["detail"]
-    assert "``" not in leak["detail"], leak["detail"]
-    assert "python" in leak["detail"].split("exited")[0], leak["detail"]
