@@ -1,0 +1,196 @@
+"""Where a passing test's added time goes: the plugin's per-test parts switched off in turn.
+
+``overhead.py`` compares whole runs. On a shared machine their spread (two to four points of
+the ratio) is as large as any single part of the per-test path, so a cut to one part cannot be
+seen there. This script compares inside one session instead:
+
+* it generates a suite of trivial tests in 40 files (10,000 tests);
+* a helper plugin times each test's whole protocol (setup, call, teardown and their reports,
+  every plugin's hooks included) and switches one part of the plugin off in the files with an
+  odd number, leaving it on in the even ones;
+* the difference between the medians of the two halves is what that part costs a test. Drift of
+  the machine falls on both halves alike, because they alternate every 250 tests.
+
+``none`` switches nothing off: its difference is what the halves differ by anyway, the floor
+under which no other row means anything (about half a microsecond here).
+
+A part switched off gives back what it gives when nothing changed (the first snapshot, no
+descriptors, no line written), so every test still passes; it also finds nothing. This is a
+measuring tool, not a setting.
+
+    python benchmarks/per_test.py                     # every part, 3 sessions each
+    python benchmarks/per_test.py --parts journal-line,descriptors --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+FILES, PER_FILE = 40, 250
+
+#: part -> what the helper does to switch it off (body of ``_switch_off``; ``ON[0]`` is true
+#: in the odd files)
+PARTS: dict[str, str] = {
+    "none": "pass",
+    "snapshot": """
+        from pytest_poolchaos.worker.scope import probes
+        real, first = probes.take, []
+        def take(all_probes):
+            if not ON[0]:
+                return real(all_probes)
+            if not first:
+                first.append(real(all_probes))
+            return first[0]
+        probes.take = take
+    """,
+    "descriptors": """
+        from pytest_poolchaos.worker.scope.leaks import OpenFiles
+        real, empty = OpenFiles.take, frozenset()
+        OpenFiles.take = lambda self: empty if ON[0] else real(self)
+    """,
+    "named-loggers": """
+        from pytest_poolchaos.worker.scope import globals as state
+        real = state._named_loggers
+        state._named_loggers = lambda logging: state._LOGGERS[1] if ON[0] else real(logging)
+    """,
+    "library-state": """
+        from pytest_poolchaos.worker.scope import globals as state
+        real, first = state.library_state, []
+        def library_state(modules):
+            if not ON[0]:
+                return real(modules)
+            if not first:
+                first.append(real(modules))
+            return first[0]
+        state.library_state = library_state
+    """,
+    "journal-line": """
+        from pytest_poolchaos import journal
+        real = journal.JournalWriter.test_start
+        journal.JournalWriter.test_start = (
+            lambda self, nodeid, limit: None if ON[0] else real(self, nodeid, limit))
+    """,
+    "journal-write": """
+        # the line is still made; only the system call is left out
+        import os as real_os
+        from pytest_poolchaos import journal
+        class Os:
+            def __getattr__(self, name):
+                return getattr(real_os, name)
+            def write(self, fd, data):
+                return len(data) if ON[0] else real_os.write(fd, data)
+        journal.os = Os()
+    """,
+    "controller-rows": """
+        from pytest_poolchaos.controller.session import ChaosController
+        real = ChaosController._collect
+        ChaosController._collect = lambda self, report: None if ON[0] else real(self, report)
+    """,
+    "scope": """
+        from pytest_poolchaos.worker.scope import PoolScope
+        for name, quiet in (("open", None), ("close", None), ("entered", None)):
+            def switched(self, *args, _real=getattr(PoolScope, name), _quiet=quiet, **kwargs):
+                return _quiet if ON[0] else _real(self, *args, **kwargs)
+            setattr(PoolScope, name, switched)
+    """,
+}
+
+HELPER = '''
+import os, statistics, sys, time
+import pytest
+
+ON = [False]
+TIMES = {False: [], True: []}
+
+
+def _switch_off():
+%s
+
+
+_switch_off()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    ON[0] = int(item.path.stem.rsplit("_", 1)[1]) %% 2 == 1
+    start = time.perf_counter_ns()
+    try:
+        return (yield)
+    finally:
+        TIMES[ON[0]].append(time.perf_counter_ns() - start)
+
+
+def pytest_unconfigure(config):
+    on, off = TIMES[False], TIMES[True]
+    if on and off:
+        sys.stderr.write("PER-TEST %%.3f %%.3f\\n" %% (statistics.median(on) / 1e3,
+                                                   statistics.median(off) / 1e3))
+'''
+
+_RESULT = re.compile(r"PER-TEST ([\d.]+) ([\d.]+)")
+
+
+def make_suite(root: Path) -> Path:
+    suite = root / "suite"
+    suite.mkdir()
+    for chunk in range(FILES):
+        (suite / f"test_part_{chunk}.py").write_text("".join(
+            f"def test_{chunk}_{i}():\n    pass\n\n" for i in range(PER_FILE)))
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    return suite
+
+
+def run_part(root: Path, suite: Path, part: str) -> tuple[float, float]:
+    """(median µs per test with the part on, with it off) of one session."""
+    body = textwrap.indent(textwrap.dedent(PARTS[part]).strip(), "    ")
+    (root / "_poolchaos_parts.py").write_text(HELPER % body)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+                        "PYTEST_ADDOPTS")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    # The journal on, as a default run has it; the history store off: it works at session
+    # end, outside the per-test time measured here, and would grow with every session.
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "_poolchaos_parts",
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist",
+            f"--poolchaos-journal={root / 'journal.jsonl'}", "--poolchaos-history=off"]
+    done = subprocess.run(args, cwd=suite, env=env, capture_output=True, text=True,
+                          timeout=600)
+    found = _RESULT.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"part {part} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return float(found.group(1)), float(found.group(2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="sessions per part (default 3)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, of: {', '.join(PARTS)}")
+    options = parser.parse_args()
+    parts = [p for p in options.parts.split(",") if p]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(unknown)}; accepted: {', '.join(PARTS)}")
+    with tempfile.TemporaryDirectory(prefix="poolchaos-per-test-") as tmp:
+        root = Path(tmp)
+        suite = make_suite(root)
+        run_part(root, suite, "none")  # bytecode caches and the page cache first
+        for part in parts:
+            results = [run_part(root, suite, part) for _ in range(options.runs)]
+            saved = [on - off for on, off in results]
+            print(f"{part:<16} saves {statistics.median(saved):6.2f} us/test "
+                  f"(sessions: {', '.join(f'{s:.2f}' for s in saved)}; median test "
+                  f"{statistics.median(on for on, _ in results):.1f} us with it on)",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
