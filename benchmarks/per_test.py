@@ -37,19 +37,12 @@ from pathlib import Path
 FILES, PER_FILE = 40, 250
 
 #: part -> what the helper does to switch it off (body of ``_switch_off``; ``ON[0]`` is true
-#: in the odd files)
+#: in the odd files; ``first_only`` keeps a function's first answer there)
 PARTS: dict[str, str] = {
     "none": "pass",
     "snapshot": """
         from pytest_poolchaos.worker.scope import probes
-        real, first = probes.take, []
-        def take(all_probes):
-            if not ON[0]:
-                return real(all_probes)
-            if not first:
-                first.append(real(all_probes))
-            return first[0]
-        probes.take = take
+        probes.take = first_only(probes.take)
     """,
     "descriptors": """
         from pytest_poolchaos.worker.scope.leaks import OpenFiles
@@ -63,14 +56,7 @@ PARTS: dict[str, str] = {
     """,
     "library-state": """
         from pytest_poolchaos.worker.scope import globals as state
-        real, first = state.library_state, []
-        def library_state(modules):
-            if not ON[0]:
-                return real(modules)
-            if not first:
-                first.append(real(modules))
-            return first[0]
-        state.library_state = library_state
+        state.library_state = first_only(state.library_state)
     """,
     "journal-line": """
         from pytest_poolchaos import journal
@@ -109,6 +95,20 @@ import pytest
 
 ON = [False]
 TIMES = {False: [], True: []}
+
+
+def first_only(real):
+    """``real`` in the even files; in the odd ones, what it gave the first time."""
+    first = []
+
+    def switched(*args):
+        if not ON[0]:
+            return real(*args)
+        if not first:
+            first.append(real(*args))
+        return first[0]
+
+    return switched
 
 
 def _switch_off():
