@@ -4,7 +4,8 @@
 the ratio) is as large as any single part of the per-test path, so a cut to one part cannot be
 seen there. This script compares inside one session instead:
 
-* it generates a suite of trivial tests in 40 files (10,000 tests);
+* it generates a suite in 40 files of 250 tests: trivial ones (``def test(): pass``), or
+  ``overhead.py``'s realistic or thread-starting tests (``--suite``);
 * a helper plugin times each test's whole protocol (setup, call, teardown and their reports,
   every plugin's hooks included) and switches one part of the plugin off in the files with an
   odd number, leaving it on in the even ones;
@@ -12,14 +13,18 @@ seen there. This script compares inside one session instead:
   the machine falls on both halves alike, because they alternate every 250 tests.
 
 ``none`` switches nothing off: its difference is what the halves differ by anyway, the floor
-under which no other row means anything (about half a microsecond here).
+under which no other row means anything (about half a microsecond here for trivial tests; the
+thread-starting suite's halves differ by up to ten, so give it five runs).
 
 A part switched off gives back what it gives when nothing changed (the first snapshot, no
-descriptors, no line written), so every test still passes; it also finds nothing. This is a
-measuring tool, not a setting.
+descriptors, no line written, the unwrapped ``Thread.start``), so every test still passes; it
+also finds nothing. This is a measuring tool, not a setting, and it reaches into the plugin's
+internals by name: ``tests/test_per_test_benchmark.py`` runs every part once, so a rename
+breaks a test rather than this script.
 
     python benchmarks/per_test.py                     # every part, 3 sessions each
     python benchmarks/per_test.py --parts journal-line,descriptors --runs 5
+    python benchmarks/per_test.py --suite threads --parts none,thread-start,waits
 """
 
 from __future__ import annotations
@@ -34,7 +39,17 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from overhead import REALISTIC_BODY, THREADS_BODY
+
 FILES, PER_FILE = 40, 250
+
+#: suite -> the source of one file of it
+SUITES = {
+    "trivial": lambda chunk: "".join(f"def test_{chunk}_{i}():\n    pass\n\n"
+                                     for i in range(PER_FILE)),
+    "realistic": lambda chunk: REALISTIC_BODY.format(per_file=PER_FILE),
+    "threads": lambda chunk: THREADS_BODY.format(per_file=PER_FILE),
+}
 
 #: part -> what the helper does to switch it off (body of ``_switch_off``; ``ON[0]`` is true
 #: in the odd files; ``first_only`` keeps a function's first answer there)
@@ -75,6 +90,15 @@ PARTS: dict[str, str] = {
                 return len(data) if ON[0] else real_os.write(fd, data)
         journal.os = Os()
     """,
+    "thread-start": """
+        UNWRAP.append(("threading", "Thread", "start"))
+    """,
+    "waits": """
+        UNWRAP.extend([("threading", "Condition", "wait"), ("threading", "Thread", "join")])
+    """,
+    "thread-end": """
+        UNWRAP.append(("threading", "Thread", "_delete"))
+    """,
     "controller-rows": """
         from pytest_poolchaos.controller.session import ChaosController
         real = ChaosController._collect
@@ -95,6 +119,8 @@ import pytest
 
 ON = [False]
 TIMES = {False: [], True: []}
+#: (module, class, method) of the plugin's wrappers to go round in the odd files
+UNWRAP = []
 
 
 def first_only(real):
@@ -118,6 +144,20 @@ def _switch_off():
 _switch_off()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    # The plugin installs its wrappers as the session starts: go round them from then on.
+    for module, name, method in UNWRAP:
+        cls = getattr(sys.modules[module], name)
+        wrapper = cls.__dict__[method]
+        original = wrapper.__wrapped__
+
+        def switched(*args, _wrapper=wrapper, _original=original, **kwargs):
+            return (_original if ON[0] else _wrapper)(*args, **kwargs)
+
+        setattr(cls, method, switched)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
     ON[0] = int(item.path.stem.rsplit("_", 1)[1]) %% 2 == 1
@@ -138,12 +178,11 @@ def pytest_unconfigure(config):
 _RESULT = re.compile(r"PER-TEST ([\d.]+) ([\d.]+)")
 
 
-def make_suite(root: Path) -> Path:
+def make_suite(root: Path, kind: str, files: int) -> Path:
     suite = root / "suite"
     suite.mkdir()
-    for chunk in range(FILES):
-        (suite / f"test_part_{chunk}.py").write_text("".join(
-            f"def test_{chunk}_{i}():\n    pass\n\n" for i in range(PER_FILE)))
+    for chunk in range(files):
+        (suite / f"test_part_{chunk}.py").write_text(SUITES[kind](chunk))
     (suite / "pytest.ini").write_text("[pytest]\n")
     return suite
 
@@ -172,6 +211,9 @@ def run_part(root: Path, suite: Path, part: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="sessions per part (default 3)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="trivial")
+    parser.add_argument("--files", type=int, default=FILES,
+                        help=f"files of {PER_FILE} tests (default {FILES})")
     parser.add_argument("--parts", default=",".join(PARTS),
                         help=f"comma-separated, of: {', '.join(PARTS)}")
     options = parser.parse_args()
@@ -181,7 +223,7 @@ def main() -> None:
         parser.error(f"--parts: unknown {', '.join(unknown)}; accepted: {', '.join(PARTS)}")
     with tempfile.TemporaryDirectory(prefix="poolchaos-per-test-") as tmp:
         root = Path(tmp)
-        suite = make_suite(root)
+        suite = make_suite(root, options.suite, max(2, options.files))
         run_part(root, suite, "none")  # bytecode caches and the page cache first
         for part in parts:
             results = [run_part(root, suite, part) for _ in range(options.runs)]
