@@ -51,8 +51,8 @@ SUITES = {
     "threads": lambda chunk: THREADS_BODY.format(per_file=PER_FILE),
 }
 
-#: part -> what the helper does to switch it off (body of ``_switch_off``; ``ON[0]`` is true
-#: in the odd files; ``first_only`` keeps a function's first answer there)
+#: part -> what the helper does to switch it off (body of ``_switch_off``): ``OFF[0]`` is true
+#: while a test of an odd file runs; ``first_only`` keeps a function's first answer there
 PARTS: dict[str, str] = {
     "none": "pass",
     "snapshot": """
@@ -62,12 +62,12 @@ PARTS: dict[str, str] = {
     "descriptors": """
         from pytest_poolchaos.worker.scope.leaks import OpenFiles
         real, empty = OpenFiles.take, frozenset()
-        OpenFiles.take = lambda self: empty if ON[0] else real(self)
+        OpenFiles.take = lambda self: empty if OFF[0] else real(self)
     """,
     "named-loggers": """
         from pytest_poolchaos.worker.scope import globals as state
         real = state._named_loggers
-        state._named_loggers = lambda logging: state._LOGGERS[1] if ON[0] else real(logging)
+        state._named_loggers = lambda logging: state._LOGGERS[1] if OFF[0] else real(logging)
     """,
     "library-state": """
         from pytest_poolchaos.worker.scope import globals as state
@@ -77,7 +77,7 @@ PARTS: dict[str, str] = {
         from pytest_poolchaos import journal
         real = journal.JournalWriter.test_start
         journal.JournalWriter.test_start = (
-            lambda self, nodeid, limit: None if ON[0] else real(self, nodeid, limit))
+            lambda self, nodeid, limit: None if OFF[0] else real(self, nodeid, limit))
     """,
     "journal-write": """
         # the line is still made; only the system call is left out
@@ -87,7 +87,7 @@ PARTS: dict[str, str] = {
             def __getattr__(self, name):
                 return getattr(real_os, name)
             def write(self, fd, data):
-                return len(data) if ON[0] else real_os.write(fd, data)
+                return len(data) if OFF[0] else real_os.write(fd, data)
         journal.os = Os()
     """,
     "thread-start": """
@@ -102,13 +102,13 @@ PARTS: dict[str, str] = {
     "controller-rows": """
         from pytest_poolchaos.controller.session import ChaosController
         real = ChaosController._collect
-        ChaosController._collect = lambda self, report: None if ON[0] else real(self, report)
+        ChaosController._collect = lambda self, report: None if OFF[0] else real(self, report)
     """,
     "scope": """
         from pytest_poolchaos.worker.scope import PoolScope
-        for name, quiet in (("open", None), ("close", None), ("entered", None)):
-            def switched(self, *args, _real=getattr(PoolScope, name), _quiet=quiet, **kwargs):
-                return _quiet if ON[0] else _real(self, *args, **kwargs)
+        for name in ("open", "close", "entered"):
+            def switched(self, *args, _real=getattr(PoolScope, name), **kwargs):
+                return None if OFF[0] else _real(self, *args, **kwargs)
             setattr(PoolScope, name, switched)
     """,
 }
@@ -117,7 +117,8 @@ HELPER = '''
 import os, statistics, sys, time
 import pytest
 
-ON = [False]
+OFF = [False]
+#: OFF -> each test's protocol in nanoseconds
 TIMES = {False: [], True: []}
 #: (module, class, method) of the plugin's wrappers to go round in the odd files
 UNWRAP = []
@@ -128,7 +129,7 @@ def first_only(real):
     first = []
 
     def switched(*args):
-        if not ON[0]:
+        if not OFF[0]:
             return real(*args)
         if not first:
             first.append(real(*args))
@@ -153,23 +154,23 @@ def pytest_sessionstart(session):
         original = wrapper.__wrapped__
 
         def switched(*args, _wrapper=wrapper, _original=original, **kwargs):
-            return (_original if ON[0] else _wrapper)(*args, **kwargs)
+            return (_original if OFF[0] else _wrapper)(*args, **kwargs)
 
         setattr(cls, method, switched)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
-    ON[0] = int(item.path.stem.rsplit("_", 1)[1]) %% 2 == 1
+    OFF[0] = int(item.path.stem.rsplit("_", 1)[1]) %% 2 == 1
     start = time.perf_counter_ns()
     try:
         return (yield)
     finally:
-        TIMES[ON[0]].append(time.perf_counter_ns() - start)
+        TIMES[OFF[0]].append(time.perf_counter_ns() - start)
 
 
 def pytest_unconfigure(config):
-    on, off = TIMES[False], TIMES[True]
+    on, off = TIMES[False], TIMES[True]  # the part on (even files), off (odd files)
     if on and off:
         sys.stderr.write("PER-TEST %%.3f %%.3f\\n" %% (statistics.median(on) / 1e3,
                                                    statistics.median(off) / 1e3))
