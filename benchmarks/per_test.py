@@ -39,7 +39,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from overhead import REALISTIC_BODY, THREADS_BODY
+from overhead import REALISTIC_BODY, THREADS_BODY, _env
 
 FILES, PER_FILE = 40, 250
 
@@ -192,9 +192,7 @@ def run_part(root: Path, suite: Path, part: str) -> tuple[float, float]:
     """(median µs per test with the part on, with it off) of one session."""
     body = textwrap.indent(textwrap.dedent(PARTS[part]).strip(), "    ")
     (root / "_poolchaos_parts.py").write_text(HELPER % body)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
-                        "PYTEST_ADDOPTS")}
+    env = _env()  # overhead.py's: bytecode caches as a user has them, plugins autoload
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     # The journal on, as a default run has it; the history store off: it works at session
     # end, outside the per-test time measured here, and would grow with every session.
