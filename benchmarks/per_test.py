@@ -101,12 +101,13 @@ PARTS: dict[str, str] = {
     """,
     "controller-rows": """
         from pytest_poolchaos.controller.session import ChaosController
-        real = ChaosController._collect
-        ChaosController._collect = lambda self, report: None if OFF[0] else real(self, report)
+        real = ChaosController.pytest_runtest_logreport
+        ChaosController.pytest_runtest_logreport = pytest.hookimpl(trylast=True)(
+            lambda self, report: None if OFF[0] else real(self, report))
     """,
     "scope": """
         from pytest_poolchaos.worker.scope import PoolScope
-        for name in ("open", "close", "entered"):
+        for name in ("open", "close"):
             def switched(self, *args, _real=getattr(PoolScope, name), **kwargs):
                 return None if OFF[0] else _real(self, *args, **kwargs)
             setattr(PoolScope, name, switched)

@@ -79,10 +79,6 @@ class ChaosController:
             if self.plan is not None:
                 node.workerinput[journal.WORKERINPUT_KEY] = self.plan.to_wire()
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self._collect(report)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Before the terminal reporter's summary and junitxml's file: the diagnosis is final
@@ -115,10 +111,12 @@ class ChaosController:
         if self.plan.directory is not None:
             journal.prune(self.plan.directory)
 
-    def _collect(self, report: pytest.TestReport) -> None:
-        # Every report of every test passes here. What it says is kept as a tuple of plain
-        # values (the garbage collector stops tracking those; thousands of live record objects
-        # would make every collection of the run slower) and becomes a TestRecord at the end.
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Every report of every test passes here (the hook is its own body: a call less on
+        # each). What it says is kept as a tuple of plain values (the garbage collector stops
+        # tracking those; thousands of live record objects would make every collection of
+        # the run slower) and becomes a TestRecord at the end.
         try:
             extra = report.__dict__
             nodeid = report.nodeid

@@ -27,21 +27,36 @@ from .scope import PoolScope, ScopeResult
 from .scope.spawn import LINGER_S, SETTLE_S
 
 if TYPE_CHECKING:
+    from .scope.spawn import SpawnLog
+
+if TYPE_CHECKING:
     from ..model import Diagnosis, Evidence, TimeoutInfo, Worker
     from .evidence import ComparisonSlot
 
 __all__ = ["LeakError", "ScopeRecorder"]
 
+#: the real clocks, called without the wrapper functions' frames on the per-test path
+_CLOCKS = clock.REAL
+
+class _Phase:
+    """Stands in for the spawn log of a test whose scope did not open."""
+
+    __slots__ = ("phase",)
+    phase: str
+
+
 class _Running:
     """What the recorder knows about the test in progress."""
 
-    __slots__ = ("began", "call_s", "closed", "duration_s", "evidence", "item", "limit",
+    __slots__ = ("began", "call_s", "closed", "duration_s", "evidence", "item", "limit", "log",
                  "outcome")
 
     def __init__(self, item: pytest.Item, limit: TimeoutInfo | None) -> None:
         self.item = item
         self.limit = limit  # the pytest-timeout limit in effect, read once
-        self.began = clock.monotonic()  # about when pytest-timeout's timer started
+        self.began = _CLOCKS[0]()  # about when pytest-timeout's timer started
+        #: the test's spawn log: its phase labels what starts from then on
+        self.log: SpawnLog | _Phase = _Phase()
         self.outcome = "passed"
         self.call_s = 0.0
         self.duration_s = 0.0
@@ -198,11 +213,24 @@ class ScopeRecorder:
         # (xfail marks included), before xdist serialises it.
         report = yield
         running = self._running
-        if running is not None and running.item is item:
-            try:
-                self._saw(running, call, report)
-            except Exception as error:
-                guard.record("recorder: report", error)
+        if running is None or running.item is not item:
+            return report
+        # A passing setup or call (nearly every report of a run) costs the attribute reads
+        # below and no call: the rest of the per-test work is in _not_passed and _ended.
+        try:
+            if report.outcome != "passed" or "wasxfail" in report.__dict__:
+                self._not_passed(running, call, report)
+            running.duration_s += report.duration
+            when = report.when
+            if when == "setup":
+                running.log.phase = "call"  # what starts from now on is the call's
+            elif when == "call":
+                running.call_s = report.duration
+                running.log.phase = "teardown"
+            else:
+                self._ended(running, report)
+        except Exception as error:
+            guard.record("recorder: report", error)
         return report
 
     @pytest.hookimpl(trylast=True)
@@ -212,8 +240,7 @@ class ScopeRecorder:
         if running is None or running.item is not item:
             return
         try:
-            running.closed = self.scope.close(item, defer=_timed_teardown(running),
-                                              settle=_settle_time(running))
+            running.closed = self._close(running)
         except Exception as error:
             guard.record("recorder: close", error)
             return
@@ -223,7 +250,10 @@ class ScopeRecorder:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, object, object]:
         # Called only for a fixture that runs (pytest's cache answers the rest): what a wider
-        # one changes while it sets up is told apart from the test's own changes.
+        # one changes while it sets up is told apart from the test's own changes. Most are
+        # function fixtures, which every test sets up again: those pass straight through.
+        if getattr(fixturedef, "scope", "function") == "function":
+            return (yield)
         try:
             before = self.scope.fixture_setup(fixturedef)
         except Exception as error:
@@ -264,32 +294,34 @@ class ScopeRecorder:
         if self.comparisons is not None:
             self.comparisons.clear()
         self.moment.last = None
-        self.scope.open(item)
+        log = self.scope.open(item)
+        if log is not None:
+            self._running.log = log
         if self.journal is not None:
             self.journal.test_start(item.nodeid, limit)
 
-    def _saw(self, running: _Running, call: pytest.CallInfo[None],
-             report: pytest.TestReport) -> None:
-        phase = report.outcome
-        if phase != "passed" or "wasxfail" in report.__dict__:
-            running.outcome = fold(running.outcome, report)
-            if phase == "failed" and running.evidence is None and call.excinfo is not None \
-                    and "wasxfail" not in report.__dict__:
-                running.evidence = self._evidence(running.item, call, report)
-        running.duration_s += report.duration
-        when = report.when
-        if when == "setup":
-            self.scope.entered(running.item, "call")
-            return
-        if when == "call":
-            running.call_s = report.duration
-            self.scope.entered(running.item, "teardown")
-            return
+    def _not_passed(self, running: _Running, call: pytest.CallInfo[None],
+                    report: pytest.TestReport) -> None:
+        """A phase that failed or skipped, or an xfail: the test's outcome, and for its first
+        failure the Evidence, gathered while the exception is live."""
+        running.outcome = fold(running.outcome, report)
+        if report.outcome == "failed" and running.evidence is None and \
+                call.excinfo is not None and "wasxfail" not in report.__dict__:
+            running.evidence = self._evidence(running.item, call, report)
+
+    def _close(self, running: _Running) -> ScopeResult | None:
+        if running.limit is None:  # no pytest-timeout timer runs: the full linger, no defer
+            return self.scope.close(running.item, settle=LINGER_S)
+        return self.scope.close(running.item, defer=_timed_teardown(running),
+                                settle=_settle_time(running))
+
+    def _ended(self, running: _Running, report: pytest.TestReport) -> None:
+        """The teardown's report: the test is over; a payload goes on the report when there
+        is something to carry."""
         self._running = None
         closed = running.closed
         if closed is None:  # a fixture's teardown raised before ours ran
-            closed = running.closed = self.scope.close(
-                running.item, defer=_timed_teardown(running), settle=_settle_time(running))
+            closed = running.closed = self._close(running)
         if running.evidence is None and (closed is None or not closed.leaks) and (
                 running.limit is None or not running.limit.seconds):
             return  # passed (or skipped) and left nothing: there is nothing to carry

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 from ...probe import Change, Held, Probe
 from ...roles import INLINE_RERUN
 from ...settings import Settings
-from . import globals as state
 from . import probes as registry
 from .ledger import Ledger
 from .spawn import PACED, SETTLE_S, SpawnLog, Spawns, Started, in_test_file, listening_ports
@@ -125,7 +124,8 @@ class PoolScope:
 
     # -- one test ------------------------------------------------------------------------------
 
-    def open(self, item: pytest.Item) -> None:
+    def open(self, item: pytest.Item) -> SpawnLog:
+        """Open ``item``'s scope; its spawn log, whose ``phase`` the caller moves on."""
         log = self.spawns.open(getattr(item, "path", None))
         self._item = item
         if self.probes is None:
@@ -134,6 +134,7 @@ class PoolScope:
         if before is None:
             before = registry.take(self.probes)
         self._opened = _Open(before, log)
+        return log
 
     def _is_wide(self, item: pytest.Item) -> bool:
         info = getattr(item, "_fixtureinfo", None)
@@ -142,12 +143,6 @@ class PoolScope:
         if found is None:
             found = self._wide[key] = _wider_fixtures(item)
         return found
-
-    def entered(self, item: pytest.Item, phase: str) -> None:
-        """The test's ``phase`` ("call" or "teardown") begins: what starts now is labelled so."""
-        opened = self._opened
-        if opened is not None and self._item is item:
-            opened.log.phase = phase
 
     def fixture_setup(self, fixturedef: Any) -> list[Any] | None:
         """A fixture is about to set up (not taken from pytest's cache) for the running test.
@@ -189,7 +184,11 @@ class PoolScope:
         self._item = self._opened = None
         log = self.spawns.close() or opened.log
         after = registry.take(self.probes or [])
-        if state.same(opened.before, after) and _all_done(log.started) and not log.forked:
+        try:
+            same = opened.before == after
+        except Exception:  # snapshots of watched user objects may compare oddly
+            same = False
+        if same and (not log.started or _all_done(log.started)) and not log.forked:
             # The common case, kept short: nothing started (or only threads that have
             # finished), nothing changed, nothing will be restored or cleaned up before the
             # next test opens.

@@ -798,14 +798,6 @@ class _Chdirs:
 CHDIRS = _Chdirs()
 
 
-def same(before: list[Any], after: list[Any]) -> bool:
-    """Snapshots equal? Watched user objects may compare oddly: then assume a change."""
-    try:
-        return bool(before == after)
-    except Exception:
-        return False
-
-
 def take(all_probes: Sequence[Probe]) -> list[Any]:
     snapshot = builtin_snapshot()
     if len(all_probes) > len(BUILTIN):

@@ -106,8 +106,8 @@ class SpawnLog:
     __slots__ = ("before_fork", "closers", "connections", "died_elsewhere", "ended", "foreign",
                  "fork_phases", "forked", "hidden", "internal", "magic", "mocked", "opened",
                  "patches", "path", "phase", "raised_on", "ran_out", "refused_by_double",
-                 "runner", "started", "started_again", "starters", "tasks", "threads",
-                 "unset_reads")
+                 "runner", "started", "started_again", "starters", "tasks", "testfile_",
+                 "threads", "unset_reads")
 
     def __init__(self, opened: float = 0.0, path: object = None) -> None:
         self.phase = "setup"
@@ -122,6 +122,8 @@ class SpawnLog:
         self.opened = opened
         #: the running test's file: its line is named when a library started something
         self.path = path
+        #: str(path), made on the first start that asks (most tests start nothing)
+        self.testfile_: str | None = None
         self.started: list[Started] = []
         #: asyncio tasks the test's own threads created, the first MAX_TASKS: evidence of
         #: concurrency only (a pending task is the asyncio-task probe's business, not a leak here)
@@ -214,7 +216,10 @@ class SpawnLog:
         self.threads[id(thread)] = (weakref.ref(thread), phase)
 
     def testfile(self) -> str:
-        return str(self.path) if self.path else ""
+        found = self.testfile_
+        if found is None:
+            found = self.testfile_ = str(self.path) if self.path else ""
+        return found
 
 
 class Spawns:
