@@ -31,6 +31,12 @@ the per-test path alone, which repeats to the instruction.
     python benchmarks/overhead.py                   # 7 pairs per cell
     python benchmarks/overhead.py --runs 9 --no-xdist
     python benchmarks/overhead.py --instructions
+    python benchmarks/overhead.py --gc              # the garbage collector's share
+
+``--gc`` runs each serial suite with and without the plugin under a helper that counts the
+collector's runs and the time inside it: a plugin's objects count towards the threshold of a
+full collection (one pass over every object of the process), so near that threshold a few
+thousand objects more move a full collection into the run, or add one.
 """
 
 from __future__ import annotations
@@ -256,6 +262,55 @@ def _history_path(suite: Suite) -> str:
     return "parked (pending file)" if parked else "stored (a test took 0.1 s or more)"
 
 
+GC_HELPER = """
+import gc, sys, time
+
+import pytest
+
+_SEEN = {"inside": 0.0, "since": 0.0, "runs": [0, 0, 0]}
+
+
+def _count(phase, info):
+    if phase == "start":
+        _SEEN["since"] = time.perf_counter()
+    else:
+        _SEEN["inside"] += time.perf_counter() - _SEEN["since"]
+        _SEEN["runs"][info["generation"]] += 1
+
+
+gc.callbacks.append(_count)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    sys.stderr.write("GC-STATS %f %d %d %d\\n" % (_SEEN["inside"], *_SEEN["runs"]))
+"""
+_GC_STATS = re.compile(r"GC-STATS ([\d.]+) (\d+) (\d+) (\d+)")
+
+
+def gc_once(suite: Suite, plugin: bool, helper: Path) -> tuple[float, tuple[int, ...]]:
+    """(seconds inside the collector, runs of each generation) of one serial session."""
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(helper), env.get("PYTHONPATH")]))
+    done = subprocess.run([*command(suite, plugin, xdist=False), "-p", "_poolchaos_gc"],
+                          cwd=suite.path, env=env, capture_output=True, text=True, timeout=600)
+    found = _GC_STATS.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"{suite.name} failed (plugin={plugin}):\n{done.stderr[-2000:]}")
+    return float(found.group(1)), tuple(int(n) for n in found.groups()[1:])
+
+
+def measure_gc(suite: Suite, runs: int, helper: Path) -> str:
+    seen = {plugin: [gc_once(suite, plugin, helper) for _ in range(runs)]
+            for plugin in (False, True)}
+    inside = {plugin: statistics.median(s for s, _ in seen[plugin]) * 1e3 for plugin in seen}
+    full = {plugin: seen[plugin][-1][1][2] for plugin in seen}  # the same count every run
+    young = {plugin: seen[plugin][-1][1][0] for plugin in seen}
+    return (f"{suite.name:<10} serial  full collections {full[False]} -> {full[True]}, "
+            f"youngest {young[False]} -> {young[True]}; time inside the collector "
+            f"{inside[False]:5.1f} -> {inside[True]:5.1f} ms (median of {runs})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -264,8 +319,18 @@ def main() -> None:
                         help="suites to run (trivial realistic threads one)")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions with callgrind instead of timing")
+    parser.add_argument("--gc", action="store_true",
+                        help="count the garbage collector's runs and time instead of timing")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="poolchaos-bench-") as tmp:
+        if options.gc:
+            helper = Path(tmp) / "helper"
+            helper.mkdir()
+            (helper / "_poolchaos_gc.py").write_text(GC_HELPER)
+            suites = make_suites(Path(tmp))
+            for name in options.only or ("trivial", "realistic", "threads", "one"):
+                print(measure_gc(suites[name], min(options.runs, 3), helper), flush=True)
+            return
         if options.instructions:
             if shutil.which("valgrind") is None:
                 raise SystemExit("--instructions needs valgrind on the PATH")

@@ -56,9 +56,6 @@ class FailureMoment:
         self._original = None
         self.last = None
 
-    def clear(self) -> None:
-        self.last = None
-
     def workers_for(self, error: BaseException | None) -> tuple[Worker, ...] | None:
         """The workers at the moment ``error`` was raised, if it is the assert seen failing."""
         last = self.last
