@@ -27,16 +27,15 @@ from .scope import PoolScope, ScopeResult
 from .scope.spawn import LINGER_S, SETTLE_S
 
 if TYPE_CHECKING:
-    from .scope.spawn import SpawnLog
-
-if TYPE_CHECKING:
     from ..model import Diagnosis, Evidence, TimeoutInfo, Worker
     from .evidence import ComparisonSlot
+    from .scope.spawn import SpawnLog
 
 __all__ = ["LeakError", "ScopeRecorder"]
 
 #: the real clocks, called without the wrapper functions' frames on the per-test path
 _CLOCKS = clock.REAL
+
 
 class _Phase:
     """Stands in for the spawn log of a test whose scope did not open."""
