@@ -31,13 +31,13 @@ def test_gc_counts_each_generation_of_a_session_with_and_without_the_plugin(
     helper = tmp_path / "helper"
     helper.mkdir()
     (helper / "_poolchaos_gc.py").write_text(overhead.GC_HELPER)
-    plain, plugged = overhead.gc_once(suite, False, helper), overhead.gc_once(suite, True, helper)
-    for seconds, runs in (plain, plugged):
+    # (how often the youngest generation is collected depends on what a run compiles first,
+    # so the two counts are not compared here: measure_gc warms the caches before it counts)
+    for plugin in (False, True):
+        seconds, runs = overhead.gc_once(suite, plugin, helper)
         assert seconds > 0
         assert len(runs) == 3
         assert runs[0] > 0  # the youngest generation is collected while pytest starts
-    # the plugin's own objects are counted too: it cannot make fewer young collections
-    assert plugged[1][0] >= plain[1][0]
     assert (tmp_path / "tiny" / "journal.jsonl").exists()  # the plugin did run
 
     line = overhead.measure_gc(suite, 1, helper)
