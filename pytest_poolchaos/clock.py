@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["REAL", "monotonic", "sleep", "wall"]
+__all__ = ["monotonic", "sleep", "wall"]
 
-#: (monotonic, time, sleep) as they were at import; the per-test path calls these directly
-REAL = (time.monotonic, time.time, time.sleep)
+_REAL = (time.monotonic, time.time, time.sleep)
 
 
 def monotonic() -> float:
-    return REAL[0]()
+    return _REAL[0]()
 
 
 def wall() -> float:
-    return REAL[1]()
+    return _REAL[1]()
 
 
 def sleep(seconds: float) -> None:
-    REAL[2](seconds)
+    _REAL[2](seconds)

@@ -33,15 +33,15 @@ if TYPE_CHECKING:
 
 __all__ = ["LeakError", "ScopeRecorder"]
 
-#: the real clocks, called without the wrapper functions' frames on the per-test path
-_CLOCKS = clock.REAL
-
-
 class _Phase:
     """Stands in for the spawn log of a test whose scope did not open."""
 
     __slots__ = ("phase",)
     phase: str
+
+
+#: shared by every such test: its phase is written, never read
+_NO_LOG = _Phase()
 
 
 class _Running:
@@ -53,9 +53,9 @@ class _Running:
     def __init__(self, item: pytest.Item, limit: TimeoutInfo | None) -> None:
         self.item = item
         self.limit = limit  # the pytest-timeout limit in effect, read once
-        self.began = _CLOCKS[0]()  # about when pytest-timeout's timer started
+        self.began = clock.monotonic()  # about when pytest-timeout's timer started
         #: the test's spawn log: its phase labels what starts from then on
-        self.log: SpawnLog | _Phase = _Phase()
+        self.log: SpawnLog | _Phase = _NO_LOG
         self.outcome = "passed"
         self.call_s = 0.0
         self.duration_s = 0.0
@@ -249,10 +249,7 @@ class ScopeRecorder:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_fixture_setup(self, fixturedef: Any) -> Generator[None, object, object]:
         # Called only for a fixture that runs (pytest's cache answers the rest): what a wider
-        # one changes while it sets up is told apart from the test's own changes. Most are
-        # function fixtures, which every test sets up again: those pass straight through.
-        if getattr(fixturedef, "scope", "function") == "function":
-            return (yield)
+        # one changes while it sets up is told apart from the test's own changes.
         try:
             before = self.scope.fixture_setup(fixturedef)
         except Exception as error:
@@ -309,8 +306,6 @@ class ScopeRecorder:
             running.evidence = self._evidence(running.item, call, report)
 
     def _close(self, running: _Running) -> ScopeResult | None:
-        if running.limit is None:  # no pytest-timeout timer runs: the full linger, no defer
-            return self.scope.close(running.item, settle=LINGER_S)
         return self.scope.close(running.item, defer=_timed_teardown(running),
                                 settle=_settle_time(running))
 

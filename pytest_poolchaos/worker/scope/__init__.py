@@ -188,7 +188,7 @@ class PoolScope:
             same = opened.before == after
         except Exception:  # snapshots of watched user objects may compare oddly
             same = False
-        if same and (not log.started or _all_done(log.started)) and not log.forked:
+        if same and _all_done(log.started) and not log.forked:
             # The common case, kept short: nothing started (or only threads that have
             # finished), nothing changed, nothing will be restored or cleaned up before the
             # next test opens.
