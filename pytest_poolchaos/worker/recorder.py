@@ -306,8 +306,8 @@ class ScopeRecorder:
             running.evidence = self._evidence(running.item, call, report)
 
     def _close(self, running: _Running) -> ScopeResult | None:
-        return self.scope.close(running.item, defer=_timed_teardown(running),
-                                settle=_settle_time(running))
+        defer, settle = _cleanup_bounds(running)
+        return self.scope.close(running.item, defer=defer, settle=settle)
 
     def _ended(self, running: _Running, report: pytest.TestReport) -> None:
         """The teardown's report: the test is over; a payload goes on the report when there
@@ -384,18 +384,16 @@ class ScopeRecorder:
         return diagnosis
 
 
-def _timed_teardown(running: _Running) -> bool:
-    """pytest-timeout's timer still runs during teardown (it spans the whole test unless
-    ``func_only``): cleanup must not wait inside it."""
-    limit = running.limit
-    return limit is not None and bool(limit.seconds) and not limit.func_only
+def _cleanup_bounds(running: _Running) -> tuple[bool, float]:
+    """(defer, settle) for closing the test's scope.
 
-
-def _settle_time(running: _Running) -> float:
-    """How long what the test started may take to end on its own: the full linger when no
-    timer runs, else only what leaves most of pytest-timeout's remaining time untouched."""
+    pytest-timeout's timer still runs during teardown (it spans the whole test unless
+    ``func_only``): cleanup must not wait inside it, so it is deferred, and what the test
+    started may take only what leaves most of the remaining time untouched to end on its
+    own. With no timer running, nothing is deferred and the full linger applies.
+    """
     limit = running.limit
-    if limit is None or not _timed_teardown(running):
-        return LINGER_S
-    left = float(limit.seconds or 0.0) - (clock.monotonic() - running.began)
-    return max(SETTLE_S, min(LINGER_S, (left - 0.5) / 2))
+    if limit is None or not limit.seconds or limit.func_only:
+        return False, LINGER_S
+    left = float(limit.seconds) - (clock.monotonic() - running.began)
+    return True, max(SETTLE_S, min(LINGER_S, (left - 0.5) / 2))
