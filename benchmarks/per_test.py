@@ -154,10 +154,18 @@ def pytest_sessionstart(session):
         wrapper = cls.__dict__[method]
         original = wrapper.__wrapped__
 
-        def switched(*args, _wrapper=wrapper, _original=original, **kwargs):
-            return (_original if OFF[0] else _wrapper)(*args, **kwargs)
+        setattr(cls, method, _switch(wrapper, original))
 
-        setattr(cls, method, switched)
+
+def _switch(wrapper, original):
+    # Made in a namespace named as the plugin's machinery: a wrapper that starts a thread
+    # looks up who called it, and a frame of this helper module would be taken for the
+    # starter (walking further, and taking a pool's workers for the test's own).
+    space = {"OFF": OFF, "W": wrapper, "O": original,
+             "__name__": "pytest_poolchaos.worker.scope.per_test_switch"}
+    exec("def switched(*args, _wrapper=W, _original=O, **kwargs):\\n"
+         "    return (_original if OFF[0] else _wrapper)(*args, **kwargs)\\n", space)
+    return space["switched"]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -205,6 +213,10 @@ def run_part(root: Path, suite: Path, part: str) -> tuple[float, float]:
     found = _RESULT.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"part {part} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    if "no failures, no leaks" not in done.stdout:
+        # A finding takes the slow path (and its waits): the halves would time that instead.
+        raise SystemExit(f"part {part}: the plugin found something in a suite made to be "
+                         f"clean:\n{done.stdout[-2000:]}")
     return float(found.group(1)), float(found.group(2))
 
 
