@@ -70,11 +70,26 @@ def redact_text(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def _known_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    # os.environ now, and the environment the run started with when it is given
-    pairs = [*os.environ.items(), *(environ.items() if environ is not None else ())]
-    found = {value for name, value in pairs if len(value) >= _MIN_LEN and is_secret(name)}
+    # os.environ now, and the environment the run started with when it is given. Reading
+    # os.environ decodes every variable, and a failure's every line is redacted: it is read
+    # again only after a write (while it is watched; unwatched, every time).
+    writes = environ_writes()
+    if writes < 0 or writes != _ENVIRON_SECRETS[0]:
+        _ENVIRON_SECRETS[:] = [writes, _secret_values(os.environ)]
+    found: frozenset[str] = _ENVIRON_SECRETS[1]
+    if environ is not None:
+        found = found | _secret_values(environ)
     # the longest first: a secret that contains another is masked whole
     return sorted(found | _SEEN, key=len, reverse=True)
+
+
+def _secret_values(environ: Mapping[str, str]) -> frozenset[str]:
+    return frozenset([value for name, value in environ.items()
+                      if len(value) >= _MIN_LEN and is_secret(name)])
+
+
+#: [environ_writes() when os.environ was last read, the secret values it held]
+_ENVIRON_SECRETS: list[Any] = [-1, frozenset()]
 
 
 def _redact(text: str, secrets: list[str]) -> str:

@@ -83,3 +83,21 @@ def test_the_patterns_still_mask_what_they_are_for():
     assert sanitize.redact_text(text) == (
         "--api-token=*** --password *** API_TOKEN=*** password: *** "
         "postgres://app:***@db.local/app")
+
+
+
+def test_the_environment_is_read_again_after_any_write(monkeypatch):
+    # Its secrets are read again only after a write. A write through os.environb is not
+    # remembered as a secret (its key is bytes), so only that fresh read can mask it.
+    if getattr(os, "environb", None) is None:
+        pytest.skip("no os.environb on this platform")
+    sanitize.watch_environ()
+    try:
+        assert sanitize.redact_text("bytes-value-S6") == "bytes-value-S6"
+        monkeypatch.setitem(os.environb, b"LATE_BYTES_TOKEN", b"bytes-value-S6")
+        assert sanitize.redact_text("sent bytes-value-S6") == "sent ***"
+    finally:
+        sanitize.unwatch_environ()
+    # unwatched, writes are not counted: the environment is read every time
+    monkeypatch.setitem(os.environb, b"UNWATCHED_BYTES_TOKEN", b"unwatched-S7")
+    assert sanitize.redact_text("sent unwatched-S7") == "sent ***"
