@@ -16,11 +16,12 @@ seen there. This script compares inside one session instead:
 under which no other row means anything (about half a microsecond here for trivial tests; the
 thread-starting suite's halves differ by up to ten, so give it five runs).
 
-A part switched off gives back what it gives when nothing changed (the first snapshot, no
-descriptors, no line written, the unwrapped ``Thread.start``), so every test still passes; it
-also finds nothing. This is a measuring tool, not a setting, and it reaches into the plugin's
-internals by name: ``tests/test_per_test_benchmark.py`` runs every part once, so a rename
-breaks a test rather than this script.
+A part switched off gives back what it gives when nothing changed (the first snapshot or
+descriptor count, no line written, the unwrapped ``Thread.start``), so every test still passes
+and the plugin finds nothing: a session in which it finds something is refused, since its
+slow path would be timed instead. This is a measuring tool, not a setting, and it reaches
+into the plugin's internals by name: ``tests/test_per_test_benchmark.py`` runs every part
+once, so a rename breaks a test rather than this script.
 
     python benchmarks/per_test.py                     # every part, 3 sessions each
     python benchmarks/per_test.py --parts journal-line,descriptors --runs 5
@@ -60,9 +61,10 @@ PARTS: dict[str, str] = {
         probes.take = first_only(probes.take)
     """,
     "descriptors": """
+        # the first count again, not nothing: from nothing back to the real count would be
+        # a descriptor opened by the first test of every even file
         from pytest_poolchaos.worker.scope.leaks import OpenFiles
-        real, empty = OpenFiles.take, frozenset()
-        OpenFiles.take = lambda self: empty if OFF[0] else real(self)
+        OpenFiles.take = first_only(OpenFiles.take)
     """,
     "named-loggers": """
         from pytest_poolchaos.worker.scope import globals as state

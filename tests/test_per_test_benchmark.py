@@ -29,7 +29,7 @@ def per_test() -> Iterator[ModuleType]:
 
 
 def _session(per_test: ModuleType, root: Path, kind: str, part: str) -> tuple[float, float]:
-    suite = per_test.make_suite(root, kind, 2)
+    suite = per_test.make_suite(root, kind, 3)  # on, off, on again: both switches
     return per_test.run_part(root, suite, part)
 
 
@@ -60,7 +60,7 @@ def test_a_part_is_off_in_the_odd_files_only(per_test: ModuleType, tmp_path: Pat
     events = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
     started = {event["nodeid"].split("::")[0] for event in events
                if event["event"] == "test-start"}
-    assert started == {"test_part_0.py"}
+    assert started == {"test_part_0.py", "test_part_2.py"}
 
 
 def test_every_part_is_covered_here(per_test: ModuleType) -> None:
