@@ -85,7 +85,6 @@ def test_the_patterns_still_mask_what_they_are_for():
         "postgres://app:***@db.local/app")
 
 
-
 def test_the_environment_is_read_again_after_any_write(monkeypatch):
     # Its secrets are read again only after a write. A write through os.environb is not
     # remembered as a secret (its key is bytes), so only that fresh read can mask it.
