@@ -172,9 +172,7 @@ def watch_environ() -> None:
     """
     _WATCHERS[0] += 1
     _WRITES[0] += 1  # writes made while nobody watched were not counted: copy it afresh
-    for name, value in os.environ.items():
-        if is_secret(name):
-            remember_secret(value)
+    _SEEN.update(_secret_values(os.environ))
     # os.environb writes to the same mapping: counted too (its bytes are never secrets here)
     for environ in (os.environ, getattr(os, "environb", None)):
         # (or this class from an earlier import of this module, which pytester's in-process

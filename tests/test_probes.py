@@ -395,6 +395,7 @@ def test_a_snapshot_sees_environb_writes_and_fchdir_moves(tmp_path):
         os.chdir(old)
         os.environb.pop(b"POOLCHAOS_ENVIRONB_PROBE", None)
         state.CHDIRS.uninstall()
+        sanitize.unwatch_environ()
     assert after[0].get(b"POOLCHAOS_ENVIRONB_PROBE") == b"1"
     assert after[1] == os.path.realpath(tmp_path)
 

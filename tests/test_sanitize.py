@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -30,14 +31,32 @@ def test_redact_args_masks_the_value_given_as_its_own_argument():
 
 def test_a_secret_set_and_removed_is_still_masked(monkeypatch):
     sanitize.watch_environ()
-    assert type(os.environ) is not os._Environ
-    monkeypatch.setenv("SHORT_LIVED_TOKEN", "short-lived-S4")
-    monkeypatch.delenv("SHORT_LIVED_TOKEN")
-    assert sanitize.redact_text("rejected short-lived-S4") == "rejected ***"
-    # an ordinary variable is not remembered
-    monkeypatch.setenv("PLAIN_SETTING", "plain-value-S5")
-    monkeypatch.delenv("PLAIN_SETTING")
-    assert sanitize.redact_text("plain-value-S5") == "plain-value-S5"
+    try:
+        assert type(os.environ) is not os._Environ
+        monkeypatch.setenv("SHORT_LIVED_TOKEN", "short-lived-S4")
+        monkeypatch.delenv("SHORT_LIVED_TOKEN")
+        assert sanitize.redact_text("rejected short-lived-S4") == "rejected ***"
+        # an ordinary variable is not remembered
+        monkeypatch.setenv("PLAIN_SETTING", "plain-value-S5")
+        monkeypatch.delenv("PLAIN_SETTING")
+        assert sanitize.redact_text("plain-value-S5") == "plain-value-S5"
+    finally:
+        sanitize.unwatch_environ()
+
+
+def test_a_secret_the_process_started_with_is_masked_once_removed():
+    # There before the environment was watched, as if inherited: no write remembered it,
+    # only the read when the watching starts.
+    environ: Any = os.environ
+    key = environ.encodekey("EARLY_API_TOKEN")
+    environ._data[key] = environ.encodevalue("early-value-S8")
+    sanitize.watch_environ()
+    try:
+        del os.environ["EARLY_API_TOKEN"]
+        assert sanitize.redact_text("sent early-value-S8") == "sent ***"
+    finally:
+        sanitize.unwatch_environ()
+        environ._data.pop(key, None)
 
 
 def test_step_summary_is_appended_and_other_files_replaced(tmp_path, monkeypatch):
