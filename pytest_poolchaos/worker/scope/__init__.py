@@ -200,10 +200,17 @@ class PoolScope:
         # Asked only here, past the quiet case: whether the test uses module, class or
         # session fixtures of its own suite
         wide = self._is_wide(item)
-        found = self._own_changes(opened, after)
         from .resources import alive
 
+        lingering = log.forked or not _all_done(log.started)
         resources = alive(log, skip_setup=bool(wide), settle=settle)
+        if lingering:
+            # What the test left running has had its settle time, and may only now have
+            # done what the test asked of it: a loop thread makes the task that
+            # run_coroutine_threadsafe scheduled when it next gets the GIL, on a busy
+            # machine after the read above.
+            after = registry.take(self.probes or [])
+        found = self._own_changes(opened, after)
         mode, ignored = _leak_mode(item, self.settings.leaks)
         resources = [r for r in resources if r.kind not in ignored]
         found = [c for c in found if c.kind not in ignored]
