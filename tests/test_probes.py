@@ -315,17 +315,11 @@ def test_sqlalchemy_connection_checked_out_and_never_returned(chaostester):
     assert run.leaks("test_connection_returned") == []
 
 
-LATE_TASK_CONFTEST = """
-import pytest
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_teardown(item):
-    item.module.GATE.set()  # teardown has begun: the loop may go on
-"""
-
 LATE_TASK = """
 import asyncio
+import sys
 import threading
+import time
 
 GATE = threading.Event()
 
@@ -333,21 +327,35 @@ async def heartbeat():
     while True:
         await asyncio.sleep(0.05)
 
+def open_gate_once_the_runner_joins(runner):
+    # The loop may go on only once the test's thread waits in a join: the scope's settle
+    # wait, after its first read of the pending tasks.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(runner)
+        while frame is not None:
+            if frame.f_code.co_name == "join" and frame.f_globals.get("__name__") == "threading":
+                GATE.set()
+                return
+            frame = frame.f_back
+        time.sleep(0.001)
+
 def test_heartbeat_scheduled_from_another_thread():
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="heartbeat-loop", daemon=True).start()
-    # The loop is held until teardown begins, as a busy CI machine holds it: the task that
-    # run_coroutine_threadsafe asks for is made only after the test has returned.
+    # The loop is held, as a busy CI machine holds it: the task run_coroutine_threadsafe asks
+    # for is made only after the test has returned.
     loop.call_soon_threadsafe(GATE.wait, 30)
     asyncio.run_coroutine_threadsafe(heartbeat(), loop)
+    threading.Thread(target=open_gate_once_the_runner_joins, args=(threading.get_ident(),),
+                     daemon=True).start()
 """
 
 
 def test_a_task_a_left_loop_makes_after_the_test_returned_is_found(chaostester):
     # Found on a quiet machine, missed under load: the scope read the pending tasks before
-    # it gave what the test left running its settle time. The loop gets the GIL only when
-    # the scope waits, so without the read after the wait the task is never there.
-    chaostester.pytester.makeconftest(LATE_TASK_CONFTEST)
+    # it gave what the test left running its settle time. Here the loop makes the task only
+    # once the scope waits, so without a read after the wait the task is never there.
     chaostester.pytester.makepyfile(test_late_task=LATE_TASK)
     run = chaostester.run()
     run.result.assert_outcomes(passed=1)
