@@ -251,8 +251,8 @@ while not os.path.exists("b.pid"):
 target = int(open("b.pid").read())
 while os.path.exists(f"/proc/{target}"):
     time.sleep(0.002)
-# A start before the kernel has handed B's PID back gets the next one (seen once: 8 where
-# 7 was freed). Such a stand-in is ours: end it and try again.
+# A start can get the next PID instead (seen once under tox: 8 where 7 had been freed,
+# most likely before the kernel handed it back). Such a stand-in is ours: end it, try again.
 for _ in range(200):
     with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
         handle.write(str(target - 1))
