@@ -188,7 +188,8 @@ class PoolScope:
             same = opened.before == after
         except Exception:  # snapshots of watched user objects may compare oddly
             same = False
-        if same and _all_done(log.started) and not log.forked:
+        settled = not log.forked and _all_done(log.started)
+        if same and settled:
             # The common case, kept short: nothing started (or only threads that have
             # finished), nothing changed, nothing will be restored or cleaned up before the
             # next test opens.
@@ -202,9 +203,8 @@ class PoolScope:
         wide = self._is_wide(item)
         from .resources import alive
 
-        lingering = log.forked or not _all_done(log.started)
         resources = alive(log, skip_setup=bool(wide), settle=settle)
-        if lingering:
+        if not settled:
             # What the test left running has had its settle time, and may only now have
             # done what the test asked of it: a loop thread makes the task that
             # run_coroutine_threadsafe scheduled when it next gets the GIL, on a busy
