@@ -32,6 +32,11 @@ the per-test path alone, which repeats to the instruction.
     python benchmarks/overhead.py --runs 9 --no-xdist
     python benchmarks/overhead.py --instructions
     python benchmarks/overhead.py --gc              # the garbage collector's share
+    python benchmarks/overhead.py --features        # the journal's and the history's shares
+
+``--features`` runs each serial suite with the plugin as a default run has it, with its journal
+off, with its history off and with both off, every variant in each round beside the baseline:
+the last column is what the per-test scope costs alone, which no setting takes away.
 
 ``--gc`` runs each serial suite with and without the plugin under a helper that counts the
 collector's runs and the time inside it: a plugin's objects count towards the threshold of a
@@ -137,12 +142,15 @@ def _suite(root: Path, name: str, tests: int, body: object) -> Suite:
     return Suite(name, path, tests, xdist=name != "one")
 
 
-def command(suite: Suite, plugin: bool, xdist: bool) -> list[str]:
+def command(suite: Suite, plugin: bool, xdist: bool, off: tuple[str, ...] = ()) -> list[str]:
+    """The pytest command of one run; ``off`` names plugin features switched off for it
+    (``journal``, ``history``: see ``FEATURES``)."""
     # Installed and loaded by its entry point, as users run it; -p no:poolchaos is the baseline.
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     if plugin:
-        args += [f"--poolchaos-journal={suite.path / 'journal.jsonl'}",
-                 f"--poolchaos-history={suite.path / 'history.sqlite'}"]
+        journal = "off" if "journal" in off else suite.path / "journal.jsonl"
+        history = "off" if "history" in off else suite.path / "history.sqlite"
+        args += [f"--poolchaos-journal={journal}", f"--poolchaos-history={history}"]
     else:
         args += ["-p", "no:poolchaos"]
     return args + (["-n", "2"] if xdist else ["-p", "no:xdist"])
@@ -157,11 +165,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_once(suite: Suite, plugin: bool, xdist: bool) -> tuple[float, float]:
+def run_once(suite: Suite, plugin: bool, xdist: bool, off: tuple[str, ...] = ()
+             ) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the pytest process and everything it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command(suite, plugin, xdist), cwd=suite.path, env=_env(),
+    done = subprocess.run(command(suite, plugin, xdist, off), cwd=suite.path, env=_env(),
                           capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -195,6 +204,36 @@ def measure(suite: Suite, xdist: bool, runs: int) -> str:
                  f"{_median_gap(pairs, 1) / suite.tests * 1e6:+7.1f} us/test CPU")
     return (f"{suite.name:<10} {mode}  wall {base:6.2f}s -> {plugged:6.2f}s ratio {wall}   "
             f"CPU ratio {cpu}   {added}")
+
+
+#: the variants ``--features`` runs: a name, and the features switched off in it
+FEATURES: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "journal off": ("journal",),
+    "history off": ("history",),
+    "both off": ("journal", "history"),
+}
+
+
+def measure_features(suite: Suite, runs: int) -> str:
+    """Serial wall-time ratios of the plugin with and without the journal and the history:
+    what the per-test scope costs alone, and what each record of the run adds to it. Every
+    round runs the baseline and each variant once, in an order reversed every other round,
+    and each variant is compared with its own round's baseline."""
+    variants: list[tuple[str, tuple[str, ...] | None]] = [
+        ("baseline", None), *FEATURES.items()]
+    for _, off in variants:  # warm the bytecode caches and the page cache first
+        run_once(suite, off is not None, False, off or ())
+    if suite.name == "one":
+        runs *= 4
+    rounds: list[dict[str, float]] = []
+    for index in range(runs):
+        order = variants if index % 2 == 0 else variants[::-1]
+        rounds.append({name: run_once(suite, off is not None, False, off or ())[0]
+                       for name, off in order})
+    cells = "   ".join(
+        f"{name} {_summary([r[name] / r['baseline'] for r in rounds])}" for name in FEATURES)
+    return f"{suite.name:<10} serial  {cells}"
 
 
 def _summary(ratios: list[float]) -> str:
@@ -323,8 +362,15 @@ def main() -> None:
                         help="count instructions with callgrind instead of timing")
     parser.add_argument("--gc", action="store_true",
                         help="count the garbage collector's runs and time instead of timing")
+    parser.add_argument("--features", action="store_true",
+                        help="serial ratios with the journal and the history each switched off")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="poolchaos-bench-") as tmp:
+        if options.features:
+            suites = make_suites(Path(tmp))
+            for name in options.only or ("trivial", "realistic", "threads", "one"):
+                print(measure_features(suites[name], options.runs), flush=True)
+            return
         if options.gc:
             helper = Path(tmp) / "helper"
             helper.mkdir()
