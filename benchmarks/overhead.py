@@ -36,7 +36,8 @@ the per-test path alone, which repeats to the instruction.
 
 ``--features`` runs each serial suite with the plugin as a default run has it, with its journal
 off, with its history off and with both off, every variant in each round beside the baseline:
-the last column is what the per-test scope costs alone, which no setting takes away.
+the last column is what the plugin's start-up and its per-test scope cost alone, which no
+setting takes away.
 
 ``--gc`` runs each serial suite with and without the plugin under a helper that counts the
 collector's runs and the time inside it: a plugin's objects count towards the threshold of a
