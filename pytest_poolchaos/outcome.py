@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FAILED", "crash_message", "fold"]
+__all__ = ["FAILED", "crash_message", "failure_kind", "fold"]
 
 FAILED = ("failed", "error")
 _MESSAGE_LIMIT = 2000
@@ -38,3 +38,18 @@ def crash_message(report: Any) -> str:
     if crash is not None:
         return str(crash.message)
     return str(report.longrepr or "")[:_MESSAGE_LIMIT]
+
+
+def failure_kind(message: str) -> str | None:
+    """The exception class a crash message names: ``OSError`` of "OSError: could not get
+    source code", ``RemoteError`` of "execnet.gateway_base.RemoteError: ...",
+    ``AssertionError`` of a rewritten "assert 5 >= 10"; None when it names no class (a
+    crashed worker's "node down", a collection error's location)."""
+    line = message.lstrip().split("\n", 1)[0]
+    if line == "assert" or line.startswith("assert "):
+        return "AssertionError"  # pytest drops the class name of its own rewritten asserts
+    name = line.split(":", 1)[0].strip()
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        return None
+    last = name.rsplit(".", 1)[-1]
+    return last if last[:1].isupper() else None

@@ -12,6 +12,7 @@ import pytest
 from pytest_poolchaos.diagnose.bisect import PolluterSearch, named_in_failure
 from pytest_poolchaos.diagnose.runner import ChildRun, ChildTest
 from pytest_poolchaos.model import LedgerEntry
+from pytest_poolchaos.outcome import failure_kind
 
 ISOLATED = ("--poolchaos-rerun=1", "--poolchaos-rerun-mode=isolated")
 
@@ -229,6 +230,29 @@ def test_polluter_in_another_file(chaostester):
                diagnosis["evidence"])
 
 
+def test_the_polluter_named_is_the_one_that_broke_the_test_the_way_it_failed(chaostester):
+    # Two earlier tests each break the victim, each its own way, and neither leaves a change
+    # the ledger can see (an item of a list, a value of a dict). In the session it failed
+    # with test_04's ValueError; after test_00 alone it fails with a RuntimeError, and the
+    # bisection tries test_00's half first. Seen on execnet's suite under -n 2: a test that
+    # left a shared gateway busy was named for a failure an import had caused.
+    chaostester.pytester.makepyfile(
+        shared="SLOTS = [None]\nFLAGS = {'busy': False}\n",
+        test_order="\n".join([
+            "import shared", "",
+            "def test_00():", "    shared.FLAGS['busy'] = True", "",
+            *[line for n in (1, 2, 3) for line in (f"def test_0{n}():", "    pass", "")],
+            "def test_04():", "    shared.SLOTS[0] = 'stale'", "",
+            "def test_victim():",
+            "    if shared.SLOTS[0] is not None:", "        raise ValueError('bad state')",
+            "    if shared.FLAGS['busy']:", "        raise RuntimeError('busy')", ""]))
+    run = chaostester.run(*ISOLATED)
+    diagnosis, search = _search_of(run, "test_order.py::test_victim")
+    assert diagnosis["verdict"] == "order-dependent"
+    assert diagnosis["polluter"] == "test_order.py::test_04"
+    assert search["method"] == "bisect"
+
+
 def test_polluter_in_a_module_scoped_fixture(chaostester):
     # The fixture dirties the state for its module and cleans up at module end, so the victim
     # (same module, not using it) passes alone and when rerun after the session.
@@ -376,6 +400,61 @@ def test_bisection_stays_within_log2_runs(count):
         assert search.polluter == candidates[position]
         assert search.method == "bisect"
         assert search.runs == runner.runs <= math.ceil(math.log2(count)) + 1
+
+
+@dataclass
+class TwoWayRunner(FakeRunner):
+    """``polluter`` makes the victim fail as it did in the session; ``other``, run without
+    it, makes it fail another way."""
+
+    other: str | None = None
+
+    def run(self, nodeids, timeout, raise_limit=None, light=False):
+        self.runs += 1
+        victim, earlier = nodeids[-1], nodeids[:-1]
+        message = ("ValueError: bad state" if self.polluter in earlier else
+                   "pkg.errors.RemoteError: busy" if self.other in earlier else "")
+        test = ChildTest(victim, "failed" if message else "passed", 0.01, message=message)
+        return ChildRun(tuple(nodeids), 0.01, 1 if message else 0, tests={victim: test})
+
+
+@pytest.mark.parametrize("other", ["t0", "t3"])
+def test_a_run_failing_another_way_does_not_reproduce_the_failure(other):
+    candidates = [f"t{n}" for n in range(8)]
+    runner = TwoWayRunner("t5", other=other)
+    search = PolluterSearch(runner, 20, 60.0, {}, crash="ValueError: bad state").find(
+        "victim", candidates, (), "")
+    assert (search.polluter, search.reproduced) == ("t5", True)
+    # nearest negative: with the session's failure unknown, any failure counts, and the
+    # bisection takes the half it tries first when that half fails
+    if other == "t0":
+        assert _find(TwoWayRunner("t5", other=other), candidates).polluter == "t0"
+
+
+def test_failing_only_another_way_is_not_reproduced():
+    runner = TwoWayRunner(None, other="t2")
+    search = PolluterSearch(runner, 20, 60.0, {}, crash="assert 5 >= 10").find(
+        "victim", [f"t{n}" for n in range(6)], (), "")
+    assert search.polluter is None
+    assert search.reproduced is False
+    rejected = [a.message for a in search.attempts if "not counted" in a.message]
+    assert rejected
+    assert "(RemoteError, not the AssertionError of the run: not counted)" in rejected[0]
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("OSError: could not get source code", "OSError"),
+    ("execnet.gateway_base.RemoteError: concurrent remote_exec", "RemoteError"),
+    ("assert 5 >= 10\n +  where 5 = len([])", "AssertionError"),
+    ("AssertionError: custom words", "AssertionError"),
+    ("Failed: Timeout (>2.0s) from pytest-timeout.", "Failed"),
+    ("KeyboardInterrupt", "KeyboardInterrupt"),
+    ("[gw0] node down: Not properly terminated", None),
+    ("test_x.py:12: in <module>", None),
+    ("", None),
+])
+def test_failure_kind_reads_the_class_a_crash_message_names(message, kind):
+    assert failure_kind(message) == kind
 
 
 def test_bisection_without_a_polluter_says_not_reproduced():

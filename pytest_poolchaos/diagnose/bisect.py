@@ -5,6 +5,10 @@ named in the failure text are tried most recent first, one ``[candidate, victim]
 Otherwise bisect the tests that ran before the victim in the same process, in their original
 order (so module and class fixtures still set up as they did). Both are bounded by a run budget
 and a time budget; when one runs out the narrowest range found is reported.
+
+A run reproduces the failure only when the victim fails the way it failed in the session (the
+same exception class): two earlier tests may each break it, each its own way, and the one
+named must be the one that broke it there.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from ..classify.pollution import mentioned_in
 from ..model import Attempt, LedgerEntry
+from ..outcome import FAILED, failure_kind
 from .reruns import from_child
 from .runner import Runner
 
@@ -53,13 +58,16 @@ class Search:
 
 class PolluterSearch:
     def __init__(self, runner: Runner, budget_runs: int, budget_s: float,
-                 durations: dict[str, float], search: Search | None = None) -> None:
-        """``search``: one a quick ``find`` began, to go on with (its runs count)."""
+                 durations: dict[str, float], search: Search | None = None,
+                 crash: str = "") -> None:
+        """``search``: one a quick ``find`` began, to go on with (its runs count).
+        ``crash``: the victim's crash message in the session, which a run must reproduce."""
         self.runner = runner
         self.budget_runs = budget_runs
         self.budget_s = budget_s
         self.durations = durations
         self.search = search if search is not None else Search()
+        self.kind = failure_kind(crash)
         self.start = 0.0
 
     def find(self, victim: str, candidates: Sequence[str], ledger: Sequence[LedgerEntry],
@@ -173,12 +181,17 @@ class PolluterSearch:
         attempt = from_child(mode, test)
         what = (f"with the run's {len(nodeids)} test modules collected, no earlier test run"
                 if only else f"after {len(nodeids) - 1} earlier test(s) from {nodeids[0]}")
+        other = failure_kind(test.message) if test.outcome in FAILED else None
+        # Failing some other way is not this failure reproduced: what broke it here is
+        # another leftover, not the one that broke it in the session.
+        other = other if self.kind and other and other != self.kind else None
         self.search.attempts.append(Attempt(
             attempt.mode, attempt.outcome, attempt.duration_s,
-            what + (f": {attempt.message}" if attempt.message else "")))
+            what + (f": {attempt.message}" if attempt.message else "")
+            + (f" ({other}, not the {self.kind} of the run: not counted)" if other else "")))
         if victim not in run.tests:
             return None
-        return test.outcome in ("failed", "error")
+        return test.outcome in FAILED and other is None
 
     def _found(self, nodeid: str, method: str, ledger: Sequence[LedgerEntry]) -> None:
         self.search.method = method

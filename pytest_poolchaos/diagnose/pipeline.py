@@ -455,7 +455,7 @@ def _search(context: _Context, record: TestRecord, hints: Sequence[str] = (),
     durations = {nodeid: r.duration_s for nodeid, r in context.result.records.items()}
     finder = PolluterSearch(context.runner, context.settings.bisect_budget,
                             min(context.settings.bisect_seconds, context.left()), durations,
-                            begun)
+                            begun, crash=record.longrepr)
     modules = list(dict.fromkeys(nodeid.split("::", 1)[0]
                                  for nodeid in context.result.records))
     return finder.find(record.nodeid, candidates, ledger, text, hints, quick, modules)
