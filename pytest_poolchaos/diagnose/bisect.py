@@ -181,10 +181,10 @@ class PolluterSearch:
         attempt = from_child(mode, test)
         what = (f"with the run's {len(nodeids)} test modules collected, no earlier test run"
                 if only else f"after {len(nodeids) - 1} earlier test(s) from {nodeids[0]}")
-        other = failure_kind(test.message) if test.outcome in FAILED else None
+        kind = failure_kind(test.message) if test.outcome in FAILED else None
         # Failing some other way is not this failure reproduced: what broke it here is
         # another leftover, not the one that broke it in the session.
-        other = other if self.kind and other and other != self.kind else None
+        other = kind if self.kind and kind and kind != self.kind else None
         self.search.attempts.append(Attempt(
             attempt.mode, attempt.outcome, attempt.duration_s,
             what + (f": {attempt.message}" if attempt.message else "")
