@@ -60,6 +60,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 REALISTIC_BODY = textwrap.dedent(
     """
@@ -181,17 +182,26 @@ def run_once(suite: Suite, plugin: bool, xdist: bool, off: tuple[str, ...] = ()
     return wall, cpu
 
 
-def measure(suite: Suite, xdist: bool, runs: int) -> str:
-    for plugin in (False, True):  # warm the bytecode caches and the page cache first
-        run_once(suite, plugin, xdist)
+_Key = TypeVar("_Key")
+
+
+def _rounds(suite: Suite, variants: list[tuple[_Key, tuple[str, ...] | None]], xdist: bool,
+            runs: int) -> list[dict[_Key, tuple[float, float]]]:
+    """``runs`` rounds, each running every variant once (``None``: without the plugin, else
+    the features switched off), after one warming run of each (the bytecode caches and the
+    page cache). The order is reversed every other round: load that drifts within a round
+    falls on every side of the comparison alike."""
+    for _, off in variants:
+        run_once(suite, off is not None, xdist, off or ())
     if suite.name == "one":
-        runs *= 4  # a third of a second each: enough pairs to see a few milliseconds
-    pairs: list[dict[bool, tuple[float, float]]] = []
-    for index in range(runs):
-        # One pair per round, its order swapped every other round: load that drifts within a
-        # round falls on both sides of the comparison alike.
-        order = (False, True) if index % 2 == 0 else (True, False)
-        pairs.append({plugin: run_once(suite, plugin, xdist) for plugin in order})
+        runs *= 4  # a third of a second each: enough rounds to see a few milliseconds
+    return [{key: run_once(suite, off is not None, xdist, off or ())
+             for key, off in (variants if index % 2 == 0 else variants[::-1])}
+            for index in range(runs)]
+
+
+def measure(suite: Suite, xdist: bool, runs: int) -> str:
+    pairs = _rounds(suite, [(False, None), (True, ())], xdist, runs)
     wall = _summary([p[True][0] / p[False][0] for p in pairs])
     cpu = _summary([p[True][1] / p[False][1] for p in pairs])
     base = statistics.median(p[False][0] for p in pairs)
@@ -223,17 +233,10 @@ def measure_features(suite: Suite, runs: int) -> str:
     and each variant is compared with its own round's baseline."""
     variants: list[tuple[str, tuple[str, ...] | None]] = [
         ("baseline", None), *FEATURES.items()]
-    for _, off in variants:  # warm the bytecode caches and the page cache first
-        run_once(suite, off is not None, False, off or ())
-    if suite.name == "one":
-        runs *= 4
-    rounds: list[dict[str, float]] = []
-    for index in range(runs):
-        order = variants if index % 2 == 0 else variants[::-1]
-        rounds.append({name: run_once(suite, off is not None, False, off or ())[0]
-                       for name, off in order})
+    rounds = _rounds(suite, variants, False, runs)
     cells = "   ".join(
-        f"{name} {_summary([r[name] / r['baseline'] for r in rounds])}" for name in FEATURES)
+        f"{name} {_summary([r[name][0] / r['baseline'][0] for r in rounds])}"
+        for name in FEATURES)
     return f"{suite.name:<10} serial  {cells}"
 
 
